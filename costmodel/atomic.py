@@ -1,0 +1,37 @@
+"""Atomic, non-clobbering file writes shared by every command that writes output."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import UserError
+
+
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """Raise a UserError if ``path`` exists and ``force`` is not set."""
+    if Path(path).exists() and not force:
+        raise UserError(f"{path} already exists; pass --force to overwrite it")
+
+
+def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Path:
+    """Write ``data`` to a temp file beside ``path``, then rename it into place."""
+    path = Path(path)
+    refuse_overwrite(path, force)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
