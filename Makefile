@@ -1,0 +1,42 @@
+# make demo: the main job on the shipped default parameter set.
+# make test: the whole suite (model, simulation, probes on this kernel, notebooks, browser).
+# Both create .venv on first use; nothing else is needed on a fresh Debian machine.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP_BASE := $(VENV)/.installed-base
+STAMP_TEST := $(VENV)/.installed-test
+CHROMIUM   := /usr/bin/chromium
+
+.PHONY: demo test venv bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+$(STAMP_BASE): pyproject.toml | $(PY)
+	$(PIP) install -q -e .
+	touch $@
+
+$(STAMP_TEST): pyproject.toml | $(PY)
+	$(PIP) install -q -e '.[test]'
+	touch $@ $(STAMP_BASE)
+
+# Debian's Chromium for the browser checks (a test tool's own browser download fails here).
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	 else echo "note: chromium missing and not root; browser checks will skip"; fi
+
+demo: $(STAMP_BASE)
+	$(VENV)/bin/costmodel demo
+
+test: $(STAMP_TEST) | $(CHROMIUM)
+	$(PY) -m pytest -q
+
+bench: $(STAMP_TEST)
+	@for s in benchmarks/*.py; do echo "== $$s"; $(PY) $$s || exit 1; done
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,0 +1,1 @@
+"""Sub-commands of the CLI: thin adapters from parsed arguments to the package."""
