@@ -30,7 +30,7 @@ $(CHROMIUM):
 	 else echo "note: chromium missing and not root; browser checks will skip"; fi
 
 demo: $(STAMP_BASE)
-	$(VENV)/bin/costmodel demo
+	$(VENV)/bin/costmodel eval
 
 test: $(STAMP_TEST) | $(CHROMIUM)
 	$(PY) -m pytest -q
