@@ -1,0 +1,48 @@
+"""What each step of a write-protect fault costs, in ns, as sympy expressions of the registry."""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..registry import S
+from .residency import expected_occupancy
+
+SHOOTDOWN_MODELS = ("linear", "log2", "broadcast")
+
+
+def shootdown_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> sp.Expr:
+    """TLB shootdown after replacing the PTE; nothing when no other CPU runs the mm."""
+    base, per = S["shootdown_base_ns"], S["shootdown_per_cpu_ns"]
+    growth = {
+        "linear": base + per * targets,
+        "log2": base + per * sp.log(1 + targets, 2),
+        "broadcast": base,
+    }
+    if shootdown_model not in growth:
+        raise ValueError(f"unknown shootdown_model {shootdown_model!r}")
+    return sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (growth[shootdown_model], True))
+
+
+def copy_step_ns(shootdown_model: str) -> dict[str, sp.Expr]:
+    """The parts of ``wp_page_copy()`` beyond the common fault entry, by name."""
+    return {
+        "alloc": S["alloc_ns"],
+        "copy": S["page_bytes"] / S["copy_bandwidth_gbps"],  # GB/s == bytes/ns
+        "local_flush": S["local_flush_ns"],
+        "shootdown": shootdown_ns(shootdown_model),
+        "free": S["free_ns"],
+    }
+
+
+def local_drain_ns() -> sp.Expr:
+    """``lru_add_drain()`` on this CPU: a base cost plus each folio it moves."""
+    return S["drain_base_ns"] + S["drain_per_folio_ns"] * expected_occupancy()
+
+
+def remote_drain_ns() -> sp.Expr:
+    return S["remote_drain_ns"]
+
+
+def drain_all_ns() -> sp.Expr:
+    """``lru_add_drain_all()``: work queued on every CPU, then waited for."""
+    return S["drain_all_base_ns"] + S["drain_all_per_cpu_ns"] * S["cpus"]

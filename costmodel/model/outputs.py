@@ -1,0 +1,97 @@
+"""The outputs of the model for one policy, composed from residency, costs and the policy.
+
+Event tree for one WP fault: exclusive folios (p_exclusive) are reused at once; of the rest,
+large folios (p_large_folio) are never in a batch; a small folio is still held by a batch with
+probability R (residency), by the faulting CPU's own batch with p_same_cpu. A transient other
+reference (p_other_ref) forces a copy under every refcount-testing policy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+
+import sympy as sp
+
+from ..registry import S
+from . import costs
+from .policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER, POLICIES, Policy
+from .residency import residency
+
+#: scalar outputs per policy, in order (breakdown components follow as breakdown_ns.<part>)
+OUTPUTS = (
+    "p_copy",
+    "p_unnecessary_copy",
+    "p_local_drain",
+    "p_remote_drain",
+    "p_drain_all",
+    "expected_ns",
+    "cpu_us_per_s",
+    "orphaned_pages_per_fault",
+)
+BREAKDOWN = ("fault_entry", "reuse", "alloc", "copy", "local_flush", "shootdown", "free",
+             "local_drain", "remote_drain", "drain_all")
+
+
+def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, shootdown_model: str) -> dict[str, sp.Expr]:
+    """Every output of ``policy`` as a sympy expression, keyed as in :data:`OUTPUTS` plus
+    ``breakdown_ns.<part>`` for each part of :data:`BREAKDOWN`."""
+    pol = POLICIES[policy] if isinstance(policy, str) else policy
+    R = residency(gap_model, position_model)
+    s, o = S["p_same_cpu"], S["p_other_ref"]
+    small_shared = (1 - S["p_exclusive"]) * (1 - S["p_large_folio"])  # may sit in a batch
+
+    # the local step: lru_add_drain() releases the page only if this CPU's batch holds it
+    local_call = {NEVER: sp.S.Zero, IF_NOT_ON_LRU: R, ALWAYS: sp.S.One}[pol.local_drain]
+    held_after_local = R if pol.local_drain == NEVER else R * (1 - s)
+    # the escalation, called while the folio is still not on an LRU
+    remote_call = held_after_local if pol.still_held == DRAIN_REMOTE else sp.S.Zero
+    all_call = held_after_local if pol.still_held == DRAIN_ALL else sp.S.Zero
+    held_at_test = held_after_local if pol.still_held == COPY else sp.S.Zero
+
+    if pol.refcount_test:
+        p_copy = (1 - S["p_exclusive"]) * (o + (1 - S["p_large_folio"]) * (1 - o) * held_at_test)
+        p_unnecessary = small_shared * (1 - o) * held_at_test
+        orphaned = small_shared * held_at_test
+    else:
+        p_copy = p_unnecessary = orphaned = sp.S.Zero
+
+    out = {
+        "p_copy": p_copy,
+        "p_unnecessary_copy": p_unnecessary,
+        "p_local_drain": small_shared * local_call,
+        "p_remote_drain": small_shared * remote_call,
+        "p_drain_all": small_shared * all_call,
+    }
+    breakdown = {"fault_entry": S["fault_entry_ns"], "reuse": (1 - p_copy) * S["reuse_ns"]}
+    breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
+    breakdown["local_drain"] = out["p_local_drain"] * costs.local_drain_ns()
+    breakdown["remote_drain"] = out["p_remote_drain"] * costs.remote_drain_ns()
+    breakdown["drain_all"] = out["p_drain_all"] * costs.drain_all_ns()
+    assert tuple(breakdown) == BREAKDOWN
+    expected = sp.Add(*breakdown.values())
+    out["expected_ns"] = expected
+    out["cpu_us_per_s"] = expected * S["wp_faults_per_s"] / 1000
+    out["orphaned_pages_per_fault"] = orphaned
+    out.update({f"breakdown_ns.{k}": v for k, v in breakdown.items()})
+    return out
+
+
+
+def output_names() -> tuple[str, ...]:
+    return OUTPUTS + tuple(f"breakdown_ns.{b}" for b in BREAKDOWN)
+
+
+@lru_cache(maxsize=None)
+def model_hash() -> str:
+    """A short hash of every formula of the model, for parameter files and caches."""
+    from ..registry import CATEGORICAL
+
+    h = hashlib.sha256()
+    for gap in CATEGORICAL["gap_model"].choices:
+        for pos in CATEGORICAL["position_model"].choices:
+            for sd in CATEGORICAL["shootdown_model"].choices:
+                for name in POLICIES:
+                    for key, expr in policy_outputs(name, gap, pos, sd).items():
+                        h.update(f"{name}|{gap}|{pos}|{sd}|{key}|{sp.srepr(expr)}\n".encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,133 @@
+"""Residency: the probability that the page is still held in its CPU's LRU add batch when the
+write-protect fault comes, and the expected occupancy of that batch.
+
+Notation (DOMAIN.md section 4): B batch size; J folios already in the batch when the page was
+added, so the batch is moved to the LRU after n = B-1-J further adds (the add that fills it);
+adds arrive at rate lambda, local drains at mu and drain-all events at nu, all Poisson. Any drain
+(rate delta = mu + nu) empties the batch.
+
+Stationary position: J is the batch fill seen by an arriving add, P(J = j) proportional to
+p^j with p = lambda / (lambda + delta), j = 0..B-1 (uniform when delta = 0).
+
+Given n, the page is resident at the WP fault if fewer than n adds and no drain happened in
+the gap. The three gap models give:
+
+- fixed_count k:      r(n) = [k < n] p^k         (no drain before the k-th add: a race)
+- fixed_time t:       r(n) = e^(-delta t) Q(n, lambda t)
+- exponential_time:   r(n) = (1 - a^n) / (1 + delta t),  a = lambda t / (1 + lambda t + delta t)
+  (the WP fault, an add and a drain race; summing the geometric series of adds before the WP)
+
+Mixing over the stationary position gives closed forms for fixed_count and exponential_time;
+fixed_time stays a finite sum over the position (evaluated vectorised by ``evaluate``).
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+
+from ..registry import S
+from .special import PoissonBelow
+
+B = S["batch_size"]
+LAM = S["batch_adds_per_s"]
+MU = S["explicit_drains_per_s"]
+NU = S["drain_all_per_s"]
+K = S["adds_between"]
+T = S["wp_gap_s"]
+J_FIXED = S["batch_position"]
+
+#: summation index over positions in the batch
+j = sp.Symbol("j", integer=True, nonnegative=True)
+
+
+def drain_rate() -> sp.Expr:
+    """delta: rate of events that empty the batch (local drains plus drain-all)."""
+    return MU + NU
+
+
+def add_share() -> sp.Expr:
+    """p = lambda/(lambda+delta): the chance the next batch event is an add, not a drain."""
+    d = drain_rate()
+    return sp.Piecewise((sp.S.One, sp.Eq(d, 0)), (LAM / (LAM + d), True))
+
+
+def _share_when_draining() -> sp.Expr:
+    """lambda/(lambda+delta) inside branches where delta > 0 is already known."""
+    return LAM / (LAM + drain_rate())
+
+
+def position_weight(jj: sp.Expr = j) -> sp.Expr:
+    """Stationary P(J = j)."""
+    p, d = _share_when_draining(), drain_rate()
+    return sp.Piecewise((1 / B, sp.Eq(d, 0)), (p**jj * (1 - p) / (1 - p**B), True))
+
+
+def position_below(m: sp.Expr) -> sp.Expr:
+    """Stationary P(J < m) for 0 <= m <= B."""
+    p, d = _share_when_draining(), drain_rate()
+    return sp.Piecewise((m / B, sp.Eq(d, 0)), ((1 - p**m) / (1 - p**B), True))
+
+
+def expected_occupancy() -> sp.Expr:
+    """Stationary mean number of folios in a CPU's add batch: what a local drain has to move."""
+    p, d = _share_when_draining(), drain_rate()
+    return sp.Piecewise(((B - 1) / sp.S(2), sp.Eq(d, 0)), (p / (1 - p) - B * p**B / (1 - p**B), True))
+
+
+# ---- residency given n further adds to flush --------------------------------------------
+
+
+def residency_given_adds_to_flush(gap_model: str, n: sp.Expr) -> sp.Expr:
+    """r(n): resident at the WP fault given that n more adds would flush the batch."""
+    d = drain_rate()
+    if gap_model == "fixed_count":
+        return sp.Piecewise((add_share() ** K, K < n), (sp.S.Zero, True))
+    if gap_model == "fixed_time":
+        return sp.exp(-d * T) * PoissonBelow(n, LAM * T)
+    if gap_model == "exponential_time":
+        a = exp_gap_add_ratio()
+        return (1 - a**n) / (1 + d * T)
+    raise ValueError(f"unknown gap_model {gap_model!r}")
+
+
+def exp_gap_add_ratio() -> sp.Expr:
+    """a = P(an add comes before the WP fault and before a drain), exponential gap of mean t."""
+    return LAM * T / (1 + LAM * T + drain_rate() * T)
+
+
+def residency(gap_model: str, position_model: str) -> sp.Expr:
+    """P(page still held in its batch at the WP fault)."""
+    if position_model == "fixed":
+        return residency_given_adds_to_flush(gap_model, B - 1 - J_FIXED)
+    if position_model != "stationary":
+        raise ValueError(f"unknown position_model {position_model!r}")
+    d = drain_rate()
+    if gap_model == "fixed_count":
+        # resident iff J < B-1-k and no drain before the k-th add
+        return add_share() ** K * position_below(sp.Max(B - 1 - K, 0))
+    if gap_model == "exponential_time":
+        a, p = exp_gap_add_ratio(), _share_when_draining()
+        # E[a^(B-1-J)] as a geometric sum over the stationary law of J
+        uniform = (1 - a**B) / (B * (1 - a))
+        # p - a, written without cancellation
+        p_minus_a = LAM / ((LAM + d) * (1 + LAM * T + d * T))
+        general = (1 - p) / (1 - p**B) * (p**B - a**B) / p_minus_a
+        mean_a_pow = sp.Piecewise(
+            (uniform, sp.Eq(d, 0)),
+            (sp.S.Zero ** (B - 1), sp.Eq(LAM, 0)),  # J = 0 for sure: a^(B-1), a = 0
+            (general, True),
+        )
+        return (1 - mean_a_pow) / (1 + d * T)
+    if gap_model == "fixed_time":
+        return sp.Sum(position_weight(j) * residency_given_adds_to_flush("fixed_time", B - 1 - j), (j, 0, B - 1))
+    raise ValueError(f"unknown gap_model {gap_model!r}")
+
+
+def residency_by_definition(gap_model: str, position_model: str) -> sp.Expr:
+    """The same probability written as the plain mixture sum over J (no closed form).
+
+    Kept for checks and for the equations shown to users beside the closed form.
+    """
+    if position_model == "fixed":
+        return residency(gap_model, "fixed")
+    return sp.Sum(position_weight(j) * residency_given_adds_to_flush(gap_model, B - 1 - j), (j, 0, B - 1))

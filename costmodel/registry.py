@@ -1,0 +1,302 @@
+"""Every parameter of the model, declared once.
+
+A :class:`Numeric` or :class:`Categorical` entry carries everything the rest of the project
+needs: the sympy symbol (with assumptions), unit, default, bounds, a one-sentence description,
+its kind (workload or machine) and where the default comes from. The CLI's ``--set``, the docs
+table, validation, the widgets and the parameter-file schema are all generated from
+:data:`PARAMS`; nothing restates it.
+
+Values from files or the command line are parsed here as numbers or as one of a categorical's
+allowed words, never evaluated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping
+
+import sympy as sp
+
+from .errors import UserError
+
+WORKLOAD = "workload"
+MACHINE = "machine"
+
+
+@dataclass(frozen=True)
+class Numeric:
+    name: str
+    unit: str
+    default: float
+    low: float
+    high: float
+    description: str
+    kind: str
+    source: str = "assumed"
+    integer: bool = False
+    probability: bool = False
+    #: sliders and sweeps use a log axis when the range spans decades
+    log_scale: bool = False
+    symbol: sp.Symbol = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self):
+        assumptions = {"real": True, "nonnegative": True}
+        if self.integer:
+            assumptions["integer"] = True
+        if self.low > 0:
+            assumptions["positive"] = True
+        object.__setattr__(self, "symbol", sp.Symbol(self.name, **assumptions))
+
+    def parse(self, raw) -> float | int:
+        """Turn ``raw`` (a number, or a string holding one) into a checked value."""
+        if isinstance(raw, bool):
+            raise UserError(f"{self.name}: expected a number, got {raw!r}")
+        if isinstance(raw, str):
+            text = raw.strip()
+            try:
+                value = float(text)
+            except ValueError:
+                raise UserError(
+                    f"{self.name}: {raw!r} is not a number; give a plain number in {self.unit}"
+                    f" between {_fmt(self.low)} and {_fmt(self.high)}"
+                ) from None
+        elif isinstance(raw, (int, float)):
+            value = float(raw)
+        else:
+            try:
+                value = float(raw)  # numpy scalars
+            except (TypeError, ValueError):
+                raise UserError(f"{self.name}: expected a number, got {type(raw).__name__}") from None
+        if math.isnan(value) or math.isinf(value):
+            raise UserError(f"{self.name}: {raw!r} is not a finite number")
+        if not self.low <= value <= self.high:
+            raise UserError(
+                f"{self.name}={_fmt(value)} is out of bounds; allowed {_fmt(self.low)} to {_fmt(self.high)} {self.unit}"
+            )
+        if self.integer:
+            if value != int(value):
+                raise UserError(f"{self.name}={raw!r} must be a whole number ({self.unit})")
+            return int(value)
+        return value
+
+
+@dataclass(frozen=True)
+class Categorical:
+    name: str
+    choices: tuple[str, ...]
+    default: str
+    description: str
+    kind: str
+    #: one sentence per choice
+    meanings: Mapping[str, str] = field(default_factory=dict)
+    source: str = "model choice"
+    unit: str = ""
+
+    def parse(self, raw) -> str:
+        if not isinstance(raw, str) or raw not in self.choices:
+            raise UserError(f"{self.name}: {raw!r} is not allowed; choose one of {', '.join(self.choices)}")
+        return raw
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+def _n(name, unit, default, low, high, description, kind, source="assumed", **kw) -> Numeric:
+    return Numeric(name, unit, default, low, high, description, kind, source, **kw)
+
+
+def _p(name, default, description, source="assumed") -> Numeric:
+    return Numeric(name, "probability", default, 0.0, 1.0, description, WORKLOAD, source, probability=True)
+
+
+_ENTRIES: list[Numeric | Categorical] = [
+    # ---- workload -------------------------------------------------------------------------
+    _n("batch_size", "folios", 31, 1, 512,
+       "Capacity B of the per-CPU LRU add batch; the add that fills it moves the batch to the LRU.",
+       WORKLOAD, "PAGEVEC_SIZE: 31 on Linux >= 6.9 (mm: increase folio batch size), 15 before", integer=True),
+    _n("batch_adds_per_s", "folios/s", 2.0e5, 0.0, 1.0e9,
+       "Rate at which folios enter the add batch of the CPU holding the page.",
+       WORKLOAD, log_scale=True),
+    _n("explicit_drains_per_s", "1/s", 50.0, 0.0, 1.0e7,
+       "Rate of other local lru_add_drain() calls on that CPU.", WORKLOAD, log_scale=True),
+    _n("drain_all_per_s", "1/s", 0.1, 0.0, 1.0e5,
+       "Rate of system-wide lru_add_drain_all() events.", WORKLOAD, log_scale=True),
+    Categorical("gap_model", ("fixed_count", "fixed_time", "exponential_time"), "exponential_time",
+                "How the gap between the install fault and the WP fault is given.", WORKLOAD,
+                {"fixed_count": "adds_between other folios enter the batch in the gap",
+                 "fixed_time": "the gap lasts exactly wp_gap_s",
+                 "exponential_time": "the gap is exponential with mean wp_gap_s"}),
+    _n("adds_between", "folios", 0, 0, 1_000_000,
+       "With gap_model=fixed_count: number of other folios added to that batch in the gap.",
+       WORKLOAD, integer=True),
+    _n("wp_gap_s", "s", 1.0e-5, 0.0, 100.0,
+       "With fixed_time: the gap between install and WP fault; with exponential_time: its mean.",
+       WORKLOAD, log_scale=True),
+    Categorical("position_model", ("stationary", "fixed"), "stationary",
+                "Where in its batch the page landed.", WORKLOAD,
+                {"stationary": "drawn from the stationary law of the batch fill (uniform without explicit drains)",
+                 "fixed": "exactly batch_position folios were already in the batch"}),
+    _n("batch_position", "folios", 0, 0, 511,
+       "With position_model=fixed: folios already in the batch when the page was added (0 = right after a drain).",
+       WORKLOAD, integer=True),
+    _p("p_same_cpu", 0.5, "Probability the WP fault runs on the CPU whose batch holds the page."),
+    _p("p_exclusive", 0.0,
+       "Probability the folio is still marked exclusive and is reused without a refcount test (0 before Linux 5.19).",
+       "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)"),
+    _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway."),
+    _p("p_large_folio", 0.0, "Share of WP faults on large folios, which are never held in a batch."),
+    _n("remote_cpus", "CPUs", 3, 0, 4096,
+       "Other CPUs currently running the mm: the targets of a TLB shootdown.", WORKLOAD, integer=True),
+    _n("cpus", "CPUs", 8, 1, 4096, "CPUs in the system.", WORKLOAD, integer=True),
+    _n("wp_faults_per_s", "1/s", 1.0e5, 0.0, 1.0e9,
+       "WP fault rate, to turn the cost per fault into CPU time per second.", WORKLOAD, log_scale=True),
+    # ---- machine --------------------------------------------------------------------------
+    _n("fault_entry_ns", "ns", 500.0, 0.0, 1.0e6,
+       "Cost common to reuse and copy: trap, locking, page-table walk.", MACHINE),
+    _n("reuse_ns", "ns", 100.0, 0.0, 1.0e6, "Extra cost of making the PTE writable on reuse.", MACHINE),
+    _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE),
+    _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
+       "x86-64 base page", integer=True),
+    _n("copy_bandwidth_gbps", "GB/s", 18.65, 0.1, 1000.0,
+       "Copy bandwidth for one page with a cache-cold source (GB/s = bytes/ns).", MACHINE,
+       "Shivank Garg, RFC 'mm: batch page copies in folio_copy()', May 2026: 18.65 GB/s for 4 KiB copies, EPYC 9655",
+       log_scale=True),
+    _n("local_flush_ns", "ns", 100.0, 0.0, 1.0e5, "Local TLB invalidation of one page.", MACHINE,
+       "commit a5102476a24b: 'each single flush is about 100 ns'"),
+    _n("free_ns", "ns", 150.0, 0.0, 1.0e6, "Freeing the old page after a copy, amortised.", MACHINE),
+    Categorical("shootdown_model", ("linear", "log2", "broadcast"), "linear",
+                "How the TLB shootdown cost grows with the number of target CPUs.", MACHINE,
+                {"linear": "base + per_cpu x targets (IPI to each target, wait for all)",
+                 "log2": "base + per_cpu x log2(1 + targets) (tree-like fan-out)",
+                 "broadcast": "base only (broadcast flush hardware: AMD INVLPGB, Arm TLBI IS)"}),
+    _n("shootdown_base_ns", "ns", 500.0, 0.0, 1.0e7,
+       "Shootdown cost paid once when at least one CPU is targeted.", MACHINE,
+       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz"),
+    _n("shootdown_per_cpu_ns", "ns", 400.0, 0.0, 1.0e7,
+       "Shootdown cost added per target CPU (its scale per shootdown_model).", MACHINE,
+       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz"),
+    _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7, "Fixed cost of a local lru_add_drain().", MACHINE),
+    _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
+       "Cost per folio moved from the local batch to the LRU.", MACHINE),
+    _n("remote_drain_ns", "ns", 4000.0, 0.0, 1.0e9,
+       "Drain one chosen remote CPU's batch and wait for it.", MACHINE,
+       "assumed from ~2 us per on_each_cpu_cond IPI round (Marcelo Tosatti, 2023-03-30) plus the drain"),
+    _n("drain_all_base_ns", "ns", 8000.0, 0.0, 1.0e10, "Fixed cost of lru_add_drain_all().", MACHINE,
+       "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU"),
+    _n("drain_all_per_cpu_ns", "ns", 500.0, 0.0, 1.0e9, "lru_add_drain_all() cost per CPU in the system.",
+       MACHINE, "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU"),
+]
+
+#: name -> entry, in declaration order
+PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}
+NUMERIC: dict[str, Numeric] = {n: e for n, e in PARAMS.items() if isinstance(e, Numeric)}
+CATEGORICAL: dict[str, Categorical] = {n: e for n, e in PARAMS.items() if isinstance(e, Categorical)}
+#: the sympy symbols, by name (the model's only way to refer to a parameter)
+S: dict[str, sp.Symbol] = {n: e.symbol for n, e in NUMERIC.items()}
+
+
+def defaults() -> dict[str, float | int | str]:
+    return {name: entry.default for name, entry in PARAMS.items()}
+
+
+def _unknown(name: str) -> UserError:
+    import difflib
+
+    close = difflib.get_close_matches(name, PARAMS, n=1)
+    hint = f"; did you mean {close[0]}?" if close else "; run `costmodel params` for the list"
+    return UserError(f"unknown parameter {name!r}{hint}")
+
+
+def parse_value(name: str, raw):
+    """Check one value against its registry entry and return it in its proper type."""
+    if name not in PARAMS:
+        raise _unknown(name)
+    return PARAMS[name].parse(raw)
+
+
+def check_consistency(values: Mapping[str, object]) -> None:
+    """Constraints between parameters (each single value has been checked already)."""
+    if values["batch_position"] > values["batch_size"] - 1:
+        raise UserError(
+            f"batch_position={values['batch_position']} must be below batch_size={values['batch_size']}"
+            " (at most batch_size - 1 folios can precede the page)"
+        )
+    if values["remote_cpus"] > values["cpus"] - 1:
+        raise UserError(
+            f"remote_cpus={values['remote_cpus']} must be at most cpus - 1 = {values['cpus'] - 1};"
+            " raise cpus or lower remote_cpus"
+        )
+
+
+def resolve(overrides: Mapping[str, object] | None = None, base: Mapping[str, object] | None = None) -> dict:
+    """Defaults, then ``base`` (a preset or parameter file), then ``overrides``; all checked."""
+    values = defaults()
+    for layer in (base or {}), (overrides or {}):
+        for name, raw in layer.items():
+            values[name] = parse_value(name, raw)
+    check_consistency(values)
+    return values
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, object]:
+    """``["NAME=VALUE", ...]`` from the command line, checked; strings are never evaluated."""
+    out: dict[str, object] = {}
+    for item in items or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip()
+        if not sep or not name:
+            raise UserError(f"--set {item!r}: expected NAME=VALUE, e.g. --set remote_cpus=16")
+        out[name] = parse_value(name, raw)
+    return out
+
+
+# ---- presets ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelPreset:
+    name: str
+    policy: str
+    values: Mapping[str, object]
+    note: str
+
+
+KERNEL_PRESETS: dict[str, KernelPreset] = {
+    p.name: p
+    for p in [
+        KernelPreset("linux-5.8", "mapcount", {"batch_size": 15, "p_exclusive": 0.0},
+                     "do_wp_page() reuses unless the page is mapped more than once; no unnecessary copy"),
+        KernelPreset("linux-5.13", "copy_if_referenced", {"batch_size": 15, "p_exclusive": 0.0},
+                     "refcount test since 09854ba94c6a (5.9): any batch reference forces a copy"),
+        KernelPreset("linux-5.18", "drain_local", {"batch_size": 15, "p_exclusive": 0.0},
+                     "d4c470970d45: drain the local batch if the page is not on an LRU, then test"),
+        KernelPreset("linux-6.8", "drain_local", {"batch_size": 15},
+                     "PageAnonExclusive (5.19) reuses exclusive pages at once; batch still 15"),
+        KernelPreset("linux-6.18", "drain_local", {"batch_size": 31},
+                     "batch raised to 31 in 6.9; exclusive pages reused without a fault"),
+    ]
+}
+
+
+def preset(name: str) -> KernelPreset:
+    try:
+        return KERNEL_PRESETS[name]
+    except KeyError:
+        raise UserError(f"unknown preset {name!r}; choose one of {', '.join(KERNEL_PRESETS)}") from None
+
+
+def table_rows() -> list[dict[str, str]]:
+    """The registry as rows for a docs table or ``costmodel params``."""
+    rows = []
+    for e in PARAMS.values():
+        if isinstance(e, Numeric):
+            bounds = f"{_fmt(e.low)} .. {_fmt(e.high)}"
+            default = _fmt(e.default)
+        else:
+            bounds = " | ".join(e.choices)
+            default = e.default
+        rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "default": default,
+                     "bounds": bounds, "description": e.description, "source": e.source})
+    return rows
