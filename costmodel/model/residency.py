@@ -24,6 +24,7 @@ fixed_time stays a finite sum over the position (evaluated vectorised by ``evalu
 from __future__ import annotations
 
 import sympy as sp
+from sympy.codegen.cfunctions import expm1, log1p
 
 from ..registry import S
 from .special import PoissonBelow
@@ -52,26 +53,44 @@ def add_share() -> sp.Expr:
 
 
 def _share_when_draining() -> sp.Expr:
-    """lambda/(lambda+delta) inside branches where delta > 0 is already known."""
+    """p = lambda/(lambda+delta) inside branches where delta > 0 is already known."""
     return LAM / (LAM + drain_rate())
+
+
+def _drain_share() -> sp.Expr:
+    """1 - p = delta/(lambda+delta), computed without cancellation."""
+    return drain_rate() / (LAM + drain_rate())
+
+
+def _one_minus_p_pow(m: sp.Expr) -> sp.Expr:
+    """1 - p^m, accurate also when p is within rounding of 1 (delta << lambda)."""
+    return -expm1(m * log1p(-_drain_share()))
 
 
 def position_weight(jj: sp.Expr = j) -> sp.Expr:
     """Stationary P(J = j)."""
     p, d = _share_when_draining(), drain_rate()
-    return sp.Piecewise((1 / B, sp.Eq(d, 0)), (p**jj * (1 - p) / (1 - p**B), True))
+    return sp.Piecewise((1 / B, sp.Eq(d, 0)), (p**jj * _drain_share() / _one_minus_p_pow(B), True))
 
 
 def position_below(m: sp.Expr) -> sp.Expr:
     """Stationary P(J < m) for 0 <= m <= B."""
-    p, d = _share_when_draining(), drain_rate()
-    return sp.Piecewise((m / B, sp.Eq(d, 0)), ((1 - p**m) / (1 - p**B), True))
+    d = drain_rate()
+    return sp.Piecewise((m / B, sp.Eq(d, 0)), (sp.S.Zero, sp.Eq(m, 0)),
+                        (_one_minus_p_pow(m) / _one_minus_p_pow(B), True))
+
+
+#: below this B*(1-p) the occupancy is the uniform (B-1)/2 to better than 1e-4 folios, and the
+#: general form would lose everything to cancellation
+_OCCUPANCY_UNIFORM_BELOW = sp.Float(1e-6)
 
 
 def expected_occupancy() -> sp.Expr:
     """Stationary mean number of folios in a CPU's add batch: what a local drain has to move."""
-    p, d = _share_when_draining(), drain_rate()
-    return sp.Piecewise(((B - 1) / sp.S(2), sp.Eq(d, 0)), (p / (1 - p) - B * p**B / (1 - p**B), True))
+    p, eps = _share_when_draining(), _drain_share()
+    general = p / eps - B * p**B / _one_minus_p_pow(B)
+    return sp.Piecewise(((B - 1) / sp.S(2), B * drain_rate() <= _OCCUPANCY_UNIFORM_BELOW * (LAM + drain_rate())),
+                        (general, True))
 
 
 # ---- residency given n further adds to flush --------------------------------------------
@@ -111,7 +130,7 @@ def residency(gap_model: str, position_model: str) -> sp.Expr:
         uniform = (1 - a**B) / (B * (1 - a))
         # p - a, written without cancellation
         p_minus_a = LAM / ((LAM + d) * (1 + LAM * T + d * T))
-        general = (1 - p) / (1 - p**B) * (p**B - a**B) / p_minus_a
+        general = _drain_share() / _one_minus_p_pow(B) * (p**B - a**B) / p_minus_a
         mean_a_pow = sp.Piecewise(
             (uniform, sp.Eq(d, 0)),
             (sp.S.Zero ** (B - 1), sp.Eq(LAM, 0)),  # J = 0 for sure: a^(B-1), a = 0

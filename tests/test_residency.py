@@ -1,0 +1,118 @@
+"""Each closed form of the residency against an independent derivation."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate
+
+from costmodel import registry
+from costmodel.evaluate import residency_value
+from costmodel.model import residency_by_definition
+from costmodel.model.residency import expected_occupancy, position_weight
+from costmodel.model.special import PoissonBelow
+
+S = registry.S
+
+
+def poisson_below_direct(n: int, x: float) -> float:
+    """P(N < n) for N ~ Poisson(x), by summing the pmf in log space."""
+    if n <= 0:
+        return 0.0
+    if x == 0:
+        return 1.0
+    return sum(math.exp(i * math.log(x) - x - math.lgamma(i + 1)) for i in range(n))
+
+
+def stationary_by_balance(B: int, lam: float, delta: float) -> np.ndarray:
+    """Solve pi Q = 0 for the batch-fill chain: add j -> j+1 (B-1 -> 0: the add that fills
+    the batch moves it), any drain -> 0."""
+    Q = np.zeros((B, B))
+    for s in range(B):
+        Q[s, (s + 1) % B] += lam
+        Q[s, 0] += delta
+        Q[s, s] -= Q[s].sum()  # diagonal: minus the outflow (self-loops cancel)
+    A = np.vstack([Q.T, np.ones(B)])
+    b = np.zeros(B + 1)
+    b[-1] = 1
+    return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
+@pytest.mark.parametrize("n,x", [(1, 0.3), (5, 2.0), (31, 20.0), (31, 45.0), (300, 280.0), (0, 1.0), (4, 0.0)])
+def test_poisson_below_numeric_matches_direct_sum(n, x):
+    from costmodel.model.special import NUMPY_IMPLEMENTATIONS
+
+    got = float(NUMPY_IMPLEMENTATIONS["PoissonBelow"](n, x))
+    assert got == pytest.approx(poisson_below_direct(n, x), rel=1e-10, abs=1e-300)
+
+
+def test_poisson_below_symbolic_matches_direct_sum():
+    assert float(PoissonBelow(7, sp.Rational(5, 2))) == pytest.approx(poisson_below_direct(7, 2.5), rel=1e-14)
+    assert float(PoissonBelow(7, sp.Float(2.5)).rewrite(sp.uppergamma).evalf()) == pytest.approx(
+        poisson_below_direct(7, 2.5), rel=1e-12)
+
+
+@pytest.mark.parametrize("B,lam,delta", [(31, 1e5, 50.0), (15, 10.0, 10.0), (4, 1.0, 100.0), (31, 5.0, 0.0), (1, 3.0, 2.0)])
+def test_stationary_position_law_solves_balance_equations(B, lam, delta):
+    expected = stationary_by_balance(B, lam, delta)
+    subs = {S["batch_size"]: B, S["batch_adds_per_s"]: lam, S["explicit_drains_per_s"]: delta / 2,
+            S["drain_all_per_s"]: delta / 2}
+    jj = sp.Symbol("jj", integer=True)
+    got = [float(position_weight(jj).subs(subs).subs(jj, j)) for j in range(B)]
+    np.testing.assert_allclose(got, expected, atol=1e-12)
+    mean = float(expected_occupancy().subs(subs))
+    assert mean == pytest.approx(float(np.dot(np.arange(B), expected)), abs=1e-9)
+
+
+def fixed_time_by_hand(B, lam, delta, t, J=None):
+    """The fixed-time residency straight from its definition: no drain in t and fewer than
+    B-1-J adds in t, mixed over the stationary position from the balance equations."""
+    weights = stationary_by_balance(B, lam, delta) if J is None else np.eye(B)[J]
+    return math.exp(-delta * t) * sum(w * poisson_below_direct(B - 1 - j, lam * t) for j, w in enumerate(weights))
+
+
+@pytest.mark.parametrize("B,lam,mu,nu,t", [(31, 2e5, 50, 0.1, 1e-5), (31, 2e5, 0, 0, 1e-4), (15, 1e3, 5e2, 10, 3e-3),
+                                           (8, 1e6, 1e5, 0, 2e-6), (1, 10, 1, 1, 0.1), (31, 0, 10, 0, 0.05)])
+def test_fixed_time_residency_against_direct_poisson_sum(point, B, lam, mu, nu, t):
+    for pos, J in (("stationary", None), ("fixed", 0), ("fixed", B // 2)):
+        v = point(gap_model="fixed_time", position_model=pos, batch_size=B, batch_adds_per_s=lam,
+                  explicit_drains_per_s=mu, drain_all_per_s=nu, wp_gap_s=t, batch_position=J or 0)
+        assert residency_value(v) == pytest.approx(fixed_time_by_hand(B, lam, mu + nu, t, J), rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("B,lam,mu,nu,mean", [(31, 2e5, 50, 0.1, 1e-5), (31, 2e5, 0, 0, 1e-4), (15, 1e3, 5e2, 10, 3e-3),
+                                              (8, 1e6, 1e5, 0, 2e-6), (5, 10, 1, 1, 0.1)])
+@pytest.mark.parametrize("pos", ["stationary", "fixed"])
+def test_exponential_gap_equals_fixed_time_integrated_over_gap_density(point, B, lam, mu, nu, mean, pos):
+    J = 2 if pos == "fixed" else None
+    common = dict(position_model=pos, batch_size=B, batch_adds_per_s=lam, explicit_drains_per_s=mu,
+                  drain_all_per_s=nu, batch_position=J or 0)
+    exp_form = residency_value(point(gap_model="exponential_time", wp_gap_s=mean, **common))
+    integrand = lambda t: fixed_time_by_hand(B, lam, mu + nu, t, J) * math.exp(-t / mean) / mean
+    integral, err = integrate.quad(integrand, 0, 60 * mean, limit=400, epsabs=1e-13)
+    assert exp_form == pytest.approx(integral, abs=1e-8)
+
+
+@pytest.mark.parametrize("gap", ["fixed_count", "exponential_time"])
+@pytest.mark.parametrize("B,lam,mu,k,t", [(31, 2e5, 50, 3, 1e-5), (31, 2e5, 0, 29, 1e-4), (15, 1e3, 5e2, 0, 3e-3), (6, 1.0, 2.0, 2, 0.5)])
+def test_stationary_closed_forms_equal_the_plain_mixture_sum(point, gap, B, lam, mu, k, t):
+    v = point(gap_model=gap, batch_size=B, batch_adds_per_s=lam, explicit_drains_per_s=mu, drain_all_per_s=0,
+              adds_between=k, wp_gap_s=t)
+    plain = residency_by_definition(gap, "stationary")
+    subs = {S[n]: v[n] for n in ("batch_size", "batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s",
+                                 "adds_between", "wp_gap_s")}
+    by_sum = float(plain.subs(subs).doit())
+    assert residency_value(v) == pytest.approx(by_sum, rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.parametrize("B", [1, 2, 15, 31])
+def test_fixed_count_known_values(point, B):
+    """No drains: position 0 gives a step at B-1; a uniform position gives (B-1-k)/B."""
+    for k in range(0, B + 3):
+        at_zero = residency_value(point(gap_model="fixed_count", position_model="fixed", batch_position=0,
+                                        batch_size=B, adds_between=k, explicit_drains_per_s=0, drain_all_per_s=0))
+        uniform = residency_value(point(gap_model="fixed_count", position_model="stationary", batch_size=B,
+                                        adds_between=k, explicit_drains_per_s=0, drain_all_per_s=0))
+        assert at_zero == (1.0 if k < B - 1 else 0.0)
+        assert uniform == pytest.approx(max(B - 1 - k, 0) / B, abs=1e-15)
