@@ -38,6 +38,8 @@ class Numeric:
     probability: bool = False
     #: sliders and sweeps use a log axis when the range spans decades
     log_scale: bool = False
+    #: short LaTeX name for rendered equations (the sympy symbol keeps the parameter's name)
+    tex: str = ""
     symbol: sp.Symbol = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -107,22 +109,22 @@ def _n(name, unit, default, low, high, description, kind, source="assumed", **kw
     return Numeric(name, unit, default, low, high, description, kind, source, **kw)
 
 
-def _p(name, default, description, source="assumed") -> Numeric:
-    return Numeric(name, "probability", default, 0.0, 1.0, description, WORKLOAD, source, probability=True)
+def _p(name, default, description, source="assumed", tex="") -> Numeric:
+    return Numeric(name, "probability", default, 0.0, 1.0, description, WORKLOAD, source, probability=True, tex=tex)
 
 
 _ENTRIES: list[Numeric | Categorical] = [
     # ---- workload -------------------------------------------------------------------------
     _n("batch_size", "folios", 31, 1, 512,
        "Capacity B of the per-CPU LRU add batch; the add that fills it moves the batch to the LRU.",
-       WORKLOAD, "PAGEVEC_SIZE: 31 on Linux >= 6.9 (mm: increase folio batch size), 15 before", integer=True),
+       WORKLOAD, "PAGEVEC_SIZE: 31 on Linux >= 6.9 (mm: increase folio batch size), 15 before", integer=True, tex=r"B"),
     _n("batch_adds_per_s", "folios/s", 2.0e5, 0.0, 1.0e9,
        "Rate at which folios enter the add batch of the CPU holding the page.",
-       WORKLOAD, log_scale=True),
+       WORKLOAD, log_scale=True, tex=r"\lambda"),
     _n("explicit_drains_per_s", "1/s", 50.0, 0.0, 1.0e7,
-       "Rate of other local lru_add_drain() calls on that CPU.", WORKLOAD, log_scale=True),
+       "Rate of other local lru_add_drain() calls on that CPU.", WORKLOAD, log_scale=True, tex=r"\mu"),
     _n("drain_all_per_s", "1/s", 0.1, 0.0, 1.0e5,
-       "Rate of system-wide lru_add_drain_all() events.", WORKLOAD, log_scale=True),
+       "Rate of system-wide lru_add_drain_all() events.", WORKLOAD, log_scale=True, tex=r"\nu"),
     Categorical("gap_model", ("fixed_count", "fixed_time", "exponential_time"), "exponential_time",
                 "How the gap between the install fault and the WP fault is given.", WORKLOAD,
                 {"fixed_count": "adds_between other folios enter the batch in the gap",
@@ -130,42 +132,42 @@ _ENTRIES: list[Numeric | Categorical] = [
                  "exponential_time": "the gap is exponential with mean wp_gap_s"}),
     _n("adds_between", "folios", 0, 0, 1_000_000,
        "With gap_model=fixed_count: number of other folios added to that batch in the gap.",
-       WORKLOAD, integer=True),
+       WORKLOAD, integer=True, tex=r"k"),
     _n("wp_gap_s", "s", 1.0e-5, 0.0, 100.0,
        "With fixed_time: the gap between install and WP fault; with exponential_time: its mean.",
-       WORKLOAD, log_scale=True),
+       WORKLOAD, log_scale=True, tex=r"t"),
     Categorical("position_model", ("stationary", "fixed"), "stationary",
                 "Where in its batch the page landed.", WORKLOAD,
                 {"stationary": "drawn from the stationary law of the batch fill (uniform without explicit drains)",
                  "fixed": "exactly batch_position folios were already in the batch"}),
     _n("batch_position", "folios", 0, 0, 511,
        "With position_model=fixed: folios already in the batch when the page was added (0 = right after a drain).",
-       WORKLOAD, integer=True),
-    _p("p_same_cpu", 0.5, "Probability the WP fault runs on the CPU whose batch holds the page."),
+       WORKLOAD, integer=True, tex=r"J_0"),
+    _p("p_same_cpu", 0.5, "Probability the WP fault runs on the CPU whose batch holds the page.", tex=r"p_{s}"),
     _p("p_exclusive", 0.0,
        "Probability the folio is still marked exclusive and is reused without a refcount test (0 before Linux 5.19).",
-       "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)"),
-    _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway."),
-    _p("p_large_folio", 0.0, "Share of WP faults on large folios, which are never held in a batch."),
+       "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)", tex=r"p_{x}"),
+    _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway.", tex=r"p_{o}"),
+    _p("p_large_folio", 0.0, "Share of WP faults on large folios, which are never held in a batch.", tex=r"p_{L}"),
     _n("remote_cpus", "CPUs", 3, 0, 4096,
-       "Other CPUs currently running the mm: the targets of a TLB shootdown.", WORKLOAD, integer=True),
-    _n("cpus", "CPUs", 8, 1, 4096, "CPUs in the system.", WORKLOAD, integer=True),
+       "Other CPUs currently running the mm: the targets of a TLB shootdown.", WORKLOAD, integer=True, tex=r"r"),
+    _n("cpus", "CPUs", 8, 1, 4096, "CPUs in the system.", WORKLOAD, integer=True, tex=r"N"),
     _n("wp_faults_per_s", "1/s", 1.0e5, 0.0, 1.0e9,
-       "WP fault rate, to turn the cost per fault into CPU time per second.", WORKLOAD, log_scale=True),
+       "WP fault rate, to turn the cost per fault into CPU time per second.", WORKLOAD, log_scale=True, tex=r"f"),
     # ---- machine --------------------------------------------------------------------------
     _n("fault_entry_ns", "ns", 500.0, 0.0, 1.0e6,
-       "Cost common to reuse and copy: trap, locking, page-table walk.", MACHINE),
-    _n("reuse_ns", "ns", 100.0, 0.0, 1.0e6, "Extra cost of making the PTE writable on reuse.", MACHINE),
-    _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE),
+       "Cost common to reuse and copy: trap, locking, page-table walk.", MACHINE, tex=r"c_{\mathrm{entry}}"),
+    _n("reuse_ns", "ns", 100.0, 0.0, 1.0e6, "Extra cost of making the PTE writable on reuse.", MACHINE, tex=r"c_{\mathrm{reuse}}"),
+    _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
-       "x86-64 base page", integer=True),
+       "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}"),
     _n("copy_bandwidth_gbps", "GB/s", 18.65, 0.1, 1000.0,
        "Copy bandwidth for one page with a cache-cold source (GB/s = bytes/ns).", MACHINE,
        "Shivank Garg, RFC 'mm: batch page copies in folio_copy()', May 2026: 18.65 GB/s for 4 KiB copies, EPYC 9655",
-       log_scale=True),
+       log_scale=True, tex=r"W"),
     _n("local_flush_ns", "ns", 100.0, 0.0, 1.0e5, "Local TLB invalidation of one page.", MACHINE,
-       "commit a5102476a24b: 'each single flush is about 100 ns'"),
-    _n("free_ns", "ns", 150.0, 0.0, 1.0e6, "Freeing the old page after a copy, amortised.", MACHINE),
+       "commit a5102476a24b: 'each single flush is about 100 ns'", tex=r"c_{\mathrm{flush}}"),
+    _n("free_ns", "ns", 150.0, 0.0, 1.0e6, "Freeing the old page after a copy, amortised.", MACHINE, tex=r"c_{\mathrm{free}}"),
     Categorical("shootdown_model", ("linear", "log2", "broadcast"), "linear",
                 "How the TLB shootdown cost grows with the number of target CPUs.", MACHINE,
                 {"linear": "base + per_cpu x targets (IPI to each target, wait for all)",
@@ -173,20 +175,20 @@ _ENTRIES: list[Numeric | Categorical] = [
                  "broadcast": "base only (broadcast flush hardware: AMD INVLPGB, Arm TLBI IS)"}),
     _n("shootdown_base_ns", "ns", 500.0, 0.0, 1.0e7,
        "Shootdown cost paid once when at least one CPU is targeted.", MACHINE,
-       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz"),
+       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz", tex=r"c_{\mathrm{sd},0}"),
     _n("shootdown_per_cpu_ns", "ns", 400.0, 0.0, 1.0e7,
        "Shootdown cost added per target CPU (its scale per shootdown_model).", MACHINE,
-       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz"),
-    _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7, "Fixed cost of a local lru_add_drain().", MACHINE),
+       "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz", tex=r"c_{\mathrm{sd}}"),
+    _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7, "Fixed cost of a local lru_add_drain().", MACHINE, tex=r"c_{\mathrm{d},0}"),
     _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
-       "Cost per folio moved from the local batch to the LRU.", MACHINE),
+       "Cost per folio moved from the local batch to the LRU.", MACHINE, tex=r"c_{\mathrm{d}}"),
     _n("remote_drain_ns", "ns", 4000.0, 0.0, 1.0e9,
        "Drain one chosen remote CPU's batch and wait for it.", MACHINE,
-       "assumed from ~2 us per on_each_cpu_cond IPI round (Marcelo Tosatti, 2023-03-30) plus the drain"),
+       "assumed from ~2 us per on_each_cpu_cond IPI round (Marcelo Tosatti, 2023-03-30) plus the drain", tex=r"c_{\mathrm{rd}}"),
     _n("drain_all_base_ns", "ns", 8000.0, 0.0, 1.0e10, "Fixed cost of lru_add_drain_all().", MACHINE,
-       "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU"),
+       "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU", tex=r"c_{\mathrm{da},0}"),
     _n("drain_all_per_cpu_ns", "ns", 500.0, 0.0, 1.0e9, "lru_add_drain_all() cost per CPU in the system.",
-       MACHINE, "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU"),
+       MACHINE, "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU", tex=r"c_{\mathrm{da}}"),
 ]
 
 #: name -> entry, in declaration order
