@@ -1,0 +1,91 @@
+/*
+ * Shared harness for the costmodel kernel probes.
+ *
+ * A probe is one C file that defines `hx_probe_name` and `probe_main()`; it measures one thing
+ * and reports it through the functions below. The harness owns everything else: option parsing,
+ * pinning (and restoring the original affinity), warm-up helpers, the timer and the cost of an
+ * empty timer pair, and the line format the Python runner reads.
+ *
+ * Output (stdout), one record per line, fields separated by TAB, each field `key=value`
+ * after the record type:
+ *   probe   name=<probe> format=<n>          first line
+ *   meta    key=<k> value=<text>             facts about how the probe ran (warm-up, timer cost)
+ *   plan    samples=<n>                      how many sample lines to expect (for progress)
+ *   sample  <config fields> <measure>=<num>  one raw observation
+ *   counter <config fields> name=<k> total=<num> ops=<n>   a counted event over a block of ops
+ *   skip    [<config fields>] reason=<text>  a configuration (or the whole probe) that cannot run
+ *   end     samples=<n>                      last line; its absence means the output was cut
+ * Errors go to stderr and the exit status is non-zero.
+ */
+#ifndef COSTMODEL_HARNESS_H
+#define COSTMODEL_HARNESS_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define HX_FORMAT 1
+#define HX_PAGE 4096UL
+#define HX_HUGE (2UL << 20)
+
+struct hx_options {
+	int quick;          /* --quick: fewer repetitions, same configurations */
+	long reps;          /* --reps N: override the probe's repetition count (0 = probe default) */
+	long warmup;        /* --warmup N: untimed rounds before measuring (-1 = probe default) */
+	long max_folios;    /* --max-folios N: largest batch fill a probe should try (0 = default) */
+	uint64_t seed;      /* --seed N: shuffling seed */
+};
+
+extern struct hx_options hx;
+extern double hx_timer_overhead_ns;   /* median cost of an empty hx_now_ns() pair */
+
+/* Defined by each probe. */
+extern const char *const hx_probe_name;
+int probe_main(void);
+
+/* ---- machine ---- */
+int hx_online_cpus(void);
+void hx_pin(int cpu);                 /* pin the calling thread; dies if the kernel refuses */
+int hx_current_cpu(void);
+int hx_is_root(void);
+
+/* ---- time ---- */
+static inline uint64_t hx_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+/* t1 - t0 minus the empty timer pair; divide by ops for a batched timing. */
+double hx_elapsed_ns(uint64_t t0, uint64_t t1, long ops);
+
+/* ---- output ---- */
+void hx_meta(const char *key, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hx_plan(long samples);
+void hx_sample(const char *config, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hx_counter(const char *config, const char *name, double total, long ops);
+void hx_skip(const char *config, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void hx_progress(void);               /* flushes at most about once a second */
+_Noreturn void hx_die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- memory ---- */
+void *hx_map(size_t bytes, int huge);        /* private anon; NOHUGEPAGE, or a 2 MiB aligned HUGEPAGE span */
+void hx_unmap(void *p, size_t bytes, int huge);
+void hx_touch(void *p, size_t bytes);        /* write one byte per 4 KiB page */
+uint64_t hx_pfn(const void *addr);           /* 0 when not present or hidden (not root) */
+uint64_t hx_kpageflags(uint64_t pfn);        /* 0 when unreadable */
+void hx_drain_local(void);                   /* MADV_COLD on a resident page: empties this CPU's LRU batches */
+void hx_warm_memory(size_t mib);             /* touch then free, so first touches below are not host faults */
+long hx_fork_exit_wait(void);                /* raw clone(CLONE_VFORK) child that exits at once, raw wait */
+
+/* ---- counters ---- */
+long long hx_tlb_ipis(int first_cpu, int last_cpu);  /* TLB row of /proc/interrupts, summed; -1 if absent */
+
+/* ---- randomness ---- */
+uint64_t hx_rand(void);
+void hx_shuffle(int *a, long n);
+
+#endif
