@@ -1,0 +1,41 @@
+"""Measure the real kernel: C probes, their runner, and readers for what they write.
+
+Python API (the rest of the project calls only these):
+
+``run_suite(out_dir, quick=False, probes=None, force=False, resume=False, progress=True) -> SuiteResult``
+    Compile (cached) and run the probes — all of :data:`PROBES`, or the names given — and write
+    ``out_dir``: ``measurements.csv`` (tidy, one row per measured configuration),
+    ``provenance.json`` (allowlisted machine facts, batch size found, per-probe status),
+    ``skipped.json`` and ``raw/<probe>.tsv.gz`` (every raw sample). Probe by probe, atomically;
+    ``resume`` continues an interrupted directory, ``force`` starts one over.
+
+``read_measurements(directory) -> (pandas.DataFrame, dict)``
+    The summary and provenance of a measurement directory, validated (UserError otherwise).
+
+``read_raw(directory, probe) -> pandas.DataFrame``
+    One probe's raw samples from a measurement directory: configuration columns, measure, value.
+
+``read_will_it_scale(path, tasks=None, mode=None) -> pandas.DataFrame``
+    will-it-scale results: a test binary's log (its ``average:`` lines) or runtest.py's CSV.
+
+``parse_probe_output(text, expected=None) -> ProbeOutput``
+    Parse and validate one probe's raw output (the format is documented in probes/harness.h).
+
+``infer_batch_size(summary) -> int | None``
+    The per-CPU LRU batch size read off the unnecessary-copy step.
+
+Tables: :data:`PROBES` (one entry per probe), :data:`SUMMARY_COLUMNS`, :data:`CONFIG_COLUMNS`.
+Columns are described in ``costmodel/bench/README.md``.
+"""
+
+from .catalog import CONFIG_COLUMNS, PROBES, RESULT_COLUMNS, SUMMARY_COLUMNS, ProbeSpec
+from .parse import ProbeOutput, parse_probe_output, read_probe_file
+from .runner import SuiteResult, read_measurements, read_raw, run_suite
+from .summary import infer_batch_size
+from .willitscale import read_will_it_scale
+
+__all__ = [
+    "CONFIG_COLUMNS", "PROBES", "RESULT_COLUMNS", "SUMMARY_COLUMNS", "ProbeOutput", "ProbeSpec",
+    "SuiteResult", "infer_batch_size", "parse_probe_output", "read_measurements", "read_probe_file",
+    "read_raw", "read_will_it_scale", "run_suite",
+]

@@ -1,0 +1,426 @@
+"""Run the probes and write a measurement directory; read one back, validated.
+
+Directory layout (written probe by probe, each file atomically):
+
+    measurements.csv     tidy summary, one row per measured configuration (catalog.SUMMARY_COLUMNS)
+    provenance.json      machine facts (allowlist) + per-probe status, meta, sample counts
+    skipped.json         what could not run here, and why ([] when everything ran)
+    raw/<probe>.tsv.gz   each probe's verbatim output: every raw sample
+
+A probe counts as finished once provenance.json lists it as done or skipped; ``resume`` runs only
+the others. Ctrl-C stops the running probe (its process group is killed and reaped) and leaves the
+finished ones intact.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..atomic import write_atomic
+from ..errors import UserError
+from . import compile as _compile
+from . import provenance as _prov
+from .catalog import CONFIG_COLUMNS, PROBES, SUMMARY_COLUMNS, probe_spec
+from .parse import parse_probe_output, read_probe_file
+from .summary import infer_batch_size, summarize, tidy_frame
+
+CSV_NAME = "measurements.csv"
+PROVENANCE_NAME = "provenance.json"
+SKIPPED_NAME = "skipped.json"
+RAW_DIR = "raw"
+SEED = 1
+
+
+@dataclass
+class SuiteResult:
+    """What run_suite did: per-probe status (done, skipped, failed, kept) and where it wrote."""
+
+    out_dir: Path
+    status: dict[str, str] = field(default_factory=dict)
+    reasons: dict[str, str] = field(default_factory=dict)
+    batch_size_found: int | None = None
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> list[str]:
+        return [name for name, s in self.status.items() if s == "failed"]
+
+
+# ----------------------------------------------------------------------------- running one probe
+
+def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, progress: bool) -> tuple[str, int, str]:
+    """Run a compiled probe in its own process group; (stdout, exit status, stderr tail).
+
+    The group is killed and reaped on timeout, on Ctrl-C and on any error while reading.
+    """
+    from tqdm import tqdm
+
+    stderr_file = tempfile.TemporaryFile()
+    proc = subprocess.Popen([str(binary), *args], stdout=subprocess.PIPE, stderr=stderr_file,
+                            text=True, start_new_session=True)
+    timed_out = threading.Event()
+
+    def on_timeout() -> None:
+        timed_out.set()
+        _kill_group(proc)
+
+    timer = threading.Timer(timeout_s, on_timeout)
+    timer.daemon = True
+    timer.start()
+    chunks: list[str] = []
+    bar = tqdm(total=None, desc=name, unit="sample", disable=not progress, leave=True, file=sys.stderr)
+    try:
+        assert proc.stdout is not None
+        pending = 0
+        for line in proc.stdout:
+            chunks.append(line)
+            if line.startswith("sample\t"):
+                pending += 1
+                if pending >= 256:
+                    bar.update(pending)
+                    pending = 0
+            elif line.startswith("plan\t"):
+                try:
+                    bar.total = int(line.split("samples=", 1)[1])
+                    bar.refresh()
+                except (IndexError, ValueError):
+                    pass
+        bar.update(pending)
+        rc = proc.wait()
+    except BaseException:
+        _kill_group(proc)
+        raise
+    finally:
+        timer.cancel()
+        bar.close()
+        if proc.poll() is None:
+            _kill_group(proc)
+        if proc.stdout:
+            proc.stdout.close()
+    stderr_file.seek(0)
+    err = stderr_file.read().decode(errors="replace").strip()
+    stderr_file.close()
+    if timed_out.is_set():
+        err = f"ran past its {timeout_s:.0f} s limit and was stopped. {err}".strip()
+    return "".join(chunks), rc, err[-800:]
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the probe's process group, then SIGKILL; always reap the probe."""
+    for sig, wait_s in ((signal.SIGTERM, 2.0), (signal.SIGKILL, 10.0)):
+        if proc.poll() is not None:
+            break
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            break
+        try:
+            proc.wait(timeout=wait_s)
+        except subprocess.TimeoutExpired:
+            continue
+    if proc.poll() is None:
+        proc.wait()
+    try:   # stragglers of the group (a probe's own children) once the leader is gone
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _hypervisor_vendor(binary: Path | None) -> str | None:
+    if binary is None:
+        return None
+    try:
+        out = subprocess.run([str(binary), "--facts"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.stdout.splitlines():
+        parts = dict(p.partition("=")[::2] for p in line.split("\t")[1:])
+        if line.startswith("fact\t") and parts.get("key") == "hypervisor_vendor":
+            return parts.get("value")
+    return None
+
+
+def machine_facts() -> dict:
+    """Provenance facts of this machine, with the hypervisor read by a probe binary (CPUID)."""
+    try:
+        binary = _compile.compile_probe(PROBES[0].name)
+    except UserError:
+        binary = None
+    return _prov.machine_facts(_hypervisor_vendor(binary))
+
+
+def default_out_dir(quick: bool = False) -> Path:
+    """data/measurements/<dataset id of this machine>, with -quick appended for quick runs."""
+    name = machine_facts()["dataset_id"] + ("-quick" if quick else "")
+    return Path("data") / "measurements" / name
+
+
+# ----------------------------------------------------------------------------- the directory
+
+def _gzip_bytes(text: str) -> bytes:
+    buf = io.BytesIO()
+    with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0, filename="") as gz:
+        gz.write(text.encode())
+    return buf.getvalue()
+
+
+def _write_json(path: Path, data) -> None:
+    write_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n", force=True)
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
+
+
+def _prepare(out: Path, force: bool, resume: bool) -> dict | None:
+    """Check the output directory; return the provenance to resume from, if any."""
+    if force and resume:
+        raise UserError("--force and --resume contradict each other: --force starts over, --resume continues")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; name a directory")
+    if not out.exists() or not any(out.iterdir()):
+        return None
+    prov_path = out / PROVENANCE_NAME
+    if resume:
+        if not prov_path.exists():
+            raise UserError(f"--resume: {out} has no {PROVENANCE_NAME}, so nothing to resume; "
+                            f"pass --force to start over")
+        try:
+            return json.loads(prov_path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise UserError(f"--resume: {prov_path} cannot be read ({exc}); pass --force to start over") from None
+    if not force:
+        raise UserError(f"--out {out} already holds files; pass --resume to continue it or --force to start over")
+    for name in (CSV_NAME, PROVENANCE_NAME, SKIPPED_NAME):
+        (out / name).unlink(missing_ok=True)
+    raw = out / RAW_DIR
+    if raw.is_dir():
+        for f in raw.glob("*.tsv.gz"):
+            f.unlink()
+    return None
+
+
+def run_suite(out_dir: str | Path, quick: bool = False, probes: list[str] | None = None,
+              force: bool = False, resume: bool = False, progress: bool = True,
+              _after_probe=None) -> SuiteResult:
+    """Run the probes (all, or the named ones) and write the measurement directory ``out_dir``.
+
+    quick: fewer repetitions, same configurations (under a minute). force: replace an existing
+    directory's results. resume: keep the probes an earlier run finished and run the rest.
+    progress: a tqdm bar per probe on stderr. Returns a :class:`SuiteResult`.
+    """
+    affinity = os.sched_getaffinity(0)
+    try:
+        return _run_suite(Path(out_dir), quick, probes, force, resume, progress, _after_probe)
+    finally:
+        if os.sched_getaffinity(0) != affinity:
+            os.sched_setaffinity(0, affinity)
+
+
+def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progress: bool,
+               _after_probe) -> SuiteResult:
+    start = time.monotonic()
+    wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in PROBES]
+    previous = _prepare(out, force, resume)
+
+    compiler = _compile.find_compiler()
+    binaries: dict[str, Path] = {}
+    for name in wanted:
+        binaries[name] = _compile.compile_probe(name, compiler)
+    facts = machine_facts()
+
+    if previous is not None:
+        for key in ("kernel_release", "cpu_model", "online_cpus"):
+            if previous.get(key) != facts.get(key):
+                raise UserError(f"--resume: {out} was measured with {key}={previous.get(key)!r}, this machine "
+                                f"has {facts.get(key)!r}; use another --out")
+        if bool(previous.get("quick")) != bool(quick):
+            raise UserError(f"--resume: {out} was a {'--quick' if previous.get('quick') else 'full'} run; "
+                            f"resume it the same way")
+        prov = previous
+        for key in ("harness_version", "probe_sources_sha256", "compiler"):
+            if prov.get(key) != facts[key]:
+                prov.setdefault("resumed_with", {})[key] = facts[key]
+    else:
+        prov = {**facts, "quick": bool(quick), "probes": {}}
+    prov.setdefault("probes", {})
+    out.mkdir(parents=True, exist_ok=True)
+    (out / RAW_DIR).mkdir(exist_ok=True)
+
+    result = SuiteResult(out_dir=out, batch_size_found=prov.get("batch_size_found"))
+    order = [p.name for p in PROBES]
+    for name in wanted:
+        entry = prov["probes"].get(name)
+        if entry and entry.get("status") in ("done", "skipped"):
+            result.status[name] = "kept"
+            continue
+        spec = probe_spec(name)
+        args = ["--seed", str(SEED)] + (["--quick"] if quick else [])
+        if spec.extra_args:
+            args += spec.extra_args(prov)
+        t0 = time.monotonic()
+        text, rc, err = _run_binary(binaries[name], args, name,
+                                    spec.timeout_quick_s if quick else spec.timeout_full_s, progress)
+        seconds = round(time.monotonic() - t0, 1)
+        entry = {"status": "done", "args": args, "seconds": seconds}
+        rows = None
+        write_atomic(out / RAW_DIR / f"{name}.tsv.gz", _gzip_bytes(text), force=True)
+        try:
+            if rc != 0:
+                raise UserError(f"exit status {rc}: {err or 'no message'}")
+            parsed = parse_probe_output(text, expected=name, source=f"{name} output")
+            rows = summarize(spec, parsed)
+            entry.update(samples=int(len(parsed.samples)), meta=parsed.meta)
+            whole = [s["reason"] for s in parsed.skips if not s["config"]]
+            if parsed.skipped_whole:
+                entry["status"] = "skipped"
+                entry["reason"] = "; ".join(whole)
+            elif whole:
+                entry["notes"] = whole
+            entry["skips"] = parsed.skips
+        except UserError as exc:
+            entry = {"status": "failed", "args": args, "seconds": seconds, "reason": str(exc)}
+        if name == "unnecessary_copy" and rows is not None:
+            prov["batch_size_found"] = infer_batch_size(rows)
+            result.batch_size_found = prov["batch_size_found"]
+        prov["probes"][name] = entry
+        result.status[name] = entry["status"]
+        if entry.get("reason"):
+            result.reasons[name] = entry["reason"]
+
+        # measurements.csv: this probe's rows replace any earlier ones, in table order.
+        csv_path = out / CSV_NAME
+        old = _read_csv(csv_path) if csv_path.exists() else tidy_frame([])
+        old = old[old["probe"] != name]
+        parts = [f for f in (old, rows) if f is not None and len(f)]
+        merged = tidy_frame(pd.concat(parts, ignore_index=True)) if parts else tidy_frame([])
+        rank = {n: i for i, n in enumerate(order)}
+        merged = merged.iloc[merged["probe"].map(rank).argsort(kind="stable")].reset_index(drop=True)
+        write_atomic(csv_path, _csv_text(merged), force=True)
+        _write_json(out / SKIPPED_NAME, _skipped_list(prov))
+        prov["probes"] = {n: prov["probes"][n] for n in order if n in prov["probes"]}
+        _write_json(out / PROVENANCE_NAME, prov)
+        if _after_probe is not None:
+            _after_probe(name)
+
+    if not (out / SKIPPED_NAME).exists():
+        _write_json(out / SKIPPED_NAME, _skipped_list(prov))
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _skipped_list(prov: dict) -> list[dict]:
+    items = []
+    for name, entry in prov.get("probes", {}).items():
+        if entry.get("status") in ("skipped", "failed"):
+            items.append({"probe": name, "config": {}, "status": entry["status"], "reason": entry.get("reason", "")})
+        for skip in entry.get("skips", []):
+            if skip["config"]:
+                items.append({"probe": name, "config": skip["config"], "status": "skipped", "reason": skip["reason"]})
+    return items
+
+
+# ----------------------------------------------------------------------------- reading back
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    try:
+        frame = pd.read_csv(path, dtype={c: "string" for c in ("probe", "measure", "unit", "skipped_reason",
+                                                                   *[k for k, (t, _) in CONFIG_COLUMNS.items()
+                                                                     if t is str])},
+                            keep_default_na=True)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not a readable CSV ({exc}); rerun `costmodel bench`") from None
+    missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
+    if missing:
+        raise UserError(f"{path}: lacks column {missing[0]!r}; it was not written by this version of "
+                        f"`costmodel bench` (expected columns: {', '.join(SUMMARY_COLUMNS)})")
+    for col, (kind, _) in CONFIG_COLUMNS.items():
+        if kind is int:
+            values = pd.to_numeric(frame[col], errors="coerce")
+            bad = frame[col].notna() & (values.isna() | (values % 1 != 0))
+            if bad.any():
+                row = int(bad.idxmax()) + 2
+                raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} "
+                                f"is not a whole number")
+    for col in ("n", "successes", "fraction", "median_ns", "p10", "p90", "ci_low", "ci_high",
+                "bandwidth_gbps", "tlb_ipis_per_op"):
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = frame[col].notna() & values.isna()
+        if bad.any():
+            row = int(bad.idxmax()) + 2
+            raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} is not a number")
+    return tidy_frame(frame)
+
+
+def _validate(frame: pd.DataFrame, path: Path) -> None:
+    def fail(i: int, message: str) -> None:
+        raise UserError(f"{path} line {i + 2}: {message}")
+
+    known = {p.name for p in PROBES}
+    for i, row in frame.iterrows():
+        if pd.isna(row["probe"]) or row["probe"] not in known:
+            fail(i, f"probe {row['probe']!r} is unknown; known: {', '.join(sorted(known))}")
+        if pd.notna(row["skipped_reason"]):
+            continue
+        if pd.isna(row["n"]) or row["n"] <= 0:
+            fail(i, "column 'n' must be a positive count on a measured row")
+        if row["unit"] == "ns":
+            for col in ("median_ns", "p10", "p90", "ci_low", "ci_high"):
+                if pd.isna(row[col]):
+                    fail(i, f"column {col!r} is empty or NaN on an ns row; rerun `costmodel bench`")
+        elif row["unit"] == "fraction":
+            for col in ("successes", "fraction", "ci_low", "ci_high"):
+                if pd.isna(row[col]):
+                    fail(i, f"column {col!r} is empty or NaN on a fraction row; rerun `costmodel bench`")
+            if not 0 <= row["fraction"] <= 1:
+                fail(i, f"column 'fraction' = {row['fraction']} lies outside 0..1")
+            if row["successes"] > row["n"]:
+                fail(i, "column 'successes' exceeds 'n'")
+        else:
+            fail(i, f"column 'unit' = {row['unit']!r}; expected 'ns' or 'fraction'")
+        if row["ci_low"] > row["ci_high"]:
+            fail(i, "ci_low exceeds ci_high")
+
+
+def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The tidy summary and the provenance of a measurement directory, both validated."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: no such measurement directory")
+    prov_path = directory / PROVENANCE_NAME
+    try:
+        prov = json.loads(prov_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{prov_path}: missing; a measurement directory needs its provenance") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{prov_path}: not valid JSON ({exc})") from None
+    if not isinstance(prov, dict):
+        raise UserError(f"{prov_path}: expected a JSON object")
+    for key in _prov.REQUIRED_KEYS:
+        if key not in prov:
+            raise UserError(f"{prov_path}: lacks key {key!r}; rerun `costmodel bench` to regenerate it")
+    csv_path = directory / CSV_NAME
+    if not csv_path.exists():
+        raise UserError(f"{csv_path}: missing; no probe finished in this directory")
+    frame = _read_csv(csv_path)
+    _validate(frame, csv_path)
+    return frame, prov
+
+
+def read_raw(directory: str | Path, probe: str) -> pd.DataFrame:
+    """Every raw sample one probe recorded in a measurement directory (config + measure + value)."""
+    spec = probe_spec(probe)
+    return read_probe_file(Path(directory) / RAW_DIR / f"{spec.name}.tsv.gz", expected=spec.name).samples

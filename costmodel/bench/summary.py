@@ -1,0 +1,160 @@
+"""From raw samples to the tidy summary: medians with a bootstrap interval, fractions with a
+Wilson interval, counters per operation; and the batch size read off the unnecessary-copy step."""
+
+from __future__ import annotations
+
+import math
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from .catalog import CONFIG_COLUMNS, COUNTERS, MEASURES, SUMMARY_COLUMNS, ProbeSpec
+from .parse import ProbeOutput
+
+BOOTSTRAP_RESAMPLES = 1000
+CONFIDENCE = 0.95
+#: A copy fraction at or below this counts as "no copies" when reading the batch-size step.
+STEP_LOW = 0.1
+#: ... and one at or above this as "copies" below the step.
+STEP_HIGH = 0.5
+
+
+def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Wilson score interval of a binomial proportion (NaN, NaN when n == 0)."""
+    if n <= 0:
+        return math.nan, math.nan
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def bootstrap_median_interval(values: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
+                              confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median; deterministic for a given seed."""
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan
+    if n == 1:
+        return float(values[0]), float(values[0])
+    rng = np.random.default_rng(seed)
+    medians = np.empty(resamples)
+    chunk = max(1, 4_000_000 // n)
+    for start in range(0, resamples, chunk):
+        stop = min(resamples, start + chunk)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        medians[start:stop] = np.median(values[idx], axis=1)
+    alpha = (1 - confidence) / 2
+    low, high = np.quantile(medians, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def _seed(probe: str, key: tuple) -> int:
+    return zlib.crc32(f"{probe}|{key!r}".encode())
+
+
+def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
+    """One tidy row per measured configuration (and per configuration the probe skipped)."""
+    samples = output.samples
+    config = [c for c in spec.all_config]
+    rows: list[dict] = []
+    if len(samples):
+        grouped = samples.groupby([*config, "measure"], dropna=False, sort=True)
+        counters = output.counters
+        for key, group in grouped:
+            key = key if isinstance(key, tuple) else (key,)
+            row = {"probe": spec.name}
+            row.update({c: (None if pd.isna(v) else v) for c, v in zip(config, key[:-1])})
+            measure = key[-1]
+            values = group["value"].to_numpy(dtype=float)
+            n = len(values)
+            row.update(measure=measure, n=n, unit=MEASURES[measure])
+            if MEASURES[measure] == "fraction":
+                successes = int(values.sum())
+                low, high = wilson_interval(successes, n)
+                row.update(successes=successes, fraction=successes / n, ci_low=low, ci_high=high)
+            else:
+                low, high = bootstrap_median_interval(values, _seed(spec.name, key))
+                p10, median, p90 = np.percentile(values, [10, 50, 90])
+                row.update(median_ns=float(median), p10=float(p10), p90=float(p90), ci_low=low, ci_high=high)
+                size = row.get("size_bytes")
+                if size is not None and median > 0:
+                    row["bandwidth_gbps"] = float(size) / float(median)
+                for cname, column in COUNTERS.items():
+                    if counters is None or not len(counters):
+                        continue
+                    match = counters["name"] == cname
+                    for c, v in zip(config, key[:-1]):
+                        match &= counters[c].isna() if pd.isna(v) else (counters[c] == v)
+                    match = match.fillna(False)
+                    if match.any():
+                        hit = counters[match]
+                        row[column] = float(hit["total"].sum()) / float(hit["ops"].sum())
+            rows.append(row)
+    for skip in output.skips:
+        if skip["config"]:
+            row = {"probe": spec.name, **skip["config"], "n": 0, "skipped_reason": skip["reason"]}
+            rows.append(row)
+    return tidy_frame(rows)
+
+
+def tidy_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
+    """The summary columns in their fixed order and types (integers stay integers, NA empty)."""
+    frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
+    for col in SUMMARY_COLUMNS:
+        if col not in frame.columns:
+            frame[col] = pd.NA
+    frame = frame[SUMMARY_COLUMNS]
+    for col, (kind, _) in CONFIG_COLUMNS.items():
+        frame[col] = frame[col].astype("Int64" if kind is int else "string")
+    for col in ("probe", "measure", "unit", "skipped_reason"):
+        frame[col] = frame[col].astype("string")
+    for col in ("n", "successes"):
+        frame[col] = frame[col].astype("Int64")
+    for col in ("fraction", "median_ns", "p10", "p90", "ci_low", "ci_high", "bandwidth_gbps", "tlb_ipis_per_op"):
+        frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
+    return frame.reset_index(drop=True)
+
+
+def infer_batch_size(summary: pd.DataFrame) -> int | None:
+    """Batch size B from the unnecessary-copy step, or None if no clean step is seen.
+
+    Among cross-CPU, drained-first, one-page, small-page rows, k* is the smallest adds_between
+    from which the copy fraction stays at or below STEP_LOW for every larger k measured, with a
+    fraction of at least STEP_HIGH just below it. The target sat at position 0, so the add that
+    filled the batch was number k*+1 after it: B = k* + 1.
+    """
+    if summary is None or not len(summary):
+        return None
+    sel = summary[
+        (summary["probe"] == "unnecessary_copy")
+        & (summary["op"] == "wp_write")
+        & (summary["measure"] == "copied")
+        & (summary["drained_first"] == 1)
+        & (summary["same_cpu"] == 0)
+        & (summary["pages"] == 1)
+        & (summary["huge"] == 0)
+        & (summary["n"] > 0)
+    ].dropna(subset=["fraction"])
+    if len(sel) < 3:
+        return None
+    sel = sel.sort_values("adds_between")
+    ks = sel["adds_between"].astype(int).to_list()
+    fr = sel["fraction"].to_list()
+    k_star = None
+    for i in range(len(ks) - 1, -1, -1):
+        if fr[i] <= STEP_LOW:
+            k_star = i
+        else:
+            break
+    if k_star is None or k_star == 0 or k_star == len(ks) - 1:
+        return None   # never drops, always low, or drops only at the last k: no step seen
+    if fr[k_star - 1] < STEP_HIGH or ks[k_star - 1] != ks[k_star] - 1:
+        return None
+    return ks[k_star] + 1
