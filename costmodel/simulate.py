@@ -288,25 +288,26 @@ class GapHistogram:
 
 # ---- samplers: adds of one CPU in windows around a reference point ------------------------------
 #
-# palm(rng, back, split, end): the reference point is an add (the install, or for fixed_count the
-# k-th add after it). Returns the adds in [-back, 0) (before it), and, when split is given, in
-# (0, split] and (split, end].  stationary(rng, back): adds in [-back, 0) before a typical time.
+# palm(rng, back, g, e): the reference point (time 0) is an add: the install, or for fixed_count
+# the k-th add after it. Returns
+#   n_back  the adds in [-back, 0) (None when back is None),
+#   n_gap   the adds in (0, g]   (None when g is None; needed only where no drain fell in the gap),
+#   n_last  the adds in (g - e, g] for the faults whose last drain fell in the gap (e < g), in
+#           their order: what the batch holds at the WP fault.
+# stationary(rng, back): the adds in [-back, 0) before a typical time (not an add).
 
 
 class _PoissonSampler:
     def __init__(self, rate: float):
         self.rate = rate
 
-    def palm(self, rng, back, split=None, end=None):
-        nb = rng.poisson(self.rate * back)
-        if split is None:
+    def palm(self, rng, back, g=None, e=None):
+        nb = None if back is None else rng.poisson(self.rate * back)
+        if g is None:
             return nb, None, None
-        n1 = np.zeros(back.shape, dtype=np.int64)
-        m = split > 0
-        if m.any():
-            n1[m] = rng.poisson(self.rate * split[m])
-        n2 = rng.poisson(self.rate * (end - split))
-        return nb, n1, n2
+        n_gap = rng.poisson(self.rate * g)
+        n_last = rng.poisson(self.rate * e[e < g])
+        return nb, n_gap, n_last
 
     def stationary(self, rng, back):
         return rng.poisson(self.rate * back)
@@ -318,13 +319,14 @@ class _PeriodicSampler:
     def __init__(self, rate: float):
         self.rate = rate
 
-    def palm(self, rng, back, split=None, end=None):
-        nb = np.floor(self.rate * back).astype(np.int64)
-        if split is None:
+    def palm(self, rng, back, g=None, e=None):
+        nb = None if back is None else np.floor(self.rate * back).astype(np.int64)
+        if g is None:
             return nb, None, None
-        n1 = np.floor(self.rate * split).astype(np.int64)
-        n2 = np.floor(self.rate * end).astype(np.int64) - n1
-        return nb, n1, n2
+        n_gap = np.floor(self.rate * g).astype(np.int64)
+        d = e < g
+        n_last = n_gap[d] - np.floor(self.rate * (g[d] - e[d])).astype(np.int64)
+        return nb, n_gap, n_last
 
     def stationary(self, rng, back):
         x = self.rate * back - rng.random(back.shape)
@@ -332,7 +334,8 @@ class _PeriodicSampler:
 
 
 class _BatchPoissonSampler:
-    """Bursts at rate/mean_batch with geometric sizes (each folio ends its burst with q = 1/mean)."""
+    """Bursts at rate/mean_batch with geometric sizes (each folio ends its burst with q = 1/mean).
+    The reference folio's own burst puts folios just before it and just after it, at time 0."""
 
     def __init__(self, rate: float, mean_batch: float):
         self.q = 1.0 / mean_batch
@@ -351,18 +354,13 @@ class _BatchPoissonSampler:
             return np.zeros(shape, dtype=np.int64)
         return rng.geometric(self.q, size=shape).astype(np.int64) - 1
 
-    def palm(self, rng, back, split=None, end=None):
-        # the reference folio's own burst: folios before it and after it at the same instant
-        nb = self._compound(rng, back) + self._mates(rng, back.shape)
-        if split is None:
+    def palm(self, rng, back, g=None, e=None):
+        nb = None if back is None else self._compound(rng, back) + self._mates(rng, back.shape)
+        if g is None:
             return nb, None, None
-        after = self._mates(rng, back.shape)
-        n1 = self._compound(rng, split)
-        n2 = self._compound(rng, end - split)
-        first = split > 0
-        n1 = n1 + np.where(first, after, 0)
-        n2 = n2 + np.where(first, 0, after)
-        return nb, n1, n2
+        n_gap = self._compound(rng, g) + self._mates(rng, g.shape)
+        n_last = self._compound(rng, e[e < g])  # the last drain came after the burst at time 0
+        return nb, n_gap, n_last
 
     def stationary(self, rng, back):
         return self._compound(rng, back)
@@ -411,13 +409,16 @@ class _MMPPSampler:
             idx = idx[seg_end < edges[idx, -1]]
         return rng.poisson(integral)
 
-    def palm(self, rng, back, split=None, end=None):
-        state = (rng.random(back.shape) < self.p_burst_at_add).astype(np.int64)
-        nb = self._counts(rng, state, back[:, None])[:, 0]
-        if split is None:
+    def palm(self, rng, back, g=None, e=None):
+        shape = (back if back is not None else g).shape
+        state = (rng.random(shape) < self.p_burst_at_add).astype(np.int64)
+        nb = None if back is None else self._counts(rng, state, back[:, None])[:, 0]
+        if g is None:
             return nb, None, None
-        c = self._counts(rng, state, np.stack([split, end], axis=1))
-        return nb, c[:, 0], c[:, 1]
+        d = e < g
+        split = np.where(d, g - e, g)
+        c = self._counts(rng, state, np.stack([split, g], axis=1))
+        return nb, c[:, 0] + c[:, 1], c[d, 1]
 
     def stationary(self, rng, back):
         state = (rng.random(back.shape) < self.p_burst_time).astype(np.int64)
@@ -470,12 +471,17 @@ def _cap_at_boot(rng, E, base_s, phase_s):
 
 
 def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
-    """Four independent coin flips per fault from 32-bit slices of raw draws (bias < 2^-32)."""
-    raw = rng.bit_generator.random_raw(2 * n)
-    lo = raw & np.uint64(0xFFFFFFFF)
-    hi = raw >> np.uint64(32)
-    parts = (lo[:n], hi[:n], lo[n:], hi[n:])
-    return [p < np.uint64(t) for p, t in zip(parts, thresholds)]
+    """Four independent coin flips per fault from the 32-bit halves of raw draws (bias < 2^-32)."""
+    halves = rng.bit_generator.random_raw(2 * n).view(np.uint32).reshape(n, 4)
+    out = []
+    for col, t in enumerate(thresholds):
+        if t <= 0:
+            out.append(np.zeros(n, dtype=bool))
+        elif t >= 2**32:
+            out.append(np.ones(n, dtype=bool))
+        else:
+            out.append(halves[:, col] < np.uint32(t))
+    return out
 
 
 def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.ndarray:
@@ -489,11 +495,12 @@ def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.n
     sampler = _sampler(setup.arrivals, add_rate)
     warm_adds = _WARMUP_B2 * B * B
     inv_rate = 1.0 / add_rate
+    stationary = setup.fixed_position is None
 
     # the fault's coin flips
     excl, large, other, same = _bernoullis(rng, n, setup.thresholds)
 
-    # times back from the WP fault to the last drain of the holder and of the shared drain-all
+    # times back from the WP fault to the last drain of the holder, and to the shared drain-all
     all_back = _exp_back(rng, setup.drain_all_rate, n)
     e_holder = np.minimum(_exp_back(rng, setup.local_drain_rate, n), all_back)
 
@@ -504,30 +511,35 @@ def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.n
         n_back, _, _ = sampler.palm(rng, e_holder)
         occ_holder = np.remainder(n_back + 1, B)
         no_drain_in_gap = n_back >= k
-        if setup.fixed_position is None:
-            position = np.remainder(n_back - k, B)
+        if stationary:
+            resident = no_drain_in_gap & (np.remainder(n_back - k, B) + k < B - 1)
         else:
             position = setup.fixed_position
-            occ_holder = np.where(no_drain_in_gap, (position + 1 + k) % B, occ_holder)
-        resident = no_drain_in_gap & (position + k < B - 1)
+            occ_holder[no_drain_in_gap] = (position + 1 + k) % B
+            resident = no_drain_in_gap & (position + k < B - 1)
     else:
         if setup.gap == "fixed":
             g = np.full(n, setup.wp_gap_s)
         elif setup.gap == "exponential":
-            g = rng.standard_exponential(n) * setup.wp_gap_s
+            g = rng.standard_exponential(n)
+            g *= setup.wp_gap_s
         else:
             g = setup.histogram.sample(rng, n)
         # reference point: the install, g before the WP fault
-        if setup.fixed_position is None:
+        if stationary:
             e_holder = _cap_at_boot(rng, e_holder, g + warm_adds * inv_rate, B * inv_rate)
-        no_drain_in_gap = e_holder >= g
-        back = np.where(no_drain_in_gap, e_holder - g, 0.0) if setup.fixed_position is None else np.zeros(n)
-        split = np.where(no_drain_in_gap, 0.0, g - e_holder)
-        n_back, n_first, n_last = sampler.palm(rng, back, split, g)
-        position = np.remainder(n_back, B) if setup.fixed_position is None else setup.fixed_position
-        in_gap = n_first + n_last
-        resident = no_drain_in_gap & (position + in_gap < B - 1)
-        occ_holder = np.where(no_drain_in_gap, np.remainder(position + 1 + in_gap, B), np.remainder(n_last, B))
+            back = np.maximum(e_holder - g, 0.0)
+        else:
+            back = None
+        n_back, n_gap, n_last = sampler.palm(rng, back, g, e_holder)
+        drained = e_holder < g
+        position = np.remainder(n_back, B) if stationary else setup.fixed_position
+        n_gap += position
+        resident = n_gap < B - 1
+        resident &= ~drained
+        n_gap += 1
+        occ_holder = np.remainder(n_gap, B)
+        occ_holder[drained] = np.remainder(n_last, B)
 
     # a writer on another CPU sees that CPU's own batch: its adds and local drains, the same drain-all
     occ = occ_holder
@@ -536,12 +548,15 @@ def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.n
         m = other_cpu.size
         e_writer = np.minimum(_exp_back(rng, setup.local_drain_rate, m), all_back[other_cpu])
         e_writer = _cap_at_boot(rng, e_writer, warm_adds * inv_rate, B * inv_rate)
-        occ = occ_holder.copy() if isinstance(occ_holder, np.ndarray) else np.full(n, occ_holder)
         occ[other_cpu] = np.remainder(sampler.stationary(rng, e_writer), B)
 
-    code = (excl.astype(np.int64) * _EXCL + large * _LARGE + other * _OTHER + same * _SAME
-            + resident * _RES)
-    return np.bincount(code * B + occ, minlength=_CODES * B).reshape(_CODES, B)
+    code = resident.view(np.uint8) << 4
+    for bit, flag in ((0, excl), (1, large), (2, other), (3, same)):
+        code |= flag.view(np.uint8) << bit
+    index = code.astype(np.int64)
+    index *= B
+    index += occ
+    return np.bincount(index, minlength=_CODES * B).reshape(_CODES, B)
 
 
 def _simulate_chunks(setup: _Setup, work: Sequence[tuple[np.random.SeedSequence, int]]) -> np.ndarray:
@@ -923,7 +938,7 @@ def _run_dask(address: str, setup, work, show) -> np.ndarray:
         futures = client.map(_simulate_chunks, [setup_future] * len(tasks), tasks, pure=False)
         size = {f.key: sum(n for _, n in t) for f, t in zip(futures, tasks)}
         with _bar(sum(n for _, n in work), show) as bar:
-            for fut in as_completed(futures):
+            for fut in as_completed(futures, loop=client.loop):
                 total += fut.result()
                 bar.update(size[fut.key])
     finally:
