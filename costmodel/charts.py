@@ -1,0 +1,673 @@
+"""Altair charts of the model: what each drain policy costs, which one is cheapest where, how
+long a page stays in its batch, and how well the calibration fits.
+
+Two kinds of functions, kept apart so each can be tested and timed on its own:
+
+- **data builders** (``*_data``) evaluate the model with numpy (:func:`evaluate_arrays`) and return
+  tidy DataFrames: one row per point (and policy), units in the column names;
+- **chart builders** (``*_chart``) turn such a frame, or a *live source* (an ``alt.Chart`` whose
+  transforms compute the same columns in the browser, see :mod:`costmodel.report`), into an Altair
+  chart. They read columns only; they never evaluate the model.
+
+Conventions shared by the charts: ``remote_cpus`` runs 1..256 and, where the parameter set has
+fewer CPUs than that needs, ``cpus`` is raised to ``remote_cpus + 1`` point by point (a machine
+running the mm on r other CPUs has at least r + 1). The decision map compares the policies that
+test the reference count (:data:`CANDIDATES`); ``mapcount`` reuses regardless and is the
+reference floor, not an option for a current kernel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import registry
+from .evaluate import evaluate_arrays, policy_or_error, residency_value
+from .model import BREAKDOWN, POLICIES
+
+#: every policy, in declaration order (colours follow this order everywhere)
+POLICY_ORDER: tuple[str, ...] = tuple(POLICIES)
+#: the policies a current kernel could choose between: those that test the reference count
+CANDIDATES: tuple[str, ...] = tuple(n for n, p in POLICIES.items() if p.refcount_test)
+#: breakdown columns of a tidy cost frame, in the model's order
+PART_COLUMNS: tuple[str, ...] = tuple(f"breakdown_{p}_ns" for p in BREAKDOWN)
+#: the pair whose break-even line the decision map draws by default
+DEFAULT_AGAINST: tuple[str, str] = ("drain_remote", "drain_local")
+#: remote_cpus for the cost chart
+CPU_RANGE = (1, 256)
+#: where an axis spans more than the interesting part of its registry bounds
+VIEW_RANGES: dict[str, tuple[float, float]] = {
+    "remote_cpus": CPU_RANGE,
+    "wp_gap_s": (1e-7, 1e-1),
+    "adds_between": (0, 64),
+}
+#: lowest value shown on a log axis whose registry bound is 0, as a fraction of the upper bound
+LOG_FLOOR_FRACTION = 1e-9
+
+_POLICY_COLORS = ["#7f7f7f", "#d62728", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
+_PART_COLORS = ["#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
+                "#1f77b4", "#2ca02c", "#ff7f0e"]
+
+
+def policy_scale(domain: Sequence[str] = POLICY_ORDER):
+    import altair as alt
+
+    colors = [_POLICY_COLORS[POLICY_ORDER.index(p) % len(_POLICY_COLORS)] for p in domain]
+    return alt.Scale(domain=list(domain), range=colors)
+
+
+# ---- axes ---------------------------------------------------------------------------------------
+
+
+def slider_is_log(name: str) -> bool:
+    """Whether a slider of ``name`` is logarithmic: where the registry says so, and wherever its
+    bounds span three decades or more (machine costs of 0 .. 1e6 ns, up to 4096 CPUs), which a
+    linear slider could not set to a typical value."""
+    e = registry.NUMERIC[name]
+    if e.log_scale:
+        return True
+    if e.probability:
+        return False
+    return e.high / max(e.low, 1.0) >= 1e3
+
+
+def axis_is_log(name: str, lo: float | None = None, hi: float | None = None) -> bool:
+    """Whether a chart axis of ``name`` over ``lo`` .. ``hi`` (default: its view range) is
+    logarithmic: where the registry says so, or where the range spans two decades or more."""
+    e = registry.NUMERIC[name]
+    if e.log_scale:
+        return True
+    if e.probability:
+        return False
+    if lo is None or hi is None:
+        lo, hi = VIEW_RANGES.get(name, (e.low, e.high))
+    return hi / max(lo, 1.0) >= 100
+
+
+def log_floor(name: str) -> float:
+    """The smallest positive value a log axis or slider of ``name`` shows: its lower bound if
+    positive, else 1 for whole numbers and 1e-9 of the upper bound otherwise (the slider's
+    leftmost step then stands for 0)."""
+    e = registry.NUMERIC[name]
+    if e.low > 0:
+        return float(e.low)
+    return 1.0 if e.integer else e.high * LOG_FLOOR_FRACTION
+
+
+def view_range(name: str) -> tuple[float, float]:
+    e = registry.NUMERIC[name]
+    lo, hi = VIEW_RANGES.get(name, (e.low, e.high))
+    if axis_is_log(name):
+        lo = max(lo, log_floor(name))
+    return float(lo), float(hi)
+
+
+def axis_values(name: str, n: int = 200, lo: float | None = None, hi: float | None = None) -> np.ndarray:
+    """``n`` values of ``name`` across its view range (log-spaced for log parameters; every
+    integer when an integer range holds no more than ``n``)."""
+    if name not in registry.NUMERIC:
+        if name in registry.CATEGORICAL:
+            from .errors import UserError
+
+            raise UserError(f"{name} is categorical; a chart axis needs a numeric parameter")
+        raise registry._unknown(name)
+    e = registry.NUMERIC[name]
+    vlo, vhi = view_range(name)
+    lo = vlo if lo is None else registry.parse_value(name, lo)
+    hi = vhi if hi is None else registry.parse_value(name, hi)
+    if e.integer and hi - lo + 1 <= n:
+        return np.arange(int(lo), int(hi) + 1, dtype=float)
+    if axis_is_log(name, lo, hi):
+        vals = np.geomspace(max(lo, log_floor(name)), hi, n)
+    else:
+        vals = np.linspace(lo, hi, n)
+    if e.integer:
+        vals = np.unique(np.round(vals))
+    return vals
+
+
+def cell_edges(vals: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Edges of the cells centred on ``vals`` (midpoints; geometric midpoints on a log axis)."""
+    v = np.asarray(vals, dtype=float)
+    if v.size == 1:  # a single row or column: a cell of a twentieth of a decade, or one unit
+        return (v / 1.12, v * 1.12) if log else (v - 0.5, v + 0.5)
+    if log:
+        lv = np.log(v)
+        mid = np.exp((lv[1:] + lv[:-1]) / 2)
+        first, last = v[0] ** 2 / mid[0], v[-1] ** 2 / mid[-1]
+    else:
+        mid = (v[1:] + v[:-1]) / 2
+        first, last = 2 * v[0] - mid[0], 2 * v[-1] - mid[-1]
+    return np.concatenate([[first], mid]), np.concatenate([mid, [last]])
+
+
+def _fit_cpus(values: Mapping[str, object], arrays: dict[str, np.ndarray]) -> None:
+    """Raise ``cpus`` to ``remote_cpus + 1`` where needed (only when cpus is not itself swept)."""
+    if "remote_cpus" in arrays and "cpus" not in arrays:
+        arrays["cpus"] = np.maximum(float(values["cpus"]), np.asarray(arrays["remote_cpus"], dtype=float) + 1)
+
+
+def _feasible(values: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Points that satisfy the registry's cross-parameter rules."""
+    def col(n):
+        return np.asarray(arrays[n] if n in arrays else values[n], dtype=float)
+
+    return (col("batch_position") <= col("batch_size") - 1) & (col("remote_cpus") <= col("cpus") - 1)
+
+
+# ---- cost per WP fault against remote_cpus -------------------------------------------------------
+
+
+def cost_vs_cpus_data(values: Mapping[str, object], remote_cpus: Iterable[float] | None = None,
+                      policies: Iterable[str] | None = None) -> pd.DataFrame:
+    """Expected cost per WP fault for each policy against ``remote_cpus``.
+
+    One row per (remote_cpus, policy): ``remote_cpus``, ``cpus`` (raised to remote_cpus + 1 where
+    the set has fewer), ``policy``, ``expected_ns``, ``p_copy``, ``p_unnecessary_copy`` and each
+    ``breakdown_<part>_ns``.
+    """
+    pols = tuple(policy_or_error(p) for p in (policies or POLICY_ORDER))
+    x = np.arange(CPU_RANGE[0], CPU_RANGE[1] + 1, dtype=float) if remote_cpus is None \
+        else np.asarray(list(remote_cpus), dtype=float)
+    arrays = {"remote_cpus": x}
+    _fit_cpus(values, arrays)
+    out = evaluate_arrays(dict(values, **arrays), pols)
+    n, k = x.size, len(pols)
+    cols = {
+        "remote_cpus": np.tile(x, k).astype(int),
+        "cpus": np.tile(arrays["cpus"], k).astype(int),
+        "policy": pd.Categorical(np.repeat(pols, n), categories=list(pols)),
+    }
+    for key in ("expected_ns", "p_copy", "p_unnecessary_copy"):
+        cols[key] = np.concatenate([out[(p, key)] for p in pols])
+    for part, colname in zip(BREAKDOWN, PART_COLUMNS):
+        cols[colname] = np.concatenate([out[(p, f"breakdown_ns.{part}")] for p in pols])
+    return pd.DataFrame(cols)
+
+
+def cheapest_along(df: pd.DataFrame, x: str = "remote_cpus", candidates: Sequence[str] = CANDIDATES) -> list[dict]:
+    """Runs of the x axis over which one candidate is cheapest, from a tidy cost frame:
+    ``[{"from": x0, "to": x1, "policy": name, "margin_pct_min": ..}]`` (ties go to the earlier
+    candidate in declaration order)."""
+    wide = df[df["policy"].isin(candidates)].pivot(index=x, columns="policy", values="expected_ns")
+    wide = wide[[c for c in candidates if c in wide.columns]]
+    costs = wide.to_numpy().T
+    order = np.argsort(costs, axis=0, kind="stable")
+    best = order[0]
+    margin = (np.take_along_axis(costs, order[1:2], 0)[0] - np.take_along_axis(costs, order[:1], 0)[0])
+    margin_pct = 100 * margin / np.take_along_axis(costs, order[:1], 0)[0]
+    runs, start = [], 0
+    xs = wide.index.to_numpy()
+    for i in range(1, len(xs) + 1):
+        if i == len(xs) or best[i] != best[start]:
+            runs.append({"from": xs[start].item(), "to": xs[i - 1].item(), "policy": wide.columns[best[start]],
+                         "margin_pct_min": float(margin_pct[start:i].min())})
+            start = i
+    return runs
+
+
+# ---- decision map -------------------------------------------------------------------------------
+
+
+@dataclass
+class DecisionMap:
+    """The cheapest candidate policy over a grid of two parameters.
+
+    ``cells``: one row per grid point: the two parameters, their cell edges (``<name>_lo``,
+    ``<name>_hi``), ``cheapest``, ``cheapest_ns``, ``runner_up``, ``margin_ns`` (runner-up minus
+    cheapest), ``margin_pct`` (the same relative to the cheapest), ``expected_<policy>_ns`` per
+    candidate, and ``against_diff_ns`` (first minus second policy of ``against``).
+    ``line``: points where the two policies of ``against`` cost the same, found along each
+    axis of the grid and interpolated: the two parameters, ``along`` ("x" or "y") and ``order``.
+    """
+
+    x: str
+    y: str
+    candidates: tuple[str, ...]
+    against: tuple[str, str]
+    cells: pd.DataFrame
+    line: pd.DataFrame
+    x_log: bool = False
+    y_log: bool = False
+    infeasible: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: str = "wp_gap_s", n: int = 200,
+                      x_values: Sequence[float] | None = None, y_values: Sequence[float] | None = None,
+                      candidates: Sequence[str] = CANDIDATES,
+                      against: tuple[str, str] = DEFAULT_AGAINST) -> DecisionMap:
+    """Evaluate every candidate over an ``n`` x ``n`` grid of ``x`` and ``y`` (or given values)."""
+    if x == y:
+        from .errors import UserError
+
+        raise UserError(f"the decision map needs two different parameters, got {x} twice")
+    cands = tuple(policy_or_error(p) for p in candidates)
+    ag = tuple(policy_or_error(p) for p in against)
+    xv = np.asarray(x_values, dtype=float) if x_values is not None else axis_values(x, n)
+    yv = np.asarray(y_values, dtype=float) if y_values is not None else axis_values(y, n)
+    for name, vals in ((x, xv), (y, yv)):
+        for v in (vals.min(), vals.max()):
+            registry.parse_value(name, float(v))
+    X, Y = np.meshgrid(xv, yv)  # shape (ny, nx): rows follow y
+    arrays = {x: X.ravel(), y: Y.ravel()}
+    _fit_cpus(values, arrays)
+    ok = _feasible(values, arrays)
+    pols = cands + tuple(p for p in ag if p not in cands)
+    out = evaluate_arrays(dict(values, **arrays), pols)
+    costs = np.stack([out[(p, "expected_ns")] for p in cands])
+    order = np.argsort(costs, axis=0, kind="stable")
+    best, second = order[0], order[1] if len(cands) > 1 else order[0]
+    idx = np.arange(costs.shape[1])
+    best_ns, second_ns = costs[best, idx], costs[second, idx]
+    names = np.asarray(cands)
+    x_log = axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
+    y_log = axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
+    x_lo, x_hi = cell_edges(xv, x_log)
+    y_lo, y_hi = cell_edges(yv, y_log)
+    cols = {
+        x: arrays[x], y: arrays[y],
+        f"{x}_lo": np.tile(x_lo, yv.size), f"{x}_hi": np.tile(x_hi, yv.size),
+        f"{y}_lo": np.repeat(y_lo, xv.size), f"{y}_hi": np.repeat(y_hi, xv.size),
+        "cheapest": pd.Categorical(names[best], categories=list(cands)),
+        "cheapest_ns": best_ns,
+        "runner_up": pd.Categorical(names[second], categories=list(cands)),
+        "margin_ns": second_ns - best_ns,
+        "margin_pct": 100 * (second_ns - best_ns) / best_ns,
+    }
+    for p, c in zip(cands, costs):
+        cols[f"expected_{p}_ns"] = c
+    diff = out[(ag[0], "expected_ns")] - out[(ag[1], "expected_ns")]
+    cols["against_diff_ns"] = diff
+    if "cpus" in arrays and "cpus" not in (x, y):
+        cols["cpus"] = arrays["cpus"]
+    cells = pd.DataFrame(cols)
+    for name in (x, y):
+        if registry.NUMERIC[name].integer:
+            cells[name] = cells[name].astype(int)
+    infeasible = int((~ok).sum())
+    if infeasible:
+        cells = cells[ok].reset_index(drop=True)
+    line = _zero_crossings(x, y, xv, yv, np.where(ok, diff, np.nan).reshape(yv.size, xv.size), x_log, y_log)
+    notes = []
+    if infeasible:
+        notes.append(f"{infeasible} grid points break a rule between parameters and are left out")
+    return DecisionMap(x, y, cands, ag, cells, line, x_log, y_log, infeasible, notes)
+
+
+def _coord(v: np.ndarray, log: bool) -> np.ndarray:
+    return np.log(v) if log else v
+
+
+def _uncoord(c: np.ndarray, log: bool) -> np.ndarray:
+    return np.exp(c) if log else c
+
+
+def _zero_crossings(x: str, y: str, xv: np.ndarray, yv: np.ndarray, d: np.ndarray,
+                    x_log: bool, y_log: bool) -> pd.DataFrame:
+    """Where the sign of ``d`` (shape ny x nx) flips between neighbouring cells, interpolated
+    linearly in each axis' own coordinate (log for log axes)."""
+    frames = []
+    # along x: neighbours in one row (fixed y)
+    a, b = d[:, :-1], d[:, 1:]
+    iy, ix = np.nonzero(a * b < 0)
+    if iy.size:
+        t = a[iy, ix] / (a[iy, ix] - b[iy, ix])
+        cx = _coord(xv, x_log)
+        xs = _uncoord(cx[ix] + t * (cx[ix + 1] - cx[ix]), x_log)
+        frames.append(pd.DataFrame({x: xs, y: yv[iy], "along": "x", "order": yv[iy]}))
+    a, b = d[:-1, :], d[1:, :]
+    iy, ix = np.nonzero(a * b < 0)
+    if iy.size:
+        t = a[iy, ix] / (a[iy, ix] - b[iy, ix])
+        cy = _coord(yv, y_log)
+        ys = _uncoord(cy[iy] + t * (cy[iy + 1] - cy[iy]), y_log)
+        frames.append(pd.DataFrame({x: xv[ix], y: ys, "along": "y", "order": xv[ix]}))
+    if not frames:
+        return pd.DataFrame({x: pd.Series(dtype=float), y: pd.Series(dtype=float),
+                             "along": pd.Series(dtype=str), "order": pd.Series(dtype=float)})
+    return pd.concat(frames, ignore_index=True)
+
+
+def map_shares(dm: DecisionMap) -> pd.DataFrame:
+    """Share of the map's cells where each candidate is cheapest, with the ranges it covers."""
+    rows = []
+    total = len(dm.cells)
+    for p in dm.candidates:
+        sub = dm.cells[dm.cells["cheapest"] == p]
+        if sub.empty:
+            continue
+        rows.append({"policy": p, "share_pct": 100 * len(sub) / total,
+                     f"{dm.x}_min": sub[dm.x].min(), f"{dm.x}_max": sub[dm.x].max(),
+                     f"{dm.y}_min": sub[dm.y].min(), f"{dm.y}_max": sub[dm.y].max(),
+                     "median_margin_pct": float(sub["margin_pct"].median())})
+    return pd.DataFrame(rows)
+
+
+# ---- residency ----------------------------------------------------------------------------------
+
+#: the parameter that measures the gap under each gap model
+GAP_PARAM = {"fixed_count": "adds_between", "fixed_time": "wp_gap_s", "exponential_time": "wp_gap_s"}
+
+
+def residency_data(values: Mapping[str, object], n: int = 60, gap_models: Sequence[str] | None = None) -> pd.DataFrame:
+    """Closed-form residency against the gap for each gap model.
+
+    One row per (gap_model, gap value): ``gap_model``, ``gap_param`` (``wp_gap_s`` or
+    ``adds_between``), ``gap`` (its value), ``gap_unit``, ``residency`` (probability),
+    ``source`` = "closed form", and ``ci_low``/``ci_high`` (NaN here; filled for simulation rows).
+    """
+    models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
+    rows = []
+    for g in models:
+        param = GAP_PARAM[g]
+        xs = axis_values(param, n)
+        if param == "adds_between":
+            xs = np.arange(0, min(2 * int(values["batch_size"]), int(view_range(param)[1])) + 1, dtype=float)
+        for v in xs:
+            point = dict(values, gap_model=g, **{param: int(v) if registry.NUMERIC[param].integer else float(v)})
+            rows.append({"gap_model": g, "gap_param": param, "gap": float(v), "gap_unit": registry.NUMERIC[param].unit,
+                         "residency": residency_value(point), "source": "closed form",
+                         "ci_low": np.nan, "ci_high": np.nan})
+    return pd.DataFrame(rows)
+
+
+def residency_simulated(values: Mapping[str, object], points: int = 5, faults: int = 200_000, seed: int = 1,
+                        gap_models: Sequence[str] | None = None) -> pd.DataFrame:
+    """Simulated residency with its confidence interval at a few gaps per gap model, from
+    :func:`costmodel.simulate.simulate`; same columns as :func:`residency_data`,
+    ``source`` = "simulation"."""
+    from .simulate import simulate
+
+    models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
+    rows = []
+    for g in models:
+        param = GAP_PARAM[g]
+        if param == "adds_between":
+            xs = np.unique(np.round(np.linspace(0, min(2 * int(values["batch_size"]), 64), points)))
+        else:
+            xs = axis_values(param, points, lo=1e-6, hi=1e-2)
+        for i, v in enumerate(xs):
+            point = dict(values, gap_model=g, **{param: int(v) if registry.NUMERIC[param].integer else float(v)})
+            est = simulate(point, ("drain_local",), faults=faults, seed=seed + i).residency
+            rows.append({"gap_model": g, "gap_param": param, "gap": float(v), "gap_unit": registry.NUMERIC[param].unit,
+                         "residency": est.value, "source": "simulation", "ci_low": est.low, "ci_high": est.high})
+    return pd.DataFrame(rows)
+
+
+# ---- chart builders -----------------------------------------------------------------------------
+
+
+def _base(source):
+    import altair as alt
+
+    return source if isinstance(source, alt.Chart) else alt.Chart(source)
+
+
+def _fmt_tooltip(columns: Sequence[str]):
+    import altair as alt
+
+    tips = []
+    for c in columns:
+        if c == "policy":
+            tips.append(alt.Tooltip("policy:N"))
+        elif c.endswith("_ns"):
+            tips.append(alt.Tooltip(f"{c}:Q", format=",.0f"))
+        elif c.startswith("p_"):
+            tips.append(alt.Tooltip(f"{c}:Q", format=".4f"))
+        else:
+            tips.append(alt.Tooltip(f"{c}:Q", format=",.4~g"))
+    return tips
+
+
+def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, height: int = 320):
+    """Lines of ``expected_ns`` against ``remote_cpus``, one per policy; hovering a CPU count
+    shows every policy's breakdown there. ``source``: a tidy frame from :func:`cost_vs_cpus_data`
+    or a live source with the same columns."""
+    import altair as alt
+
+    base = _base(source)
+    hover = alt.selection_point(name="hover_cpus", nearest=True, on="pointerover", fields=["remote_cpus"],
+                                empty=False, clear="pointerout")
+    color = alt.Color("policy:N", scale=policy_scale(), title="policy")
+    x = alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)),
+              title="remote_cpus (other CPUs running the mm)")
+    y = alt.Y("expected_ns:Q", scale=alt.Scale(type="log"), title="expected cost per WP fault (ns)")
+    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
+    tips = _fmt_tooltip(["policy", "remote_cpus", "cpus", "expected_ns", "p_copy", "p_unnecessary_copy", *PART_COLUMNS])
+    points = base.mark_point(filled=True, size=50).encode(
+        x=x, y=y, color=color, tooltip=tips,
+        opacity=alt.condition(hover, alt.value(1), alt.value(0))).add_params(hover)
+    rule = base.mark_rule(color="#888").encode(x=x).transform_filter(hover)
+    chart = alt.layer(lines, points, rule).properties(width=width, height=height)
+    return chart.properties(title=alt.Title(title or "Cost per WP fault against the CPUs running the mm",
+                                            subtitle="cpus raised to remote_cpus + 1 where the set has fewer; "
+                                                     "hover for the breakdown"))
+
+
+def cost_breakdown_chart(source, policies: Sequence[str] = POLICY_ORDER, width: int = 170, height: int = 150,
+                         columns: int = 3):
+    """Stacked areas of the breakdown of ``expected_ns`` against ``remote_cpus``, one panel per
+    policy: which term dominates where."""
+    import altair as alt
+
+    base = _base(source).transform_filter(alt.FieldOneOfPredicate(field="policy", oneOf=list(policies)))
+    parts = [p for p in BREAKDOWN]
+    chart = base.transform_fold(list(PART_COLUMNS), as_=["part_column", "part_ns"]).transform_calculate(
+        part="replace(replace(datum.part_column, 'breakdown_', ''), '_ns', '')",
+    ).mark_area().encode(
+        x=alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)), title="remote_cpus"),
+        y=alt.Y("part_ns:Q", stack="zero", title="ns per WP fault"),
+        color=alt.Color("part:N", scale=alt.Scale(domain=parts, range=_PART_COLORS), sort=parts, title="part"),
+        order=alt.Order("part_order:Q"),
+        tooltip=[alt.Tooltip("policy:N"), alt.Tooltip("remote_cpus:Q"), alt.Tooltip("part:N"),
+                 alt.Tooltip("part_ns:Q", format=",.0f")],
+    ).transform_calculate(
+        part_order="indexof(" + str(parts).replace("'", '"') + ", datum.part)"
+    ).properties(width=width, height=height)
+    return chart.facet(facet=alt.Facet("policy:N", sort=list(policies), title=None), columns=columns).properties(
+        title=alt.Title("Where the cost goes", subtitle="breakdown of the expected cost per WP fault, stacked"))
+
+
+def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
+    import altair as alt
+
+    e = registry.NUMERIC[name]
+    kw = {"domain": [float(d) for d in domain]} if domain is not None else {}
+    scale = alt.Scale(type="log", nice=False, **kw) if log else alt.Scale(zero=False, nice=False, **kw)
+    return scale, f"{name} ({e.unit})"
+
+
+def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bool, y_log: bool,
+                       x_domain: Sequence[float] | None = None, y_domain: Sequence[float] | None = None,
+                       candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = DEFAULT_AGAINST,
+                       width: int = 520, height: int = 360, margin_cap_pct: float = 50.0):
+    """Cells coloured by the cheapest candidate and shaded by its margin over the runner-up
+    (faint: the choice barely matters), with the break-even line of ``against`` drawn on top.
+
+    ``cells``: :attr:`DecisionMap.cells` or a live source with those columns; ``lines``: sources
+    with the columns of :attr:`DecisionMap.line`.
+    """
+    import altair as alt
+
+    xs, xt = _axis(x, x_log, x_domain)
+    ys, yt = _axis(y, y_log, y_domain)
+    base = _base(cells)
+    rect = base.mark_rect(strokeWidth=0).encode(
+        x=alt.X(f"{x}_lo:Q", scale=xs, title=xt), x2=f"{x}_hi:Q",
+        y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt), y2=f"{y}_hi:Q",
+        color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"),
+        opacity=alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[0.2, 1], clamp=True),
+                            title="margin over runner-up (%)"),
+        tooltip=[alt.Tooltip(f"{x}:Q", format=",.4~g"), alt.Tooltip(f"{y}:Q", format=",.4~g"),
+                 alt.Tooltip("cheapest:N"), alt.Tooltip("cheapest_ns:Q", format=",.0f"),
+                 alt.Tooltip("runner_up:N"), alt.Tooltip("margin_ns:Q", format=",.0f"),
+                 alt.Tooltip("margin_pct:Q", format=".1f")],
+    )
+    layers = [rect]
+    for src in lines:
+        layers.append(_base(src).mark_line(color="black", strokeDash=[6, 3], strokeWidth=2).encode(
+            x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys), detail="along:N", order="order:Q"))
+    subtitle = (f"colour: cheapest of {', '.join(candidates)}; shade: its margin; "
+                f"dashed: {against[0]} = {against[1]}")
+    return alt.layer(*layers).properties(width=width, height=height, title=alt.Title(
+        f"Cheapest policy over {x} and {y}", subtitle=subtitle))
+
+
+def decision_map_figure(dm: DecisionMap, **kw):
+    """:func:`decision_map_chart` of a computed :class:`DecisionMap`."""
+    c = dm.cells
+    return decision_map_chart(c, [dm.line], x=dm.x, y=dm.y, x_log=dm.x_log, y_log=dm.y_log,
+                              x_domain=(c[f"{dm.x}_lo"].min(), c[f"{dm.x}_hi"].max()),
+                              y_domain=(c[f"{dm.y}_lo"].min(), c[f"{dm.y}_hi"].max()),
+                              candidates=dm.candidates, against=dm.against, **kw)
+
+
+def residency_chart(source, width: int = 320, height: int = 240):
+    """Residency against the gap: closed-form lines per gap model, simulation points with their
+    intervals on top. Time gaps and the fixed add count get a panel each. ``source``: a frame
+    from :func:`residency_data` (plus :func:`residency_simulated` rows) or a named source."""
+    import altair as alt
+
+    is_frame = isinstance(source, pd.DataFrame)
+    panels = []
+    for param, title in (("wp_gap_s", "gap between install and WP fault (s)"),
+                         ("adds_between", "adds between install and WP fault (folios)")):
+        if is_frame and not (source["gap_param"] == param).any():
+            continue
+        base = _base(source).transform_filter(f"datum.gap_param == '{param}'")
+        scale = alt.Scale(type="log") if param == "wp_gap_s" else alt.Scale(zero=True)
+        color = alt.Color("gap_model:N", title="gap model",
+                          scale=alt.Scale(domain=["fixed_count", "fixed_time", "exponential_time"],
+                                          range=["#8c564b", "#1f77b4", "#ff7f0e"]))
+        x = alt.X("gap:Q", scale=scale, title=title)
+        y = alt.Y("residency:Q", scale=alt.Scale(domain=[0, 1]), title="P(page still in its batch)")
+        line = base.transform_filter("datum.source == 'closed form'").mark_line().encode(
+            x=x, y=y, color=color, tooltip=[alt.Tooltip("gap_model:N"), alt.Tooltip("gap:Q", format=".4~g"),
+                                            alt.Tooltip("residency:Q", format=".4f")])
+        layers = [line]
+        if not is_frame or (source["source"] == "simulation").any():
+            sim = base.transform_filter("datum.source == 'simulation'")
+            layers.append(sim.mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q", color=color))
+            layers.append(sim.mark_point(filled=True, size=40, shape="diamond").encode(
+                x=x, y=y, color=color,
+                tooltip=[alt.Tooltip("gap_model:N"), alt.Tooltip("gap:Q", format=".4~g"),
+                         alt.Tooltip("residency:Q", format=".4f", title="simulated"),
+                         alt.Tooltip("ci_low:Q", format=".4f"), alt.Tooltip("ci_high:Q", format=".4f")]))
+        panels.append(alt.layer(*layers).properties(width=width, height=height))
+    return alt.hconcat(*panels).properties(title=alt.Title(
+        "Residency: is the page still in its CPU's add batch at the WP fault?",
+        subtitle="lines: closed form; diamonds with bars: simulation and its confidence interval"))
+
+
+# ---- calibration ------------------------------------------------------------------------------
+
+_RESIDUAL_VALUE_PREFIXES = ("observed_", "fitted_", "residual", "se_")
+
+
+def calibration_data(paramset) -> pd.DataFrame:
+    """The measured points of every fit recorded in a parameter set, tidy.
+
+    One row per measured point: ``fit``, ``x_name``, ``x``, ``series`` (a grouping column of the
+    record such as ``drained_first``, else ""), ``unit``, ``observed``, ``fitted``, ``residual``,
+    ``ci_low``/``ci_high`` (observed +- 1.96 standard errors where the record has them).
+    Fits without residual rows (not fitted) are left out.
+    """
+    rows = []
+    for rec in getattr(paramset, "fit", None) or []:
+        res = rec.get("residuals") or []
+        if not res:
+            continue
+        keys = list(res[0].keys())
+        obs_key = next((k for k in keys if k.startswith("observed_")), None)
+        fit_key = next((k for k in keys if k.startswith("fitted_")), None)
+        if obs_key is None or fit_key is None:
+            continue
+        unit = obs_key[len("observed_"):]
+        se_key = next((k for k in keys if k.startswith("se_")), None)
+        x_key = next((k for k in keys if not k.startswith(_RESIDUAL_VALUE_PREFIXES) and k != "n"
+                      and isinstance(res[0][k], (int, float)) and not isinstance(res[0][k], bool)), None)
+        series_key = next((k for k in keys if isinstance(res[0][k], bool)), None)
+        for i, r in enumerate(res):
+            obs, fitted = r[obs_key], r[fit_key]
+            se = r.get(se_key) if se_key else None
+            rows.append({
+                "fit": rec.get("name", "?"), "x_name": x_key or "point", "x": float(r[x_key]) if x_key else float(i),
+                "series": f"{series_key}={r[series_key]}" if series_key else "", "unit": unit,
+                "observed": obs, "fitted": fitted, "residual": obs - fitted,
+                "ci_low": obs - 1.959963984540054 * se if se is not None else np.nan,
+                "ci_high": obs + 1.959963984540054 * se if se is not None else np.nan,
+            })
+    return pd.DataFrame(rows, columns=["fit", "x_name", "x", "series", "unit", "observed", "fitted", "residual",
+                                       "ci_low", "ci_high"])
+
+
+def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
+    """Per fit: measured points with their 95 % intervals and the fitted values joined as a
+    curve (top), residuals (bottom)."""
+    import altair as alt
+
+    panels = []
+    for fit, sub in df.groupby("fit", sort=False):
+        unit = sub["unit"].iloc[0]
+        x_name = sub["x_name"].iloc[0]
+        base = alt.Chart(sub)
+        x = alt.X("x:Q", title=x_name, scale=alt.Scale(zero=False))
+        color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if sub["series"].ne("").any() \
+            else alt.value("#1f77b4")
+        fitted = base.mark_line(color="black").encode(x=x, y=alt.Y("fitted:Q", title=f"{fit} ({unit})"),
+                                                      detail="series:N")
+        bars = base.transform_filter("isValid(datum.ci_low)").mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
+                                                                                color=color)
+        pts = base.mark_point(filled=True).encode(
+            x=x, y="observed:Q", color=color,
+            tooltip=[alt.Tooltip("x:Q", title=x_name), "series:N", alt.Tooltip("observed:Q", format=",.4~g"),
+                     alt.Tooltip("fitted:Q", format=",.4~g"), alt.Tooltip("residual:Q", format=",.3~g")])
+        top = alt.layer(bars, pts, fitted).properties(width=width, height=height, title=fit)
+        resid = base.mark_point(filled=True).encode(x=x, y=alt.Y("residual:Q", title=f"residual ({unit})"),
+                                                    color=color).properties(width=width, height=80)
+        zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#888").encode(y="y:Q")
+        panels.append(alt.vconcat(top, alt.layer(resid, zero)))
+    return alt.hconcat(*panels).resolve_scale(color="independent").properties(title=alt.Title(
+        "Calibration fits", subtitle="points: measured medians with 95% intervals; line: the fit; below: residuals"))
+
+
+def parameter_sets_data(sets: Mapping[str, object], names: Sequence[str] | None = None) -> pd.DataFrame:
+    """Numeric machine parameters of several parameter sets side by side, tidy: ``set``,
+    ``parameter``, ``unit``, ``value``, ``ci_low``, ``ci_high``, ``source``."""
+    rows = []
+    for set_name, ps in sets.items():
+        for name, entry in ps.parameters.items():
+            if name not in registry.NUMERIC or (names and name not in names):
+                continue
+            if registry.NUMERIC[name].kind != registry.MACHINE:
+                continue
+            rows.append({"set": set_name, "parameter": name, "unit": registry.NUMERIC[name].unit,
+                         "value": float(entry.value),
+                         "ci_low": np.nan if entry.ci_low is None else float(entry.ci_low),
+                         "ci_high": np.nan if entry.ci_high is None else float(entry.ci_high),
+                         "source": entry.source})
+    return pd.DataFrame(rows, columns=["set", "parameter", "unit", "value", "ci_low", "ci_high", "source"])
+
+
+def parameter_sets_chart(df: pd.DataFrame, width: int = 420):
+    """Each machine parameter's value and interval per set, on a log axis: a calibrated set beside
+    the reference sets."""
+    import altair as alt
+
+    d = df[df["value"] > 0]
+    base = alt.Chart(d).encode(y=alt.Y("set:N", title=None))
+    x = alt.X("value:Q", scale=alt.Scale(type="log"), title="value")
+    bars = base.transform_filter("isValid(datum.ci_low) && datum.ci_low > 0").mark_rule().encode(
+        x=alt.X("ci_low:Q", scale=alt.Scale(type="log")), x2="ci_high:Q", color="source:N")
+    pts = base.mark_point(filled=True, size=50).encode(
+        x=x, color=alt.Color("source:N", scale=alt.Scale(domain=["measured", "published", "assumed"],
+                                                         range=["#2ca02c", "#1f77b4", "#999999"])),
+        tooltip=["set:N", "parameter:N", alt.Tooltip("value:Q", format=",.4~g"), "unit:N",
+                 alt.Tooltip("ci_low:Q", format=",.4~g"), alt.Tooltip("ci_high:Q", format=",.4~g"), "source:N"])
+    return alt.layer(bars, pts).properties(width=width, height=alt.Step(14)).facet(
+        row=alt.Row("parameter:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))
+    ).resolve_scale(x="independent").properties(title="Parameter sets side by side")

@@ -1,0 +1,313 @@
+"""Chart sources that compute the model in the browser, for the standalone report.
+
+Each ``*_source`` function returns Altair charts (data + transforms) whose columns are exactly
+those of the matching data builder in :mod:`costmodel.charts`, so the same chart builders draw
+them. The transforms are the model's own sympy expressions printed by :mod:`costmodel.vegaexpr`;
+parameters are Vega-Lite signals, bound to sliders by :func:`slider_params`, so a reader moves a
+slider and every live chart recomputes with no kernel behind it.
+
+Where an expression cannot be printed (the fixed-time gap needs the incomplete gamma function
+and a sum over the batch position), residency is computed here in Python and handed over as a
+number or a column; the parameters it depends on are then fixed in that chart (no slider), and
+:attr:`LiveSource.fixed` says which.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import sympy as sp
+
+from . import charts, registry
+from .evaluate import evaluate_point, residency_value
+from .model import BREAKDOWN, policy_outputs, residency
+from .vegaexpr import NotPrintable, printable, transforms
+
+_R = sp.Symbol("_residency")
+#: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
+LOG_SUFFIX = "__log10"
+#: step of a log slider, in decades
+LOG_STEP = 0.01
+
+
+@dataclass
+class LiveSource:
+    """Altair chart(s) computing one data builder's columns in the browser."""
+
+    charts: list
+    #: parameters the transforms read as signals (each needs a slider)
+    signals: set[str] = field(default_factory=set)
+    #: parameters fixed at their value in this source (residency computed in Python)
+    fixed: set[str] = field(default_factory=set)
+
+
+def _categoricals(values) -> tuple[str, str, str]:
+    return values["gap_model"], values["position_model"], values["shootdown_model"]
+
+
+def _outputs(values, policies: Sequence[str], keys: Sequence[str]) -> dict[str, sp.Expr]:
+    out = {}
+    for p in policies:
+        exprs = policy_outputs(p, *_categoricals(values))
+        for k in keys:
+            out[f"{p}__{k.replace('.', '_')}"] = exprs[k]
+    return out
+
+
+def _split_residency(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
+    """Make ``exprs`` printable: unchanged when they are; else residency is replaced by a symbol
+    (a number, or a per-row column when an axis moves it) and its parameters are fixed.
+
+    Returns (exprs, fixed parameter names, residency_column_needed)."""
+    if all(printable(e) for e in exprs.values()):
+        return exprs, set(), False
+    E = residency(values["gap_model"], values["position_model"])
+    fixed = {s.name for s in E.free_symbols} - set(axes)
+    subs_fixed = {registry.S[n]: values[n] for n in fixed}
+    per_row = any(registry.S[a] in E.free_symbols for a in axes)
+    out = {}
+    for k, e in exprs.items():
+        g = e.subs(E, _R).xreplace(subs_fixed)
+        if any(registry.S[n] in g.free_symbols for n in fixed) or not printable(g):
+            raise NotPrintable(f"{k}: residency could not be separated for the browser")
+        out[k] = g
+    # the substitution must give back the model: check at the current point
+    check = {registry.S[n]: values[n] for n in registry.NUMERIC}
+    check[_R] = residency_value(values)
+    direct = evaluate_point(values)
+    for k, g in out.items():
+        pol, key = k.split("__", 1)
+        want = direct[pol][key] if not key.startswith("breakdown_ns_") else \
+            direct[pol]["breakdown_ns"][key[len("breakdown_ns_"):]]
+        got = float(g.xreplace(check).evalf())
+        if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
+            raise NotPrintable(f"{k}: residency separated wrongly ({got} != {want})")
+    if not per_row:
+        out = {k: g.xreplace({_R: sp.Float(residency_value(values), 17)}) for k, g in out.items()}
+    return out, fixed, per_row
+
+
+def _names(axes: Sequence[str], extra: Mapping[sp.Symbol, str] | None = None) -> dict[sp.Symbol, str]:
+    names = {registry.S[n]: n for n in registry.NUMERIC}
+    for a in axes:
+        names[registry.S[a]] = f"datum.{a}"
+    names.update(extra or {})
+    return names
+
+
+def _signals(steps: Sequence[dict], axes: Sequence[str]) -> set[str]:
+    import re
+
+    text = " ".join(s["calculate"] for s in steps)
+    used = set(re.findall(r"(?<![\w.])([a-z_][a-z0-9_]*)(?![\w(])", text))
+    return {n for n in registry.NUMERIC if n in used and n not in axes}
+
+
+def _fit_cpus_step(axes: Sequence[str]) -> list[dict]:
+    """cpus raised to remote_cpus + 1 per row, as :func:`charts._fit_cpus` does."""
+    if "remote_cpus" in axes and "cpus" not in axes:
+        return [{"calculate": "max(cpus, datum.remote_cpus + 1)", "as": "cpus"}]
+    return []
+
+
+def _chart(rows, steps):
+    import altair as alt
+
+    c = alt.Chart(alt.InlineData(values=rows))
+    if steps:
+        c = c.transform_calculate(**{s["as"]: s["calculate"] for s in steps})
+    return c
+
+
+# ---- cost against remote_cpus ------------------------------------------------------------------
+
+
+def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.POLICY_ORDER) -> LiveSource:
+    """The columns of :func:`charts.cost_vs_cpus_data`, computed in the browser."""
+    axes = ("remote_cpus",)
+    keys = ["expected_ns", "p_copy", "p_unnecessary_copy"] + [f"breakdown_ns.{b}" for b in BREAKDOWN]
+    exprs, fixed, _ = _split_residency(values, _outputs(values, policies, keys), axes)
+    names = _names(("remote_cpus", "cpus"))
+    steps = _fit_cpus_step(axes) + transforms(exprs, names)
+    # one row per (remote_cpus, policy): pick the policy's own fields
+    cols = {"expected_ns": "expected_ns", "p_copy": "p_copy", "p_unnecessary_copy": "p_unnecessary_copy"}
+    cols.update({f"breakdown_ns.{b}": f"breakdown_{b}_ns" for b in BREAKDOWN})
+    for key, col in cols.items():
+        k = key.replace(".", "_")
+        expr = "null"
+        for p in reversed(policies):
+            expr = f"(datum.policy === '{p}' ? datum.{p}__{k} : {expr})"
+        steps.append({"calculate": expr, "as": col})
+    lo, hi = charts.CPU_RANGE
+    rows = [{"remote_cpus": r, "policy": p} for p in policies for r in range(lo, hi + 1)]
+    return LiveSource([_chart(rows, steps)], _signals(steps, axes) | {"cpus"}, fixed)
+
+
+# ---- decision map -----------------------------------------------------------------------------
+
+
+def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "wp_gap_s", n: int = 60,
+               candidates: Sequence[str] = charts.CANDIDATES,
+               against: tuple[str, str] = charts.DEFAULT_AGAINST):
+    """The columns of :attr:`charts.DecisionMap.cells` (first chart) and of its break-even
+    line (two more charts: crossings found along x, and along y), computed in the browser.
+    Returns the source, whether each axis is logarithmic, and the (x, y) domains of the cells."""
+    axes = (x, y)
+    pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
+    exprs, fixed, per_row = _split_residency(values, _outputs(values, pols, ["expected_ns"]), axes)
+    xv, yv = charts.axis_values(x, n), charts.axis_values(y, n)
+    x_log = charts.axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
+    y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
+    x_lo, x_hi = charts.cell_edges(xv, x_log)
+    y_lo, y_hi = charts.cell_edges(yv, y_log)
+    rows = []
+    for j, yy in enumerate(yv):
+        for i, xx in enumerate(xv):
+            point = {x: xx.item(), y: yy.item()}
+            if not _row_feasible(values, point):
+                continue
+            rows.append({x: xx.item(), y: yy.item(), f"{x}_lo": x_lo[i].item(), f"{x}_hi": x_hi[i].item(),
+                         f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()})
+    extra = {}
+    if per_row:
+        for r in rows:
+            r["_residency"] = residency_value(_with_cpus(dict(values, **{x: _typed(x, r[x]), y: _typed(y, r[y])})))
+        extra[_R] = "datum._residency"
+    names = _names(tuple(axes) + (("cpus",) if "remote_cpus" in axes else ()), extra)
+    steps = _fit_cpus_step(axes) + transforms(exprs, names)
+    for p in candidates:
+        steps.append({"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"})
+    cost = {p: f"datum.expected_{p}_ns" for p in candidates}
+    steps.append({"calculate": f"min({', '.join(cost.values())})", "as": "cheapest_ns"})
+    steps.append({"calculate": _first_match(candidates, lambda p: f"{cost[p]} === datum.cheapest_ns"),
+                  "as": "cheapest"})
+    others = ", ".join(f"(datum.cheapest === '{p}' ? 1 / 0 : {cost[p]})" for p in candidates)
+    steps.append({"calculate": f"min({others})" if len(candidates) > 1 else "datum.cheapest_ns", "as": "runner_up_ns"})
+    steps.append({"calculate": _first_match(candidates, lambda p: f"datum.cheapest !== '{p}' && "
+                                                                  f"{cost[p]} === datum.runner_up_ns"),
+                  "as": "runner_up"})
+    steps.append({"calculate": "datum.runner_up_ns - datum.cheapest_ns", "as": "margin_ns"})
+    steps.append({"calculate": "100 * datum.margin_ns / datum.cheapest_ns", "as": "margin_pct"})
+    steps.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
+                  "as": "against_diff_ns"})
+    cells = _chart(rows, steps)
+    lines = [_crossings(cells, x, y, x_log), _crossings(cells, y, x, y_log, along="y")]
+    domains = ((float(x_lo.min()), float(x_hi.max())), (float(y_lo.min()), float(y_hi.max())))
+    return LiveSource([cells, *lines], _signals(steps, axes), fixed), x_log, y_log, domains
+
+
+def _typed(name, v):
+    return int(round(v)) if registry.NUMERIC[name].integer else float(v)
+
+
+def _with_cpus(point: dict) -> dict:
+    if point["remote_cpus"] > point["cpus"] - 1:
+        point["cpus"] = int(point["remote_cpus"]) + 1
+    return point
+
+
+def _row_feasible(values, point) -> bool:
+    v = dict(values, **point)
+    if "remote_cpus" in point and "cpus" not in point:
+        v["cpus"] = max(v["cpus"], v["remote_cpus"] + 1)
+    return v["batch_position"] <= v["batch_size"] - 1 and v["remote_cpus"] <= v["cpus"] - 1
+
+
+def _first_match(candidates, cond) -> str:
+    expr = "null"
+    for p in reversed(candidates):
+        expr = f"({cond(p)} ? '{p}' : {expr})"
+    return expr
+
+
+def _crossings(cells, move: str, keep: str, log: bool, along: str = "x"):
+    """Where against_diff_ns changes sign between neighbours along ``move`` (per ``keep``),
+    interpolated in ``move``'s own coordinate: the columns of :attr:`DecisionMap.line`."""
+    import altair as alt
+
+    c = f"log(datum.{move})" if log else f"datum.{move}"
+    cp = "log(datum._prev_pos)" if log else "datum._prev_pos"
+    t = "datum._prev_diff / (datum._prev_diff - datum.against_diff_ns)"
+    at = f"{cp} + ({t}) * ({c} - {cp})"
+    return cells.transform_window(
+        window=[alt.WindowFieldDef(op="lag", field="against_diff_ns", **{"as": "_prev_diff"}),
+                alt.WindowFieldDef(op="lag", field=move, **{"as": "_prev_pos"})],
+        groupby=[keep], sort=[alt.SortField(move, order="ascending")],
+    ).transform_filter(
+        "isValid(datum._prev_diff) && datum._prev_diff * datum.against_diff_ns < 0"
+    ).transform_calculate(
+        **{move: f"exp({at})" if log else at, "along": f"'{along}'", "order": f"datum.{keep}"}
+    )
+
+
+# ---- sliders ----------------------------------------------------------------------------------
+
+
+def slider_params(names: Sequence[str], values: Mapping[str, object]) -> list[dict]:
+    """Vega-Lite parameters bound to range inputs, one per numeric parameter in ``names`` (in
+    registry order), labelled with name and unit, within the registry's bounds; logarithmic
+    (``<name>__log10``, with the parameter derived from it) where :func:`charts.slider_is_log`
+    says so. On a log slider of a parameter whose lower bound is 0, the leftmost step is 0."""
+    out = []
+    for name in registry.NUMERIC:
+        if name not in names:
+            continue
+        e = registry.NUMERIC[name]
+        v = values[name]
+        label = f"{name} ({e.unit}{', log' if charts.slider_is_log(name) else ''}) "
+        if charts.slider_is_log(name):
+            floor = charts.log_floor(name)
+            if 0 < v < floor:
+                floor = float(v)
+            lo10, hi10 = math.log10(floor), math.log10(e.high)
+            step = LOG_STEP
+            zero = e.low == 0
+            smin = lo10 - step if zero else lo10
+            # the slider starts on its grid (a short readout); the signal keeps the exact value
+            # until the slider moves off that starting step
+            pos = round(round(math.log10(v) / step) * step, 6) if v > 0 else smin
+            sig = name + LOG_SUFFIX
+            out.append({"name": sig, "value": pos,
+                        "bind": {"input": "range", "min": round(smin, 6), "max": round(hi10, 6), "step": step,
+                                 "name": label}})
+            value = f"pow(10, {sig})"
+            if e.integer:
+                value = f"round({value})"
+            if zero:
+                value = f"({sig} < {lo10 - step / 2!r} ? 0 : {value})"
+            expr = f"clamp({value}, {float(e.low)!r}, {float(e.high)!r})"
+            if v > 0:
+                expr = f"(abs({sig} - {pos!r}) < {step / 4!r} ? {v!r} : {expr})"
+            out.append({"name": name, "expr": expr})
+        else:
+            step = 1 if e.integer else (0.001 if e.probability else (e.high - e.low) / 1000)
+            out.append({"name": name, "value": v,
+                        "bind": {"input": "range", "min": e.low, "max": e.high, "step": step, "name": label}})
+    return out
+
+
+def values_panel(names: Sequence[str], columns: int = 3):
+    """A text chart listing the current value and unit of each parameter in ``names``, read
+    from the signals (log sliders show log10; this shows the value itself)."""
+    import altair as alt
+
+    names = [n for n in registry.NUMERIC if n in names]
+    per = math.ceil(len(names) / columns)
+    rows = [{"name": n, "unit": registry.NUMERIC[n].unit, "col": i // per, "row": i % per} for i, n in enumerate(names)]
+    value = "null"
+    for n in reversed(names):
+        value = f"(datum.name === '{n}' ? {n} : {value})"
+    return alt.Chart(alt.InlineData(values=rows)).transform_calculate(
+        value=value, label=f"datum.name + ' = ' + format(datum.value, ',.4~g') + ' ' + datum.unit",
+    ).mark_text(align="left", baseline="middle", fontSize=11, dx=-140).encode(
+        x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), text="label:N",
+    ).properties(width=alt.Step(300), height=alt.Step(15), view={"stroke": None},
+                 title="Current values (set with the sliders below)")
+
+
+def slider_inputs(params: Sequence[dict]) -> list[str]:
+    """Names of the bound inputs (what a reader moves)."""
+    return [p["name"] for p in params if "bind" in p]

@@ -1,0 +1,449 @@
+"""Notebook controls generated from the registry, and an explorer that redraws the charts of
+:mod:`costmodel.charts` as the controls move.
+
+Optional: needs ipywidgets (and, for in-place chart updates, anywidget); importing this module
+without them raises ImportError with what to install.
+
+- :class:`ParameterPanel`: one control per registry parameter, nothing listed by hand: a slider
+  per numeric parameter with its unit and bounds (logarithmic where
+  :func:`charts.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
+  decades), a dropdown per categorical one with each choice's meaning in the tooltip.
+- :class:`Explorer`: the panel, a parameter-set picker (``data/params``, ``data/reference``),
+  kernel and workload presets, the model's equations (sympy LaTeX) beside the controls, and the
+  charts. A control change re-evaluates the model and hands only the new data to each chart
+  (:class:`LiveChart`); the page around them is not redrawn.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+try:
+    import ipywidgets as W
+except ImportError as exc:  # pragma: no cover - exercised only without the notebooks extra
+    raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
+
+from . import charts, presets, registry
+from .errors import UserError
+
+#: a log slider moves in steps of this many decades
+LOG_STEP = 0.01
+
+
+# ---- one control per registry entry -------------------------------------------------------------
+
+
+class _NumericControl:
+    """A slider for one numeric parameter, mapping slider positions to checked values."""
+
+    def __init__(self, entry: registry.Numeric, value):
+        self.entry = entry
+        self.log = charts.slider_is_log(entry.name)
+        style = {"description_width": "190px"}
+        layout = W.Layout(width="470px")
+        tip = f"{entry.description} [{entry.unit}; {entry.low:g} .. {entry.high:g}; default {entry.default:g}; " \
+              f"source: {entry.source}]"
+        if self.log:
+            self.floor = charts.log_floor(entry.name)
+            self.zero = entry.low == 0
+            lo10, hi10 = math.log10(self.floor), math.log10(entry.high)
+            self.min_exp = lo10 - LOG_STEP if self.zero else lo10
+            self.slider = W.FloatLogSlider(value=self._to_slider(value), base=10, min=self.min_exp, max=hi10,
+                                           step=LOG_STEP, description=entry.name, readout_format=".3g",
+                                           continuous_update=False, style=style, layout=layout,
+                                           description_allow_html=False, tooltip=tip)
+        elif entry.integer:
+            self.slider = W.IntSlider(value=int(value), min=int(entry.low), max=int(entry.high), step=1,
+                                      description=entry.name, continuous_update=False, style=style, layout=layout,
+                                      tooltip=tip)
+        else:
+            step = 0.001 if entry.probability else (entry.high - entry.low) / 1000
+            self.slider = W.FloatSlider(value=float(value), min=entry.low, max=entry.high, step=step,
+                                        description=entry.name, readout_format=".3f" if entry.probability else ".4g",
+                                        continuous_update=False, style=style, layout=layout, tooltip=tip)
+        self.unit = W.Label(entry.unit, layout=W.Layout(width="90px"))
+        self._exact = value  # a value set from a file or preset, kept until the slider moves
+        self._exact_pos = self.slider.value
+        self.box = W.HBox([self.slider, self.unit])
+
+    def _to_slider(self, value) -> float:
+        v = float(value)
+        if v <= 0:
+            return 10 ** self.min_exp
+        return min(max(v, 10 ** self.min_exp), self.entry.high)
+
+    def get(self):
+        pos = self.slider.value
+        if self._exact is not None and pos == self._exact_pos:
+            return self._exact
+        if self.log:
+            if self.zero and pos < self.floor * 10 ** (-LOG_STEP / 2):
+                v = 0.0
+            else:
+                v = min(max(pos, self.floor), self.entry.high)
+            return int(round(v)) if self.entry.integer else float(v)
+        return int(pos) if self.entry.integer else float(pos)
+
+    def set(self, value) -> None:
+        pos = self._to_slider(value) if self.log else value
+        self.slider.value = pos
+        self._exact, self._exact_pos = value, self.slider.value
+
+
+class _CategoricalControl:
+    def __init__(self, entry: registry.Categorical, value):
+        self.entry = entry
+        tip = entry.description + " " + "; ".join(f"{c}: {m}" for c, m in entry.meanings.items())
+        self.slider = W.Dropdown(options=list(entry.choices), value=value, description=entry.name,
+                                 style={"description_width": "190px"}, layout=W.Layout(width="470px"), tooltip=tip)
+        self.unit = W.Label("", layout=W.Layout(width="90px"))
+        self.box = W.HBox([self.slider, self.unit])
+
+    def get(self):
+        return self.slider.value
+
+    def set(self, value) -> None:
+        self.slider.value = value
+
+
+class ParameterPanel:
+    """One control per entry of :data:`registry.PARAMS`, grouped by kind (workload, machine)."""
+
+    def __init__(self, values: Mapping[str, object] | None = None):
+        vals = registry.resolve(values)
+        self.controls: dict[str, _NumericControl | _CategoricalControl] = {}
+        for name, entry in registry.PARAMS.items():
+            cls = _NumericControl if isinstance(entry, registry.Numeric) else _CategoricalControl
+            self.controls[name] = cls(entry, vals[name])
+        groups = []
+        for kind in (registry.WORKLOAD, registry.MACHINE):
+            groups.append(W.VBox([c.box for n, c in self.controls.items() if registry.PARAMS[n].kind == kind]))
+        self.widget = W.Accordion(children=groups, titles=("workload", "machine"), selected_index=0)
+        self._callbacks: list[Callable[[dict], None]] = []
+        self._quiet = False
+        for c in self.controls.values():
+            c.slider.observe(self._changed, names="value")
+
+    def values(self) -> dict:
+        """The current values, checked against the registry (raises UserError if inconsistent)."""
+        return registry.resolve({n: c.get() for n, c in self.controls.items()})
+
+    def set_values(self, values: Mapping[str, object]) -> None:
+        """Set every control at once; observers are told once, afterwards."""
+        vals = registry.resolve(values)
+        self._quiet = True
+        try:
+            for n, c in self.controls.items():
+                c.set(vals[n])
+        finally:
+            self._quiet = False
+        self._notify()
+
+    def observe(self, callback: Callable[[dict], None]) -> None:
+        self._callbacks.append(callback)
+
+    def _changed(self, change) -> None:
+        if not self._quiet:
+            self._notify()
+
+    def _notify(self) -> None:
+        for cb in self._callbacks:
+            cb(self)
+
+
+# ---- charts that take new data without being redrawn ------------------------------------------
+
+_WIDGET_JS = r"""
+async function render({ model, el }) {
+  let result = null;
+  const push = async () => {
+    if (!result) return;
+    const data = model.get("data") || {};
+    for (const [name, cols] of Object.entries(data)) {
+      const keys = Object.keys(cols);
+      const n = keys.length ? cols[keys[0]].length : 0;
+      const rows = new Array(n);
+      for (let i = 0; i < n; i++) { const r = {}; for (const k of keys) r[k] = cols[k][i]; rows[i] = r; }
+      result.view.change(name, vega.changeset().remove(() => true).insert(rows));
+    }
+    await result.view.runAsync();
+  };
+  const embed = async () => {
+    if (result) result.finalize();
+    result = await vegaEmbed(el, model.get("spec"), {actions: false, mode: "vega-lite"});
+    await push();
+  };
+  model.on("change:spec", embed);
+  model.on("change:data", push);
+  await embed();
+  return () => { if (result) result.finalize(); };
+}
+export default { render };
+"""
+
+
+@lru_cache(maxsize=1)
+def _vega_widget_class():
+    """An anywidget holding a Vega-Lite spec and its named datasets; vega-embed is bundled from
+    vl-convert-python, so nothing is fetched from the network. None without anywidget."""
+    try:
+        import anywidget
+        import traitlets
+        import vl_convert as vlc
+    except ImportError:
+        return None
+
+    class VegaWidget(anywidget.AnyWidget):
+        _esm = vlc.javascript_bundle(_WIDGET_JS, vl_version="6.4")
+        spec = traitlets.Dict().tag(sync=True)
+        data = traitlets.Dict().tag(sync=True)
+
+    return VegaWidget
+
+
+def columns_payload(frame: pd.DataFrame) -> dict[str, list]:
+    """A frame as {column: list} for the browser: categoricals as strings, NaN as null."""
+    out = {}
+    for c in frame.columns:
+        col = frame[c]
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
+            out[c] = col.astype(str).tolist()
+        else:
+            arr = col.to_numpy()
+            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+                out[c] = [None if not math.isfinite(v) else v for v in arr.tolist()]
+            else:
+                out[c] = arr.tolist()
+    return out
+
+
+class LiveChart:
+    """A chart whose data are named datasets, updated in place.
+
+    ``build(sources)`` gets ``{name: alt.Chart(alt.NamedData(name))}`` and returns the chart.
+    :meth:`update` sends new frames (data only); :meth:`rebuild` sends a new spec (when the chart's
+    shape changes, e.g. other map axes). Without anywidget the chart is redrawn in an Output
+    widget instead, which works the same but flickers.
+    """
+
+    def __init__(self, build: Callable[[dict], object], names: tuple[str, ...]):
+        self.build, self.names = build, names
+        cls = _vega_widget_class()
+        self.live = cls is not None
+        self.widget = cls() if self.live else W.Output()
+        self.payload: dict = {}
+        self._frames: dict[str, pd.DataFrame] = {}
+        self._spec_key = None
+
+    def _sources(self):
+        import altair as alt
+
+        return {n: alt.Chart(alt.NamedData(n)) for n in self.names}
+
+    def rebuild(self, key=None) -> None:
+        if key is not None and key == self._spec_key:
+            return
+        self._spec_key = key
+        if self.live:
+            self.widget.spec = self.build(self._sources()).to_dict()
+
+    def update(self, frames: Mapping[str, pd.DataFrame]) -> dict:
+        """Hand new data to the chart; returns the payload sent ({name: {column: list}})."""
+        self._frames = dict(frames)
+        self.payload = {n: columns_payload(f) for n, f in frames.items()}
+        if self.live:
+            self.widget.data = self.payload
+        else:
+            self._redraw()
+        return self.payload
+
+    def _redraw(self) -> None:  # pragma: no cover - the fallback without anywidget
+        import altair as alt
+        from IPython.display import display
+
+        chart = self.build({n: alt.Chart(f) for n, f in self._frames.items()})
+        with self.widget:
+            self.widget.clear_output(wait=True)
+            with alt.data_transformers.disable_max_rows():
+                display(chart)
+
+
+# ---- the explorer -----------------------------------------------------------------------------
+
+#: what residency_data reads besides the gap it sweeps
+_RESIDENCY_INPUTS = ("batch_size", "batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s",
+                     "position_model", "batch_position")
+_NONE = "(none)"
+_DEFAULTS = "(registry defaults)"
+
+
+def parameter_files() -> dict[str, Path]:
+    """label -> path of every committed parameter set (data/params, then data/reference)."""
+    from .paramfile import PARAMS_DIR, REFERENCE_DIR
+
+    out = {}
+    for d in (PARAMS_DIR, REFERENCE_DIR):
+        for p in sorted(Path(d).glob("*.json")):
+            out[f"{d.name}/{p.name}"] = p
+    return out
+
+
+def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
+    """The model's named sub-expressions for ``values``' categoricals, as LaTeX for HTMLMath."""
+    from .model import equations
+
+    rows = equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
+    return "".join(f"<p><b>{label}</b><br>$${tex}$$</p>" for label, tex in rows)
+
+
+class Explorer:
+    """Controls, equations and charts, wired together (see the module docstring)."""
+
+    def __init__(self, values: Mapping[str, object] | None = None, x: str = "remote_cpus", y: str = "wp_gap_s",
+                 map_n: int = 100, residency_points: int = 40):
+        self.map_n, self.residency_points = map_n, residency_points
+        self.panel = ParameterPanel(values)
+        self.paramset = None
+        files = parameter_files()
+        self._files = files
+        self.set_picker = W.Dropdown(options=[_DEFAULTS, *files], value=_DEFAULTS, description="parameter set",
+                                     style={"description_width": "110px"}, layout=W.Layout(width="470px"))
+        self.kernel_picker = W.Dropdown(options=[_NONE, *registry.KERNEL_PRESETS], value=_NONE,
+                                        description="kernel preset", style={"description_width": "110px"})
+        self.workload_picker = W.Dropdown(options=[_NONE, *presets.WORKLOAD_PRESETS], value=_NONE,
+                                          description="workload", style={"description_width": "110px"})
+        numeric = list(registry.NUMERIC)
+        self.x_picker = W.Dropdown(options=numeric, value=x, description="map x", style={"description_width": "60px"})
+        self.y_picker = W.Dropdown(options=numeric, value=y, description="map y", style={"description_width": "60px"})
+        self.note = W.HTML()
+        self.status = W.HTML()
+        self.equations = W.HTMLMath()
+        self.cost_chart = LiveChart(lambda s: charts.cost_vs_cpus_chart(s["cost"]), ("cost",))
+        self.breakdown_chart = LiveChart(lambda s: charts.cost_breakdown_chart(s["cost"]), ("cost",))
+        self.map_chart = LiveChart(self._build_map, ("cells", "line"))
+        self.residency_chart = LiveChart(lambda s: charts.residency_chart(s["residency"]), ("residency",))
+        self._eq_key = None
+        self._res_key = None
+        self.timings: dict[str, float] = {}
+
+        for w in (self.set_picker, self.kernel_picker, self.workload_picker):
+            w.observe(self._preset_changed, names="value")
+        for w in (self.x_picker, self.y_picker):
+            w.observe(lambda _: self.update(), names="value")
+        self.panel.observe(lambda _: self.update())
+        self.cost_chart.rebuild()
+        self.breakdown_chart.rebuild()
+        self.residency_chart.rebuild()
+        self.update()
+
+    # -- layout
+    @property
+    def widget(self):
+        pickers = W.VBox([self.set_picker, W.HBox([self.kernel_picker, self.workload_picker]), self.note])
+        left = W.VBox([pickers, self.panel.widget], layout=W.Layout(width="600px"))
+        right = W.VBox([W.HTML("<b>The model</b>"), self.equations],
+                       layout=W.Layout(width="560px", max_height="760px", overflow="auto"))
+        charts_box = W.VBox([self.status, self.cost_chart.widget, self.breakdown_chart.widget,
+                             W.HBox([self.x_picker, self.y_picker]), self.map_chart.widget,
+                             self.residency_chart.widget])
+        return W.VBox([W.HBox([left, right]), charts_box])
+
+    def _ipython_display_(self):  # pragma: no cover - display only
+        from IPython.display import display
+
+        display(self.widget)
+
+    # -- presets and files
+    def _preset_changed(self, _change=None) -> None:
+        from . import paramfile
+
+        base = {}
+        self.paramset = None
+        notes = []
+        if self.set_picker.value != _DEFAULTS:
+            self.paramset = paramfile.load(self._files[self.set_picker.value])
+            base = self.paramset.values()
+            notes.append(f"<b>{self.paramset.name}</b>: {self.paramset.description}")
+        workload = None if self.workload_picker.value == _NONE else self.workload_picker.value
+        kernel = None if self.kernel_picker.value == _NONE else self.kernel_picker.value
+        if workload:
+            notes.append(presets.workload_preset(workload).source)
+        if kernel:
+            notes.append(f"{kernel}: {registry.KERNEL_PRESETS[kernel].note} (policy {registry.KERNEL_PRESETS[kernel].policy})")
+        values, _ = presets.compose(base, workload, kernel)
+        self.note.value = "<br>".join(notes)
+        self.panel.set_values(values)
+
+    # -- charts
+    def _build_map(self, s):
+        return charts.decision_map_chart(s["cells"], [s["line"]], x=self._dm.x, y=self._dm.y, x_log=self._dm.x_log,
+                                         y_log=self._dm.y_log,
+                                         x_domain=(self._dm.cells[f"{self._dm.x}_lo"].min(),
+                                                   self._dm.cells[f"{self._dm.x}_hi"].max()),
+                                         y_domain=(self._dm.cells[f"{self._dm.y}_lo"].min(),
+                                                   self._dm.cells[f"{self._dm.y}_hi"].max()),
+                                         candidates=self._dm.candidates, against=self._dm.against)
+
+    def update(self) -> dict[str, float] | None:
+        """Re-evaluate at the panel's values and hand each chart its new data; returns seconds
+        per step (also kept in :attr:`timings`)."""
+        try:
+            values = self.panel.values()
+        except UserError as exc:
+            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+            return None
+        t = {}
+        t0 = time.perf_counter()
+        cost = charts.cost_vs_cpus_data(values)
+        t["cost_data_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.cost_chart.update({"cost": cost})
+        self.breakdown_chart.update({"cost": cost})
+        t["cost_handoff_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        try:
+            self._dm = charts.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
+        except UserError as exc:
+            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+            return None
+        t["map_data_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        self.map_chart.rebuild(key=(self._dm.x, self._dm.y, self._dm.x_log, self._dm.y_log))
+        self.map_chart.update({"cells": map_frame(self._dm), "line": self._dm.line})
+        t["map_handoff_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # residency against the gap moves only with the batch's own parameters (the gap is its axis)
+        rkey = tuple(values[n] for n in _RESIDENCY_INPUTS)
+        if rkey != self._res_key:
+            self.residency_chart.update({"residency": charts.residency_data(values, n=self.residency_points)})
+            self._res_key = rkey
+        t["residency_s"] = time.perf_counter() - t0
+        key = (values["gap_model"], values["position_model"], values["shootdown_model"])
+        if key != self._eq_key:
+            self.equations.value = equations_html(values)
+            self._eq_key = key
+        runs = charts.cheapest_along(cost)
+        self.status.value = "cheapest along remote_cpus: " + "; ".join(
+            f"<b>{r['policy']}</b> {r['from']}&ndash;{r['to']}" for r in runs)
+        self.timings = t
+        return t
+
+
+def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
+    """The columns of the decision map's cells that its chart reads (less to send)."""
+    cols = [dm.x, dm.y, f"{dm.x}_lo", f"{dm.x}_hi", f"{dm.y}_lo", f"{dm.y}_hi", "cheapest", "cheapest_ns",
+            "runner_up", "margin_ns", "margin_pct"]
+    return dm.cells[cols]
+
+
+def payload_json(payload: Mapping) -> str:
+    """What the kernel sends for a payload (for timing the hand-off)."""
+    return json.dumps(payload, allow_nan=False)
