@@ -45,9 +45,12 @@ registry values; the local drain's per-folio term is evaluated at the *simulated
 writer's batch, where the model uses the stationary mean (:func:`expected_occupancy`).
 
 Confidence intervals (99.9 % by default): Wilson score intervals for every proportion and for the
-breakdown parts that are a proportion times a constant cost; for ``expected_ns``, the local-drain
-part and the mean fill a local drain moves, the normal interval from the per-fault samples' mean
-and standard deviation (mean +- z sd / sqrt(n)).
+breakdown parts that are a proportion times a constant cost; for ``expected_ns`` (and
+``cpu_us_per_s``), the local-drain part and the mean fill a local drain moves, the normal interval
+from the per-fault samples' mean and standard deviation (mean +- z sd / sqrt(n)), its variance
+regularised by z^2 pseudo-faults at the cheapest and at the dearest cost the policy can incur, so
+that a rare dear branch that never occurred in the run still widens the interval (as Wilson's
+does for a proportion with no successes).
 
 Chunks, seeds, Dask
 -------------------
