@@ -353,6 +353,11 @@ def map_shares(dm: DecisionMap) -> pd.DataFrame:
 GAP_PARAM = {"fixed_count": "adds_between", "fixed_time": "wp_gap_s", "exponential_time": "wp_gap_s"}
 
 
+def default_map_axes(values: Mapping[str, object]) -> tuple[str, str]:
+    """remote_cpus against the parameter that measures the gap under the set's gap model."""
+    return "remote_cpus", GAP_PARAM[values["gap_model"]]
+
+
 def residency_data(values: Mapping[str, object], n: int = 60, gap_models: Sequence[str] | None = None) -> pd.DataFrame:
     """Closed-form residency against the gap for each gap model.
 
@@ -671,3 +676,49 @@ def parameter_sets_chart(df: pd.DataFrame, width: int = 420):
     return alt.layer(bars, pts).properties(width=width, height=alt.Step(14)).facet(
         row=alt.Row("parameter:N", title=None, header=alt.Header(labelAngle=0, labelAlign="left"))
     ).resolve_scale(x="independent").properties(title="Parameter sets side by side")
+
+
+def probe_validation_chart(df: pd.DataFrame, width: int = 420, height: int = 260):
+    """The unnecessary-copy probe's copy fraction against adds_between: model (line), simulation
+    (diamonds with intervals) and, where measured, the kernel (circles with Wilson intervals),
+    one panel per ``drained_first``."""
+    import altair as alt
+
+    d = df.copy()
+    d["drained_first"] = d["drained_first"].map({True: "drained first (page at position 0)",
+                                                 False: "no drain first (stationary position)"})
+    base = alt.Chart(d)
+    x = alt.X("adds_between:Q", title="adds between install and write (folios)")
+    layers = [base.mark_line(color="black").encode(x=x, y=alt.Y("model:Q", title="P(copy), cross-CPU write")),
+              base.mark_rule(color="#ff7f0e").encode(x=x, y="sim_low:Q", y2="sim_high:Q"),
+              base.mark_point(shape="diamond", filled=True, color="#ff7f0e", size=50).encode(
+                  x=x, y="sim:Q", tooltip=["adds_between:Q", alt.Tooltip("model:Q", format=".4f"),
+                                           alt.Tooltip("sim:Q", format=".4f")])]
+    if "measured" in d.columns and d["measured"].notna().any():
+        layers += [base.mark_rule(color="#2ca02c").encode(x=x, y="measured_low:Q", y2="measured_high:Q"),
+                   base.mark_circle(color="#2ca02c", size=60).encode(
+                       x=x, y="measured:Q", tooltip=["adds_between:Q", "n:Q", alt.Tooltip("measured:Q", format=".4f")])]
+    return alt.layer(*layers).properties(width=width, height=height).facet(
+        column=alt.Column("drained_first:N", title=None)).properties(title=alt.Title(
+            "Unnecessary copies of a cross-CPU write: model, simulation, kernel",
+            subtitle="line: model (drain_local); diamonds: simulation; circles: the probe on a real kernel"))
+
+
+def notebook_setup() -> str:
+    """Render charts in notebooks without the network: altair's offline Jupyter renderer (its
+    vega libraries come from vl-convert-python) where anywidget is installed; also lifts the
+    row limit for the larger maps. Returns the renderer in use."""
+    import altair as alt
+
+    alt.data_transformers.disable_max_rows()
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        return alt.renderers.active
+    alt.renderers.enable("jupyter", offline=True)
+    return "jupyter (offline)"
+
+
+def concat_rows(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Stack tidy frames of the same columns (closed-form and simulated rows, say)."""
+    return pd.concat([f for f in frames if f is not None and not f.empty], ignore_index=True)

@@ -66,7 +66,7 @@ def _split_residency(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
         return exprs, set(), False
     E = residency(values["gap_model"], values["position_model"])
     fixed = {s.name for s in E.free_symbols} - set(axes)
-    subs_fixed = {registry.S[n]: values[n] for n in fixed}
+    subs_fixed = {registry.S[n]: sp.sympify(values[n]) for n in fixed}
     per_row = any(registry.S[a] in E.free_symbols for a in axes)
     out = {}
     for k, e in exprs.items():
@@ -75,14 +75,14 @@ def _split_residency(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
             raise NotPrintable(f"{k}: residency could not be separated for the browser")
         out[k] = g
     # the substitution must give back the model: check at the current point
-    check = {registry.S[n]: values[n] for n in registry.NUMERIC}
-    check[_R] = residency_value(values)
+    check = {registry.S[n]: sp.sympify(values[n]) for n in registry.NUMERIC}
+    check[_R] = sp.Float(residency_value(values), 17)
     direct = evaluate_point(values)
     for k, g in out.items():
         pol, key = k.split("__", 1)
         want = direct[pol][key] if not key.startswith("breakdown_ns_") else \
             direct[pol]["breakdown_ns"][key[len("breakdown_ns_"):]]
-        got = float(g.xreplace(check).evalf())
+        got = float(sp.sympify(g).xreplace(check).evalf())
         if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
             raise NotPrintable(f"{k}: residency separated wrongly ({got} != {want})")
     if not per_row:

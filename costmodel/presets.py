@@ -81,3 +81,54 @@ def compose(paramfile_values: Mapping[str, object] | None = None, workload: str 
         base.update(kp.values)
         policy = kp.policy
     return registry.resolve(overrides, base=base), policy
+
+
+def workload_table():
+    """The workload presets as a table: name, title, the values they set, where they come from."""
+    import pandas as pd
+
+    return pd.DataFrame([{"name": p.name, "title": p.title,
+                          "sets": ", ".join(f"{k}={v}" for k, v in p.values.items()), "source": p.source}
+                         for p in WORKLOAD_PRESETS.values()])
+
+
+# ---- parameter sets as starting points -----------------------------------------------------------
+
+
+def parameter_sets() -> dict:
+    """name -> loaded ParamSet for every committed file in data/params, then data/reference."""
+    from .paramfile import PARAMS_DIR, REFERENCE_DIR, load
+
+    out = {}
+    for d in (PARAMS_DIR, REFERENCE_DIR):
+        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+            ps = load(p)
+            out[f"{d.name}/{ps.name}"] = ps
+    return out
+
+
+def parameter_sets_summary(sets: Mapping[str, object]) -> str:
+    """A Markdown list of the sets with their description and how many values were measured."""
+    if not sets:
+        return "_No parameter sets are committed yet: `costmodel calibrate` writes one to data/params._"
+    lines = []
+    for name, ps in sets.items():
+        counts: dict[str, int] = {}
+        for e in ps.parameters.values():
+            counts[e.source] = counts.get(e.source, 0) + 1
+        src = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+        lines.append(f"- **{name}**: {ps.description} ({src}; {len(ps.fit)} fit records)")
+    return "\n".join(lines)
+
+
+def default_values() -> tuple[dict, object, str]:
+    """The starting point of the notebooks: the calibrated set of this project's machine if it
+    is committed, else the registry defaults. Returns (values, ParamSet or None, a sentence)."""
+    from .paramfile import default_params_path, load
+
+    try:
+        path = default_params_path()
+    except UserError as exc:
+        return registry.resolve(), None, f"registry defaults ({exc})"
+    ps = load(path)
+    return registry.resolve(ps.values()), ps, f"parameter set {ps.name} from {path.name}"

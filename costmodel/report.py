@@ -243,12 +243,14 @@ def _script_json(obj) -> str:
 # ---- assembling -------------------------------------------------------------------------------
 
 
-def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str = "remote_cpus",
-              y: str = "wp_gap_s") -> tuple[dict, list[str], set[str]]:
+def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | None = None,
+              y: str | None = None) -> tuple[dict, list[str], set[str]]:
     """The interactive part: cost chart, breakdown and decision map computed in the browser,
     with one shared set of sliders. Returns the spec, the slider inputs and the fixed parameters."""
     import altair as alt
 
+    dx, dy = charts.default_map_axes(values)
+    x, y = x or dx, y or dy
     cost = live.cost_source(values)
     msrc, x_log, y_log, (x_dom, y_dom) = live.map_source(values, x, y, n=map_n)
     cost_chart = charts.cost_vs_cpus_chart(cost.charts[0])
@@ -289,7 +291,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     point = evaluate_point(values)
     cost_df = charts.cost_vs_cpus_data(values)
     runs = charts.cheapest_along(cost_df)
-    dm = charts.decision_map_data(values, n=png_map_n)
+    dm = charts.decision_map_data(values, *charts.default_map_axes(values), n=png_map_n)
     shares = charts.map_shares(dm)
     res_df = charts.residency_data(values, n=50)
     sim_note = ""

@@ -307,11 +307,13 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
 class Explorer:
     """Controls, equations and charts, wired together (see the module docstring)."""
 
-    def __init__(self, values: Mapping[str, object] | None = None, x: str = "remote_cpus", y: str = "wp_gap_s",
-                 map_n: int = 100, residency_points: int = 40):
+    def __init__(self, values: Mapping[str, object] | None = None, x: str | None = None, y: str | None = None,
+                 map_n: int = 100, residency_points: int = 40, paramset=None):
         self.map_n, self.residency_points = map_n, residency_points
         self.panel = ParameterPanel(values)
-        self.paramset = None
+        dx, dy = charts.default_map_axes(self.panel.values())
+        x, y = x or dx, y or dy
+        self.paramset = paramset
         files = parameter_files()
         self._files = files
         self.set_picker = W.Dropdown(options=[_DEFAULTS, *files], value=_DEFAULTS, description="parameter set",

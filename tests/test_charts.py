@@ -1,0 +1,271 @@
+"""Chart data, the decision map, the widget panel and the sympy-to-Vega printer, each checked
+against an independent route to the same numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from costmodel import charts, presets, registry
+from costmodel.evaluate import evaluate_point
+from costmodel.model import BREAKDOWN, POLICIES
+
+
+@pytest.fixture(scope="module")
+def defaults():
+    return registry.resolve()
+
+
+# ---- cost against remote_cpus -------------------------------------------------------------------
+
+
+def test_cost_frame_shape_and_columns(defaults):
+    df = charts.cost_vs_cpus_data(defaults)
+    assert len(df) == 256 * len(POLICIES)
+    expected = {"remote_cpus", "cpus", "policy", "expected_ns", "p_copy", "p_unnecessary_copy"}
+    expected |= {f"breakdown_{p}_ns" for p in BREAKDOWN}
+    assert set(df.columns) == expected
+    assert sorted(df["remote_cpus"].unique()) == list(range(1, 257))
+    # cpus is raised to remote_cpus + 1 only where the set has fewer
+    assert (df["cpus"] == np.maximum(defaults["cpus"], df["remote_cpus"] + 1)).all()
+
+
+def test_cost_frame_breakdown_adds_up(defaults):
+    df = charts.cost_vs_cpus_data(defaults)
+    parts = df[[f"breakdown_{p}_ns" for p in BREAKDOWN]].sum(axis=1)
+    assert np.allclose(parts, df["expected_ns"], rtol=1e-12)
+
+
+def test_cost_frame_matches_direct_evaluation(defaults):
+    df = charts.cost_vs_cpus_data(defaults).set_index(["remote_cpus", "policy"])
+    for r in (1, 7, 100, 256):
+        point = registry.resolve(dict(defaults, remote_cpus=r, cpus=max(defaults["cpus"], r + 1)))
+        direct = evaluate_point(point)
+        for p in POLICIES:
+            assert df.loc[(r, p), "expected_ns"] == pytest.approx(direct[p]["expected_ns"], rel=1e-12)
+
+
+def test_cheapest_along_covers_the_axis_and_is_cheapest(defaults):
+    df = charts.cost_vs_cpus_data(defaults)
+    runs = charts.cheapest_along(df)
+    assert runs[0]["from"] == 1 and runs[-1]["to"] == 256
+    for a, b in zip(runs, runs[1:]):
+        assert b["from"] == a["to"] + 1 and a["policy"] != b["policy"]
+    for run in runs:
+        for r in {run["from"], run["to"]}:
+            sub = df[(df["remote_cpus"] == r) & df["policy"].isin(charts.CANDIDATES)]
+            assert sub.loc[sub["expected_ns"].idxmin(), "policy"] == run["policy"]
+
+
+# ---- decision map -------------------------------------------------------------------------------
+
+
+def _check_cells(dm, values, samples, rng):
+    idx = rng.choice(len(dm.cells), size=min(samples, len(dm.cells)), replace=False)
+    for i in idx:
+        cell = dm.cells.iloc[i]
+        point = dict(values)
+        for name in (dm.x, dm.y):
+            point[name] = int(cell[name]) if registry.NUMERIC[name].integer else float(cell[name])
+        if "remote_cpus" in (dm.x, dm.y) and "cpus" not in (dm.x, dm.y):
+            point["cpus"] = max(values["cpus"], point["remote_cpus"] + 1)
+        direct = evaluate_point(registry.resolve(point), dm.candidates)
+        costs = {p: direct[p]["expected_ns"] for p in dm.candidates}
+        best = min(costs.values())
+        assert cell["cheapest_ns"] == pytest.approx(best, rel=1e-9)
+        # the named policy is one of those at the minimum (ties: any of them)
+        assert costs[cell["cheapest"]] == pytest.approx(best, rel=1e-9)
+        second = sorted(costs.values())[1]
+        assert cell["margin_ns"] == pytest.approx(second - best, rel=1e-6, abs=1e-6)
+
+
+def test_decision_map_cheapest_equals_direct_evaluation(defaults):
+    dm = charts.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=40)
+    _check_cells(dm, defaults, 30, np.random.default_rng(7))
+
+
+@pytest.mark.parametrize("x,y,over", [
+    ("p_same_cpu", "remote_drain_ns", {}),
+    ("remote_cpus", "wp_gap_s", {"gap_model": "fixed_time", "batch_size": 15}),
+    ("remote_cpus", "adds_between", {"gap_model": "fixed_count", "shootdown_model": "log2"}),
+])
+def test_decision_map_other_axes_and_models(defaults, x, y, over):
+    values = registry.resolve(over)
+    dm = charts.decision_map_data(values, x, y, n=25)
+    assert len(dm.cells) == len(charts.axis_values(x, 25)) * len(charts.axis_values(y, 25))
+    _check_cells(dm, values, 15, np.random.default_rng(3))
+
+
+def test_decision_map_columns(defaults):
+    dm = charts.decision_map_data(defaults, n=20)
+    cols = set(dm.cells.columns)
+    for c in ("remote_cpus", "wp_gap_s", "remote_cpus_lo", "remote_cpus_hi", "wp_gap_s_lo", "wp_gap_s_hi",
+              "cheapest", "cheapest_ns", "runner_up", "margin_ns", "margin_pct", "against_diff_ns"):
+        assert c in cols
+    assert {f"expected_{p}_ns" for p in charts.CANDIDATES} <= cols
+    assert "mapcount" not in charts.CANDIDATES  # the floor, not a choice
+    assert (dm.cells["remote_cpus_lo"] < dm.cells["remote_cpus"]).all()
+    assert (dm.cells["remote_cpus"] < dm.cells["remote_cpus_hi"]).all()
+    assert set(dm.line.columns) == {"remote_cpus", "wp_gap_s", "along", "order"}
+
+
+def test_breakeven_line_where_the_hand_derivation_puts_it(defaults):
+    """drain_remote - drain_local = s * R (1 - p_same) [remote_drain - (1 - o)(copy step - reuse)]:
+    the sign does not depend on the gap, so the line is vertical at the remote_cpus where the
+    copy step (linear shootdown) costs remote_drain / (1 - o) + reuse."""
+    v = defaults
+    copy_step_wo_shootdown = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + v["free_ns"]
+    target = v["remote_drain_ns"] / (1 - v["p_other_ref"]) + v["reuse_ns"]
+    r_star = (target - copy_step_wo_shootdown - v["shootdown_base_ns"]) / v["shootdown_per_cpu_ns"]
+    dm = charts.decision_map_data(v, n=60)
+    along_x = dm.line[dm.line["along"] == "x"]
+    assert len(along_x) == len(charts.axis_values("wp_gap_s", 60))  # one crossing per gap row
+    assert along_x["remote_cpus"].to_numpy() == pytest.approx(r_star, abs=0.05)
+    assert (dm.line["along"] == "y").sum() == 0
+
+
+def test_decision_map_rejects_same_axis_and_categorical(defaults):
+    from costmodel.errors import UserError
+
+    with pytest.raises(UserError):
+        charts.decision_map_data(defaults, "wp_gap_s", "wp_gap_s")
+    with pytest.raises(UserError):
+        charts.decision_map_data(defaults, "gap_model", "wp_gap_s")
+
+
+# ---- residency ----------------------------------------------------------------------------------
+
+
+def test_residency_frame_and_known_values():
+    values = registry.resolve({"explicit_drains_per_s": 0, "drain_all_per_s": 0, "batch_size": 15})
+    df = charts.residency_data(values, n=20)
+    assert set(df.columns) == {"gap_model", "gap_param", "gap", "gap_unit", "residency", "source", "ci_low", "ci_high"}
+    assert set(df["gap_model"]) == set(registry.CATEGORICAL["gap_model"].choices)
+    assert df["residency"].between(0, 1).all()
+    # no drains, uniform position: after k adds the page is resident with probability (B-1-k)/B
+    count = df[df["gap_model"] == "fixed_count"]
+    B = 15
+    for k, r in zip(count["gap"], count["residency"]):
+        assert r == pytest.approx(max(B - 1 - k, 0) / B, abs=1e-12)
+    for g in ("fixed_time", "exponential_time"):
+        r = df[df["gap_model"] == g].sort_values("gap")["residency"].to_numpy()
+        assert (np.diff(r) <= 1e-12).all()  # falls as the gap grows
+
+
+def test_residency_simulated_points_bracket_the_closed_form(defaults):
+    sim = charts.residency_simulated(defaults, points=3, faults=50_000, gap_models=("exponential_time",))
+    assert (sim["source"] == "simulation").all()
+    for r in sim.itertuples():
+        from costmodel.evaluate import residency_value
+
+        closed = residency_value(dict(defaults, wp_gap_s=r.gap))
+        assert r.ci_low <= closed <= r.ci_high
+
+
+# ---- charts build ------------------------------------------------------------------------------
+
+
+def test_every_chart_builds_to_a_vega_lite_spec(defaults):
+    import altair as alt
+
+    cost = charts.cost_vs_cpus_data(defaults)
+    dm = charts.decision_map_data(defaults, n=15)
+    res = charts.residency_data(defaults, n=10)
+    with alt.data_transformers.disable_max_rows():
+        for chart in (charts.cost_vs_cpus_chart(cost), charts.cost_breakdown_chart(cost),
+                      charts.decision_map_figure(dm), charts.residency_chart(res)):
+            spec = chart.to_dict()
+            assert spec["$schema"].endswith("v6.4.1.json") or "vega-lite" in spec["$schema"]
+
+
+def test_calibration_data_from_fit_records():
+    from costmodel.paramfile import ParamSet
+
+    rec = {"name": "drain", "parameters": ["drain_base_ns"], "n_points": 3, "method": "m",
+           "residuals": [{"folios": f, "observed_ns": 200 + 40 * f + d, "fitted_ns": 200 + 40 * f,
+                          "residual_ns": d, "se_ns": 5.0} for f, d in ((0, 3.0), (8, -2.0), (16, 1.0))]}
+    ps = ParamSet("t", "test", {}, fit=[rec, {"name": "none", "residuals": []}])
+    df = charts.calibration_data(ps)
+    assert list(df["x"]) == [0, 8, 16] and set(df["fit"]) == {"drain"}
+    assert list(df["residual"]) == [3.0, -2.0, 1.0]
+    assert df["ci_high"].iloc[0] - df["ci_low"].iloc[0] == pytest.approx(2 * 1.96 * 5.0, rel=1e-3)
+    charts.calibration_chart(df).to_dict()
+
+
+# ---- the widget panel -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def panel():
+    widgets = pytest.importorskip("costmodel.widgets")
+    return widgets.ParameterPanel()
+
+
+def test_panel_covers_every_registry_parameter(panel):
+    assert list(panel.controls) == list(registry.PARAMS)
+    for name, ctrl in panel.controls.items():
+        entry = registry.PARAMS[name]
+        assert ctrl.slider.description == name
+        if isinstance(entry, registry.Categorical):
+            assert tuple(ctrl.slider.options) == entry.choices
+            continue
+        assert ctrl.unit.value == entry.unit
+        s = ctrl.slider
+        if entry.log_scale:
+            assert ctrl.log, f"{name} is declared log_scale"
+        if ctrl.log:
+            assert type(s).__name__ == "FloatLogSlider"
+            assert 10 ** s.max == pytest.approx(entry.high)
+            assert 10 ** s.min <= max(entry.low, charts.log_floor(name)) * (1 + 1e-9)
+        else:
+            assert (s.min, s.max) == (entry.low, entry.high)
+            assert type(s).__name__ == ("IntSlider" if entry.integer else "FloatSlider")
+
+
+def test_panel_values_round_trip(panel):
+    assert panel.values() == registry.resolve()
+    for name in presets.WORKLOAD_PRESETS:
+        values, _ = presets.compose(workload=name, kernel="linux-6.18")
+        panel.set_values(values)
+        assert panel.values() == values
+    panel.set_values(registry.resolve())
+
+
+def test_every_control_moves_its_parameter():
+    widgets = pytest.importorskip("costmodel.widgets")
+    p = widgets.ParameterPanel()
+    for name, ctrl in p.controls.items():
+        before = ctrl.get()
+        s = ctrl.slider
+        if hasattr(s, "options"):
+            s.value = next(o for o in s.options if o != before)
+        else:
+            s.value = s.min if math.isclose(float(before), registry.PARAMS[name].high) else s.max
+        assert ctrl.get() != before, name
+        registry.parse_value(name, ctrl.get())  # always a valid value for the registry
+
+
+def test_log_slider_leftmost_step_is_zero():
+    widgets = pytest.importorskip("costmodel.widgets")
+    p = widgets.ParameterPanel()
+    ctrl = p.controls["drain_all_per_s"]
+    ctrl.slider.value = 10 ** ctrl.slider.min
+    assert ctrl.get() == 0.0
+    p.set_values(dict(registry.resolve(), drain_all_per_s=0.0))
+    assert p.values()["drain_all_per_s"] == 0.0
+
+
+def test_explorer_update_hands_each_chart_its_data(defaults):
+    widgets = pytest.importorskip("costmodel.widgets")
+    ex = widgets.Explorer(map_n=20, residency_points=10)
+    ex.panel.controls["shootdown_per_cpu_ns"].set(800.0)
+    ex.update()
+    sent = ex.cost_chart.payload["cost"]
+    i = next(k for k, (r, p) in enumerate(zip(sent["remote_cpus"], sent["policy"])) if r == 64 and p == "drain_local")
+    point = registry.resolve(dict(defaults, shootdown_per_cpu_ns=800.0, remote_cpus=64, cpus=65))
+    assert sent["expected_ns"][i] == pytest.approx(evaluate_point(point)["drain_local"]["expected_ns"], rel=1e-12)
+    cells = ex.map_chart.payload["cells"]
+    assert len(cells["cheapest"]) == len(ex._dm.cells)
+    assert "$$" in ex.equations.value  # the equations are rendered beside the controls

@@ -1,0 +1,190 @@
+"""The standalone report: self-contained, written atomically, never clobbered; its browser-side
+formulas give the numbers the package gives."""
+
+from __future__ import annotations
+
+import os
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("altair")
+pytest.importorskip("vl_convert")
+
+from costmodel import charts, live, registry  # noqa: E402
+from costmodel.cli import main  # noqa: E402
+from costmodel.evaluate import evaluate_point  # noqa: E402
+from costmodel.report import build_report, write_report  # noqa: E402
+
+#: URLs that appear as plain strings inside the inlined libraries and the spec's $schema; none is
+#: fetched by the page (the browser test blocks and records every request to prove it)
+_INERT_URLS = {
+    "http://www.w3.org/2000/svg", "http://www.w3.org/2000/xmlns/", "http://www.w3.org/1999/xlink",
+    "https://vega.github.io/schema/vega/v6.json", "https://vega.github.io/editor/",
+    "https://github.com/vega/vega-lite/issues/2415", "https://vega.github.io/schema/vega-lite/v6.4.1.json",
+}
+
+
+class _Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.refs: list[tuple[str, str, str]] = []
+        self.tags: list[str] = []
+        self.script_src: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        for k, v in attrs:
+            if k in ("src", "href", "action", "data", "poster", "srcset", "formaction") and v:
+                self.refs.append((tag, k, v))
+            if tag == "script" and k == "src":
+                self.script_src.append(v or "")
+
+
+@pytest.fixture(scope="module")
+def report_file(tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "report.html"
+    write_report(registry.resolve(), out, simulate_points=2)
+    return out
+
+
+def test_self_contained(report_file):
+    text = report_file.read_text(encoding="utf-8")
+    p = _Collect()
+    p.feed(text)
+    assert not p.script_src, "every script is inline"
+    external = [r for r in p.refs if re.match(r"^\s*(https?:)?//", r[2], re.I)]
+    assert not external, external
+    assert "link" not in p.tags and "iframe" not in p.tags and "img" not in p.tags
+    urls = set(re.findall(r"https?://[^\s\"'`<>)\\]+", text))
+    assert urls <= _INERT_URLS, urls - _INERT_URLS
+    assert "import(" not in re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    for lib in ("vegaEmbed", "vega-lite", "vega"):
+        assert lib in text
+
+
+def test_report_has_verdict_tables_and_charts(report_file):
+    text = report_file.read_text(encoding="utf-8")
+    values = registry.resolve()
+    direct = evaluate_point(values, charts.CANDIDATES)
+    best = min(direct, key=lambda p: direct[p]["expected_ns"])
+    assert f"<b>{best}</b>" in text  # the verdict names the policy the model finds cheapest
+    for heading in ("Verdict", "Break-even values", "Explore", "Residency", "Calibration and provenance", "Parameters"):
+        assert f">{heading}<" in text
+    for div in ("explore", "residency"):
+        assert f"id='{div}'" in text
+    for name in registry.PARAMS:  # the parameter table lists every parameter
+        assert f"<td>{name}</td>" in text
+
+
+def test_written_atomically(tmp_path, monkeypatch):
+    out = tmp_path / "r.html"
+
+    def boom(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError):
+        write_report(registry.resolve(), out, simulate_points=0)
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []  # no half-written file, no temp file left
+
+
+def test_refuses_overwrite_without_force(tmp_path, capsys):
+    out = tmp_path / "r.html"
+    out.write_text("mine")
+    assert main(["report", "-o", str(out)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert out.read_text() == "mine"
+
+
+def test_force_and_png(tmp_path, capsys):
+    out, png = tmp_path / "r.html", tmp_path / "png"
+    out.write_text("old")
+    assert main(["report", "-o", str(out), "--force", "--png", str(png), "--no-simulation",
+                 "--set", "remote_cpus=16", "--set", "cpus=32"]) == 0
+    assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    names = sorted(p.name for p in png.iterdir())
+    for chart in ("cost_vs_cpus", "cost_breakdown", "decision_map", "residency"):
+        assert f"{chart}.png" in names and f"{chart}.svg" in names
+        assert (png / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "<svg" in (png / f"{chart}.svg").read_text()[:500]
+    # the images exist now: a second run without --force refuses them too
+    assert main(["report", "-o", str(tmp_path / "other.html"), "--png", str(png)]) == 2
+
+
+def test_bad_input_is_one_line(tmp_path, capsys):
+    assert main(["report", "-o", str(tmp_path / "r.html"), "--set", "remote_cpus=__import__('os')"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "remote_cpus" in err
+
+
+# ---- the browser-side formulas, evaluated by vl-convert's JavaScript engine ------------------
+
+
+def _texts(spec: dict) -> list[str]:
+    import vl_convert as vlc
+
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("marktype") == "text":
+                out.extend(str(i.get("text")) for i in node.get("items", []))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(vlc.vegalite_to_scenegraph(spec, vl_version="6.4"))
+    return out
+
+
+def _browser_costs(values: dict, remote: list[int]) -> dict[tuple[int, str], float]:
+    """Evaluate the live cost source in vl-convert: text marks 'remote|policy|expected_ns'."""
+    src = live.cost_source(values)
+    names = sorted(src.signals)
+    chart = src.charts[0].transform_filter(
+        {"field": "remote_cpus", "oneOf": remote}
+    ).transform_calculate(
+        label="datum.remote_cpus + '|' + datum.policy + '|' + format(datum.expected_ns, '.12e')"
+    ).mark_text().encode(text="label:N", y="label:N")
+    spec = chart.to_dict()
+    spec["params"] = live.slider_params(names, values)
+    out = {}
+    for t in _texts(spec):
+        if t.count("|") == 2:
+            r, p, v = t.split("|")
+            out[(int(r), p)] = float(v)
+    return out
+
+
+@pytest.mark.parametrize("over", [
+    {},
+    {"gap_model": "fixed_count", "adds_between": 7, "shootdown_model": "log2"},
+    {"gap_model": "fixed_time", "wp_gap_s": 3e-5, "position_model": "stationary"},
+    {"gap_model": "exponential_time", "position_model": "fixed", "batch_position": 4,
+     "explicit_drains_per_s": 0, "drain_all_per_s": 0, "shootdown_model": "broadcast", "p_exclusive": 0.3},
+])
+def test_browser_formulas_equal_the_package(over):
+    values = registry.resolve(over)
+    remote = [1, 7, 100, 256]
+    got = _browser_costs(values, remote)
+    assert len(got) == len(remote) * 6
+    for r in remote:
+        point = registry.resolve(dict(values, remote_cpus=r, cpus=max(values["cpus"], r + 1)))
+        direct = evaluate_point(point)
+        for p, out in direct.items():
+            assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (r, p)
+
+
+def test_log_slider_maps_to_the_value():
+    values = registry.resolve({"drain_all_per_s": 0.0})
+    params = {p["name"]: p for p in live.slider_params(["drain_all_per_s", "wp_gap_s", "remote_drain_ns"], values)}
+    assert "bind" in params["wp_gap_s__log10"] and "expr" in params["wp_gap_s"]
+    assert params["drain_all_per_s__log10"]["value"] == params["drain_all_per_s__log10"]["bind"]["min"]
+    lo = params["remote_drain_ns__log10"]["bind"]
+    assert lo["max"] == pytest.approx(9.0)  # registry bound 1e9 ns
