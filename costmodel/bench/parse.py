@@ -96,6 +96,9 @@ def parse_probe_output(text: str, expected: str | None = None, source: str = "pr
     complete_last_line = text.endswith("\n")
     if complete_last_line:
         lines = lines[:-1]
+    elif not lines[-1].startswith("end\t"):
+        raise UserError(f"{source}: line {len(lines)} stops mid-line without an 'end' record: truncated "
+                        f"(the probe was interrupted or the file cut short); run the probe again")
 
     first = lines[0].split("\t")
     if first[0] != "probe":

@@ -126,9 +126,10 @@ def infer_batch_size(summary: pd.DataFrame) -> int | None:
     """Batch size B from the unnecessary-copy step, or None if no clean step is seen.
 
     Among cross-CPU, drained-first, one-page, small-page rows, k* is the smallest adds_between
-    from which the copy fraction stays at or below STEP_LOW for every larger k measured, with a
-    fraction of at least STEP_HIGH just below it. The target sat at position 0, so the add that
-    filled the batch was number k*+1 after it: B = k* + 1.
+    whose copy fraction is at or below STEP_LOW. It counts as the step only if every larger k
+    measured stays that low (two points at least), and the k just below copied at least STEP_HIGH
+    of the time. The target sat at position 0, so the add that filled the batch was number k*+1
+    after it: B = k* + 1.
     """
     if summary is None or not len(summary):
         return None
@@ -147,14 +148,14 @@ def infer_batch_size(summary: pd.DataFrame) -> int | None:
     sel = sel.sort_values("adds_between")
     ks = sel["adds_between"].astype(int).to_list()
     fr = sel["fraction"].to_list()
-    k_star = None
-    for i in range(len(ks) - 1, -1, -1):
-        if fr[i] <= STEP_LOW:
-            k_star = i
-        else:
-            break
-    if k_star is None or k_star == 0 or k_star == len(ks) - 1:
-        return None   # never drops, always low, or drops only at the last k: no step seen
+    low = [i for i, f in enumerate(fr) if f <= STEP_LOW]
+    if not low:
+        return None
+    k_star = low[0]
+    if k_star == 0 or k_star > len(ks) - 2:
+        return None   # always low, or drops only at the last k: no step seen
+    if any(f > STEP_LOW for f in fr[k_star:]):
+        return None   # comes back after dropping: not a clean step
     if fr[k_star - 1] < STEP_HIGH or ks[k_star - 1] != ks[k_star] - 1:
         return None
     return ks[k_star] + 1

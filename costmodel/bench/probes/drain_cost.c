@@ -44,6 +44,7 @@ int probe_main(void)
 	int mmax = hx.max_folios > 0 ? (int)hx.max_folios : 30;
 	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 100 : 1000);
 	hx_pin(0);
+	hx_realtime(1);   /* no other task adds to this CPU's batch between the drain and the timing */
 	resident = hx_map(HX_PAGE, 0);
 	hx_touch(resident, HX_PAGE);
 	if (madvise(resident, HX_PAGE, MADV_COLD) != 0) {

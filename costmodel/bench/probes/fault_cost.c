@@ -10,6 +10,8 @@
  *   copy_child_alive       WP fault while a forked child still maps the page: copy
  *   copy_batch_ref         WP fault on another CPU than the one whose batch holds the page,
  *                          after fork+exit: the unnecessary copy
+ * Where PFNs are visible (root), every reuse and copy sample is checked: a "copy" whose page
+ * frame did not change, or a "reuse" whose did, is dropped and counted (meta mislabeled_dropped).
  * Sample: ns=<per fault, timer pair subtracted>.
  */
 #define _GNU_SOURCE
@@ -31,6 +33,9 @@ const char *const hx_probe_name = "fault_cost";
 
 static int hold_cpu, other_cpu;
 static double times[ROUND_PAGES];
+static uint64_t pfn_before[ROUND_PAGES];
+static int pfn_visible;
+static long mislabeled;
 
 enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH, NOPS };
 static const char *const op_names[NOPS] = {
@@ -75,6 +80,28 @@ static void kill_child(pid_t pid)
 		;
 }
 
+static void record_pfns(char *p, int pages)
+{
+	for (int i = 0; i < pages && pfn_visible; i++)
+		pfn_before[i] = hx_pfn(p + i * HX_PAGE);
+}
+
+/* Keeps the samples whose page frame changed (want_copy) or stayed; returns how many are kept. */
+static int keep_verified(char *p, int n, int want_copy)
+{
+	if (!pfn_visible)
+		return n;
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		int copied = hx_pfn(p + i * HX_PAGE) != pfn_before[i];
+		if (copied == want_copy)
+			times[kept++] = times[i];
+		else
+			mislabeled++;
+	}
+	return kept;
+}
+
 /* One round of the given kind; returns how many entries of times[] it filled. */
 static int run_round(enum op op)
 {
@@ -102,33 +129,43 @@ static int run_round(enum op op)
 	case REUSE_FORK:
 		hx_touch(p, bytes);
 		hx_drain_local();          /* the pages are on the LRU now: no drain in the fault */
+		record_pfns(p, ROUND_PAGES);
 		hx_fork_exit_wait();
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
+		n = keep_verified(p, n, 0);
 		break;
 	case REUSE_DRAIN:
 		/* Only the first page's fault drains; one timed fault per round. */
 		hx_drain_local();
 		hx_touch(p, HX_PAGE);
+		record_pfns(p, 1);
 		hx_fork_exit_wait();
 		times[n++] = timed_write(p);
+		n = keep_verified(p, n, 0);
 		break;
 	case COPY_ALIVE: {
 		hx_touch(p, bytes);
 		hx_drain_local();
+		record_pfns(p, ROUND_PAGES);
 		pid_t child = fork_sleeping_child(other_cpu);
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
 		kill_child(child);
+		n = keep_verified(p, n, 1);
 		break;
 	}
 	case COPY_BATCH:
 		hx_drain_local();
 		hx_touch(p, bytes);        /* positions 0..15 of this CPU's batch */
+		record_pfns(p, ROUND_PAGES);
+		hx_guard_hold(1);          /* nobody else drains or fills this CPU's batch meanwhile */
 		hx_pin(other_cpu);
 		hx_fork_exit_wait();
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
+		hx_guard_hold(0);
+		n = keep_verified(p, n, 1);
 		break;
 	default:
 		break;
@@ -143,6 +180,18 @@ int probe_main(void)
 	int ncpu = hx_online_cpus();
 	hold_cpu = 0;
 	other_cpu = ncpu > 1 ? 1 : 0;
+	hx_pin(hold_cpu);
+	hx_realtime(1);
+	{
+		char *p = hx_map(HX_PAGE, 0);
+		hx_touch(p, HX_PAGE);
+		pfn_visible = hx_pfn(p) != 0;
+		hx_unmap(p, HX_PAGE, 0);
+	}
+	if (ncpu > 1)
+		hx_guard_start(hold_cpu);
+	hx_meta("verified", "%s", pfn_visible ? "reuse and copy samples checked by PFN"
+					      : "no: PFNs hidden (not root), reuse/copy samples unchecked");
 
 	long samples_per_op = hx.reps > 0 ? hx.reps : (hx.quick ? 320 : 3200);
 	long rounds[NOPS];
@@ -186,14 +235,23 @@ int probe_main(void)
 				run_round((enum op)op);
 	hx_meta("warmup", "touched and freed 256 MiB; %ld untimed rounds of every kind", warm);
 
+	long kept[NOPS] = { 0 };
 	for (long i = 0; i < n; i++) {
 		int m = run_round((enum op)order[i]);
+		kept[order[i]] += m;
 		char cfg[64];
 		snprintf(cfg, sizeof cfg, "op=%s", op_names[order[i]]);
 		for (int j = 0; j < m; j++)
 			hx_sample(cfg, "ns=%.1f", times[j]);
 		hx_progress();
 	}
+	hx_meta("mislabeled_dropped", "%ld", mislabeled);
+	for (int op = 0; op < NOPS; op++)
+		if (runnable[op] && !kept[op]) {
+			char cfg[64];
+			snprintf(cfg, sizeof cfg, "op=%s", op_names[op]);
+			hx_skip(cfg, "every fault of this kind went the other way (copy vs reuse) here");
+		}
 	free(order);
 	return 0;
 }

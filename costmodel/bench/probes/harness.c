@@ -4,13 +4,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,6 +37,10 @@ static long samples_written;
 static uint64_t last_flush_ns;
 static uint64_t rng_state = 0x9e3779b97f4a7c15ULL;
 static char out_buffer[1 << 20];
+
+enum { GUARD_SLEEP = 0, GUARD_SPIN = 1, GUARD_EXIT = 2 };
+static volatile int *guard_word;
+static pid_t guard_pid;
 
 /* ---------------------------------------------------------------- machine */
 
@@ -64,6 +71,22 @@ void hx_pin(int cpu)
 		sched_yield();
 	if (sched_getcpu() != cpu)
 		hx_die("still not on cpu %d after pinning", cpu);
+}
+
+int hx_realtime(int priority)
+{
+	static int reported;
+	struct sched_param sp = { .sched_priority = priority };
+	int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	if (!reported) {
+		reported = 1;
+		if (err)
+			hx_meta("realtime", "unavailable (%s): other tasks may run between the steps of a trial",
+				strerror(err));
+		else
+			hx_meta("realtime", "SCHED_FIFO for the measuring threads");
+	}
+	return err == 0;
 }
 
 static void restore_affinity(void)
@@ -173,6 +196,8 @@ _Noreturn void hx_die(const char *fmt, ...)
 	va_end(ap);
 	fputc('\n', stderr);
 	restore_affinity();
+	if (guard_pid)
+		kill(guard_pid, SIGKILL);
 	_exit(3);
 }
 
@@ -311,6 +336,90 @@ long hx_fork_exit_wait(void)
 #endif
 }
 
+/* ---------------------------------------------------------------- guard */
+
+static _Noreturn void guard_loop(int cpu, int fd)
+{
+	cpu_set_t set;
+	struct sched_param sp = { .sched_priority = 1 };
+	volatile int *word = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (word == MAP_FAILED)
+		_exit(1);
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	if (sched_setaffinity(0, sizeof set, &set) != 0)
+		_exit(1);
+	sched_setscheduler(0, SCHED_FIFO, &sp);   /* best effort, as for the measuring threads */
+	word[1] = 1;                              /* ready */
+	for (;;) {
+		int m = word[0];
+		if (m == GUARD_EXIT)
+			_exit(0);
+		if (m == GUARD_SPIN)
+			sched_yield();   /* lets another run's guard share the CPU; ordinary tasks stay out */
+		else
+			syscall(SYS_futex, word, FUTEX_WAIT, GUARD_SLEEP, NULL, NULL, 0);
+	}
+}
+
+void hx_guard_start(int cpu)
+{
+	if (guard_pid)
+		return;
+	/* The guard execs this binary afresh, so it holds none of our pages (a forked copy would keep
+	 * every page we have shared, and our later writes to them would copy). */
+	int fd = memfd_create("costmodel-guard", 0);
+	if (fd < 0 || ftruncate(fd, HX_PAGE) != 0)
+		hx_die("memfd (guard): %s", strerror(errno));
+	guard_word = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (guard_word == MAP_FAILED)
+		hx_die("mmap (guard): %s", strerror(errno));
+	guard_word[0] = GUARD_SLEEP;
+	guard_word[1] = 0;
+	char cpu_arg[16], fd_arg[16];
+	snprintf(cpu_arg, sizeof cpu_arg, "%d", cpu);
+	snprintf(fd_arg, sizeof fd_arg, "%d", fd);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		hx_die("fork (guard): %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/proc/self/exe", "costmodel-guard", "--guard", cpu_arg, fd_arg, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	guard_pid = pid;
+	uint64_t t0 = hx_now_ns();
+	while (!guard_word[1]) {
+		if (waitpid(pid, NULL, WNOHANG) == pid || hx_now_ns() - t0 > 5000000000ULL)
+			hx_die("the guard process did not start");
+		usleep(1000);
+	}
+	hx_meta("guard", "a helper process spins on CPU %d while the probe works from another CPU", cpu);
+}
+
+void hx_guard_hold(int on)
+{
+	if (!guard_pid)
+		return;
+	*guard_word = on ? GUARD_SPIN : GUARD_SLEEP;
+	if (on)
+		syscall(SYS_futex, guard_word, FUTEX_WAKE, 1, NULL, NULL, 0);
+}
+
+void hx_guard_stop(void)
+{
+	if (!guard_pid)
+		return;
+	*guard_word = GUARD_EXIT;
+	syscall(SYS_futex, guard_word, FUTEX_WAKE, 1, NULL, NULL, 0);
+	while (waitpid(guard_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	guard_pid = 0;
+	munmap((void *)guard_word, HX_PAGE);
+}
+
 /* ---------------------------------------------------------------- counters */
 
 long long hx_tlb_ipis(int first_cpu, int last_cpu)
@@ -422,6 +531,8 @@ static long parse_long(const char *opt, const char *s)
 
 int main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "--guard"))
+		guard_loop(atoi(argv[2]), atoi(argv[3]));
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		if (!strcmp(a, "--facts")) {
@@ -465,6 +576,7 @@ int main(int argc, char **argv)
 
 	int rc = probe_main();
 
+	hx_guard_stop();
 	restore_affinity();
 	printf("end\tsamples=%ld\n", samples_written);
 	fflush(stdout);

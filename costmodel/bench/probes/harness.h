@@ -51,6 +51,10 @@ int hx_online_cpus(void);
 void hx_pin(int cpu);                 /* pin the calling thread; dies if the kernel refuses */
 int hx_current_cpu(void);
 int hx_is_root(void);
+/* SCHED_FIFO at `priority` (1 for measuring threads; the guard runs at 1) for the calling thread,
+ * so other tasks cannot run on its CPU in the middle of a trial (the kernel's RT throttling still
+ * leaves them 5%). Returns 1 on success; the first call records the outcome as meta "realtime". */
+int hx_realtime(int priority);
 
 /* ---- time ---- */
 static inline uint64_t hx_now_ns(void)
@@ -80,6 +84,15 @@ uint64_t hx_kpageflags(uint64_t pfn);        /* 0 when unreadable */
 void hx_drain_local(void);                   /* MADV_COLD on a resident page: empties this CPU's LRU batches */
 void hx_warm_memory(size_t mib);             /* touch then free, so first touches below are not host faults */
 long hx_fork_exit_wait(void);                /* raw clone(CLONE_VFORK) child that exits at once, raw wait */
+
+/* ---- guard ----
+ * A helper process (not a thread: it must not share our mm, or TLB flushes would have to reach
+ * its CPU too) pinned to one CPU at SCHED_FIFO. While held, it spins there, so no other task runs
+ * on that CPU and adds pages to, or drains, its LRU batch; released, it sleeps. Hold it only
+ * while none of our own threads needs that CPU. */
+void hx_guard_start(int cpu);
+void hx_guard_hold(int on);
+void hx_guard_stop(void);
 
 /* ---- counters ---- */
 long long hx_tlb_ipis(int first_cpu, int last_cpu);  /* TLB row of /proc/interrupts, summed; -1 if absent */

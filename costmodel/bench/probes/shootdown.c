@@ -10,6 +10,7 @@
  *   siblings=spinning  busy in user space, so those CPUs must be interrupted (IPI) and waited for
  *   siblings=asleep    blocked in futex wait, so those CPUs idle in lazy TLB mode
  *   siblings=none      target_cpus=0
+ * Main thread and siblings run SCHED_FIFO where allowed, so other tasks do not take their CPUs.
  * The TLB row of /proc/interrupts, summed over the sibling CPUs, is read around every block.
  * Sample: ns=<per operation>; counter: name=tlb_ipis total=<interrupts> ops=<operations>, where
  * for the two mprotect ops the block holds both calls, so ops counts mprotect calls of either kind.
@@ -48,6 +49,7 @@ static void *sibling_main(void *arg)
 {
 	struct sibling *s = arg;
 	hx_pin(s->cpu);
+	hx_realtime(1);
 	for (;;) {
 		int m = mode;
 		if (m == RUN_EXIT)
@@ -137,6 +139,7 @@ int probe_main(void)
 	if (ncpu > 1024)
 		ncpu = 1024;
 	hx_pin(0);
+	hx_realtime(1);
 	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 300 : 4000);
 	int passes = hx.quick ? 2 : 4;
 	long per_block = reps / passes > 0 ? reps / passes : 1;

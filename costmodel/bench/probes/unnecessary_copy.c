@@ -12,6 +12,9 @@
  *   move to the writing CPU (H itself when same_cpu=1, another CPU when 0), drop exclusivity with
  *   a raw clone(CLONE_VFORK) child that exits at once, write the targets again (WP fault) and read
  *   the PFNs: a changed PFN is a copy.
+ * While the process is on the writing CPU, the harness's guard process spins on H (both
+ * SCHED_FIFO where allowed), so no other task can run there and add pages to, or drain, H's
+ * batch mid-trial.
  * Sample: copied=0|1 per target page written.
  */
 #define _GNU_SOURCE
@@ -71,8 +74,10 @@ static int run_trial(const struct trial *t, int copied[MAX_PAGES])
 		measured = 0;
 	}
 
-	if (!t->same)
+	if (!t->same) {
+		hx_guard_hold(1);
 		hx_pin(other_cpu);
+	}
 	hx_fork_exit_wait();
 	for (int i = 0; i < t->pages; i++)
 		((volatile char *)target)[i * stride] = 2;
@@ -85,9 +90,10 @@ static int run_trial(const struct trial *t, int copied[MAX_PAGES])
 			       (unsigned long long)before[i], (unsigned long long)after[i]);
 		copied[i] = before[i] != after[i];
 	}
+	hx_guard_hold(0);
+	hx_pin(hold_cpu);
 	hx_unmap(target, target_bytes, t->huge);
 	hx_unmap(scratch, scratch_bytes, 0);
-	hx_pin(hold_cpu);
 	return measured;
 }
 
@@ -162,6 +168,10 @@ int probe_main(void)
 				order[n++] = c;
 	hx_shuffle(order, n);
 
+	hx_pin(hold_cpu);
+	hx_realtime(1);
+	if (ncpu > 1)
+		hx_guard_start(hold_cpu);
 	hx_meta("hold_cpu", "%d", hold_cpu);
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("unknown_position", "drained_first=0 trials first add a uniform random 0..%d fresh pages",

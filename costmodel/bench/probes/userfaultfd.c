@@ -13,6 +13,9 @@
  *                        exclusivity: the unprotect cannot make it writable, so main's retried
  *                        write is an ordinary WP fault, which copies when the page still sits in
  *                        another CPU's batch
+ * With same_cpu=0 the harness's guard process spins on the monitor's CPU below the monitor's
+ * priority, so no other task fills or drains that CPU's batch mid-trial; the monitor's CPU is
+ * therefore never idle, and the round trips do not include waking an idle CPU.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -37,6 +40,7 @@ static int uffd = -1, stop_fd = -1;
 static int monitor_cpu;
 static char *source_page;
 static pthread_t monitor;
+static volatile int monitor_ready;
 
 static int open_uffd(char *why, size_t len)
 {
@@ -68,7 +72,9 @@ static int open_uffd(char *why, size_t len)
 static void *monitor_main(void *arg)
 {
 	(void)arg;
+	hx_realtime(2);   /* above the guard, which keeps its CPU from everybody else */
 	hx_pin(monitor_cpu);
+	monitor_ready = 1;
 	for (;;) {
 		struct pollfd pfd[2] = { { uffd, POLLIN, 0 }, { stop_fd, POLLIN, 0 } };
 		if (poll(pfd, 2, -1) < 0) {
@@ -108,9 +114,12 @@ static void start_monitor(int cpu)
 	/* Drain any stale stop signal. */
 	while (read(stop_fd, &zero, sizeof zero) > 0)
 		;
+	monitor_ready = 0;
 	int err = pthread_create(&monitor, NULL, monitor_main, NULL);
 	if (err)
 		hx_die("pthread_create: %s", strerror(err));
+	while (!monitor_ready)
+		usleep(100);
 }
 
 static void stop_monitor(void)
@@ -162,6 +171,7 @@ int probe_main(void)
 	char why[256];
 	int ncpu = hx_online_cpus();
 	hx_pin(0);
+	hx_realtime(1);
 	uffd = open_uffd(why, sizeof why);
 	hx_sample("op=available", "available=%d", uffd >= 0);
 	if (uffd < 0) {
@@ -199,6 +209,10 @@ int probe_main(void)
 	for (int s = 0; s < nsame; s++) {
 		int same = ncpu > 1 ? s : 1;
 		start_monitor(same ? 0 : 1);
+		if (!same) {
+			hx_guard_start(1);
+			hx_guard_hold(1);
+		}
 		struct result r;
 		for (long w = 0; w < warm; w++)
 			trial((int)(w & 1), &r);
@@ -219,6 +233,7 @@ int probe_main(void)
 			hx_progress();
 		}
 		stop_monitor();
+		hx_guard_hold(0);
 	}
 	free(order);
 	close(uffd);
