@@ -1,0 +1,290 @@
+"""Probe output, measurement directories and will-it-scale files: parsed right, or a clear error.
+
+No kernel, compiler or root needed: everything here reads recorded or synthetic files.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from costmodel.bench import (
+    PROBES,
+    SUMMARY_COLUMNS,
+    infer_batch_size,
+    parse_probe_output,
+    read_measurements,
+    read_probe_file,
+    read_will_it_scale,
+)
+from costmodel.bench.catalog import PROBES_BY_NAME
+from costmodel.bench.summary import bootstrap_median_interval, summarize, tidy_frame, wilson_interval
+from costmodel.cli import main
+from costmodel.errors import UserError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+REPO = Path(__file__).resolve().parents[1]
+DATASETS = sorted(p.parent for p in (REPO / "data" / "measurements").glob("*/provenance.json"))
+
+
+# ----------------------------------------------------------------------------- probe output
+
+def test_valid_output_parses_with_types_meta_and_skips():
+    out = read_probe_file(FIXTURES / "unnecessary_copy_good.tsv", expected="unnecessary_copy")
+    assert out.probe == "unnecessary_copy"
+    assert out.plan == 12 and len(out.samples) == 12
+    assert out.meta["timer_overhead_ns"] == "16.0"
+    assert str(out.samples["adds_between"].dtype) == "Int64"
+    assert set(out.samples["measure"]) == {"copied"}
+    assert out.skips == [{"config": {"op": "wp_write", "adds_between": 0, "drained_first": 1, "same_cpu": 0,
+                                     "pages": 1, "huge": 1}, "reason": "THP allocation failed"}]
+    assert not out.skipped_whole
+
+
+def test_summary_of_fractions_has_count_and_wilson_interval():
+    out = read_probe_file(FIXTURES / "unnecessary_copy_good.tsv")
+    rows = summarize(PROBES_BY_NAME["unnecessary_copy"], out)
+    assert list(rows.columns) == SUMMARY_COLUMNS
+    k0 = rows[(rows.adds_between == 0) & (rows.same_cpu == 0) & (rows.huge == 0)].iloc[0]
+    assert (k0.n, k0.successes, k0.fraction, k0.unit) == (4, 3, 0.75, "fraction")
+    assert k0.ci_low < 0.75 < k0.ci_high
+    assert pd.isna(k0.median_ns)
+    skipped = rows[rows.skipped_reason.notna()]
+    assert len(skipped) == 1 and skipped.iloc[0].huge == 1 and skipped.iloc[0].n == 0
+
+
+def test_summary_of_timings_has_median_percentiles_bootstrap_and_counters():
+    out = read_probe_file(FIXTURES / "shootdown_good.tsv")
+    rows = summarize(PROBES_BY_NAME["shootdown"], out).set_index("siblings")
+    spin = rows.loc["spinning"]
+    assert spin.median_ns == 18200 and spin.unit == "ns" and spin.n == 5
+    assert spin.p10 < spin.median_ns < spin.p90
+    assert spin.ci_low <= spin.median_ns <= spin.ci_high
+    assert spin.tlb_ipis_per_op == 1.0
+    assert rows.loc["none"].tlb_ipis_per_op == 0.0
+
+
+def test_whole_probe_skip_is_recognised():
+    out = read_probe_file(FIXTURES / "skipped_not_root.tsv")
+    assert out.skipped_whole
+    assert "needs root" in out.skips[0]["reason"]
+
+
+@pytest.mark.parametrize(
+    "fixture, message",
+    [
+        ("malformed_line.tsv", r"line \d+: field 'copied 1' is not key=value"),
+        ("missing_field.tsv", r"line 5: lacks field 'adds_between'"),
+        ("nan_value.tsv", r"field 'ns' is nan"),
+        ("inf_value.tsv", r"field 'ns' is inf"),
+        ("truncated.tsv", r"truncated"),
+        ("unknown_record.tsv", r"unknown record type 'sampel'"),
+        ("end_mismatch.tsv", r"'end' says 13 samples but 12 were read"),
+        ("binary_out_of_range.tsv", r"field 'copied' = 2 must be 0 or 1"),
+    ],
+)
+def test_defective_output_is_a_clear_error(fixture, message):
+    with pytest.raises(UserError, match=message) as info:
+        read_probe_file(FIXTURES / fixture)
+    assert fixture in str(info.value)   # the message names the file
+    assert "\n" not in str(info.value)  # and is one line
+
+
+def test_output_without_end_record_is_truncated():
+    text = (FIXTURES / "unnecessary_copy_good.tsv").read_text()
+    cut = text[: text.index("end\t")]
+    with pytest.raises(UserError, match="without an 'end' record: truncated"):
+        parse_probe_output(cut)
+
+
+def test_other_defects():
+    good = (FIXTURES / "unnecessary_copy_good.tsv").read_text()
+    with pytest.raises(UserError, match="empty"):
+        parse_probe_output("")
+    with pytest.raises(UserError, match="expected 'fault_cost'"):
+        parse_probe_output(good, expected="fault_cost")
+    with pytest.raises(UserError, match="format '9' is not supported"):
+        parse_probe_output(good.replace("format=1", "format=9"))
+    with pytest.raises(UserError, match="unknown field 'colour'"):
+        parse_probe_output(good.replace("huge=0\tcopied=1", "huge=0\tcolour=red\tcopied=1", 1))
+    with pytest.raises(UserError, match="sample has no measure"):
+        parse_probe_output(good.replace("\tcopied=1\n", "\n", 1))
+    with pytest.raises(UserError, match="'adds_between' = '1.5' is not a whole number"):
+        parse_probe_output(good.replace("adds_between=30", "adds_between=1.5", 1))
+    with pytest.raises(UserError, match="text after the 'end' record"):
+        parse_probe_output(good + good)
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path):
+    data = gzip.compress((FIXTURES / "unnecessary_copy_good.tsv").read_bytes())
+    path = tmp_path / "unnecessary_copy.tsv.gz"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(UserError, match="damaged or truncated"):
+        read_probe_file(path)
+
+
+# ----------------------------------------------------------------------------- statistics
+
+def test_wilson_interval_known_values():
+    low, high = wilson_interval(0, 10)
+    assert low == 0 and high == pytest.approx(0.2775, abs=1e-3)
+    low, high = wilson_interval(5, 10)
+    assert (low, high) == (pytest.approx(0.2366, abs=1e-3), pytest.approx(0.7634, abs=1e-3))
+    assert all(math.isnan(x) for x in wilson_interval(0, 0))
+
+
+def test_bootstrap_is_deterministic_and_brackets_the_median():
+    values = np.random.default_rng(0).normal(1000, 50, size=500)
+    a = bootstrap_median_interval(values, seed=7)
+    assert a == bootstrap_median_interval(values, seed=7)
+    assert a[0] < np.median(values) < a[1]
+
+
+def _copy_rows(fractions: dict[int, float]) -> pd.DataFrame:
+    return tidy_frame([
+        {"probe": "unnecessary_copy", "op": "wp_write", "adds_between": k, "drained_first": 1, "same_cpu": 0,
+         "pages": 1, "huge": 0, "measure": "copied", "n": 100, "successes": round(f * 100), "fraction": f,
+         "unit": "fraction"}
+        for k, f in fractions.items()
+    ])
+
+
+def test_batch_size_from_the_step():
+    assert infer_batch_size(_copy_rows({k: (1.0 if k < 30 else 0.0) for k in range(41)})) == 31
+    assert infer_batch_size(_copy_rows({k: (0.97 if k < 14 else 0.02) for k in range(41)})) == 15
+    # no step: never drops, or everything low
+    assert infer_batch_size(_copy_rows({k: 1.0 for k in range(41)})) is None
+    assert infer_batch_size(_copy_rows({k: 0.0 for k in range(41)})) is None
+    # a dip that comes back is not the step
+    fr = {k: (1.0 if k < 30 else 0.0) for k in range(41)}
+    fr[35] = 0.6
+    assert infer_batch_size(_copy_rows(fr)) is None
+
+
+# ----------------------------------------------------------------------------- will-it-scale
+
+def test_will_it_scale_log_reads_each_run_average():
+    frame = read_will_it_scale(FIXTURES / "wis_page_fault2_processes.log", tasks=1, mode="processes")
+    assert list(frame["average_ops_per_s"]) == [181261.0, 181260.0]
+    assert list(frame["seconds"]) == [3, 2]
+    assert frame.loc[0, "testcase"] == "Separate 128MB anonymous page faults"
+    assert frame.loc[0, "min_total_ops_per_s"] == 180890.0
+    assert (frame["tasks"] == 1).all() and (frame["mode"] == "processes").all()
+
+
+def test_will_it_scale_log_without_average_is_truncated():
+    with pytest.raises(UserError, match="no 'average:' line: it was cut short"):
+        read_will_it_scale(FIXTURES / "wis_truncated.log")
+
+
+def test_will_it_scale_csv_is_tidy():
+    frame = read_will_it_scale(FIXTURES / "page_fault2.csv")
+    assert len(frame) == 4   # tasks 1 and 2, processes and threads; the 0 anchor row dropped
+    row = frame[(frame.tasks == 2) & (frame["mode"] == "threads")].iloc[0]
+    assert row.ops_per_s == 190455 and row.idle_percent == 0.52 and row.linear_ops_per_s == 362522
+    assert set(frame["testcase"]) == {"page_fault2"}
+
+
+@pytest.mark.parametrize("fixture, message", [
+    ("wis_failed_run.csv", "processes = -1 means that run printed no average"),
+    ("wis_short_row.csv", "3 fields, expected 6"),
+])
+def test_will_it_scale_csv_defects(fixture, message):
+    with pytest.raises(UserError, match=message):
+        read_will_it_scale(FIXTURES / fixture)
+
+
+def test_will_it_scale_other_defects(tmp_path):
+    bad = tmp_path / "x.log"
+    bad.write_text("hello\n")
+    with pytest.raises(UserError, match="before any 'testcase:' line"):
+        read_will_it_scale(bad)
+    bad.write_text("testcase:x\nwarmup\nmin:1 max:2 total:3\nsomething odd\n")
+    with pytest.raises(UserError, match="is not will-it-scale output"):
+        read_will_it_scale(bad)
+    with pytest.raises(UserError, match="no such file"):
+        read_will_it_scale(tmp_path / "absent.log")
+
+
+# ----------------------------------------------------------------------------- measurement directories
+
+needs_dataset = pytest.mark.skipif(not DATASETS, reason="no committed dataset under data/measurements/")
+
+
+@needs_dataset
+@pytest.mark.parametrize("directory", DATASETS, ids=lambda p: p.name)
+def test_committed_dataset_reads_and_validates(directory):
+    frame, prov = read_measurements(directory)
+    assert list(frame.columns) == SUMMARY_COLUMNS
+    assert set(frame["probe"]) <= {p.name for p in PROBES}
+    assert prov["dataset_id"] and prov["kernel_release"] and prov["date"]
+    assert "environment" not in json.dumps(prov).lower()
+    for probe in frame["probe"].unique():
+        assert (directory / "raw" / f"{probe}.tsv.gz").exists()
+
+
+@needs_dataset
+def test_damaged_measurement_directory_is_a_clear_error(tmp_path):
+    src = DATASETS[0]
+    d = tmp_path / "d"
+    shutil.copytree(src, d)
+    csv = d / "measurements.csv"
+    good = csv.read_text()
+
+    frame = pd.read_csv(csv)
+    frame.drop(columns=["ci_high"]).to_csv(csv, index=False)
+    with pytest.raises(UserError, match="lacks column 'ci_high'"):
+        read_measurements(d)
+
+    ns_row = frame.index[frame["unit"] == "ns"][0]
+    frame.loc[ns_row, "median_ns"] = float("nan")
+    frame.to_csv(csv, index=False)
+    with pytest.raises(UserError, match=f"line {ns_row + 2}: column 'median_ns' is empty or NaN"):
+        read_measurements(d)
+
+    csv.write_text(good)
+    prov = json.loads((d / "provenance.json").read_text())
+    del prov["kernel_release"]
+    (d / "provenance.json").write_text(json.dumps(prov))
+    with pytest.raises(UserError, match="lacks key 'kernel_release'"):
+        read_measurements(d)
+
+    (d / "provenance.json").write_text("{not json")
+    with pytest.raises(UserError, match="not valid JSON"):
+        read_measurements(d)
+    with pytest.raises(UserError, match="no such measurement directory"):
+        read_measurements(tmp_path / "nothing")
+
+
+# ----------------------------------------------------------------------------- command line, compiler
+
+def test_cli_rejects_contradictory_flags_and_unknown_probes(tmp_path, capsys):
+    assert main(["bench", "--force", "--resume", "--out", str(tmp_path / "o")]) == 2
+    assert "contradict" in capsys.readouterr().err
+    assert main(["bench", "--probe", "nope", "--out", str(tmp_path / "o")]) == 2
+    assert "is not a probe" in capsys.readouterr().err
+
+
+def test_existing_directory_needs_force_or_resume(tmp_path, capsys):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "measurements.csv").write_text("x\n")
+    assert main(["bench", "--out", str(out)]) == 2
+    assert "--resume to continue it or --force" in capsys.readouterr().err
+    assert main(["bench", "--resume", "--out", str(out)]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_missing_compiler_is_a_user_error(monkeypatch):
+    from costmodel.bench import compile as comp
+
+    monkeypatch.setenv("CC", "no-such-compiler-anywhere")
+    with pytest.raises(UserError, match="no C compiler found"):
+        comp.find_compiler()

@@ -1,0 +1,227 @@
+"""The real probes on this machine's kernel, in --quick form: what the kernel must show.
+
+Skipped, with the reason, where the machine cannot run them: not Linux, not root (no PFNs in
+/proc/self/pagemap), one CPU (nothing is cross-CPU), or no C compiler.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import re
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.kernel
+
+
+def _why_not() -> str | None:
+    if platform.system() != "Linux":
+        return "the probes need Linux"
+    if os.geteuid() != 0:
+        return "not root: /proc/self/pagemap hides page frame numbers, so copies cannot be seen"
+    if (os.cpu_count() or 1) < 2 or len(os.sched_getaffinity(0)) < 2:
+        return "needs two CPUs this process may run on (cross-CPU writes, shootdowns)"
+    from costmodel.bench import compile as comp
+    from costmodel.errors import UserError
+
+    try:
+        comp.find_compiler()
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+REASON = _why_not()
+if REASON:
+    pytestmark = [pytest.mark.kernel, pytest.mark.skip(reason=REASON)]
+
+
+def _kernel_at_least(major: int, minor: int) -> bool:
+    m = re.match(r"(\d+)\.(\d+)", platform.release())
+    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (major, minor)
+
+
+EXPECTED_BATCH = 31 if _kernel_at_least(6, 9) else 15
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    from costmodel.bench import read_measurements, run_suite
+
+    out = tmp_path_factory.mktemp("bench") / "quick"
+    affinity = os.sched_getaffinity(0)
+    result = run_suite(out, quick=True, progress=False)
+    assert os.sched_getaffinity(0) == affinity, "the runner changed this process's CPU affinity"
+    with pytest.raises(ChildProcessError):   # every probe process was reaped
+        os.waitpid(-1, os.WNOHANG)
+    assert not result.failed, result.reasons
+    frame, prov = read_measurements(out)
+    return out, frame, prov, result
+
+
+def _copy_rows(frame, **where):
+    sel = frame[(frame.probe == "unnecessary_copy") & (frame.measure == "copied") & frame.skipped_reason.isna()]
+    for key, value in where.items():
+        sel = sel[sel[key] == value]
+    return sel.sort_values("adds_between")
+
+
+def test_quick_run_finishes_under_a_minute(quick_run):
+    _, _, prov, result = quick_run
+    assert result.seconds < 60
+    assert {p["status"] for p in prov["probes"].values()} == {"done"}
+
+
+def test_same_cpu_writes_never_copy(quick_run):
+    _, frame, _, _ = quick_run
+    same = _copy_rows(frame, same_cpu=1)
+    assert len(same) >= 80
+    assert same["successes"].sum() == 0, same[same.successes > 0]
+
+
+def test_cross_cpu_write_after_drain_copies_below_b_minus_1_and_stops_there(quick_run):
+    _, frame, _, _ = quick_run
+    rows = _copy_rows(frame, same_cpu=0, drained_first=1, pages=1, huge=0)
+    ks = rows["adds_between"].astype(int)
+    assert ks.min() == 0 and ks.max() >= 40
+    below = rows[ks < EXPECTED_BATCH - 1]
+    above = rows[ks >= EXPECTED_BATCH - 1]
+    assert (below["fraction"] >= 0.8).all(), below[["adds_between", "n", "fraction"]]
+    assert (above["fraction"] <= 0.1).all(), above[["adds_between", "n", "fraction"]]
+
+
+def test_batch_size_found(quick_run):
+    _, _, prov, result = quick_run
+    assert prov["batch_size_found"] == EXPECTED_BATCH == result.batch_size_found
+
+
+def test_several_pages_in_a_row_flush_together(quick_run):
+    _, frame, _, _ = quick_run
+    for pages in (4, 16):
+        rows = _copy_rows(frame, same_cpu=0, drained_first=1, pages=pages, huge=0)
+        last_copying = EXPECTED_BATCH - pages - 1   # P pages + k adds fill the batch at P + k = B
+        for _, row in rows.iterrows():
+            if row.adds_between <= last_copying:
+                assert row.fraction >= 0.8, (pages, row.adds_between, row.fraction)
+            else:
+                assert row.fraction <= 0.1, (pages, row.adds_between, row.fraction)
+
+
+def test_huge_pages_do_not_show_the_effect(quick_run):
+    _, frame, _, _ = quick_run
+    rows = _copy_rows(frame, huge=1)
+    assert len(rows) and rows["successes"].sum() == 0
+
+
+def test_shootdown_with_a_spinning_sibling_costs_more_and_sends_ipis(quick_run):
+    _, frame, _, _ = quick_run
+    sd = frame[frame.probe == "shootdown"].set_index(["op", "target_cpus", "siblings"])
+    for op in ("mprotect_ro", "madv_dontneed"):
+        none = sd.loc[(op, 0, "none")]
+        spinning = sd.loc[(op, 1, "spinning")]
+        asleep = sd.loc[(op, 1, "asleep")]
+        assert spinning.median_ns > 1.5 * none.median_ns, (op, spinning.median_ns, none.median_ns)
+        assert spinning.ci_low > none.ci_high
+        assert spinning.tlb_ipis_per_op >= 0.5, (op, spinning.tlb_ipis_per_op)
+        assert spinning.tlb_ipis_per_op > asleep.tlb_ipis_per_op
+        assert spinning.tlb_ipis_per_op > none.tlb_ipis_per_op
+
+
+def test_copy_bandwidth_positive_and_finite(quick_run):
+    _, frame, _, _ = quick_run
+    cb = frame[frame.probe == "copy_bandwidth"]
+    assert len(cb) >= 3
+    assert all(math.isfinite(x) and x > 0 for x in cb["bandwidth_gbps"])
+    cold = cb[(cb.op == "copy_4k") & (cb.cache_state == "cold")].iloc[0]
+    hot = cb[(cb.op == "copy_4k") & (cb.cache_state == "hot")].iloc[0]
+    assert cold.median_ns > hot.median_ns
+
+
+def test_fault_costs_are_ordered(quick_run):
+    _, frame, _, _ = quick_run
+    fc = frame[frame.probe == "fault_cost"].set_index("op")["median_ns"]
+    assert (fc > 0).all()
+    assert fc["copy_batch_ref"] > fc["reuse_after_fork"]
+    assert fc["copy_child_alive"] > fc["reuse_after_fork"]
+    assert fc["reuse_drain_local"] > fc["reuse_after_fork"]
+
+
+def test_drain_cost_grows_with_the_folios_drained(quick_run):
+    _, frame, prov, _ = quick_run
+    dc = frame[frame.probe == "drain_cost"].set_index("folios")["median_ns"]
+    assert dc.index.max() == prov["batch_size_found"] - 1
+    assert dc.iloc[-1] > dc.loc[0] * 2
+
+
+def test_userfaultfd_copies_only_after_fork_and_across_cpus(quick_run):
+    _, frame, _, _ = quick_run
+    uf = frame[(frame.probe == "userfaultfd") & (frame.measure == "copied")].set_index(["op", "same_cpu"])
+    assert uf.loc[("wp_write_after_fork", 0)].fraction >= 0.8
+    assert uf.loc[("wp_write_after_fork", 1)].successes == 0
+    assert uf.loc[("wp_write_exclusive", 0)].successes == 0
+    assert uf.loc[("wp_write_exclusive", 1)].successes == 0
+
+
+def test_probe_without_root_skips_with_reason(tmp_path):
+    """Run as nobody, unnecessary_copy sees no PFNs and says so instead of measuring."""
+    from costmodel.bench import compile as comp
+    from costmodel.bench import parse_probe_output
+
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("setpriv (util-linux) is not installed")
+    binary = tmp_path / "unnecessary_copy"
+    shutil.copy(comp.compile_probe("unnecessary_copy"), binary)
+    binary.chmod(binary.stat().st_mode | stat.S_IROTH | stat.S_IXOTH)
+    tmp_path.chmod(0o755)
+    out = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", str(binary), "--quick"],
+                         capture_output=True, text=True, timeout=60, cwd="/")
+    assert out.returncode == 0, out.stderr
+    parsed = parse_probe_output(out.stdout, expected="unnecessary_copy")
+    assert parsed.skipped_whole
+    assert "needs root" in parsed.skips[0]["reason"]
+
+
+def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
+    from costmodel.bench import read_measurements, run_suite
+
+    probes = ["fault_cost", "drain_cost", "userfaultfd"]
+
+    def interrupt_after_first(name):
+        if name == probes[0]:
+            raise KeyboardInterrupt
+
+    resumed = tmp_path / "resumed"
+    with pytest.raises(KeyboardInterrupt):
+        run_suite(resumed, quick=True, probes=probes, progress=False, _after_probe=interrupt_after_first)
+    _, prov = read_measurements(resumed)
+    assert list(prov["probes"]) == ["fault_cost"]
+    result = run_suite(resumed, quick=True, probes=probes, resume=True, progress=False)
+    assert result.status == {"fault_cost": "kept", "drain_cost": "done", "userfaultfd": "done"}
+
+    straight = tmp_path / "straight"
+    run_suite(straight, quick=True, probes=probes, progress=False)
+
+    def files(d: Path) -> list[str]:
+        return sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())
+
+    assert files(resumed) == files(straight)
+    a, pa = read_measurements(resumed)
+    b, pb = read_measurements(straight)
+    config = ["probe", "op", "same_cpu", "folios", "measure"]
+    assert a[config].astype(str).values.tolist() == b[config].astype(str).values.tolist()
+    assert (a["n"] == b["n"]).all()
+    assert set(pa) == set(pb)
+    timing_free = {"date", "probes"}
+    assert {k: v for k, v in pa.items() if k not in timing_free} == {k: v for k, v in pb.items() if k not in timing_free}
+    for name in probes:
+        assert pa["probes"][name]["status"] == pb["probes"][name]["status"] == "done"
+        assert pa["probes"][name]["args"] == pb["probes"][name]["args"]
+        assert pa["probes"][name]["samples"] == pb["probes"][name]["samples"]
+    assert (resumed / "skipped.json").read_text() == (straight / "skipped.json").read_text()
