@@ -55,7 +55,8 @@ does for a proportion with no successes).
 Chunks, seeds, Dask
 -------------------
 The faults are cut into chunks of ``chunk_faults``; chunk i draws from its own generator seeded by
-``SeedSequence(seed).spawn(...)[i]``, and each chunk returns integer counts only, so the result
+``SeedSequence(seed).spawn(...)[i]`` (built directly as ``SeedSequence(seed, spawn_key=(i,))``, so
+a worker needs only the chunk's number), and each chunk returns integer counts only, so the result
 is the same bit for bit whether the chunks run one after another, on threads, or on a
 dask.distributed cluster (``scheduler="ADDRESS"``; dask is imported only then).
 """
@@ -84,7 +85,7 @@ CHUNK_FAULTS = 1 << 16
 CONFIDENCE = 0.999
 #: warm-up since boot, in mean inter-add times: 4 B^2 + U B (see the module docstring)
 _WARMUP_B2 = 4.0
-_MAX_FAULTS = 10**13
+_MAX_FAULTS = 10**12
 #: stands for batch_adds_per_s = 0 (see _simulate_chunk); 4 B^2 / rate stays finite for B <= 512
 _VANISHING_RATE = 1e-250
 
@@ -487,9 +488,10 @@ def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
     return out
 
 
-def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.ndarray:
-    """Counts of faults by (summary bits, writer's batch fill): shape (32, B), int64."""
-    rng = np.random.Generator(np.random.PCG64(seed))
+def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
+    """Chunk ``index`` of the run seeded ``seed``, ``n`` faults: counts of faults by
+    (summary bits, writer's batch fill), shape (32, B), int64."""
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(index,))))
     B = setup.B
     # batch_adds_per_s = 0 is taken as its limit from above, as the model's closed forms take it:
     # adds so rare that none falls in any drain interval or gap, yet the batch has had time to
@@ -562,10 +564,18 @@ def _simulate_chunk(setup: _Setup, seed: np.random.SeedSequence, n: int) -> np.n
     return np.bincount(index, minlength=_CODES * B).reshape(_CODES, B)
 
 
-def _simulate_chunks(setup: _Setup, work: Sequence[tuple[np.random.SeedSequence, int]]) -> np.ndarray:
+def _chunks(faults: int, chunk_faults: int, first: int = 0, count: int | None = None):
+    """(index, size) of chunks ``first`` .. ``first + count - 1`` of a run of ``faults``."""
+    total = -(-faults // chunk_faults)
+    last = total if count is None else min(total, first + count)
+    for i in range(first, last):
+        yield i, min(chunk_faults, faults - i * chunk_faults)
+
+
+def _simulate_chunks(setup: _Setup, seed: int, faults: int, chunk_faults: int, first: int, count: int) -> np.ndarray:
     total = np.zeros((_CODES, setup.B), dtype=np.int64)
-    for seed, n in work:
-        total += _simulate_chunk(setup, seed, n)
+    for i, n in _chunks(faults, chunk_faults, first, count):
+        total += _simulate_chunk(setup, seed, i, n)
     return total
 
 
@@ -834,7 +844,7 @@ def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None
     :class:`GapHistogram` or a CSV path; it replaces ``gap_model``/``wp_gap_s``. ``scheduler``: a
     dask.distributed scheduler address; otherwise the chunks run in this process on ``workers``
     threads (default: the CPU count). ``progress``: a tqdm bar on stderr (default: on for runs of
-    2e7 faults or more). The same seed gives the same numbers whichever way the chunks run.
+    2e7 faults or more when stderr is a terminal). The same seed gives the same numbers whichever way the chunks run.
     """
     values = registry.resolve(values)
     pols = tuple(policies) if policies else tuple(POLICIES)
@@ -849,17 +859,14 @@ def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None
         gap_histogram = GapHistogram.from_csv(gap_histogram)
 
     setup = _make_setup(values, proc, gap_histogram)
-    faults, seed = int(faults), int(seed)
-    sizes = [chunk_faults] * (faults // chunk_faults) + ([faults % chunk_faults] if faults % chunk_faults else [])
-    seeds = np.random.SeedSequence(seed).spawn(len(sizes))
-    work = list(zip(seeds, sizes))
+    faults, seed, chunk_faults = int(faults), int(seed), int(chunk_faults)
     show = progress if progress is not None else (faults >= 20_000_000 and sys.stderr.isatty())
 
     started = time.perf_counter()
     if scheduler:
-        counts = _run_dask(scheduler, setup, work, show)
+        counts = _run_dask(scheduler, setup, seed, faults, chunk_faults, show)
     else:
-        counts = _run_local(setup, work, workers, show)
+        counts = _run_local(setup, seed, faults, chunk_faults, workers, show)
     elapsed = time.perf_counter() - started
     return summarise(values, pols, counts, faults=faults, seed=seed, arrivals=proc,
                      gap_histogram=gap_histogram, confidence=confidence, elapsed_s=elapsed)
@@ -905,25 +912,34 @@ def _bar(total: int, show: bool):
     return tqdm(total=total, unit="fault", unit_scale=True, disable=not show, leave=False, desc="simulate")
 
 
-def _run_local(setup, work, workers, show) -> np.ndarray:
+def _run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
     workers = workers or os.cpu_count() or 1
     total = np.zeros((_CODES, setup.B), dtype=np.int64)
-    with _bar(sum(n for _, n in work), show) as bar:
-        if workers == 1 or len(work) == 1:
-            for seed, n in work:
-                total += _simulate_chunk(setup, seed, n)
+    with _bar(faults, show) as bar:
+        if workers == 1 or faults <= chunk_faults:
+            for i, n in _chunks(faults, chunk_faults):
+                total += _simulate_chunk(setup, seed, i, n)
                 bar.update(n)
             return total
         from concurrent.futures import ThreadPoolExecutor
 
+        # numpy's generators and ufuncs release the GIL, so threads share the cores; a bounded
+        # window of chunks in flight keeps memory flat however long the run
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for (seed, n), part in zip(work, pool.map(lambda w: _simulate_chunk(setup, *w), work)):
-                total += part
-                bar.update(n)
+            pending = []
+            for i, n in _chunks(faults, chunk_faults):
+                pending.append((n, pool.submit(_simulate_chunk, setup, seed, i, n)))
+                if len(pending) >= 4 * workers:
+                    n0, fut = pending.pop(0)
+                    total += fut.result()
+                    bar.update(n0)
+            for n0, fut in pending:
+                total += fut.result()
+                bar.update(n0)
     return total
 
 
-def _run_dask(address: str, setup, work, show) -> np.ndarray:
+def _run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarray:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -934,13 +950,17 @@ def _run_dask(address: str, setup, work, show) -> np.ndarray:
         raise UserError(f"scheduler {address!r}: cannot connect ({exc}); give a running dask scheduler's address") from None
     total = np.zeros((_CODES, setup.B), dtype=np.int64)
     try:
+        n_chunks = -(-faults // chunk_faults)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-        per_task = max(1, min(64, math.ceil(len(work) / (4 * n_workers))))
-        tasks = [work[i:i + per_task] for i in range(0, len(work), per_task)]
+        per_task = max(1, min(64, math.ceil(n_chunks / (4 * n_workers))))
+        firsts = list(range(0, n_chunks, per_task))
         [setup_future] = client.scatter([setup], broadcast=True)
-        futures = client.map(_simulate_chunks, [setup_future] * len(tasks), tasks, pure=False)
-        size = {f.key: sum(n for _, n in t) for f, t in zip(futures, tasks)}
-        with _bar(sum(n for _, n in work), show) as bar:
+        futures = client.map(_simulate_chunks, [setup_future] * len(firsts), [seed] * len(firsts),
+                             [faults] * len(firsts), [chunk_faults] * len(firsts), firsts,
+                             [per_task] * len(firsts), pure=False)
+        size = {f.key: sum(n for _, n in _chunks(faults, chunk_faults, first, per_task))
+                for f, first in zip(futures, firsts)}
+        with _bar(faults, show) as bar:
             for fut in as_completed(futures, loop=client.loop):
                 total += fut.result()
                 bar.update(size[fut.key])
