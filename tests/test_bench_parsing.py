@@ -288,3 +288,11 @@ def test_missing_compiler_is_a_user_error(monkeypatch):
     monkeypatch.setenv("CC", "no-such-compiler-anywhere")
     with pytest.raises(UserError, match="no C compiler found"):
         comp.find_compiler()
+
+
+def test_readme_describes_every_column_and_probe():
+    text = (REPO / "costmodel" / "bench" / "README.md").read_text()
+    for column in SUMMARY_COLUMNS:
+        assert f"`{column}`" in text, column
+    for probe in PROBES:
+        assert f"`{probe.name}`" in text, probe.name
