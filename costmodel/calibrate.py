@@ -26,8 +26,8 @@ parameters                        from
 Least squares is scipy's ``least_squares`` with the ``soft_l1`` loss (outliers are expected:
 host-side reclaim, stray interrupts), residuals weighted by each point's standard error (taken
 from its confidence interval). Intervals are 95 % parametric bootstrap intervals with a fixed seed,
-drawn from the fitted curve with each point's standard error, inflated by the Birge ratio
-sqrt(chi2/dof) when the scatter exceeds it. Calibrating the same directory twice gives the same
+drawn from the fitted curve with each point's standard error, inflated by the (robust) Birge ratio when
+the points scatter more than their errors say. Calibrating the same directory twice gives the same
 file, byte for byte.
 
 Parameters no probe measures (``remote_drain_ns``, ``drain_all_*``) keep their registry defaults
@@ -158,15 +158,29 @@ class CurveFit:
     def dof(self) -> int:
         return self.n - self.k
 
+    weights: np.ndarray | None = None
+
+    @property
+    def scatter(self) -> float:
+        """Spread of the weighted residuals: robust (1.4826 MAD, corrected for the fitted
+        parameters) with at least 3 degrees of freedom, so one outlier does not widen every
+        interval; otherwise sqrt(chi2/dof)."""
+        if self.dof <= 0:
+            return math.nan
+        if self.dof >= 3 and self.weights is not None:
+            r = self.residuals * self.weights
+            mad = 1.4826 * float(np.median(np.abs(r - np.median(r))))
+            return mad * math.sqrt(self.n / self.dof)
+        return math.sqrt(self.chi2 / self.dof)
+
     @property
     def noise_scale(self) -> float:
-        """Factor on the per-point errors for the bootstrap: the Birge ratio when the points
-        scatter more than their errors say (never below 1); with unknown errors, the residual
-        standard deviation."""
+        """Factor on the per-point errors for the bootstrap: the (robust) Birge ratio when the
+        points scatter more than their errors say (never below 1); with unknown errors, the
+        residual standard deviation."""
         if self.dof <= 0:
             return 1.0 if self.se_known else 0.0
-        birge = math.sqrt(self.chi2 / self.dof)
-        return max(1.0, birge) if self.se_known else birge
+        return max(1.0, self.scatter) if self.se_known else self.scatter
 
 
 def fit_curve(model: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
@@ -191,7 +205,7 @@ def fit_curve(model: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarr
     fitted = model(fit.x, x)
     res = y - fitted
     chi2 = float(np.sum((res * w) ** 2))
-    return CurveFit(fit.x, fitted, res, chi2, len(y), len(p0), se is not None, f_scale)
+    return CurveFit(fit.x, fitted, res, chi2, len(y), len(p0), se is not None, f_scale, w)
 
 
 def bootstrap_curve(model, fit: CurveFit, x: np.ndarray, se: np.ndarray | None, lower, upper,
@@ -283,6 +297,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
         raise UserError("shootdown: no measurement with at least one target CPU (needs a second online CPU)")
     _finite_or_error("shootdown", x, y, se)
     counts = np.unique(x)
+    weighting = "weights 1/se" if se is not None else "equal weights (no per-point errors)"
     hi = float(np.max(np.abs(y))) * 10 + 1.0
     ests: dict[str, Estimate] = {}
     record = {"name": "shootdown", "parameters": ["shootdown_model", *SHOOTDOWN_PARAMS], "n_points": int(x.size),
@@ -303,7 +318,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
                       f" ({', '.join(f'{s} {v:g}' for s, v in ic['values'].items())})")
         ests["shootdown_model"] = Estimate(shape, "measured", shape_note)
         record["information_criterion"] = ic
-        record["method"] = ("scipy least_squares, soft_l1 loss, weights 1/se; shape by "
+        record["method"] = (f"scipy least_squares, soft_l1 loss, {weighting}; shape by "
                             f"{ic['name']}; parametric bootstrap ({n_boot}, seed {SEED})")
         names = SHOOTDOWN_PARAMS[:npar]
         for i, name in enumerate(names):
@@ -324,7 +339,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
         if counts.size == 2:
             fit, _ = _fit2(model, 2, x, y, se, [max(float(np.min(y)), 0.0), 0.0], [0.0, 0.0], [hi, hi])
             draws = _boot2(model, 2, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
-            record["method"] = f"scipy least_squares, soft_l1 loss, weights 1/se; parametric bootstrap ({n_boot}, seed {SEED})"
+            record["method"] = f"scipy least_squares, soft_l1 loss, {weighting}; parametric bootstrap ({n_boot}, seed {SEED})"
             for i, name in enumerate(SHOOTDOWN_PARAMS):
                 lo, hi_ = _percentiles(draws[:, i])
                 ests[name] = Estimate(fit.params[i] * unit_scale, "measured",
@@ -375,7 +390,8 @@ def _boot2(model, npar, fit, x, se, lower, upper, rng, n_boot):
 
 def _constant_fit(x, y, value) -> CurveFit:
     fitted = np.full_like(y, value, dtype=float)
-    return CurveFit(np.array([value]), fitted, y - fitted, float(np.sum((y - fitted) ** 2)), len(y), 1, False, 1.0)
+    return CurveFit(np.array([value]), fitted, y - fitted, float(np.sum((y - fitted) ** 2)), len(y), 1, False, 1.0,
+                    np.ones_like(fitted))
 
 
 def _residual_rows(xname: str, x, y, fitted, se, unit_scale: float = 1.0, unit: str = "ns") -> list[dict]:
@@ -653,7 +669,7 @@ def _need(df: pd.DataFrame, rows: pd.DataFrame, probe: str, what: str, needed_fo
 
 
 def _obs(df: pd.DataFrame, probe: str, needed_for: str, **config) -> Obs:
-    what = " ".join(f"{k}={v}" for k, v in config.items())
+    what = " ".join(f"{k}={v}" for k, v in config.items() if k != "measure")
     rows = _need(df, select(df, probe, **config), probe, what, needed_for)
     v = _value_column(rows, "median_ns", f"{probe} {what}")
     se = standard_errors(rows, f"{probe} {what}")
@@ -766,10 +782,11 @@ def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name
         except UserError as exc:
             if not allow_defaults:
                 raise
+            reason = str(exc).split("; run `costmodel bench")[0]
             for p in params:
-                estimates[p] = assumed(p, f"not fitted: {exc}")
+                estimates[p] = assumed(p, f"not fitted: {reason}")
             records.append({"name": group, "method": "not fitted; registry defaults kept", "parameters": list(params),
-                            "n_points": 0, "residuals": [], "note": str(exc)})
+                            "n_points": 0, "residuals": [], "note": reason})
             continue
         estimates.update(outcome.estimates)
         records.append(outcome.record)

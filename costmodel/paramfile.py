@@ -546,7 +546,9 @@ def show(path: str | Path, as_json: bool = False) -> str:
         for f in ps.fit:
             ic = f.get("information_criterion")
             extra = ""
-            if ic:
+            if ic and ic.get("name") == "none":
+                extra = f"; shape {ic.get('chosen')} assumed"
+            elif ic:
                 extra = f"; {ic.get('name', 'IC')} chose {ic.get('chosen')}"
             lines.append(f"  {f['name']}: {f['method']}, {f['n_points']} points{extra}"
                          + (f" - {f['note']}" if f.get("note") else ""))
