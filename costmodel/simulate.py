@@ -119,18 +119,18 @@ class Periodic:
 
 @dataclass(frozen=True)
 class MMPP:
-    """Markov-modulated Poisson adds: a burst state with ``burst_ratio`` times the rate of the
-    quiet state, occupied ``burst_share`` of the time, in spells of mean ``mean_burst_s``. The
-    mean rate stays ``batch_adds_per_s``."""
+    """Markov-modulated Poisson adds: a share ``p_burst`` of the time is spent in a burst state,
+    in spells of mean ``mean_burst_s``, where folios arrive ``burst_ratio`` times faster than in
+    the quiet state. The mean rate stays ``batch_adds_per_s``."""
 
     burst_ratio: float = 10.0
-    burst_share: float = 0.1
+    p_burst: float = 0.1
     mean_burst_s: float = 1.0e-3
     name = "mmpp"
 
     def validate(self) -> None:
         _check_field("mmpp", "burst_ratio", self.burst_ratio, 1.0, 1e9, "at least 1 (burst rate / quiet rate)")
-        _check_field("mmpp", "burst_share", self.burst_share, 0.0, 1.0, "strictly between 0 and 1",
+        _check_field("mmpp", "p_burst", self.p_burst, 0.0, 1.0, "strictly between 0 and 1",
                      open_low=True, open_high=True)
         _check_field("mmpp", "mean_burst_s", self.mean_burst_s, 0.0, 1e6, "a positive time in s", open_low=True)
 
@@ -377,7 +377,7 @@ class _MMPPSampler:
     MAX_SEGMENTS = 100_000
 
     def __init__(self, rate: float, proc: MMPP):
-        f, r = proc.burst_share, proc.burst_ratio
+        f, r = proc.p_burst, proc.burst_ratio
         lo = rate / (f * r + 1 - f)
         self.rates = np.array([lo, r * lo])  # state 0 quiet, 1 burst
         q_burst = 1.0 / proc.mean_burst_s

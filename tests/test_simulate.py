@@ -233,7 +233,7 @@ def _no_drains(**kw):
 
 def test_mmpp_with_equal_rates_is_the_poisson_model():
     values = registry.resolve({"drain_per_folio_ns": 0, "explicit_drains_per_s": 5e3})
-    result = simulate(values, faults=500_000, seed=2, arrivals=MMPP(burst_ratio=1.0, burst_share=0.3, mean_burst_s=2e-5))
+    result = simulate(values, faults=500_000, seed=2, arrivals=MMPP(burst_ratio=1.0, p_burst=0.3, mean_burst_s=2e-5))
     assert not disagreements(result, evaluate_point(values), residency_value(values))
 
 
@@ -241,10 +241,10 @@ def test_mmpp_residency_against_its_matrix_exponential():
     """Fixed position j, fixed gap g, no drains: resident iff fewer than n = B-1-j adds in (0, g],
     starting from the phase law seen by an add. P(N(g) < n) from the generator of (count, phase)."""
     B, j, lam, g = 8, 2, 2e5, 2e-5
-    proc = MMPP(burst_ratio=20.0, burst_share=0.1, mean_burst_s=2e-5)
+    proc = MMPP(burst_ratio=20.0, p_burst=0.1, mean_burst_s=2e-5)
     values = _no_drains(batch_size=B, batch_position=j, position_model="fixed", gap_model="fixed_time",
                         batch_adds_per_s=lam, wp_gap_s=g)
-    f, r = proc.burst_share, proc.burst_ratio
+    f, r = proc.p_burst, proc.burst_ratio
     rates = np.array([lam / (f * r + 1 - f), r * lam / (f * r + 1 - f)])
     leave = np.array([f / (1 - f), 1.0]) / proc.mean_burst_s
     n = B - 1 - j
@@ -292,7 +292,7 @@ def test_periodic_adds_without_drains_give_the_uniform_line_and_the_step():
 
 def test_arrival_parameters_are_checked():
     assert arrival_process("mmpp", {"burst_ratio": "5"}).burst_ratio == 5.0
-    for name, params, needle in [("mmpp", {"burst_share": "1"}, "burst_share"),
+    for name, params, needle in [("mmpp", {"p_burst": "1"}, "p_burst"),
                                  ("mmpp", {"mean_burst_s": "nan"}, "mean_burst_s"),
                                  ("batch_poisson", {"mean_batch": "0.5"}, "mean_batch"),
                                  ("batch_poisson", {"mean_batch": "__import__('os')"}, "not a number"),
@@ -419,7 +419,7 @@ def test_cli_table(capsys):
     (["--seed", "1.5"], "--seed '1.5'"),
     (["--policy", "drain_most"], "unknown policy 'drain_most'"),
     (["--arrivals", "bursty"], "arrivals: 'bursty' is not known"),
-    (["--arrivals", "mmpp", "--arrival-param", "burst_share=nan"], "burst_share"),
+    (["--arrivals", "mmpp", "--arrival-param", "p_burst=nan"], "p_burst"),
     (["--arrival-param", "mean_batch"], "expected NAME=VALUE"),
     (["--gap-histogram", "/nonexistent/gaps.csv"], "cannot read"),
     (["--set", "cpus=1", "--set", "remote_cpus=0"], "p_same_cpu=0.5 needs another CPU"),

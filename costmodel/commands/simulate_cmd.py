@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--arrivals", default="poisson", metavar="NAME",
                         help="how folios arrive in a batch: " + ", ".join(ARRIVALS) + " (default poisson, the model's)")
     parser.add_argument("--arrival-param", action="append", default=[], metavar="NAME=VALUE",
-                        help="a field of the arrival process; repeatable (mmpp: burst_ratio, burst_share,"
+                        help="a field of the arrival process; repeatable (mmpp: burst_ratio, p_burst,"
                              " mean_burst_s; batch_poisson: mean_batch)")
     parser.add_argument("--gap-histogram", metavar="FILE.csv",
                         help="draw the install-to-WP gap from a histogram (header gap_s,count or"
