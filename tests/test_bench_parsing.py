@@ -296,3 +296,73 @@ def test_readme_describes_every_column_and_probe():
         assert f"`{column}`" in text, column
     for probe in PROBES:
         assert f"`{probe.name}`" in text, probe.name
+
+
+# ----------------------------------------------------------------------------- the runner, with fake probes
+
+@pytest.fixture
+def fake_probes(monkeypatch):
+    """run_suite with recorded outputs in place of compiled probes (no compiler, kernel or root)."""
+    from costmodel.bench import provenance, runner
+
+    outputs = {
+        "unnecessary_copy": (FIXTURES / "skipped_not_root.tsv").read_text(),
+        "shootdown": (FIXTURES / "shootdown_good.tsv").read_text(),
+        "fault_cost": "probe\tname=fault_cost\tformat=1\nsample\top=first_touch\tns=600",  # cut short
+    }
+    calls: list[str] = []
+    facts = {key: None for key in provenance.REQUIRED_KEYS if key not in ("quick", "probes")}
+    facts.update(dataset_id="fake", kernel_release="6.18.0", cpu_model="fake cpu", online_cpus=2,
+                 date="2026-01-01T00:00:00+00:00", harness_version="test")
+
+    def run_binary(binary, args, name, timeout_s, progress):
+        calls.append(name)
+        return outputs[name], 0, ""
+
+    monkeypatch.setattr(runner._compile, "find_compiler", lambda: "cc")
+    monkeypatch.setattr(runner._compile, "compile_probe", lambda name, compiler=None: Path("/bin/true"))
+    monkeypatch.setattr(runner, "machine_facts", lambda: dict(facts))
+    monkeypatch.setattr(runner, "_run_binary", run_binary)
+    return outputs, calls
+
+
+def test_runner_records_skips_and_failures_and_runs_the_rest(tmp_path, fake_probes):
+    from costmodel.bench import run_suite
+
+    outputs, calls = fake_probes
+    out = tmp_path / "m"
+    result = run_suite(out, probes=["unnecessary_copy", "shootdown", "fault_cost"], progress=False)
+    assert result.status == {"unnecessary_copy": "skipped", "shootdown": "done", "fault_cost": "failed"}
+    assert "needs root" in result.reasons["unnecessary_copy"]
+    assert "truncated" in result.reasons["fault_cost"]
+
+    skipped = json.loads((out / "skipped.json").read_text())
+    assert [(s["probe"], s["status"]) for s in skipped] == [("unnecessary_copy", "skipped"), ("fault_cost", "failed")]
+    frame, prov = read_measurements(out)
+    assert set(frame["probe"]) == {"shootdown"}
+    assert prov["probes"]["unnecessary_copy"]["status"] == "skipped"
+    assert prov["batch_size_found"] is None
+    for name in outputs:   # raw output kept, also for the failed one
+        assert (out / "raw" / f"{name}.tsv.gz").exists()
+
+    # --resume runs only what did not finish (the failure), once it works
+    outputs["fault_cost"] = "probe\tname=fault_cost\tformat=1\nsample\top=first_touch\tns=600\nend\tsamples=1\n"
+    calls.clear()
+    result = run_suite(out, probes=["unnecessary_copy", "shootdown", "fault_cost"], resume=True, progress=False)
+    assert calls == ["fault_cost"]
+    assert result.status == {"unnecessary_copy": "kept", "shootdown": "kept", "fault_cost": "done"}
+    frame, _ = read_measurements(out)
+    assert list(frame["probe"].unique()) == ["fault_cost", "shootdown"]   # table order
+    assert json.loads((out / "skipped.json").read_text())[0]["probe"] == "unnecessary_copy"
+
+
+def test_runner_refuses_to_resume_a_different_kind_of_run(tmp_path, fake_probes):
+    from costmodel.bench import run_suite
+
+    out = tmp_path / "m"
+    run_suite(out, probes=["shootdown"], progress=False)
+    with pytest.raises(UserError, match="was a full run; resume it the same way"):
+        run_suite(out, probes=["shootdown"], quick=True, resume=True, progress=False)
+    with pytest.raises(UserError, match="already holds files"):
+        run_suite(out, probes=["shootdown"], progress=False)
+    run_suite(out, probes=["shootdown"], force=True, progress=False)

@@ -252,8 +252,8 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
                             f"resume it the same way")
         prov = previous
         for key in ("harness_version", "probe_sources_sha256", "compiler"):
-            if prov.get(key) != facts[key]:
-                prov.setdefault("resumed_with", {})[key] = facts[key]
+            if prov.get(key) != facts.get(key):
+                prov.setdefault("resumed_with", {})[key] = facts.get(key)
     else:
         prov = {**facts, "quick": bool(quick), "probes": {}}
     prov.setdefault("probes", {})
@@ -327,6 +327,8 @@ def _skipped_list(prov: dict) -> list[dict]:
     for name, entry in prov.get("probes", {}).items():
         if entry.get("status") in ("skipped", "failed"):
             items.append({"probe": name, "config": {}, "status": entry["status"], "reason": entry.get("reason", "")})
+        for note in entry.get("notes", []):   # measured in part; the rest could not run
+            items.append({"probe": name, "config": {}, "status": "partial", "reason": note})
         for skip in entry.get("skips", []):
             if skip["config"]:
                 items.append({"probe": name, "config": skip["config"], "status": "skipped", "reason": skip["reason"]})
