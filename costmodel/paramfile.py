@@ -50,7 +50,7 @@ PARAMS_DIR = DATA_DIR / "params"
 REFERENCE_DIR = DATA_DIR / "reference"
 #: the measurement set of the machine this project is developed on; its calibrated parameter
 #: file is the default for ``make demo`` and the notebooks
-DEFAULT_SET = "kvm-zen4-2cpu-linux6.18"
+DEFAULT_SET = "kvm-intel-xeon-2cpu-linux6.18"
 
 
 # ---- migrations ----------------------------------------------------------------------------
