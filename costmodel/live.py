@@ -6,10 +6,10 @@ them. The transforms are the model's own sympy expressions printed by :mod:`cost
 parameters are Vega-Lite signals, bound to sliders by :func:`slider_params`, so a reader moves a
 slider and every live chart recomputes with no kernel behind it.
 
-Where an expression cannot be printed (the fixed-time gap needs the incomplete gamma function
-and a sum over the batch position), residency is computed here in Python and handed over as a
-number or a column; the parameters it depends on are then fixed in that chart (no slider), and
-:attr:`LiveSource.fixed` says which.
+Where part of an expression cannot be printed (the fixed-time gap needs the incomplete gamma
+function; some terms are sums over the batch position), that part is computed here in Python and
+handed over as a number or, where a chart axis moves it, a column; the parameters it depends on
+are then fixed in that chart (no slider), and :attr:`LiveSource.fixed` says which.
 """
 
 from __future__ import annotations
@@ -22,11 +22,10 @@ import numpy as np
 import sympy as sp
 
 from . import charts, registry
-from .evaluate import evaluate_point, residency_value
-from .model import BREAKDOWN, policy_outputs, residency
+from .evaluate import evaluate_point
+from .model import BREAKDOWN, policy_outputs
 from .vegaexpr import NotPrintable, printable, transforms
 
-_R = sp.Symbol("_residency")
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
 LOG_SUFFIX = "__log10"
 #: step of a log slider, in decades
@@ -57,37 +56,117 @@ def _outputs(values, policies: Sequence[str], keys: Sequence[str]) -> dict[str, 
     return out
 
 
-def _split_residency(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
-    """Make ``exprs`` printable: unchanged when they are; else residency is replaced by a symbol
-    (a number, or a per-row column when an axis moves it) and its parameters are fixed.
+def _unprintable_atoms(e: sp.Basic) -> set[sp.Basic]:
+    """The outermost sub-expressions of ``e`` that the Vega printer cannot handle (a symbolic
+    ``Sum``, the incomplete gamma of the fixed-time gap, ...)."""
+    if printable(e):
+        return set()
+    if isinstance(e, sp.Sum):
+        return {e}
+    if isinstance(e, sp.Function):
+        stand_ins = [sp.Symbol(f"_arg{i}") for i in range(len(e.args))]
+        try:
+            shell_ok = printable(e.func(*stand_ins))
+        except (TypeError, ValueError):
+            shell_ok = False
+        if not shell_ok:
+            return {e}
+    out: set[sp.Basic] = set()
+    for a in e.args:
+        out |= _unprintable_atoms(a)
+    return out
 
-    Returns (exprs, fixed parameter names, residency_column_needed)."""
-    if all(printable(e) for e in exprs.values()):
-        return exprs, set(), False
-    E = residency(values["gap_model"], values["position_model"])
-    fixed = {s.name for s in E.free_symbols} - set(axes)
-    subs_fixed = {registry.S[n]: sp.sympify(values[n]) for n in fixed}
-    per_row = any(registry.S[a] in E.free_symbols for a in axes)
+
+def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
+    """Make ``exprs`` printable: unchanged when they are; else each sub-expression the browser
+    cannot compute is computed here: a number when no axis moves it (its parameters are then
+    fixed in the chart: no slider), or a per-row column ``_pre<i>`` when an axis does.
+
+    Returns (exprs, fixed parameter names, {column: function of the axis values})."""
+    atoms: set[sp.Basic] = set()
+    for e in exprs.values():
+        atoms |= _unprintable_atoms(e)
+    if not atoms:
+        return exprs, set(), {}
+    atoms_list = sorted(atoms, key=sp.default_sort_key)
+    axis_syms = {registry.S[a] for a in axes}
+    # first choice: a sum whose bounds no axis moves is written out term by term at the set's
+    # bounds (only the bounds' parameters, e.g. batch_size, are then fixed)
+    limit_params = {s.name for A in atoms_list if isinstance(A, sp.Sum)
+                    for lim in A.limits[0][1:] for s in lim.free_symbols} - set(axes)
+    limit_subs = {registry.S[n]: sp.sympify(values[n]) for n in limit_params}
+    expanded = {}
+    for A in atoms_list:
+        if isinstance(A, sp.Sum) and not ({s for lim in A.limits[0][1:] for s in lim.free_symbols} & axis_syms):
+            terms = A.xreplace(limit_subs).doit()
+            if printable(terms):
+                expanded[A] = terms
+    if expanded:
+        exprs = {k: e.xreplace(expanded).xreplace(limit_subs) for k, e in exprs.items()}
+        inner_fixed, inner_columns = set(limit_params), {}
+        atoms = set()
+        for e in exprs.values():
+            atoms |= _unprintable_atoms(e)
+        if not atoms:
+            _check_at_point(values, exprs, {})
+            return exprs, inner_fixed, inner_columns
+        atoms_list = sorted(atoms, key=sp.default_sort_key)
+    else:
+        limit_params = set()
+    # otherwise: computed here
+    fixed = ({s.name for A in atoms_list for s in A.free_symbols if s.name in registry.NUMERIC} - set(axes)) \
+        | limit_params
+    fixed_subs = {registry.S[n]: sp.sympify(values[n]) for n in fixed}
+    from .model.special import NUMPY_IMPLEMENTATIONS
+
+    replace, columns = {}, {}
+    for i, A in enumerate(atoms_list):
+        a_fixed = A.xreplace(fixed_subs)
+        if isinstance(a_fixed, sp.Sum):
+            a_fixed = a_fixed.doit() if all(lim.is_number for lim in a_fixed.limits[0][1:]) else a_fixed
+        moving = sorted(a_fixed.free_symbols & axis_syms, key=lambda s: s.name)
+        if not moving:
+            replace[A] = sp.Float(float(sp.N(a_fixed, 17)), 17)
+            continue
+        sym = sp.Symbol(f"_pre{i}")
+        fn = sp.lambdify(moving, a_fixed, modules=[NUMPY_IMPLEMENTATIONS, "scipy", "numpy"])
+        columns[sym] = ([s.name for s in moving], fn)
+        replace[A] = sym
     out = {}
     for k, e in exprs.items():
-        g = e.subs(E, _R).xreplace(subs_fixed)
-        if any(registry.S[n] in g.free_symbols for n in fixed) or not printable(g):
-            raise NotPrintable(f"{k}: residency could not be separated for the browser")
+        g = e.xreplace(replace).xreplace(fixed_subs)
+        if not printable(g):
+            raise NotPrintable(f"{k}: part of the model could not be separated for the browser")
         out[k] = g
-    # the substitution must give back the model: check at the current point
+    _check_at_point(values, out, columns)
+    return out, fixed, columns
+
+
+def _check_at_point(values, exprs: dict[str, sp.Expr], columns) -> None:
+    """The separated expressions must give back the model at the current point."""
     check = {registry.S[n]: sp.sympify(values[n]) for n in registry.NUMERIC}
-    check[_R] = sp.Float(residency_value(values), 17)
+    for sym, (names, fn) in columns.items():
+        check[sym] = sp.Float(float(fn(*[values[n] for n in names])), 17)
     direct = evaluate_point(values)
-    for k, g in out.items():
+    for k, g in exprs.items():
         pol, key = k.split("__", 1)
         want = direct[pol][key] if not key.startswith("breakdown_ns_") else \
             direct[pol]["breakdown_ns"][key[len("breakdown_ns_"):]]
         got = float(sp.sympify(g).xreplace(check).evalf())
         if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
-            raise NotPrintable(f"{k}: residency separated wrongly ({got} != {want})")
-    if not per_row:
-        out = {k: g.xreplace({_R: sp.Float(residency_value(values), 17)}) for k, g in out.items()}
-    return out, fixed, per_row
+            raise NotPrintable(f"{k}: separated wrongly ({got} != {want})")
+
+
+def _precomputed(rows: list[dict], columns, values, axes: Sequence[str]) -> dict[sp.Symbol, str]:
+    """Fill the per-row columns into ``rows``; returns their names for the printer."""
+    names = {}
+    for sym, (args, fn) in columns.items():
+        for r in rows:
+            point = _with_cpus(dict(values, **{a: _typed(a, r[a]) for a in axes})) if "remote_cpus" in axes \
+                else dict(values, **{a: _typed(a, r[a]) for a in axes})
+            r[sym.name] = float(fn(*[point[n] for n in args]))
+        names[sym] = f"datum.{sym.name}"
+    return names
 
 
 def _names(axes: Sequence[str], extra: Mapping[sp.Symbol, str] | None = None) -> dict[sp.Symbol, str]:
@@ -129,8 +208,10 @@ def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.P
     """The columns of :func:`charts.cost_vs_cpus_data`, computed in the browser."""
     axes = ("remote_cpus",)
     keys = ["expected_ns", "p_copy", "p_unnecessary_copy"] + [f"breakdown_ns.{b}" for b in BREAKDOWN]
-    exprs, fixed, _ = _split_residency(values, _outputs(values, policies, keys), axes)
-    names = _names(("remote_cpus", "cpus"))
+    exprs, fixed, columns = _split_unprintable(values, _outputs(values, policies, keys), axes)
+    lo, hi = charts.CPU_RANGE
+    rows = [{"remote_cpus": r, "policy": p} for p in policies for r in range(lo, hi + 1)]
+    names = _names(("remote_cpus", "cpus"), _precomputed(rows, columns, values, axes))
     steps = _fit_cpus_step(axes) + transforms(exprs, names)
     # one row per (remote_cpus, policy): pick the policy's own fields
     cols = {"expected_ns": "expected_ns", "p_copy": "p_copy", "p_unnecessary_copy": "p_unnecessary_copy"}
@@ -141,8 +222,6 @@ def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.P
         for p in reversed(policies):
             expr = f"(datum.policy === '{p}' ? datum.{p}__{k} : {expr})"
         steps.append({"calculate": expr, "as": col})
-    lo, hi = charts.CPU_RANGE
-    rows = [{"remote_cpus": r, "policy": p} for p in policies for r in range(lo, hi + 1)]
     return LiveSource([_chart(rows, steps)], _signals(steps, axes) | {"cpus"}, fixed)
 
 
@@ -157,7 +236,7 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     Returns the source, whether each axis is logarithmic, and the (x, y) domains of the cells."""
     axes = (x, y)
     pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
-    exprs, fixed, per_row = _split_residency(values, _outputs(values, pols, ["expected_ns"]), axes)
+    exprs, fixed, columns = _split_unprintable(values, _outputs(values, pols, ["expected_ns"]), axes)
     xv, yv = charts.axis_values(x, n), charts.axis_values(y, n)
     x_log = charts.axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
     y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
@@ -171,11 +250,7 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
                 continue
             rows.append({x: xx.item(), y: yy.item(), f"{x}_lo": x_lo[i].item(), f"{x}_hi": x_hi[i].item(),
                          f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()})
-    extra = {}
-    if per_row:
-        for r in rows:
-            r["_residency"] = residency_value(_with_cpus(dict(values, **{x: _typed(x, r[x]), y: _typed(y, r[y])})))
-        extra[_R] = "datum._residency"
+    extra = _precomputed(rows, columns, values, axes)
     names = _names(tuple(axes) + (("cpus",) if "remote_cpus" in axes else ()), extra)
     steps = _fit_cpus_step(axes) + transforms(exprs, names)
     for p in candidates:

@@ -162,24 +162,42 @@ class ParameterPanel:
 # ---- charts that take new data without being redrawn ------------------------------------------
 
 _WIDGET_JS = r"""
+function column(c, n) {
+  const dv = c.buffer;
+  const bytes = dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength);
+  if (c.type === "f64") return new Float64Array(bytes, 0, n);
+  const codes = c.itemsize === 1 ? new Uint8Array(bytes, 0, n) : new Uint16Array(bytes, 0, n);
+  return Array.from(codes, i => c.categories[i]);
+}
+function rows(spec) {
+  const n = spec.n, keys = Object.keys(spec.columns);
+  const cols = keys.map(k => column(spec.columns[k], n));
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const r = {};
+    for (let j = 0; j < keys.length; j++) { const v = cols[j][i]; r[keys[j]] = Number.isNaN(v) ? null : v; }
+    out[i] = r;
+  }
+  return out;
+}
 async function render({ model, el }) {
   let result = null;
   const push = async () => {
     if (!result) return;
     const data = model.get("data") || {};
-    for (const [name, cols] of Object.entries(data)) {
-      const keys = Object.keys(cols);
-      const n = keys.length ? cols[keys[0]].length : 0;
-      const rows = new Array(n);
-      for (let i = 0; i < n; i++) { const r = {}; for (const k of keys) r[k] = cols[k][i]; rows[i] = r; }
-      result.view.change(name, vega.changeset().remove(() => true).insert(rows));
+    for (const [name, spec] of Object.entries(data)) {
+      result.view.change(name, result.view.changeset().remove(() => true).insert(rows(spec)));
     }
     await result.view.runAsync();
   };
   const embed = async () => {
     if (result) result.finalize();
-    result = await vegaEmbed(el, model.get("spec"), {actions: false, mode: "vega-lite"});
-    await push();
+    // the current data go in with the spec, so no chart is ever drawn empty
+    const spec = structuredClone(model.get("spec"));
+    const data = model.get("data") || {};
+    spec.datasets = Object.assign({}, spec.datasets || {},
+      Object.fromEntries(Object.entries(data).map(([name, s]) => [name, rows(s)])));
+    result = await vegaEmbed(el, spec, {actions: false, mode: "vega-lite"});
   };
   model.on("change:spec", embed);
   model.on("change:data", push);
@@ -209,20 +227,38 @@ def _vega_widget_class():
     return VegaWidget
 
 
-def columns_payload(frame: pd.DataFrame) -> dict[str, list]:
-    """A frame as {column: list} for the browser: categoricals as strings, NaN as null."""
-    out = {}
+def columns_payload(frame: pd.DataFrame) -> dict:
+    """A frame as the chart widget takes it: ``{"n": rows, "columns": {name: column}}`` where a
+    numeric column is ``{"type": "f64", "buffer": <little-endian float64 bytes>}`` and a text or
+    categorical one ``{"type": "cat", "itemsize": 1|2, "buffer": <codes>, "categories": [...]}``.
+    Binary buffers travel beside the JSON message, so handing over a 200 x 200 map costs a copy,
+    not a text encoding of every number."""
+    cols = {}
     for c in frame.columns:
         col = frame[c]
-        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object:
-            out[c] = col.astype(str).tolist()
+        if isinstance(col.dtype, pd.CategoricalDtype) or col.dtype == object or col.dtype.kind in "OSU":
+            cat = col if isinstance(col.dtype, pd.CategoricalDtype) else col.astype("category")
+            cats = [str(x) for x in cat.cat.categories]
+            dtype = np.uint8 if len(cats) < 256 else np.uint16
+            codes = np.ascontiguousarray(cat.cat.codes.to_numpy(), dtype=dtype)
+            cols[c] = {"type": "cat", "itemsize": codes.itemsize, "categories": cats, "buffer": memoryview(codes)}
         else:
-            arr = col.to_numpy()
-            if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-                out[c] = [None if not math.isfinite(v) else v for v in arr.tolist()]
-            else:
-                out[c] = arr.tolist()
-    return out
+            arr = np.ascontiguousarray(col.to_numpy(dtype="<f8"))
+            cols[c] = {"type": "f64", "buffer": memoryview(arr)}
+    return {"n": int(len(frame)), "columns": cols}
+
+
+def decode_payload(payload: Mapping) -> pd.DataFrame:
+    """The inverse of :func:`columns_payload` (what the browser rebuilds), for checks."""
+    n = payload["n"]
+    out = {}
+    for c, spec in payload["columns"].items():
+        if spec["type"] == "f64":
+            out[c] = np.frombuffer(spec["buffer"], dtype="<f8", count=n)
+        else:
+            codes = np.frombuffer(spec["buffer"], dtype=np.uint8 if spec["itemsize"] == 1 else np.uint16, count=n)
+            out[c] = np.asarray(spec["categories"], dtype=object)[codes] if n else np.array([], dtype=object)
+    return pd.DataFrame(out)
 
 
 class LiveChart:
@@ -256,7 +292,7 @@ class LiveChart:
             self.widget.spec = self.build(self._sources()).to_dict()
 
     def update(self, frames: Mapping[str, pd.DataFrame]) -> dict:
-        """Hand new data to the chart; returns the payload sent ({name: {column: list}})."""
+        """Hand new data to the chart; returns the payload sent ({name: columns_payload})."""
         self._frames = dict(frames)
         self.payload = {n: columns_payload(f) for n, f in frames.items()}
         if self.live:
@@ -446,6 +482,10 @@ def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
     return dm.cells[cols]
 
 
-def payload_json(payload: Mapping) -> str:
-    """What the kernel sends for a payload (for timing the hand-off)."""
-    return json.dumps(payload, allow_nan=False)
+def payload_message(payload: Mapping) -> tuple[str, list]:
+    """What the kernel sends for a payload: the JSON text and the binary buffers beside it (as
+    ipywidgets splits a widget's state), for timing the hand-off."""
+    from ipywidgets.widgets.widget import _remove_buffers
+
+    state, _paths, buffers = _remove_buffers({"data": payload})
+    return json.dumps(state, allow_nan=False), buffers

@@ -47,31 +47,39 @@ def report_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page_state(report_url):
-    """Open the report once; record console messages, page errors and every request."""
+def browser():
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1300, "height": 1000})
-            state = {"console": [], "errors": [], "requests": [], "blocked": []}
-            page.on("console", lambda m: state["console"].append((m.type, m.text)))
-            page.on("pageerror", lambda e: state["errors"].append(str(e)))
-
-            def route(r):
-                url = r.request.url
-                state["requests"].append(url)
-                if url.startswith("file:") or url.startswith("data:") or url.startswith("blob:"):
-                    r.continue_()
-                else:
-                    state["blocked"].append(url)
-                    r.abort()
-
-            page.route("**/*", route)
-            page.goto(report_url)
-            page.evaluate("window.costmodelReady")
-            yield page, state
+            yield b
         finally:
-            browser.close()
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def page_state(report_url, browser):
+    """Open the report once; record console messages, page errors and every request."""
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    state = {"console": [], "errors": [], "requests": [], "blocked": []}
+    page.on("console", lambda m: state["console"].append((m.type, m.text)))
+    page.on("pageerror", lambda e: state["errors"].append(str(e)))
+
+    def route(r):
+        url = r.request.url
+        state["requests"].append(url)
+        if url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            state["blocked"].append(url)
+            r.abort()
+
+    page.route("**/*", route)
+    try:
+        page.goto(report_url)
+        page.evaluate("window.costmodelReady")
+        yield page, state
+    finally:
+        page.close()
 
 
 def test_no_request_leaves_the_file(page_state):
@@ -141,3 +149,55 @@ def test_moving_a_slider_changes_the_chart(page_state):
     point = registry.resolve(dict(registry.resolve(), shootdown_per_cpu_ns=value, remote_cpus=64, cpus=65))
     for p, out in evaluate_point(point).items():
         assert after[(64, p)] == pytest.approx(out["expected_ns"], rel=1e-9)
+
+
+# ---- the notebook chart widget's JavaScript, driven by a stand-in for the widget model ----------
+
+_WIDGET_DRIVER = """async ([esm, spec, d1, d2]) => {
+  const toDV = (d) => { for (const s of Object.values(d)) for (const c of Object.values(s.columns)) {
+      const b = Uint8Array.from(atob(c.buffer), ch => ch.charCodeAt(0)); c.buffer = new DataView(b.buffer); }
+    return d; };
+  const state = {spec, data: toDV(d1)}, handlers = {};
+  const model = {get: k => state[k], on: (e, cb) => { handlers[e] = cb; }};
+  const mod = await import(URL.createObjectURL(new Blob([esm], {type: 'text/javascript'})));
+  await mod.default.render({model, el: document.getElementById('w')});
+  const paths = () => Array.from(document.querySelectorAll('#w path')).map(p => p.getAttribute('d')).join('|');
+  const before = paths();
+  state.data = toDV(d2);
+  await handlers['change:data']();
+  return {before: before.length, changed: before !== paths(), svgs: document.querySelectorAll('#w svg').length};
+}"""
+
+
+def test_notebook_widget_redraws_from_new_data(browser):
+    import base64
+
+    widgets = pytest.importorskip("costmodel.widgets")
+    cls = widgets._vega_widget_class()
+    if cls is None:
+        pytest.skip("anywidget is not installed: the explorer falls back to redrawing charts in an Output")
+    from costmodel import charts
+
+    chart = widgets.LiveChart(lambda s: charts.cost_vs_cpus_chart(s["cost"]), ("cost",))
+    chart.rebuild()
+    spec = dict(chart.widget.spec, usermeta={"embedOptions": {"renderer": "svg"}})
+
+    def encoded(values):
+        payload = chart.update({"cost": charts.cost_vs_cpus_data(values)})
+        return {n: {"n": p["n"], "columns": {c: dict(col, buffer=base64.b64encode(bytes(col["buffer"])).decode())
+                                             for c, col in p["columns"].items()}} for n, p in payload.items()}
+
+    values = registry.resolve()
+    d1, d2 = encoded(values), encoded(dict(values, shootdown_per_cpu_ns=2000.0))
+    page = browser.new_page()
+    errors, blocked = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.route("**/*", lambda r: (blocked.append(r.request.url), r.abort()))
+    try:
+        page.set_content("<html><body><div id='w'></div></body></html>")
+        out = page.evaluate(_WIDGET_DRIVER, [cls._esm, spec, d1, d2])
+    finally:
+        page.close()
+    assert errors == [] and blocked == []
+    assert out["svgs"] == 1 and out["before"] > 1000 and out["changed"]

@@ -262,10 +262,14 @@ def test_explorer_update_hands_each_chart_its_data(defaults):
     ex = widgets.Explorer(map_n=20, residency_points=10)
     ex.panel.controls["shootdown_per_cpu_ns"].set(800.0)
     ex.update()
-    sent = ex.cost_chart.payload["cost"]
-    i = next(k for k, (r, p) in enumerate(zip(sent["remote_cpus"], sent["policy"])) if r == 64 and p == "drain_local")
+    sent = widgets.decode_payload(ex.cost_chart.payload["cost"])
+    row = sent[(sent["remote_cpus"] == 64) & (sent["policy"] == "drain_local")]
     point = registry.resolve(dict(defaults, shootdown_per_cpu_ns=800.0, remote_cpus=64, cpus=65))
-    assert sent["expected_ns"][i] == pytest.approx(evaluate_point(point)["drain_local"]["expected_ns"], rel=1e-12)
-    cells = ex.map_chart.payload["cells"]
-    assert len(cells["cheapest"]) == len(ex._dm.cells)
+    assert row["expected_ns"].item() == pytest.approx(evaluate_point(point)["drain_local"]["expected_ns"], rel=1e-12)
+    cells = widgets.decode_payload(ex.map_chart.payload["cells"])
+    assert len(cells) == len(ex._dm.cells)
+    assert (cells["cheapest"].to_numpy() == ex._dm.cells["cheapest"].astype(str).to_numpy()).all()
+    text, buffers = widgets.payload_message(ex.map_chart.payload)
+    line = widgets.decode_payload(ex.map_chart.payload["line"])
+    assert len(buffers) == len(cells.columns) + len(line.columns) and "NaN" not in text
     assert "$$" in ex.equations.value  # the equations are rendered beside the controls
