@@ -116,3 +116,21 @@ def test_fixed_count_known_values(point, B):
                                         adds_between=k, explicit_drains_per_s=0, drain_all_per_s=0))
         assert at_zero == (1.0 if k < B - 1 else 0.0)
         assert uniform == pytest.approx(max(B - 1 - k, 0) / B, abs=1e-15)
+
+
+@pytest.mark.parametrize("pos", ["stationary", "fixed"])
+@pytest.mark.parametrize("B,lam,mu,nu,t", [(31, 2e5, 50, 0.1, 1e-5), (31, 2e5, 0, 0, 1e-4), (15, 1e3, 5e2, 10, 3e-3),
+                                           (8, 1e6, 1e5, 0, 2e-6), (2, 10, 1, 1, 0.1)])
+def test_held_batch_fill_closed_form_equals_the_double_sum(pos, B, lam, mu, nu, t):
+    """Exponential gap: the collapsed form against a direct sum over the position j and the
+    number m of adds that came before the WP fault won the race."""
+    from costmodel.model.residency import held_batch_fill
+
+    J0 = B // 2
+    weights = stationary_by_balance(B, lam, mu + nu) if pos == "stationary" else np.eye(B)[J0]
+    a = lam * t / (1 + lam * t + (mu + nu) * t)
+    w = 1 / (1 + lam * t + (mu + nu) * t)
+    direct = sum(weights[jj] * a**m * w * (jj + 1 + m) for jj in range(B) for m in range(B - 1 - jj))
+    subs = {S["batch_size"]: B, S["batch_adds_per_s"]: lam, S["explicit_drains_per_s"]: mu,
+            S["drain_all_per_s"]: nu, S["wp_gap_s"]: t, S["batch_position"]: J0}
+    assert float(held_batch_fill("exponential_time", pos).subs(subs)) == pytest.approx(direct, rel=1e-9)

@@ -34,9 +34,10 @@ def copy_step_ns(shootdown_model: str) -> dict[str, sp.Expr]:
     }
 
 
-def local_drain_ns() -> sp.Expr:
-    """``lru_add_drain()`` on this CPU: a base cost plus each folio it moves."""
-    return S["drain_base_ns"] + S["drain_per_folio_ns"] * expected_occupancy()
+def local_drain_ns(folios: sp.Expr = None) -> sp.Expr:
+    """``lru_add_drain()`` on this CPU: a base cost plus each folio it moves (by default the
+    stationary mean fill of a batch)."""
+    return S["drain_base_ns"] + S["drain_per_folio_ns"] * (expected_occupancy() if folios is None else folios)
 
 
 def remote_drain_ns() -> sp.Expr:

@@ -16,7 +16,7 @@ import sympy as sp
 from ..registry import S
 from . import costs
 from .policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER, POLICIES, Policy
-from .residency import residency
+from .residency import expected_occupancy, held_batch_fill, residency
 
 #: scalar outputs per policy, in order (breakdown components follow as breakdown_ns.<part>)
 OUTPUTS = (
@@ -65,7 +65,15 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
     }
     breakdown = {"fault_entry": S["fault_entry_ns"], "reuse": (1 - p_copy) * S["reuse_ns"]}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
-    breakdown["local_drain"] = out["p_local_drain"] * costs.local_drain_ns()
+    # local drains: one on the CPU that still holds the page moves that fuller batch (the page
+    # and every add since); any other moves a batch at its stationary mean fill
+    if pol.local_drain == NEVER:
+        folios = sp.S.Zero
+    else:
+        holding = small_shared * S["p_same_cpu"]
+        folios = (holding * held_batch_fill(gap_model, position_model)
+                  + (out["p_local_drain"] - holding * R) * expected_occupancy())
+    breakdown["local_drain"] = out["p_local_drain"] * S["drain_base_ns"] + S["drain_per_folio_ns"] * folios
     breakdown["remote_drain"] = out["p_remote_drain"] * costs.remote_drain_ns()
     breakdown["drain_all"] = out["p_drain_all"] * costs.drain_all_ns()
     assert tuple(breakdown) == BREAKDOWN

@@ -62,6 +62,11 @@ def _drain_share() -> sp.Expr:
     return drain_rate() / (LAM + drain_rate())
 
 
+def _no_drains() -> sp.Boolean:
+    """delta = 0, or so small beside lambda that 1 - p rounds to 0: the position is uniform."""
+    return sp.Or(sp.Eq(drain_rate(), 0), sp.Eq(_drain_share(), 0))
+
+
 def _one_minus_p_pow(m: sp.Expr) -> sp.Expr:
     """1 - p^m, accurate also when p is within rounding of 1 (delta << lambda)."""
     return -expm1(m * log1p(-_drain_share()))
@@ -69,14 +74,13 @@ def _one_minus_p_pow(m: sp.Expr) -> sp.Expr:
 
 def position_weight(jj: sp.Expr = j) -> sp.Expr:
     """Stationary P(J = j)."""
-    p, d = _share_when_draining(), drain_rate()
-    return sp.Piecewise((1 / B, sp.Eq(d, 0)), (p**jj * _drain_share() / _one_minus_p_pow(B), True))
+    p = _share_when_draining()
+    return sp.Piecewise((1 / B, _no_drains()), (p**jj * _drain_share() / _one_minus_p_pow(B), True))
 
 
 def position_below(m: sp.Expr) -> sp.Expr:
     """Stationary P(J < m) for 0 <= m <= B."""
-    d = drain_rate()
-    return sp.Piecewise((m / B, sp.Eq(d, 0)), (sp.S.Zero, sp.Eq(m, 0)),
+    return sp.Piecewise((m / B, _no_drains()), (sp.S.Zero, sp.Eq(m, 0)),
                         (_one_minus_p_pow(m) / _one_minus_p_pow(B), True))
 
 
@@ -132,7 +136,7 @@ def residency(gap_model: str, position_model: str) -> sp.Expr:
         p_minus_a = LAM / ((LAM + d) * (1 + LAM * T + d * T))
         general = _drain_share() / _one_minus_p_pow(B) * (p**B - a**B) / p_minus_a
         mean_a_pow = sp.Piecewise(
-            (uniform, sp.Eq(d, 0)),
+            (uniform, _no_drains()),
             (sp.S.Zero ** (B - 1), sp.Eq(LAM, 0)),  # J = 0 for sure: a^(B-1), a = 0
             (general, True),
         )
@@ -140,6 +144,52 @@ def residency(gap_model: str, position_model: str) -> sp.Expr:
     if gap_model == "fixed_time":
         return sp.Sum(position_weight(j) * residency_given_adds_to_flush("fixed_time", B - 1 - j), (j, 0, B - 1))
     raise ValueError(f"unknown gap_model {gap_model!r}")
+
+
+def adds_in_gap_while_held(gap_model: str, n: sp.Expr) -> sp.Expr:
+    """E[M; held | n]: the adds M that joined the batch during the gap, on the event that the
+    page is still held (so M < n and no drain came)."""
+    d = drain_rate()
+    if gap_model == "fixed_count":
+        return K * residency_given_adds_to_flush("fixed_count", n)
+    if gap_model == "fixed_time":
+        # E[N; N < n] = x P(N < n-1) for N ~ Poisson(x)
+        return sp.exp(-d * T) * LAM * T * PoissonBelow(n - 1, LAM * T)
+    if gap_model == "exponential_time":
+        # sum over m < n of m a^m w, where w = P(the WP fault wins the race)
+        a = exp_gap_add_ratio()
+        w = 1 / (1 + LAM * T + d * T)
+        return w * (a - n * a**n + (n - 1) * a ** (n + 1)) / (1 - a) ** 2
+    raise ValueError(f"unknown gap_model {gap_model!r}")
+
+
+def held_batch_fill(gap_model: str, position_model: str) -> sp.Expr:
+    """E[F; held]: folios in the page's own batch at the WP fault (the J before it, the page, and
+    the adds since), on the event that the batch still holds the page. Divided by the residency
+    it is the fill a local drain moves when the writer's CPU holds the page: fuller than the
+    stationary average, since the page and everything after it are still there.
+
+    With an exponential gap the sum over positions and adds collapses: with N = B-1-J,
+    E[F; held | N=n] = D [(B + a/(1-a)) (1 - a^n) - n], D = 1/(1 + delta t), so
+    E[F; held] = (B + lambda t D) R - D (B - 1 - E[J]).
+    """
+    if gap_model == "exponential_time":
+        d_factor = 1 / (1 + drain_rate() * T)
+        mean_j = J_FIXED if position_model == "fixed" else expected_occupancy()
+        return (B + LAM * T * d_factor) * residency(gap_model, position_model) - d_factor * (B - 1 - mean_j)
+    return held_batch_fill_by_definition(gap_model, position_model)
+
+
+def held_batch_fill_by_definition(gap_model: str, position_model: str) -> sp.Expr:
+    """E[F; held] as the plain sum over the position J of (J+1) r(n) + E[M; held | n]."""
+
+    def given(jj):
+        n = B - 1 - jj
+        return (jj + 1) * residency_given_adds_to_flush(gap_model, n) + adds_in_gap_while_held(gap_model, n)
+
+    if position_model == "fixed":
+        return given(J_FIXED)
+    return sp.Sum(position_weight(j) * given(j), (j, 0, B - 1))
 
 
 def residency_by_definition(gap_model: str, position_model: str) -> sp.Expr:
