@@ -15,14 +15,18 @@ from .errors import UserError
 
 #: (command name, module holding add_arguments/run, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
+    # model
     ("params", "costmodel.commands.params_cmd", "list the parameter registry, or show/diff parameter files"),
     ("eval", "costmodel.commands.eval_cmd", "evaluate every drain policy at one parameter point"),
     ("sweep", "costmodel.commands.sweep_cmd", "evaluate the policies over a grid and write a tidy CSV"),
     ("breakeven", "costmodel.commands.breakeven_cmd", "find where two policies cost the same"),
-    ("report", "costmodel.commands.report_cmd", "write the standalone interactive HTML report"),
     ("simulate", "costmodel.commands.simulate_cmd", "simulate the batches event by event and compare with the model"),
-    ("calibrate", "costmodel.commands.calibrate_cmd", "fit machine parameters from a measurement directory"),
+    # measurement and calibration
     ("bench", "costmodel.commands.bench_cmd", "run the kernel probes and write tidy measurements with provenance"),
+    ("calibrate", "costmodel.commands.calibrate_cmd", "fit machine parameters from a measurement directory"),
+    ("validate", "costmodel.commands.validate_cmd", "compare the model's copy probability with measured unnecessary copies"),
+    # exploration
+    ("report", "costmodel.commands.report_cmd", "write the standalone interactive HTML report"),
 ]
 
 
