@@ -576,8 +576,10 @@ _RESIDUAL_VALUE_PREFIXES = ("observed_", "fitted_", "residual", "se_")
 def calibration_data(paramset) -> pd.DataFrame:
     """The measured points of every fit recorded in a parameter set, tidy.
 
-    One row per measured point: ``fit``, ``x_name``, ``x``, ``series`` (a grouping column of the
-    record such as ``drained_first``, else ""), ``unit``, ``observed``, ``fitted``, ``residual``,
+    One row per measured point: ``fit``, ``x_name``, ``x``, ``x_label`` and ``x_kind``
+    ("quantitative", or "nominal" where the fit's points are named measurements rather than a
+    swept variable), ``series`` (a grouping column of the record such as ``drained_first``, else
+    ""), ``unit``, ``observed``, ``fitted``, ``residual``,
     ``ci_low``/``ci_high`` (observed +- 1.96 standard errors where the record has them).
     Fits without residual rows (not fitted) are left out.
     """
@@ -595,19 +597,23 @@ def calibration_data(paramset) -> pd.DataFrame:
         se_key = next((k for k in keys if k.startswith("se_")), None)
         x_key = next((k for k in keys if not k.startswith(_RESIDUAL_VALUE_PREFIXES) and k != "n"
                       and isinstance(res[0][k], (int, float)) and not isinstance(res[0][k], bool)), None)
+        label_key = next((k for k in keys if isinstance(res[0][k], str)), None)
         series_key = next((k for k in keys if isinstance(res[0][k], bool)), None)
         for i, r in enumerate(res):
             obs, fitted = r[obs_key], r[fit_key]
             se = r.get(se_key) if se_key else None
+            x = float(r[x_key]) if x_key else float(i)
             rows.append({
-                "fit": rec.get("name", "?"), "x_name": x_key or "point", "x": float(r[x_key]) if x_key else float(i),
+                "fit": rec.get("name", "?"), "x_name": x_key or label_key or "point", "x": x,
+                "x_label": str(r[label_key]) if (label_key and not x_key) else f"{x:g}",
+                "x_kind": "quantitative" if x_key else "nominal",
                 "series": f"{series_key}={r[series_key]}" if series_key else "", "unit": unit,
                 "observed": obs, "fitted": fitted, "residual": obs - fitted,
                 "ci_low": obs - 1.959963984540054 * se if se is not None else np.nan,
                 "ci_high": obs + 1.959963984540054 * se if se is not None else np.nan,
             })
-    return pd.DataFrame(rows, columns=["fit", "x_name", "x", "series", "unit", "observed", "fitted", "residual",
-                                       "ci_low", "ci_high"])
+    return pd.DataFrame(rows, columns=["fit", "x_name", "x", "x_label", "x_kind", "series", "unit", "observed",
+                                       "fitted", "residual", "ci_low", "ci_high"])
 
 
 def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
@@ -619,19 +625,27 @@ def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
     for fit, sub in df.groupby("fit", sort=False):
         unit = sub["unit"].iloc[0]
         x_name = sub["x_name"].iloc[0]
+        nominal = sub["x_kind"].iloc[0] == "nominal"
         base = alt.Chart(sub)
-        x = alt.X("x:Q", title=x_name, scale=alt.Scale(zero=False))
-        color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if sub["series"].ne("").any() \
+        x = alt.X("x_label:N", title=x_name, axis=alt.Axis(labelAngle=-30, labelLimit=140)) if nominal \
+            else alt.X("x:Q", title=x_name, scale=alt.Scale(zero=False))
+        has_series = sub["series"].ne("").any()
+        color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if has_series \
             else alt.value("#1f77b4")
-        fitted = base.mark_line(color="black").encode(x=x, y=alt.Y("fitted:Q", title=f"{fit} ({unit})"),
-                                                      detail="series:N")
-        bars = base.transform_filter("isValid(datum.ci_low)").mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
-                                                                                color=color)
-        pts = base.mark_point(filled=True).encode(
-            x=x, y="observed:Q", color=color,
-            tooltip=[alt.Tooltip("x:Q", title=x_name), "series:N", alt.Tooltip("observed:Q", format=",.4~g"),
-                     alt.Tooltip("fitted:Q", format=",.4~g"), alt.Tooltip("residual:Q", format=",.3~g")])
-        top = alt.layer(bars, pts, fitted).properties(width=width, height=height, title=fit)
+        y = alt.Y("observed:Q", title=f"{fit} ({unit})")
+        layers = []
+        if sub["ci_low"].notna().any():
+            layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
+                                                                                  color=color))
+        layers.append(base.mark_point(filled=True).encode(
+            x=x, y=y, color=color,
+            tooltip=[alt.Tooltip("x_label:N", title=x_name), "series:N", alt.Tooltip("observed:Q", format=",.4~g"),
+                     alt.Tooltip("fitted:Q", format=",.4~g"), alt.Tooltip("residual:Q", format=",.3~g")]))
+        if nominal:  # named measurements: the fitted value of each, as a tick, not a curve
+            layers.append(base.mark_tick(color="black", thickness=2).encode(x=x, y="fitted:Q"))
+        else:
+            layers.append(base.mark_line(color="black").encode(x=x, y="fitted:Q", detail="series:N"))
+        top = alt.layer(*layers).properties(width=width, height=height, title=fit)
         resid = base.mark_point(filled=True).encode(x=x, y=alt.Y("residual:Q", title=f"residual ({unit})"),
                                                     color=color).properties(width=width, height=80)
         zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#888").encode(y="y:Q")

@@ -286,6 +286,12 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N) -> Report:
     """Every piece of the report for the checked parameter point ``values``."""
+    try:
+        import altair  # noqa: F401
+        import vl_convert  # noqa: F401
+    except ImportError as exc:
+        raise UserError(f"the report needs altair and vl-convert-python ({exc.name} is missing): "
+                        "pip install 'costmodel[notebooks]'") from None
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
@@ -333,7 +339,7 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     embeds = {"explore": spec, "residency": statics["residency"]}
     if "calibration" in statics:
         embeds["calibration"] = statics["calibration"]
-    shares_rows = shares.round(3).to_dict("records") if not shares.empty else []
+    shares_rows = shares.to_dict("records") if not shares.empty else []
     runs_rows = [{"remote_cpus from": r["from"], "to": r["to"], "cheapest": r["policy"],
                   "smallest margin over runner-up (%)": round(r["margin_pct_min"], 2)} for r in runs]
     parts = [
