@@ -23,7 +23,7 @@ except ImportError:
     pytest.skip("playwright is not installed (pip install 'costmodel[test]')", allow_module_level=True)
 pytest.importorskip("vl_convert")
 
-from costmodel import registry  # noqa: E402
+from costmodel import presets, registry  # noqa: E402
 from costmodel.evaluate import evaluate_point  # noqa: E402
 from costmodel.report import write_report  # noqa: E402
 
@@ -40,9 +40,17 @@ _COST_ROWS = """() => {
 
 
 @pytest.fixture(scope="module")
-def report_url(tmp_path_factory):
+def point():
+    """The default parameter set (calibrated on this project's machine, with its fits) where it is
+    committed, else the registry defaults."""
+    values, paramset, _ = presets.default_values()
+    return values, paramset
+
+
+@pytest.fixture(scope="module")
+def report_url(tmp_path_factory, point):
     out = tmp_path_factory.mktemp("browser") / "report.html"
-    write_report(registry.resolve(), out, simulate_points=2)
+    write_report(point[0], out, paramset=point[1], simulate_points=2)
     return out.resolve().as_uri()
 
 
@@ -88,10 +96,12 @@ def test_no_request_leaves_the_file(page_state):
     assert all(u.startswith("file:") for u in state["requests"])
 
 
-def test_every_chart_rendered(page_state):
+def test_every_chart_rendered(page_state, point):
     page, _ = page_state
     ids = page.evaluate("Array.from(document.querySelectorAll('div.chart')).map(d => d.id)")
     assert set(ids) >= {"explore", "residency"}
+    if point[1] is not None and point[1].fit:
+        assert "calibration" in ids
     for chart_id in ids:
         info = page.evaluate(f"""() => {{
             const svg = document.querySelector('#{chart_id} svg');
@@ -116,17 +126,17 @@ def _costs(page) -> dict[tuple[int, str], float]:
     return {(int(r), p): v for r, p, v in rows}
 
 
-def test_page_computes_the_models_numbers(page_state):
+def test_page_computes_the_models_numbers(page_state, point):
     page, _ = page_state
     got = _costs(page)
-    values = registry.resolve()
+    values = point[0]
     for r in (1, 7, 64, 256):
         direct = evaluate_point(registry.resolve(dict(values, remote_cpus=r, cpus=max(values["cpus"], r + 1))))
         for p, out in direct.items():
             assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9)
 
 
-def test_moving_a_slider_changes_the_chart(page_state):
+def test_moving_a_slider_changes_the_chart(page_state, point):
     page, _ = page_state
     label = "shootdown_per_cpu_ns"
     sel = f"#explore .vega-bind:has(.vega-bind-name:text-is('{label} (ns, log) ')) input[type=range]"
@@ -134,7 +144,7 @@ def test_moving_a_slider_changes_the_chart(page_state):
     assert slider.count() == 1
     before_svg = page.evaluate("document.querySelector('#explore svg').outerHTML")
     before = _costs(page)
-    new_pos = float(slider.input_value()) + 0.5  # half a decade up: 400 ns -> ~1265 ns
+    new_pos = float(slider.input_value()) + 0.5  # half a decade up
     slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
                     str(new_pos))
     page.evaluate("() => window.costmodelViews.explore.runAsync().then(() => true)")
@@ -146,8 +156,9 @@ def test_moving_a_slider_changes_the_chart(page_state):
     pos = float(page.evaluate("window.costmodelViews.explore.signal('shootdown_per_cpu_ns__log10')"))
     value = page.evaluate("window.costmodelViews.explore.signal('shootdown_per_cpu_ns')")
     assert value == pytest.approx(10 ** pos, rel=1e-12)
-    point = registry.resolve(dict(registry.resolve(), shootdown_per_cpu_ns=value, remote_cpus=64, cpus=65))
-    for p, out in evaluate_point(point).items():
+    moved = registry.resolve(dict(point[0], shootdown_per_cpu_ns=value, remote_cpus=64,
+                                  cpus=max(point[0]["cpus"], 65)))
+    for p, out in evaluate_point(moved).items():
         assert after[(64, p)] == pytest.approx(out["expected_ns"], rel=1e-9)
 
 
