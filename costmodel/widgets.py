@@ -352,7 +352,9 @@ class Explorer:
         self.paramset = paramset
         files = parameter_files()
         self._files = files
-        self.set_picker = W.Dropdown(options=[_DEFAULTS, *files], value=_DEFAULTS, description="parameter set",
+        start = next((label for label, path in files.items() if paramset is not None and path.stem == paramset.name),
+                     _DEFAULTS)
+        self.set_picker = W.Dropdown(options=[_DEFAULTS, *files], value=start, description="parameter set",
                                      style={"description_width": "110px"}, layout=W.Layout(width="470px"))
         self.kernel_picker = W.Dropdown(options=[_NONE, *registry.KERNEL_PRESETS], value=_NONE,
                                         description="kernel preset", style={"description_width": "110px"})
