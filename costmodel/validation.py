@@ -62,31 +62,19 @@ def probe_point(values: Mapping[str, object], adds_between: int, drained_first: 
     return registry.resolve(point)
 
 
-def kernel_unnecessary_copies(directory: str | Path) -> pd.DataFrame:
-    """The probe's cross-CPU single-page rows of a measurement set: ``adds_between``,
-    ``drained_first``, ``n``, ``copies``, ``measured``, ``measured_low``, ``measured_high``
-    (Wilson 95 %)."""
-    from .calibrate import read_measurements, select
-    from .simulate import wilson
+def kernel_rows(directory: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The probe's cross-CPU, single small page rows of a measurement set, from
+    :func:`costmodel.validate.model_vs_kernel` (which models every row of the probe), as
+    ``adds_between``, ``drained_first``, ``n``, ``measured``, ``measured_low``, ``measured_high``;
+    and that function's summary over all rows."""
+    from .validate import model_vs_kernel
 
-    df, _ = read_measurements(directory)
-    rows = select(df, "unnecessary_copy", op="wp_write", measure="copied", same_cpu=False)
-    if "huge" in rows.columns:
-        rows = rows[rows["huge"].astype(str).str.lower().isin(["false", "0"])]
-    if "pages" in rows.columns:
-        rows = rows[pd.to_numeric(rows["pages"], errors="coerce") == 1]
-    out = []
-    for r in rows.itertuples(index=False):
-        r = r._asdict()
-        n = int(r["n"])
-        k = int(round(r["successes"])) if "successes" in r and r["successes"] == r["successes"] \
-            else int(round(float(r["fraction"]) * n))
-        drained = str(r.get("drained_first", False)).lower() in ("true", "1")
-        est = wilson(k, n, 1.959963984540054)
-        out.append({"adds_between": int(r["adds_between"]), "drained_first": drained, "n": n, "copies": k,
-                    "measured": est.value, "measured_low": est.low, "measured_high": est.high})
-    return pd.DataFrame(out, columns=["adds_between", "drained_first", "n", "copies", "measured", "measured_low",
-                                      "measured_high"])
+    df, summary = model_vs_kernel(directory)
+    sel = df[(df["same_cpu"].astype(int) == 0) & (df["pages"].astype(int) == 1) & (df["huge"].astype(int) == 0)]
+    out = pd.DataFrame({"adds_between": sel["adds_between"].astype(int), "drained_first": sel["drained_first"].astype(bool),
+                        "n": sel["n"].astype(int), "measured": sel["measured_fraction"].astype(float),
+                        "measured_low": sel["ci_low"].astype(float), "measured_high": sel["ci_high"].astype(float)})
+    return out.reset_index(drop=True), summary
 
 
 def unnecessary_copy_validation(values: Mapping[str, object], adds_between: Sequence[int] | None = None,
@@ -94,7 +82,7 @@ def unnecessary_copy_validation(values: Mapping[str, object], adds_between: Sequ
                                 seed: int = 0) -> pd.DataFrame:
     """Model, simulation and (if given) measurement of the probe's copy fraction, one row per
     (adds_between, drained_first): ``model``, ``sim``, ``sim_low``, ``sim_high``, and the
-    measured columns of :func:`kernel_unnecessary_copies` where available."""
+    measured columns of :func:`kernel_rows` where given."""
     from .simulate import simulate
 
     values = registry.resolve(values)
