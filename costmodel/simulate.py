@@ -92,6 +92,8 @@ _VANISHING_RATE = 1e-250
 # fault summary bits
 _EXCL, _LARGE, _OTHER, _SAME, _RES = 1, 2, 4, 8, 16
 _CODES = 32
+#: numpy's default bit generator; part of what a seed means, like CHUNK_FAULTS
+_BIT_GENERATOR = np.random.PCG64
 
 
 # ---- arrival processes -------------------------------------------------------------------------
@@ -491,7 +493,7 @@ def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
 def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     """Chunk ``index`` of the run seeded ``seed``, ``n`` faults: counts of faults by
     (summary bits, writer's batch fill), shape (32, B), int64."""
-    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(index,))))
+    rng = np.random.Generator(_BIT_GENERATOR(np.random.SeedSequence(seed, spawn_key=(index,))))
     B = setup.B
     # batch_adds_per_s = 0 is taken as its limit from above, as the model's closed forms take it:
     # adds so rare that none falls in any drain interval or gap, yet the batch has had time to
