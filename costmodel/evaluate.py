@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import sympy as sp
+from sympy.printing.numpy import SciPyPrinter
 
 from . import registry
 from .errors import UserError
@@ -27,6 +28,31 @@ NUMERIC_NAMES: tuple[str, ...] = tuple(registry.NUMERIC)
 CATEGORICAL_NAMES: tuple[str, ...] = tuple(registry.CATEGORICAL)
 _ARGS = [registry.S[n] for n in NUMERIC_NAMES]
 _MODULES = [NUMPY_IMPLEMENTATIONS, "scipy", "numpy"]
+
+
+class _Printer(SciPyPrinter):
+    """sympy's SciPy printer, but And/Or as nested binary ufunc calls: its
+    ``logical_and.reduce((a, b))`` stacks its operands and fails when one is an array and the
+    other a scalar, as happens when only some parameters are swept."""
+
+    def _print_logical(self, expr, ufunc):
+        args = [self._print(a) for a in expr.args]
+        out = args[0]
+        for arg in args[1:]:
+            out = f"{self._module_format('numpy.' + ufunc)}({out}, {arg})"
+        return out
+
+    def _print_And(self, expr):
+        return self._print_logical(expr, "logical_and")
+
+    def _print_Or(self, expr):
+        return self._print_logical(expr, "logical_or")
+
+
+def _lambdify(args, expr, **kw):
+    printer = _Printer({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
+                        "user_functions": {}})
+    return sp.lambdify(args, expr, modules=_MODULES, printer=printer, **kw)
 
 
 @dataclass(frozen=True)
@@ -72,8 +98,8 @@ def _extract_sums(exprs: list[sp.Expr]) -> tuple[list[sp.Expr], list[_MaskedSum]
         if not lo.is_Integer:
             raise ValueError(f"sum over {idx} needs a constant lower limit, got {lo}")
         dummy = sp.Dummy(f"sum{k}")
-        term = sp.lambdify([idx, *_ARGS], s.function, modules=_MODULES)
-        hi_fn = sp.lambdify(_ARGS, hi, modules=_MODULES)
+        term = _lambdify([idx, *_ARGS], s.function)
+        hi_fn = _lambdify(_ARGS, hi)
         evaluators.append(_MaskedSum(term, int(lo), hi_fn))
         dummies.append(dummy)
         replaced = [e.xreplace({s: dummy}) for e in replaced]
@@ -91,7 +117,7 @@ def compile_model(gap_model: str, position_model: str, shootdown_model: str,
             keys.append((name, key))
             exprs.append(expr)
     exprs, sums, dummies = _extract_sums(exprs)
-    func = sp.lambdify([*_ARGS, *dummies], exprs, modules=_MODULES, cse=True)
+    func = _lambdify([*_ARGS, *dummies], exprs, cse=True)
     return CompiledModel(tuple(policies), tuple(keys), tuple(sums), func)
 
 
@@ -134,7 +160,7 @@ def _residency_fn(gap_model: str, position_model: str):
     from .model import residency
 
     exprs, sums, dummies = _extract_sums([residency(gap_model, position_model)])
-    func = sp.lambdify([*_ARGS, *dummies], exprs[0], modules=_MODULES)
+    func = _lambdify([*_ARGS, *dummies], exprs[0])
 
     def call(numeric):
         args = [np.asarray(numeric[n], dtype=float) for n in NUMERIC_NAMES]

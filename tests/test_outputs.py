@@ -232,3 +232,19 @@ def test_every_registry_parameter_changes_some_output(name):
         if any(not np.allclose(results[0], r, rtol=1e-12, atol=0) for r in results[1:]):
             return
     pytest.fail(f"{name} changes no output anywhere in its range")
+
+
+@pytest.mark.parametrize("combo", CATEGORICAL_COMBOS, ids=["-".join(c) for c in CATEGORICAL_COMBOS])
+def test_arrays_of_any_parameter_give_the_pointwise_values(combo):
+    """A sweep over one parameter (the others scalars) equals evaluating point by point."""
+    from costmodel.evaluate import evaluate_arrays
+
+    base = registry.resolve(dict(zip(registry.CATEGORICAL, combo), batch_position=3, remote_cpus=2))
+    for name, xs in {"adds_between": [0, 5, 29, 40], "wp_gap_s": [0, 1e-6, 1e-4], "batch_size": [4, 15, 31],
+                     "explicit_drains_per_s": [0, 10, 1e5], "p_same_cpu": [0, 0.3, 1]}.items():
+        arrays = evaluate_arrays(dict(base, **{name: np.array(xs, dtype=float)}))
+        for i, x in enumerate(xs):
+            point = evaluate_point(registry.resolve(dict(base, **{name: x})))
+            for (policy, key), arr in arrays.items():
+                want = point[policy]["breakdown_ns"][key.split(".")[1]] if key.startswith("breakdown") else point[policy][key]
+                assert arr[i] == pytest.approx(want, rel=1e-12, abs=1e-15), (name, x, policy, key)
