@@ -999,10 +999,14 @@ def compare(result: SimulationResult) -> dict:
     def row(m, est):
         return {"model": float(m), **est.to_dict(), "inside": bool(est.contains(float(m)))}
 
+    # the model's folios per local drain: its local-drain term with a unit price per folio
+    per_folio = evaluate_point(dict(point, drain_base_ns=0.0, drain_per_folio_ns=1.0), result.policies_run)
     out = {"note": note, "residency": row(residency_value(point), result.residency), "policies": {}}
     for pol, sim in result.policies.items():
         rows = {k: row(model[pol][k], sim[k]) for k in model[pol] if k != "breakdown_ns"}
-        rows["mean_local_drain_folios"] = row(_costs(point).model_occupancy, sim["mean_local_drain_folios"])
+        p_drain = model[pol]["p_local_drain"]
+        folios = per_folio[pol]["breakdown_ns"]["local_drain"] / p_drain if p_drain > 0 else 0.0
+        rows["mean_local_drain_folios"] = row(folios, sim["mean_local_drain_folios"])
         rows["breakdown_ns"] = {k: row(model[pol]["breakdown_ns"][k], v) for k, v in sim["breakdown_ns"].items()}
         out["policies"][pol] = rows
     return out

@@ -65,14 +65,17 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
     }
     breakdown = {"fault_entry": S["fault_entry_ns"], "reuse": (1 - p_copy) * S["reuse_ns"]}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
-    # local drains: one on the CPU that still holds the page moves that fuller batch (the page
-    # and every add since); any other moves a batch at its stationary mean fill
-    if pol.local_drain == NEVER:
-        folios = sp.S.Zero
-    else:
+    # folios moved by local drains. A drain called because the page is not on an LRU, on the CPU
+    # whose batch holds it, moves that fuller batch (the page and every add since). Any other
+    # local drain moves a batch at its stationary mean fill: exact for another CPU's batch with
+    # no drain-all; for the page's own batch drained whether or not it still holds the page
+    # (drain_local_always) exact without drains, since the fill after an add is then uniform.
+    if pol.local_drain == IF_NOT_ON_LRU:
         holding = small_shared * S["p_same_cpu"]
         folios = (holding * held_batch_fill(gap_model, position_model)
                   + (out["p_local_drain"] - holding * R) * expected_occupancy())
+    else:
+        folios = out["p_local_drain"] * expected_occupancy()
     breakdown["local_drain"] = out["p_local_drain"] * S["drain_base_ns"] + S["drain_per_folio_ns"] * folios
     breakdown["remote_drain"] = out["p_remote_drain"] * costs.remote_drain_ns()
     breakdown["drain_all"] = out["p_drain_all"] * costs.drain_all_ns()
