@@ -22,6 +22,9 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared outputs owner-only
     try:
         with os.fdopen(fd, mode) as fh:
             fh.write(data)
