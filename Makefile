@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
-STAMP_BASE := $(VENV)/.installed-base
+STAMP_BASE := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 CHROMIUM   := /usr/bin/chromium
 
@@ -17,7 +17,7 @@ $(PY):
 	$(PIP) install -q --upgrade pip
 
 $(STAMP_BASE): pyproject.toml | $(PY)
-	$(PIP) install -q -e .
+	$(PIP) install -q -e '.[notebooks]'
 	touch $@
 
 $(STAMP_TEST): pyproject.toml | $(PY)
@@ -29,8 +29,13 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	 else echo "note: chromium missing and not root; browser checks will skip"; fi
 
+# the parameter set calibrated on this project's reference machine (data/params/)
+DEFAULT_PARAMS := data/params/kvm-intel-xeon-2cpu-linux6.18.json
+
 demo: $(STAMP_BASE)
-	$(VENV)/bin/costmodel eval
+	$(VENV)/bin/costmodel eval --params $(DEFAULT_PARAMS) --preset linux-6.18
+	$(VENV)/bin/costmodel report --params $(DEFAULT_PARAMS) -o build/report.html --png build/charts --force
+	@echo "report: $(CURDIR)/build/report.html (charts as PNG/SVG in build/charts/)"
 
 test: $(STAMP_TEST) | $(CHROMIUM)
 	$(PY) -m pytest -q
