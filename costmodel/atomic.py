@@ -10,7 +10,9 @@ from .errors import UserError
 
 
 def refuse_overwrite(path: Path, force: bool) -> None:
-    """Raise a UserError if ``path`` exists and ``force`` is not set."""
+    """Raise a UserError if ``path`` exists and ``force`` is not set, or is a directory."""
+    if Path(path).is_dir():
+        raise UserError(f"{path} is a directory; give a file name")
     if Path(path).exists() and not force:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
 
@@ -19,9 +21,12 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Pa
     """Write ``data`` to a temp file beside ``path``, then rename it into place."""
     path = Path(path)
     refuse_overwrite(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
     mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared outputs owner-only
@@ -31,10 +36,12 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Pa
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError):
+            raise UserError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
         raise
     return path

@@ -21,13 +21,15 @@ from sympy.printing.numpy import SciPyPrinter
 
 from . import registry
 from .errors import UserError
-from .model import POLICIES, output_names, policy_outputs
+from .model import CANDIDATES, POLICIES, output_names, policy_outputs
 from .model.special import NUMPY_IMPLEMENTATIONS
 
 NUMERIC_NAMES: tuple[str, ...] = tuple(registry.NUMERIC)
 CATEGORICAL_NAMES: tuple[str, ...] = tuple(registry.CATEGORICAL)
 _ARGS = [registry.S[n] for n in NUMERIC_NAMES]
 _MODULES = [NUMPY_IMPLEMENTATIONS, "scipy", "numpy"]
+#: a tidy sweep keeps every output per row; beyond this it would not fit in memory comfortably
+MAX_SWEEP_ROWS = 5_000_000
 
 
 class _Printer(SciPyPrinter):
@@ -148,6 +150,13 @@ def evaluate_point(values: Mapping[str, object], policies: Iterable[str] | None 
     return result
 
 
+def cheapest_candidate(result: Mapping[str, Mapping]) -> str:
+    """The cheapest policy a kernel could adopt (see ``model.CANDIDATES``) among those in an
+    :func:`evaluate_point` result; any policy if none of them was evaluated."""
+    names = [p for p in result if p in CANDIDATES] or list(result)
+    return min(names, key=lambda p: result[p]["expected_ns"])
+
+
 def residency_value(values: Mapping[str, object]) -> float:
     """P(page still in its batch) at one point."""
     fn = _residency_fn(values["gap_model"], values["position_model"])
@@ -186,6 +195,10 @@ def sweep(grid: Mapping[str, Sequence], base: Mapping[str, object] | None = None
     for name, vals in axes.items():
         if not vals:
             raise UserError(f"sweep over {name}: no values given")
+    rows = int(np.prod([len(v) for v in axes.values()])) * len(pols)
+    if rows > MAX_SWEEP_ROWS:
+        raise UserError(f"sweep: {rows:,} rows (points x policies) is more than {MAX_SWEEP_ROWS:,}; "
+                        "use fewer values per axis or fewer policies")
     numeric_axes = [n for n in axes if n in registry.NUMERIC]
     cat_axes = [n for n in axes if n in registry.CATEGORICAL]
     frames = []
@@ -218,11 +231,10 @@ def _column(key: str) -> str:
 
 
 def _check_grid_consistency(point: Mapping[str, object], flat: Mapping[str, np.ndarray]) -> None:
-    """The cross-parameter rules of the registry, over a whole grid at once."""
-    def col(n):
-        return flat[n] if n in flat else np.asarray(point[n])
-
-    if np.any(col("batch_position") > col("batch_size") - 1):
-        raise UserError("sweep: batch_position must stay below batch_size at every grid point")
-    if np.any(col("remote_cpus") > col("cpus") - 1):
-        raise UserError("sweep: remote_cpus must be at most cpus - 1 at every grid point; widen cpus")
+    """The registry's cross-parameter rules, over a whole grid at once."""
+    ok = registry.feasible(dict(point, **flat))
+    if not np.all(ok):
+        bad = int(np.flatnonzero(~np.broadcast_to(ok, np.shape(ok) or (1,)))[0]) if np.ndim(ok) else 0
+        example = {n: (flat[n][bad] if n in flat else point[n]) for n in ("batch_position", "batch_size", "remote_cpus", "cpus")}
+        raise UserError(f"sweep: {int(np.size(ok) - np.count_nonzero(ok))} grid points break a rule between "
+                        f"parameters, e.g. {example}; keep batch_position < batch_size and remote_cpus < cpus")

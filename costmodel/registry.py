@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
+import numpy as np
 import sympy as sp
 
 from .errors import UserError
@@ -218,18 +219,52 @@ def parse_value(name: str, raw):
     return PARAMS[name].parse(raw)
 
 
+@dataclass(frozen=True)
+class Constraint:
+    """A rule between parameters, as a vectorised predicate and the message when it fails."""
+
+    names: tuple[str, ...]
+    holds: object  # callable: mapping of values or arrays -> bool or bool array
+    message: object  # callable: scalar values -> str
+
+
+#: every rule between parameters, once; the CLI, sweeps, charts and the report all use these
+CONSTRAINTS: tuple[Constraint, ...] = (
+    Constraint(("batch_position", "batch_size"),
+               lambda v: np.asarray(v["batch_position"]) <= np.asarray(v["batch_size"]) - 1,
+               lambda v: f"batch_position={v['batch_position']} must be below batch_size={v['batch_size']}"
+                         " (at most batch_size - 1 folios can precede the page)"),
+    Constraint(("remote_cpus", "cpus"),
+               lambda v: np.asarray(v["remote_cpus"]) <= np.asarray(v["cpus"]) - 1,
+               lambda v: f"remote_cpus={v['remote_cpus']} must be at most cpus - 1 = {v['cpus'] - 1};"
+                         " raise cpus or lower remote_cpus"),
+)
+
+
 def check_consistency(values: Mapping[str, object]) -> None:
     """Constraints between parameters (each single value has been checked already)."""
-    if values["batch_position"] > values["batch_size"] - 1:
-        raise UserError(
-            f"batch_position={values['batch_position']} must be below batch_size={values['batch_size']}"
-            " (at most batch_size - 1 folios can precede the page)"
-        )
-    if values["remote_cpus"] > values["cpus"] - 1:
-        raise UserError(
-            f"remote_cpus={values['remote_cpus']} must be at most cpus - 1 = {values['cpus'] - 1};"
-            " raise cpus or lower remote_cpus"
-        )
+    for c in CONSTRAINTS:
+        if not np.all(c.holds(values)):
+            raise UserError(c.message(values))
+
+
+def feasible(values: Mapping[str, object]) -> np.ndarray:
+    """Elementwise: which points of a grid (values and arrays mixed) satisfy every constraint."""
+    ok = np.asarray(True)
+    for c in CONSTRAINTS:
+        ok = ok & c.holds(values)
+    return ok
+
+
+def raise_cpus(values: Mapping[str, object]) -> dict:
+    """``values`` with ``cpus`` raised to ``remote_cpus + 1`` where that is too few (arrays too):
+    what charts that sweep ``remote_cpus`` past a set's CPU count do, and say."""
+    out = dict(values)
+    if np.ndim(out["remote_cpus"]) or np.ndim(out["cpus"]):
+        out["cpus"] = np.maximum(np.asarray(out["cpus"], dtype=float), np.asarray(out["remote_cpus"], dtype=float) + 1)
+    else:
+        out["cpus"] = max(out["cpus"], int(out["remote_cpus"]) + 1)
+    return out
 
 
 def resolve(overrides: Mapping[str, object] | None = None, base: Mapping[str, object] | None = None) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..evaluate import evaluate_point, policy_or_error
+from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
 from ..model import POLICIES
 from .common import add_param_options, resolve_params
 
@@ -39,11 +39,7 @@ def format_table(values: dict, result: dict, highlight: str | None = None) -> st
     name_w = max(len(p) for p in result) + 2
     lines = [f"{'policy'.ljust(name_w)}" + "".join(h.rjust(13) for _, h, _ in cols) + "  largest part"]
     lines.append("-" * len(lines[0]))
-    from ..model import POLICIES
-
-    # mapcount is the pre-5.9 reference, not an option today (it reopens the GUP hole)
-    candidates = [p for p in result if POLICIES[p].refcount_test] or list(result)
-    cheapest = min(candidates, key=lambda p: result[p]["expected_ns"])
+    cheapest = cheapest_candidate(result)
     for pol, out in result.items():
         mark = "*" if pol == highlight else " "
         top = max(out["breakdown_ns"].items(), key=lambda kv: kv[1] if kv[0] != "fault_entry" else -1)

@@ -48,3 +48,8 @@ POLICIES: dict[str, Policy] = {
                "as drain_local; if still held, lru_add_drain_all(), then test"),
     ]
 }
+
+
+#: the policies a kernel could adopt today; ``mapcount`` (<= 5.8) reopens the GUP hole that the
+#: refcount test closed, so it is the reference floor, not a candidate
+CANDIDATES: tuple[str, ...] = tuple(name for name, p in POLICIES.items() if p.refcount_test)
