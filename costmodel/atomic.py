@@ -26,7 +26,7 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Pa
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
-        raise UserError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
+        raise UserError(f"{path}: cannot write there ({exc.strerror or exc}); choose another path") from None
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make shared outputs owner-only
@@ -42,6 +42,6 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False) -> Pa
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError):
-            raise UserError(f"{path}: cannot write there ({exc.strerror}); choose another path") from None
+            raise UserError(f"{path}: cannot write there ({exc.strerror or exc}); choose another path") from None
         raise
     return path

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from costmodel.errors import UserError
+
 pytest.importorskip("altair")
 pytest.importorskip("vl_convert")
 
@@ -86,7 +88,7 @@ def test_written_atomically(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match="cannot write there"):
         write_report(registry.resolve(), out, simulate_points=0)
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []  # no half-written file, no temp file left
