@@ -380,29 +380,6 @@ def residency_data(values: Mapping[str, object], n: int = 60, gap_models: Sequen
     return pd.DataFrame(rows)
 
 
-def residency_simulated(values: Mapping[str, object], points: int = 5, faults: int = 200_000, seed: int = 1,
-                        gap_models: Sequence[str] | None = None) -> pd.DataFrame:
-    """Simulated residency with its confidence interval at a few gaps per gap model, from
-    :func:`costmodel.simulate.simulate`; same columns as :func:`residency_data`,
-    ``source`` = "simulation"."""
-    from .simulate import simulate
-
-    models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
-    rows = []
-    for g in models:
-        param = GAP_PARAM[g]
-        if param == "adds_between":
-            xs = np.unique(np.round(np.linspace(0, min(2 * int(values["batch_size"]), 64), points)))
-        else:
-            xs = axis_values(param, points, lo=1e-6, hi=1e-2)
-        for i, v in enumerate(xs):
-            point = dict(values, gap_model=g, **{param: int(v) if registry.NUMERIC[param].integer else float(v)})
-            est = simulate(point, ("drain_local",), faults=faults, seed=seed + i).residency
-            rows.append({"gap_model": g, "gap_param": param, "gap": float(v), "gap_unit": registry.NUMERIC[param].unit,
-                         "residency": est.value, "source": "simulation", "ci_low": est.low, "ci_high": est.high})
-    return pd.DataFrame(rows)
-
-
 # ---- chart builders -----------------------------------------------------------------------------
 
 
@@ -534,7 +511,7 @@ def decision_map_figure(dm: DecisionMap, **kw):
 def residency_chart(source, width: int = 320, height: int = 240):
     """Residency against the gap: closed-form lines per gap model, simulation points with their
     intervals on top. Time gaps and the fixed add count get a panel each. ``source``: a frame
-    from :func:`residency_data` (plus :func:`residency_simulated` rows) or a named source."""
+    from :func:`residency_data` (plus :func:`costmodel.validate.residency_simulated` rows) or a named source."""
     import altair as alt
 
     is_frame = isinstance(source, pd.DataFrame)

@@ -298,21 +298,24 @@ class KernelPreset:
     policy: str
     values: Mapping[str, object]
     note: str
+    #: first Linux (major, minor) that behaves like this preset
+    since: tuple[int, int] = (0, 0)
 
 
 KERNEL_PRESETS: dict[str, KernelPreset] = {
     p.name: p
     for p in [
         KernelPreset("linux-5.8", "mapcount", {"batch_size": 15, "p_exclusive": 0.0},
-                     "do_wp_page() reuses unless the page is mapped more than once; no unnecessary copy"),
+                     "do_wp_page() reuses unless the page is mapped more than once; no unnecessary copy",
+                     (0, 0)),
         KernelPreset("linux-5.13", "copy_if_referenced", {"batch_size": 15, "p_exclusive": 0.0},
-                     "refcount test since 09854ba94c6a (5.9): any batch reference forces a copy"),
+                     "refcount test since 09854ba94c6a (5.9): any batch reference forces a copy", (5, 9)),
         KernelPreset("linux-5.18", "drain_local", {"batch_size": 15, "p_exclusive": 0.0},
-                     "d4c470970d45: drain the local batch if the page is not on an LRU, then test"),
+                     "d4c470970d45: drain the local batch if the page is not on an LRU, then test", (5, 18)),
         KernelPreset("linux-6.8", "drain_local", {"batch_size": 15},
-                     "PageAnonExclusive (5.19) reuses exclusive pages at once; batch still 15"),
+                     "PageAnonExclusive (5.19) reuses exclusive pages at once; batch still 15", (5, 19)),
         KernelPreset("linux-6.18", "drain_local", {"batch_size": 31},
-                     "batch raised to 31 in 6.9; exclusive pages reused without a fault"),
+                     "batch raised to 31 in 6.9; exclusive pages reused without a fault", (6, 9)),
     ]
 }
 
@@ -322,6 +325,18 @@ def preset(name: str) -> KernelPreset:
         return KERNEL_PRESETS[name]
     except KeyError:
         raise UserError(f"unknown preset {name!r}; choose one of {', '.join(KERNEL_PRESETS)}") from None
+
+
+def kernel_preset_for(release: str) -> KernelPreset:
+    """The preset that describes a kernel release string such as ``6.18.44-fc``: the one with
+    the latest ``since`` not after it."""
+    import re
+
+    m = re.match(r"(\d+)\.(\d+)", str(release))
+    if not m:
+        raise UserError(f"kernel release {release!r} is not a Linux version such as 6.18.44")
+    version = (int(m.group(1)), int(m.group(2)))
+    return max((p for p in KERNEL_PRESETS.values() if p.since <= version), key=lambda p: p.since)
 
 
 def table_rows() -> list[dict[str, str]]:

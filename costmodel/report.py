@@ -303,7 +303,9 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     sim_note = ""
     if simulate_points:
         try:
-            sim = charts.residency_simulated(values, points=simulate_points, faults=simulate_faults)
+            from .validate import residency_simulated
+
+            sim = residency_simulated(values, points=simulate_points, faults=simulate_faults)
             res_df = pd.concat([res_df, sim], ignore_index=True)
             sim_note = (f"Diamonds: event simulation ({simulate_faults:,} WP faults per point, "
                         "costmodel.simulate) with its confidence interval.")

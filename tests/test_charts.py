@@ -155,7 +155,9 @@ def test_residency_frame_and_known_values():
 
 
 def test_residency_simulated_points_bracket_the_closed_form(defaults):
-    sim = charts.residency_simulated(defaults, points=3, faults=50_000, gap_models=("exponential_time",))
+    from costmodel.validate import residency_simulated
+
+    sim = residency_simulated(defaults, points=3, faults=50_000, gap_models=("exponential_time",))
     assert (sim["source"] == "simulation").all()
     for r in sim.itertuples():
         from costmodel.evaluate import residency_value

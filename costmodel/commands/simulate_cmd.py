@@ -9,7 +9,7 @@ import math
 from ..errors import UserError
 from ..evaluate import policy_or_error
 from ..model import POLICIES
-from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, compare, parse_arrival_params,
+from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
 from .common import add_param_options, resolve_params
 
@@ -62,6 +62,8 @@ def run(args) -> int:
     result = simulate(values, policies, faults=faults, seed=seed, arrivals=proc,
                       gap_histogram=args.gap_histogram, scheduler=args.scheduler, workers=workers,
                       progress=False if args.no_progress else None)
+    from ..validate import compare
+
     cmp = compare(result)
     if args.json:
         out = {"params": values, **result.to_dict(), "note": cmp["note"],
