@@ -40,7 +40,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
@@ -49,7 +49,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import least_squares
 
-from . import registry
+from . import registry, stats
 from .errors import UserError
 from .paramfile import REFERENCE_DIR, Entry, ParamSet, numeric_entry, save
 
@@ -63,7 +63,7 @@ DIGITS = 5
 PRIOR_FACTOR = 3.0
 #: fewer distinct target counts than this: the shootdown shape is assumed, not chosen
 MIN_SHAPE_COUNTS = 3
-_Z = 1.959963984540054
+_Z = stats.Z95
 
 
 def _r(x: float, digits: int = DIGITS) -> float:

@@ -66,7 +66,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field, fields
@@ -75,7 +74,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
-from . import registry
+from . import registry, stats
 from .errors import UserError
 from .model import BREAKDOWN, POLICIES, Policy
 from .model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
@@ -585,7 +584,7 @@ def _simulate_chunks(setup: _Setup, seed: int, faults: int, chunk_faults: int, f
 
 
 def _z(confidence: float) -> float:
-    return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    return stats.z_value(confidence)
 
 
 @dataclass(frozen=True)
@@ -611,15 +610,8 @@ class Estimate:
 
 def wilson(k: float, n: float, z: float) -> Estimate:
     """Wilson score interval for k successes in n trials."""
-    if n <= 0:
-        return Estimate(math.nan, math.nan, math.nan, "wilson")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if k == 0 else max(0.0, centre - half)
-    high = 1.0 if k == n else min(1.0, centre + half)
-    return Estimate(p, low, high, "wilson")
+    low, high = stats.wilson_interval(k, n, z)
+    return Estimate(k / n if n > 0 else math.nan, low, high, "wilson")
 
 
 def _mean_estimate(weights: np.ndarray, x: np.ndarray, z: float) -> Estimate:

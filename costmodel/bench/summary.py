@@ -9,6 +9,8 @@ import zlib
 import numpy as np
 import pandas as pd
 
+from .. import stats
+
 from .catalog import CONFIG_COLUMNS, COUNTERS, MEASURES, SUMMARY_COLUMNS, ProbeSpec
 from .parse import ProbeOutput
 
@@ -22,18 +24,7 @@ STEP_HIGH = 0.5
 
 def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (NaN, NaN when n == 0)."""
-    if n <= 0:
-        return math.nan, math.nan
-    from scipy.stats import norm
-
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == n else min(1.0, centre + half)
-    return low, high
+    return stats.wilson_interval(successes, n, stats.z_value(confidence))
 
 
 def bootstrap_median_interval(values: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
