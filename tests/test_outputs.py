@@ -91,8 +91,10 @@ def test_policy_probabilities_match_event_tree_enumeration(pe, pl, po, ps, lam, 
 
 
 def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(point):
-    """Recompute expected_ns from the probabilities and the registry's costs by hand."""
-    v = point(remote_cpus=5, cpus=16, shootdown_model="linear", explicit_drains_per_s=0, drain_all_per_s=0)
+    """Recompute expected_ns by hand: probabilities from the event-tree enumeration, costs from
+    the registry values, the batch fills from direct sums."""
+    v = point(remote_cpus=5, cpus=16, shootdown_model="linear", explicit_drains_per_s=0, drain_all_per_s=0,
+              p_exclusive=0.1, p_large_folio=0.05, p_other_ref=0.02)
     out = evaluate_point(v)
     B, s = v["batch_size"], v["p_same_cpu"]
     occupancy = (B - 1) / 2  # uniform fill without drains
@@ -109,14 +111,15 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
     copy_ns = (v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"]
                + v["shootdown_base_ns"] + 5 * v["shootdown_per_cpu_ns"] + v["free_ns"])
     for policy, o in out.items():
+        p = enumerate_policy(policy, v, held)
         if policy in ("drain_local", "drain_remote", "drain_all"):  # drain only while not on an LRU
-            folios = shared * s * held_fill + (o["p_local_drain"] - shared * s * held) * occupancy
+            folios = shared * s * held_fill + (p["p_local_drain"] - shared * s * held) * occupancy
         else:
-            folios = o["p_local_drain"] * occupancy
-        by_hand = (v["fault_entry_ns"] + (1 - o["p_copy"]) * v["reuse_ns"] + o["p_copy"] * copy_ns
-                   + o["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
-                   + o["p_remote_drain"] * v["remote_drain_ns"]
-                   + o["p_drain_all"] * (v["drain_all_base_ns"] + 16 * v["drain_all_per_cpu_ns"]))
+            folios = p["p_local_drain"] * occupancy
+        by_hand = (v["fault_entry_ns"] + (1 - p["p_copy"]) * v["reuse_ns"] + p["p_copy"] * copy_ns
+                   + p["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
+                   + p["p_remote_drain"] * v["remote_drain_ns"]
+                   + p["p_drain_all"] * (v["drain_all_base_ns"] + 16 * v["drain_all_per_cpu_ns"]))
         assert o["expected_ns"] == pytest.approx(by_hand, rel=1e-12)
         assert o["cpu_us_per_s"] == pytest.approx(by_hand * v["wp_faults_per_s"] / 1e3, rel=1e-12)
         assert sum(o["breakdown_ns"].values()) == pytest.approx(o["expected_ns"], rel=1e-12)

@@ -37,12 +37,13 @@ def disagreements(result, model: dict, residency: float, outputs=PROBABILITIES +
     bad = []
     if not inside(result.residency, residency):
         bad.append(f"residency: model {residency:.6g}, sim {result.residency}")
+    check_breakdown = any(k in COSTS for k in outputs)
     for pol, sim in result.policies.items():
         for key in outputs:
             if not inside(sim[key], model[pol][key]):
                 bad.append(f"{pol}.{key}: model {model[pol][key]:.6g}, sim {sim[key]}")
-        for part in BREAKDOWN:
-            if key in COSTS and not inside(sim["breakdown_ns"][part], model[pol]["breakdown_ns"][part]):
+        for part in BREAKDOWN if check_breakdown else ():
+            if not inside(sim["breakdown_ns"][part], model[pol]["breakdown_ns"][part]):
                 bad.append(f"{pol}.breakdown_ns.{part}: model {model[pol]['breakdown_ns'][part]:.6g},"
                            f" sim {sim['breakdown_ns'][part]}")
     return bad
