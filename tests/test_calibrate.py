@@ -385,6 +385,8 @@ def _committed_pairs():
 @pytest.mark.parametrize("directory,params", _committed_pairs() or [(None, None)],
                          ids=[d.name for d, _ in _committed_pairs()] or ["none"])
 def test_calibrating_committed_measurements_reproduces_committed_file(directory, params):
+    """Reproducibility, not correctness (the synthetic-truth tests cover that): the shipped set
+    is exactly what the fit gives on the shipped data, seeds included."""
     assert params.is_file(), f"{params} is missing: run costmodel calibrate {directory} -o {params}"
     got = calibrate.calibrate(directory, allow_defaults=True).to_dict()
     want = json.loads(params.read_text())
@@ -394,6 +396,7 @@ def test_calibrating_committed_measurements_reproduces_committed_file(directory,
 
 
 def test_reference_sets_rebuild_exactly_from_their_csvs(tmp_path):
+    """Reproducibility: the shipped reference sets are what the builder makes of the cited CSVs."""
     written = calibrate.build_reference_sets(tmp_path, source_dir=REFERENCE)
     assert {p.name for p in written} == {"haswell-kvm-guest.json", "milan72-ipi.json", "milan72-invlpgb.json"}
     for p in written:
@@ -484,3 +487,13 @@ def test_milan_ipi_slope_agrees_with_a_two_point_reading_of_the_published_curve(
     assert bc.parameters["shootdown_model"].value == "broadcast"
     assert bc.parameters["shootdown_base_ns"].ci_high == pytest.approx(bound, rel=1e-4)
     assert bc.parameters["cpus"].value == 72
+
+
+def test_shipped_sets_carry_the_current_model_hash():
+    """A formula change must be followed by rebuilding the shipped sets (their fits and checks
+    were made with the formulas the hash names)."""
+    from costmodel.model import model_hash
+
+    for path in sorted(PARAMS.glob("*.json")) + sorted(REFERENCE.glob("*.json")):
+        assert json.loads(path.read_text())["model_hash"] == model_hash(), (
+            f"{path} was built with other formulas: rerun costmodel calibrate / python -m costmodel.calibrate build-reference")
