@@ -718,6 +718,32 @@ def _from_shootdown(df, provenance, rng, n_boot) -> FitOutcome:
     return fit_shootdown(xs, ys, ses, rng=rng, n_boot=n_boot, data=data)
 
 
+def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """Shootdown cost from a will-it-scale ``tlb_flush2`` run (runtest.py's CSV, threads mode).
+
+    Each op writes one page and MADV_DONTNEEDs it: one single-page flush on every CPU running a
+    sibling thread. With n threads the CPU time per op is T(n) = n / (ops/s), and T(n) - T(1) is
+    the shootdown to n - 1 targets plus whatever contention grows with the thread count, so the
+    fit is an upper bound of the shootdown cost (said in the file). Gives as many target counts
+    as the run had task counts, so the shape can be chosen.
+    """
+    from .bench import read_will_it_scale
+
+    df = read_will_it_scale(path)
+    if "ops_per_s" not in df.columns or "mode" not in df.columns:
+        raise UserError(f"{path}: a tlb_flush2 runtest.py CSV is needed (tasks,processes,...,threads,...)")
+    threads = df[(df["mode"] == "threads") & (df["ops_per_s"] > 0)].sort_values("tasks")
+    if (threads["tasks"] == 1).sum() != 1 or len(threads) < 2:
+        raise UserError(f"{path}: needs the threads run at 1 task and at least one more task count")
+    n = threads["tasks"].to_numpy(float)
+    t_ns = n / threads["ops_per_s"].to_numpy(float) * 1e9
+    base = float(t_ns[n == 1][0])
+    keep = n >= 2
+    data = (f"will-it-scale {Path(path).name}: per-op CPU time at n threads minus at 1, n-1 targets"
+            " (contention included: an upper bound)")
+    return fit_shootdown(n[keep] - 1, t_ns[keep] - base, None, rng=rng, n_boot=n_boot, data=data)
+
+
 #: candidate names of the drain probe's batch-fill column
 _FOLIO_COLUMNS = ("folios", "batch_fill", "m", "folios_in_batch")
 
@@ -769,14 +795,18 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,
                     description: str | None = None, allow_defaults: bool = False,
-                    n_boot: int = N_BOOT, seed: int = SEED) -> ParamSet:
+                    n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
     """Every fit of :data:`FIT_GROUPS` on a tidy measurement table, assembled into a checked
-    parameter set; machine parameters no probe measures keep their registry defaults (assumed)."""
+    parameter set; machine parameters no probe measures keep their registry defaults (assumed).
+    With ``will_it_scale`` (a tlb_flush2 runtest.py CSV) the shootdown comes from that run."""
     provenance = dict(provenance or {})
     estimates: dict[str, Estimate] = {}
     records: list[dict] = []
     for index, (group, params, func) in enumerate(FIT_GROUPS):
         rng = np.random.default_rng([seed, index])
+        if group == "shootdown" and will_it_scale is not None:
+            func = lambda df, provenance, rng, n_boot: shootdown_from_will_it_scale(will_it_scale, rng=rng, n_boot=n_boot)  # noqa: E731
+            provenance["will_it_scale"] = Path(will_it_scale).name
         try:
             outcome = func(df, provenance, rng, n_boot)
         except UserError as exc:
@@ -822,22 +852,22 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
 
 
 def calibrate(directory: str | Path, *, allow_defaults: bool = False, name: str | None = None,
-              n_boot: int = N_BOOT, seed: int = SEED) -> ParamSet:
+              n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
     """Fit a parameter set from a measurement directory written by ``costmodel bench``."""
     directory = Path(directory)
     df, provenance = read_measurements(directory)
     name = name or directory.resolve().name
     return calibrate_frame(df, provenance, name=name, description=f"calibrated from data/measurements/{directory.resolve().name}",
-                           allow_defaults=allow_defaults, n_boot=n_boot, seed=seed)
+                           allow_defaults=allow_defaults, n_boot=n_boot, seed=seed, will_it_scale=will_it_scale)
 
 
 def calibrate_to_file(directory: str | Path, out: str | Path, *, force: bool = False,
-                      allow_defaults: bool = False) -> ParamSet:
+                      allow_defaults: bool = False, will_it_scale: str | Path | None = None) -> ParamSet:
     """``costmodel calibrate``: refuse an existing output before any work, fit, write atomically."""
     from .atomic import refuse_overwrite
 
     refuse_overwrite(Path(out), force)
-    ps = calibrate(directory, allow_defaults=allow_defaults)
+    ps = calibrate(directory, allow_defaults=allow_defaults, will_it_scale=will_it_scale)
     save(ps, out, force=force)
     return ps
 

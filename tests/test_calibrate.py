@@ -497,3 +497,45 @@ def test_shipped_sets_carry_the_current_model_hash():
     for path in sorted(PARAMS.glob("*.json")) + sorted(REFERENCE.glob("*.json")):
         assert json.loads(path.read_text())["model_hash"] == model_hash(), (
             f"{path} was built with other formulas: rerun costmodel calibrate / python -m costmodel.calibrate build-reference")
+
+
+def _tlb_flush2_csv(path, shape, base_ns, per_ns, work_ns=3000.0, tasks=(1, 2, 4, 6, 8, 12, 16, 24, 32), noise=0.002):
+    """A will-it-scale runtest.py CSV whose threads column comes from a known shootdown cost."""
+    rng = np.random.default_rng(7)
+    lines = ["tasks,processes,processes_idle,threads,threads_idle,linear"]
+    for n in tasks:
+        k = n - 1
+        flush = 0.0 if k == 0 else base_ns + per_ns * {"linear": k, "log2": math.log2(1 + k), "broadcast": 0}[shape]
+        t_ns = (work_ns + flush) * (1 + noise * rng.standard_normal())
+        ops = n / t_ns * 1e9
+        lines.append(f"{n},{ops * 1.1:.0f},0,{ops:.0f},0,{n * 1e9 / work_ns:.0f}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("shape", ["linear", "log2"])
+def test_will_it_scale_tlb_flush2_gives_the_generating_shootdown(tmp_path, shape):
+    csv = _tlb_flush2_csv(tmp_path / "tlb_flush2.csv", shape, base_ns=2000.0, per_ns=600.0)
+    fit = calibrate.shootdown_from_will_it_scale(csv, rng=np.random.default_rng(1), n_boot=200)
+    assert fit.estimates["shootdown_model"].value == shape
+    for name, truth in (("shootdown_base_ns", 2000.0), ("shootdown_per_cpu_ns", 600.0)):
+        est = fit.estimates[name]
+        assert est.ci_low <= truth <= est.ci_high, (name, est)
+
+
+def test_calibrate_cli_takes_will_it_scale(tmp_path, capsys):
+    if not _committed_pairs():
+        pytest.skip("no committed measurement directory")
+    directory, _ = _committed_pairs()[0]
+    csv = _tlb_flush2_csv(tmp_path / "tlb_flush2.csv", "linear", base_ns=2000.0, per_ns=600.0)
+    out = tmp_path / "p.json"
+    assert main(["calibrate", str(directory), "-o", str(out), "--will-it-scale", str(csv)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["parameters"]["shootdown_model"]["source"] == "measured"
+    assert "will-it-scale" in doc["parameters"]["shootdown_base_ns"]["note"]
+
+
+def test_will_it_scale_without_one_thread_run_is_a_clear_error(tmp_path):
+    csv = _tlb_flush2_csv(tmp_path / "t.csv", "linear", 2000.0, 600.0, tasks=(2, 4, 8))
+    with pytest.raises(UserError, match="1 task"):
+        calibrate.shootdown_from_will_it_scale(csv, rng=np.random.default_rng(1), n_boot=10)
