@@ -18,6 +18,7 @@ reference floor, not an option for a current kernel.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -25,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from . import registry
+from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
 from .model import BREAKDOWN, POLICIES
 
@@ -46,6 +48,11 @@ VIEW_RANGES: dict[str, tuple[float, float]] = {
 }
 #: lowest value shown on a log axis whose registry bound is 0, as a fraction of the upper bound
 LOG_FLOOR_FRACTION = 1e-9
+#: a log slider (the report's and the notebook explorer's) moves in steps of this many decades
+LOG_STEP = 0.01
+#: Vega-Lite version of the specs altair writes (altair.SCHEMA_VERSION without the patch level):
+#: the report's inlined bundle, its PNG/SVG export and the notebook chart widget all use this one
+VL_VERSION = "6.4"
 
 _POLICY_COLORS = ["#7f7f7f", "#d62728", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
 _PART_COLORS = ["#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
@@ -557,7 +564,7 @@ def calibration_data(paramset) -> pd.DataFrame:
     ("quantitative", or "nominal" where the fit's points are named measurements rather than a
     swept variable), ``series`` (a grouping column of the record such as ``drained_first``, else
     ""), ``unit``, ``observed``, ``fitted``, ``residual``,
-    ``ci_low``/``ci_high`` (observed +- 1.96 standard errors where the record has them).
+    ``ci_low``/``ci_high`` (observed +- :data:`stats.Z95` standard errors where the record has them).
     Fits without residual rows (not fitted) are left out.
     """
     rows = []
@@ -586,8 +593,8 @@ def calibration_data(paramset) -> pd.DataFrame:
                 "x_kind": "quantitative" if x_key else "nominal",
                 "series": f"{series_key}={r[series_key]}" if series_key else "", "unit": unit,
                 "observed": obs, "fitted": fitted, "residual": obs - fitted,
-                "ci_low": obs - 1.959963984540054 * se if se is not None else np.nan,
-                "ci_high": obs + 1.959963984540054 * se if se is not None else np.nan,
+                "ci_low": obs - Z95 * se if se is not None else np.nan,
+                "ci_high": obs + Z95 * se if se is not None else np.nan,
             })
     return pd.DataFrame(rows, columns=["fit", "x_name", "x", "x_label", "x_kind", "series", "unit", "observed",
                                        "fitted", "residual", "ci_low", "ci_high"])
@@ -702,9 +709,7 @@ def notebook_setup() -> str:
     import altair as alt
 
     alt.data_transformers.disable_max_rows()
-    try:
-        import anywidget  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("anywidget") is None:
         return alt.renderers.active
     alt.renderers.enable("jupyter", offline=True)
     return "jupyter (offline)"

@@ -28,8 +28,6 @@ from .vegaexpr import NotPrintable, printable, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
 LOG_SUFFIX = "__log10"
-#: step of a log slider, in decades
-LOG_STEP = 0.01
 
 
 @dataclass
@@ -338,7 +336,7 @@ def slider_params(names: Sequence[str], values: Mapping[str, object]) -> list[di
             if 0 < v < floor:
                 floor = float(v)
             lo10, hi10 = math.log10(floor), math.log10(e.high)
-            step = LOG_STEP
+            step = charts.LOG_STEP
             zero = e.low == 0
             smin = lo10 - step if zero else lo10
             # the slider starts on its grid (a short readout); the signal keeps the exact value
@@ -376,7 +374,7 @@ def values_panel(names: Sequence[str], columns: int = 3):
     for n in reversed(names):
         value = f"(datum.name === '{n}' ? {n} : {value})"
     return alt.Chart(alt.InlineData(values=rows)).transform_calculate(
-        value=value, label=f"datum.name + ' = ' + format(datum.value, ',.4~g') + ' ' + datum.unit",
+        value=value, label="datum.name + ' = ' + format(datum.value, ',.4~g') + ' ' + datum.unit",
     ).mark_text(align="left", baseline="middle", fontSize=11, dx=-140).encode(
         x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), text="label:N",
     ).properties(width=alt.Step(300), height=alt.Step(15), view={"stroke": None},

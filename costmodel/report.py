@@ -14,8 +14,8 @@ are drawn from data computed here. Vega, Vega-Lite and vega-embed are inlined fr
 from __future__ import annotations
 
 import html
+import importlib.util
 import json
-import math
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -30,8 +30,8 @@ from .errors import UserError
 from .evaluate import evaluate_point
 from .model import POLICIES, model_hash
 
-#: Vega-Lite version the bundle and the PNG/SVG export use (altair's)
-VL_VERSION = "6.4"
+#: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
+VL_VERSION = charts.VL_VERSION
 #: cells per side of the decision map (browser-computed in the report; drawn static for PNG)
 REPORT_MAP_N = 60
 PNG_MAP_N = 120
@@ -144,7 +144,7 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
             xs = along[dm.x]
             out.append(f"{dm.against[0]} and {dm.against[1]} cost the same at {dm.x} &asymp; "
                        f"{_fmt(float(xs.min()))}" + (f"&ndash;{_fmt(float(xs.max()))}" if xs.max() - xs.min() > 1e-6 * abs(xs.max()) else "")
-                       + f" (the dashed line on the map).")
+                       + " (the dashed line on the map).")
     else:
         out.append(f"{dm.against[0]} and {dm.against[1]} do not change order anywhere on the map.")
     return out
@@ -286,12 +286,10 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N) -> Report:
     """Every piece of the report for the checked parameter point ``values``."""
-    try:
-        import altair  # noqa: F401
-        import vl_convert  # noqa: F401
-    except ImportError as exc:
-        raise UserError(f"the report needs altair and vl-convert-python ({exc.name} is missing): "
-                        "pip install 'costmodel[notebooks]'") from None
+    missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
+                        "pip install 'costmodel[notebooks]'")
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
@@ -396,7 +394,6 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
     overwrite without ``force``), and with ``png_dir`` each chart as PNG and SVG there."""
     out_path = Path(out_path)
     refuse_overwrite(out_path, force)
-    png_paths = []
     if png_dir is not None:
         png_dir = Path(png_dir)
         if png_dir.exists() and not png_dir.is_dir():
@@ -406,7 +403,7 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
         for name in report.static_specs:
             for ext in ("png", "svg"):
                 refuse_overwrite(png_dir / f"{name}.{ext}", force)
-        png_paths = write_images(report.static_specs, png_dir, force=force)
+        write_images(report.static_specs, png_dir, force=force)
     write_atomic(out_path, report.html, force=force)
     return out_path
 

@@ -32,10 +32,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the note
     raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
 
 from . import charts, presets, registry
+from .charts import LOG_STEP, VL_VERSION
 from .errors import UserError
-
-#: a log slider moves in steps of this many decades
-LOG_STEP = 0.01
 
 
 # ---- one control per registry entry -------------------------------------------------------------
@@ -220,7 +218,7 @@ def _vega_widget_class():
         return None
 
     class VegaWidget(anywidget.AnyWidget):
-        _esm = vlc.javascript_bundle(_WIDGET_JS, vl_version="6.4")
+        _esm = vlc.javascript_bundle(_WIDGET_JS, vl_version=VL_VERSION)
         spec = traitlets.Dict().tag(sync=True)
         data = traitlets.Dict().tag(sync=True)
 

@@ -3,8 +3,6 @@ is fetched, no console error, and a slider recomputes the model in the page."""
 
 from __future__ import annotations
 
-import math
-import shutil
 from pathlib import Path
 
 import pytest

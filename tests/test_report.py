@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 from html.parser import HTMLParser
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +17,7 @@ pytest.importorskip("vl_convert")
 from costmodel import charts, live, registry  # noqa: E402
 from costmodel.cli import main  # noqa: E402
 from costmodel.evaluate import evaluate_point  # noqa: E402
-from costmodel.report import build_report, write_report  # noqa: E402
+from costmodel.report import VL_VERSION, write_report  # noqa: E402
 
 #: URLs that appear as plain strings inside the inlined libraries and the spec's $schema; none is
 #: fetched by the page (the browser test blocks and records every request to prove it)
@@ -141,7 +140,7 @@ def _texts(spec: dict) -> list[str]:
             for v in node:
                 walk(v)
 
-    walk(vlc.vegalite_to_scenegraph(spec, vl_version="6.4"))
+    walk(vlc.vegalite_to_scenegraph(spec, vl_version=VL_VERSION))
     return out
 
 
