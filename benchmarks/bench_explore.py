@@ -24,7 +24,7 @@ import time
 import numpy as np
 from costmodel import charts, registry
 from costmodel.evaluate import sweep
-from costmodel.model import BREAKDOWN, POLICIES, policy_outputs
+from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES, policy_outputs
 
 try:
     from costmodel import widgets
@@ -79,7 +79,7 @@ def main() -> None:
 
     def map_sweep():
         df = sweep({"remote_cpus": x_vals.tolist(), "wp_gap_s": y_vals.tolist()}, base=base,
-                   policies=charts.CANDIDATES)
+                   policies=CANDIDATES)
         df.loc[df.groupby(["remote_cpus", "wp_gap_s"])["expected_ns"].idxmin(), ["remote_cpus", "wp_gap_s", "policy"]]
 
     values = registry.resolve()
@@ -103,13 +103,13 @@ def main() -> None:
     map_sweep_s = _median_s(map_sweep, repeats=3)
     cost_keys = {"expected_ns", "p_copy", "p_unnecessary_copy"} | {f"breakdown_ns.{b}" for b in BREAKDOWN}
     naive_cost = naive_point_s(tuple(POLICIES), cost_keys) * 256
-    naive_map = naive_point_s(charts.CANDIDATES, {"expected_ns"}) * MAP_SIDE * MAP_SIDE
+    naive_map = naive_point_s(CANDIDATES, {"expected_ns"}) * MAP_SIDE * MAP_SIDE
 
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}")
     print("slider change -> chart data handed over (panel read, numpy model, tidy frame, payload, message), median:")
     for label, fig, target, sw, naive in (
             (f"cost vs remote_cpus (256 x {len(POLICIES)} policies)", cost_s, 0.050, cost_sweep_s, naive_cost),
-            (f"decision map {MAP_SIDE}x{MAP_SIDE} ({len(charts.CANDIDATES)} policies)", map_s, 0.200, map_sweep_s,
+            (f"decision map {MAP_SIDE}x{MAP_SIDE} ({len(CANDIDATES)} policies)", map_s, 0.200, map_sweep_s,
              naive_map)):
         print(f"  {label}: {fig * 1e3:.1f} ms  target < {target * 1e3:.0f} ms "
               f"({'met' if fig < target else 'MISSED'})")

@@ -11,9 +11,9 @@ Two kinds of functions, kept apart so each can be tested and timed on its own:
 
 Conventions shared by the charts: ``remote_cpus`` runs 1..256 and, where the parameter set has
 fewer CPUs than that needs, ``cpus`` is raised to ``remote_cpus + 1`` point by point (a machine
-running the mm on r other CPUs has at least r + 1). The decision map compares the policies that
-test the reference count (:data:`CANDIDATES`); ``mapcount`` reuses regardless and is the
-reference floor, not an option for a current kernel.
+running the mm on r other CPUs has at least r + 1: :func:`registry.raise_cpus`). The decision map
+compares the policies that test the reference count (:data:`costmodel.model.CANDIDATES`);
+``mapcount`` reuses regardless and is the reference floor, not an option for a current kernel.
 """
 
 from __future__ import annotations
@@ -28,12 +28,10 @@ import pandas as pd
 from . import registry
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
-from .model import BREAKDOWN, POLICIES
+from .model import BREAKDOWN, CANDIDATES, POLICIES
 
 #: every policy, in declaration order (colours follow this order everywhere)
 POLICY_ORDER: tuple[str, ...] = tuple(POLICIES)
-#: the policies a current kernel could choose between: those that test the reference count
-CANDIDATES: tuple[str, ...] = tuple(n for n, p in POLICIES.items() if p.refcount_test)
 #: breakdown columns of a tidy cost frame, in the model's order
 PART_COLUMNS: tuple[str, ...] = tuple(f"breakdown_{p}_ns" for p in BREAKDOWN)
 #: the pair whose break-even line the decision map draws by default

@@ -23,7 +23,7 @@ import sympy as sp
 
 from . import charts, registry
 from .evaluate import evaluate_point
-from .model import BREAKDOWN, policy_outputs
+from .model import BREAKDOWN, CANDIDATES, policy_outputs
 from .vegaexpr import NotPrintable, printable, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
@@ -227,7 +227,7 @@ def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.P
 
 
 def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "wp_gap_s", n: int = 60,
-               candidates: Sequence[str] = charts.CANDIDATES,
+               candidates: Sequence[str] = CANDIDATES,
                against: tuple[str, str] = charts.DEFAULT_AGAINST):
     """The columns of :attr:`charts.DecisionMap.cells` (first chart) and of its break-even
     line (two more charts: crossings found along x, and along y), computed in the browser.

@@ -27,8 +27,8 @@ from . import __version__, charts, live, registry
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven
 from .errors import UserError
-from .evaluate import evaluate_point
-from .model import POLICIES, model_hash
+from .evaluate import cheapest_candidate, evaluate_point
+from .model import CANDIDATES, POLICIES, model_hash
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
 VL_VERSION = charts.VL_VERSION
@@ -117,8 +117,8 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
 
 def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict], shares: pd.DataFrame,
                       dm: charts.DecisionMap, preset_policy: str | None) -> list[str]:
-    cands = {p: point[p]["expected_ns"] for p in charts.CANDIDATES}
-    best = min(cands, key=cands.get)
+    best = cheapest_candidate(point)
+    cands = {p: point[p]["expected_ns"] for p in CANDIDATES if p in point}
     ranked = sorted(cands, key=cands.get)
     out = [f"At this parameter point (remote_cpus = {values['remote_cpus']}, cpus = {values['cpus']}, "
            f"gap_model = {values['gap_model']}), the cheapest policy that tests the reference count is "
@@ -316,8 +316,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
             calib_chart = charts.calibration_chart(cal)
     spec, sliders, fixed = live_spec(values, map_n=map_n)
     statics = static_specs(values, cost_df, dm, res_df, calib_chart)
-    cands = {p: point[p]["expected_ns"] for p in charts.CANDIDATES}
-    best = min(cands, key=cands.get)
+    best = cheapest_candidate(point)
     verdict = verdict_sentences(values, point, runs, shares, dm, preset_policy)
     be = breakeven_rows(values)
     doc = _html(values, title=title, paramset=paramset, preset=preset, point=point, best=best,

@@ -10,7 +10,7 @@ import pytest
 
 from costmodel import charts, presets, registry
 from costmodel.evaluate import evaluate_point
-from costmodel.model import BREAKDOWN, POLICIES
+from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +55,7 @@ def test_cheapest_along_covers_the_axis_and_is_cheapest(defaults):
         assert b["from"] == a["to"] + 1 and a["policy"] != b["policy"]
     for run in runs:
         for r in {run["from"], run["to"]}:
-            sub = df[(df["remote_cpus"] == r) & df["policy"].isin(charts.CANDIDATES)]
+            sub = df[(df["remote_cpus"] == r) & df["policy"].isin(CANDIDATES)]
             assert sub.loc[sub["expected_ns"].idxmin(), "policy"] == run["policy"]
 
 
@@ -104,8 +104,8 @@ def test_decision_map_columns(defaults):
     for c in ("remote_cpus", "wp_gap_s", "remote_cpus_lo", "remote_cpus_hi", "wp_gap_s_lo", "wp_gap_s_hi",
               "cheapest", "cheapest_ns", "runner_up", "margin_ns", "margin_pct", "against_diff_ns"):
         assert c in cols
-    assert {f"expected_{p}_ns" for p in charts.CANDIDATES} <= cols
-    assert "mapcount" not in charts.CANDIDATES  # the floor, not a choice
+    assert {f"expected_{p}_ns" for p in CANDIDATES} <= cols
+    assert "mapcount" not in CANDIDATES  # the floor, not a choice
     assert (dm.cells["remote_cpus_lo"] < dm.cells["remote_cpus"]).all()
     assert (dm.cells["remote_cpus"] < dm.cells["remote_cpus_hi"]).all()
     assert set(dm.line.columns) == {"remote_cpus", "wp_gap_s", "along", "order"}

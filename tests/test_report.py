@@ -14,9 +14,10 @@ from costmodel.errors import UserError
 pytest.importorskip("altair")
 pytest.importorskip("vl_convert")
 
-from costmodel import charts, live, registry  # noqa: E402
+from costmodel import live, registry  # noqa: E402
 from costmodel.cli import main  # noqa: E402
 from costmodel.evaluate import evaluate_point  # noqa: E402
+from costmodel.model import CANDIDATES  # noqa: E402
 from costmodel.report import VL_VERSION, write_report  # noqa: E402
 
 #: URLs that appear as plain strings inside the inlined libraries and the spec's $schema; none is
@@ -69,7 +70,7 @@ def test_self_contained(report_file):
 def test_report_has_verdict_tables_and_charts(report_file):
     text = report_file.read_text(encoding="utf-8")
     values = registry.resolve()
-    direct = evaluate_point(values, charts.CANDIDATES)
+    direct = evaluate_point(values, CANDIDATES)
     best = min(direct, key=lambda p: direct[p]["expected_ns"])
     assert f"<b>{best}</b>" in text  # the verdict names the policy the model finds cheapest
     for heading in ("Verdict", "Break-even values", "Explore", "Residency", "Calibration and provenance", "Parameters"):
