@@ -149,18 +149,14 @@ def cell_edges(vals: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([[first], mid]), np.concatenate([mid, [last]])
 
 
-def _fit_cpus(values: Mapping[str, object], arrays: dict[str, np.ndarray]) -> None:
-    """Raise ``cpus`` to ``remote_cpus + 1`` where needed (only when cpus is not itself swept)."""
+def grid_point(values: Mapping[str, object], arrays: Mapping[str, object]) -> dict:
+    """``values`` with the swept ``arrays`` put in, and ``cpus`` raised to ``remote_cpus + 1``
+    where needed (:func:`registry.raise_cpus`) when remote_cpus is swept and cpus is not: the
+    charts' convention."""
+    point = dict(values, **arrays)
     if "remote_cpus" in arrays and "cpus" not in arrays:
-        arrays["cpus"] = np.maximum(float(values["cpus"]), np.asarray(arrays["remote_cpus"], dtype=float) + 1)
-
-
-def _feasible(values: Mapping[str, object], arrays: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Points that satisfy the registry's cross-parameter rules."""
-    def col(n):
-        return np.asarray(arrays[n] if n in arrays else values[n], dtype=float)
-
-    return (col("batch_position") <= col("batch_size") - 1) & (col("remote_cpus") <= col("cpus") - 1)
+        point = registry.raise_cpus(point)
+    return point
 
 
 # ---- cost per WP fault against remote_cpus -------------------------------------------------------
@@ -177,13 +173,12 @@ def cost_vs_cpus_data(values: Mapping[str, object], remote_cpus: Iterable[float]
     pols = tuple(policy_or_error(p) for p in (policies or POLICY_ORDER))
     x = np.arange(CPU_RANGE[0], CPU_RANGE[1] + 1, dtype=float) if remote_cpus is None \
         else np.asarray(list(remote_cpus), dtype=float)
-    arrays = {"remote_cpus": x}
-    _fit_cpus(values, arrays)
-    out = evaluate_arrays(dict(values, **arrays), pols)
+    point = grid_point(values, {"remote_cpus": x})
+    out = evaluate_arrays(point, pols)
     n, k = x.size, len(pols)
     cols = {
         "remote_cpus": np.tile(x, k).astype(int),
-        "cpus": np.tile(arrays["cpus"], k).astype(int),
+        "cpus": np.tile(point["cpus"], k).astype(int),
         "policy": pd.Categorical(np.repeat(pols, n), categories=list(pols)),
     }
     for key in ("expected_ns", "p_copy", "p_unnecessary_copy"):
@@ -258,11 +253,10 @@ def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: s
         for v in (vals.min(), vals.max()):
             registry.parse_value(name, float(v))
     X, Y = np.meshgrid(xv, yv)  # shape (ny, nx): rows follow y
-    arrays = {x: X.ravel(), y: Y.ravel()}
-    _fit_cpus(values, arrays)
-    ok = _feasible(values, arrays)
+    point = grid_point(values, {x: X.ravel(), y: Y.ravel()})
+    ok = np.broadcast_to(registry.feasible(point), X.size)
     pols = cands + tuple(p for p in ag if p not in cands)
-    out = evaluate_arrays(dict(values, **arrays), pols)
+    out = evaluate_arrays(point, pols)
     costs = np.stack([out[(p, "expected_ns")] for p in cands])
     order = np.argsort(costs, axis=0, kind="stable")
     best, second = order[0], order[1] if len(cands) > 1 else order[0]
@@ -274,7 +268,7 @@ def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: s
     x_lo, x_hi = cell_edges(xv, x_log)
     y_lo, y_hi = cell_edges(yv, y_log)
     cols = {
-        x: arrays[x], y: arrays[y],
+        x: point[x], y: point[y],
         f"{x}_lo": np.tile(x_lo, yv.size), f"{x}_hi": np.tile(x_hi, yv.size),
         f"{y}_lo": np.repeat(y_lo, xv.size), f"{y}_hi": np.repeat(y_hi, xv.size),
         "cheapest": pd.Categorical(names[best], categories=list(cands)),
@@ -287,8 +281,8 @@ def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: s
         cols[f"expected_{p}_ns"] = c
     diff = out[(ag[0], "expected_ns")] - out[(ag[1], "expected_ns")]
     cols["against_diff_ns"] = diff
-    if "cpus" in arrays and "cpus" not in (x, y):
-        cols["cpus"] = arrays["cpus"]
+    if "cpus" not in (x, y) and np.ndim(point["cpus"]):  # raised per point
+        cols["cpus"] = point["cpus"]
     cells = pd.DataFrame(cols)
     for name in (x, y):
         if registry.NUMERIC[name].integer:

@@ -160,8 +160,7 @@ def _precomputed(rows: list[dict], columns, values, axes: Sequence[str]) -> dict
     names = {}
     for sym, (args, fn) in columns.items():
         for r in rows:
-            point = _with_cpus(dict(values, **{a: _typed(a, r[a]) for a in axes})) if "remote_cpus" in axes \
-                else dict(values, **{a: _typed(a, r[a]) for a in axes})
+            point = charts.grid_point(values, {a: _typed(a, r[a]) for a in axes})
             r[sym.name] = float(fn(*[point[n] for n in args]))
         names[sym] = f"datum.{sym.name}"
     return names
@@ -184,7 +183,9 @@ def _signals(steps: Sequence[dict], axes: Sequence[str]) -> set[str]:
 
 
 def _fit_cpus_step(axes: Sequence[str]) -> list[dict]:
-    """cpus raised to remote_cpus + 1 per row, as :func:`charts._fit_cpus` does."""
+    """cpus raised to remote_cpus + 1 per row, as :func:`charts.grid_point` does. This restates
+    :func:`registry.raise_cpus` as a Vega expression (the browser cannot call Python): keep the
+    two in step."""
     if "remote_cpus" in axes and "cpus" not in axes:
         return [{"calculate": "max(cpus, datum.remote_cpus + 1)", "as": "cpus"}]
     return []
@@ -240,14 +241,15 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
     x_lo, x_hi = charts.cell_edges(xv, x_log)
     y_lo, y_hi = charts.cell_edges(yv, y_log)
+    # the grid as charts.decision_map_data lays it out (rows follow y), less the points that break
+    # a rule between parameters at the set's values
+    X, Y = np.meshgrid(xv, yv)
+    ok = np.broadcast_to(registry.feasible(charts.grid_point(values, {x: X.ravel(), y: Y.ravel()})), X.size)
     rows = []
-    for j, yy in enumerate(yv):
-        for i, xx in enumerate(xv):
-            point = {x: xx.item(), y: yy.item()}
-            if not _row_feasible(values, point):
-                continue
-            rows.append({x: xx.item(), y: yy.item(), f"{x}_lo": x_lo[i].item(), f"{x}_hi": x_hi[i].item(),
-                         f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()})
+    for k in np.flatnonzero(ok):
+        j, i = divmod(int(k), xv.size)
+        rows.append({x: xv[i].item(), y: yv[j].item(), f"{x}_lo": x_lo[i].item(), f"{x}_hi": x_hi[i].item(),
+                     f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()})
     extra = _precomputed(rows, columns, values, axes)
     names = _names(tuple(axes) + (("cpus",) if "remote_cpus" in axes else ()), extra)
     steps = _fit_cpus_step(axes) + transforms(exprs, names)
@@ -274,19 +276,6 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
 
 def _typed(name, v):
     return int(round(v)) if registry.NUMERIC[name].integer else float(v)
-
-
-def _with_cpus(point: dict) -> dict:
-    if point["remote_cpus"] > point["cpus"] - 1:
-        point["cpus"] = int(point["remote_cpus"]) + 1
-    return point
-
-
-def _row_feasible(values, point) -> bool:
-    v = dict(values, **point)
-    if "remote_cpus" in point and "cpus" not in point:
-        v["cpus"] = max(v["cpus"], v["remote_cpus"] + 1)
-    return v["batch_position"] <= v["batch_size"] - 1 and v["remote_cpus"] <= v["cpus"] - 1
 
 
 def _first_match(candidates, cond) -> str:

@@ -95,9 +95,9 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
         note = ""
         if param == "remote_cpus":
             lo, hi = charts.CPU_RANGE
-            if point["cpus"] < hi + 1:
-                point["cpus"] = hi + 1
-                note = f"cpus = {hi + 1} (raised from {values['cpus']})"
+            point["cpus"] = registry.raise_cpus(dict(values, remote_cpus=hi))["cpus"]
+            if point["cpus"] != values["cpus"]:
+                note = f"cpus = {point['cpus']} (raised from {values['cpus']})"
         try:
             be = breakeven(point, a, b, param, low=lo, high=hi)
         except UserError as exc:
