@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
@@ -28,6 +28,20 @@ from .vegaexpr import NotPrintable, printable, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
 LOG_SUFFIX = "__log10"
+#: suffix of the slider signal of a parameter that a rule between parameters may hold back (the
+#: parameter's own signal, the one the formulas read, is the feasible value derived from it)
+RAW_SUFFIX = "__raw"
+
+#: The rules between parameters (:data:`registry.CONSTRAINTS`) as the browser keeps them, since it
+#: cannot call Python: parameter -> (its partner, Vega expression of the parameter's feasible value
+#: from its own ``{value}`` and the partner's ``{partner}``). batch_position is held at
+#: batch_size - 1 at most; cpus is raised to remote_cpus + 1 (:func:`registry.raise_cpus`, the
+#: charts' convention). This restates the registry's rules in Vega form: keep the two in step (a
+#: test checks that every registry rule has its entry here).
+VEGA_RULES: dict[str, tuple[str, str]] = {
+    "batch_position": ("batch_size", "min({value}, {partner} - 1)"),
+    "cpus": ("remote_cpus", "max({value}, {partner} + 1)"),
+}
 
 
 @dataclass
@@ -39,6 +53,12 @@ class LiveSource:
     signals: set[str] = field(default_factory=set)
     #: parameters fixed at their value in this source (residency computed in Python)
     fixed: set[str] = field(default_factory=set)
+
+
+def _const(name: str, value) -> sp.Number:
+    """A checked parameter value as a sympy number: an Integer for whole-number parameters, else a
+    Float. Values are never sympified: a value is data, not an expression to parse."""
+    return sp.Integer(int(value)) if registry.NUMERIC[name].integer else sp.Float(float(value))
 
 
 def _categoricals(values) -> tuple[str, str, str]:
@@ -92,7 +112,7 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
     # bounds (only the bounds' parameters, e.g. batch_size, are then fixed)
     limit_params = {s.name for A in atoms_list if isinstance(A, sp.Sum)
                     for lim in A.limits[0][1:] for s in lim.free_symbols} - set(axes)
-    limit_subs = {registry.S[n]: sp.sympify(values[n]) for n in limit_params}
+    limit_subs = {registry.S[n]: _const(n, values[n]) for n in limit_params}
     expanded = {}
     for A in atoms_list:
         if isinstance(A, sp.Sum) and not ({s for lim in A.limits[0][1:] for s in lim.free_symbols} & axis_syms):
@@ -114,7 +134,7 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
     # otherwise: computed here
     fixed = ({s.name for A in atoms_list for s in A.free_symbols if s.name in registry.NUMERIC} - set(axes)) \
         | limit_params
-    fixed_subs = {registry.S[n]: sp.sympify(values[n]) for n in fixed}
+    fixed_subs = {registry.S[n]: _const(n, values[n]) for n in fixed}
     from .model.special import NUMPY_IMPLEMENTATIONS
 
     replace, columns = {}, {}
@@ -142,7 +162,7 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
 
 def _check_at_point(values, exprs: dict[str, sp.Expr], columns) -> None:
     """The separated expressions must give back the model at the current point."""
-    check = {registry.S[n]: sp.sympify(values[n]) for n in registry.NUMERIC}
+    check = {registry.S[n]: _const(n, values[n]) for n in registry.NUMERIC}
     for sym, (names, fn) in columns.items():
         check[sym] = sp.Float(float(fn(*[values[n] for n in names])), 17)
     direct = evaluate_point(values)
@@ -150,7 +170,7 @@ def _check_at_point(values, exprs: dict[str, sp.Expr], columns) -> None:
         pol, key = k.split("__", 1)
         want = direct[pol][key] if not key.startswith("breakdown_ns_") else \
             direct[pol]["breakdown_ns"][key[len("breakdown_ns_"):]]
-        got = float(sp.sympify(g).xreplace(check).evalf())
+        got = float(g.xreplace(check).evalf())
         if not math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9):
             raise NotPrintable(f"{k}: separated wrongly ({got} != {want})")
 
@@ -182,13 +202,33 @@ def _signals(steps: Sequence[dict], axes: Sequence[str]) -> set[str]:
     return {n for n in registry.NUMERIC if n in used and n not in axes}
 
 
-def _fit_cpus_step(axes: Sequence[str]) -> list[dict]:
-    """cpus raised to remote_cpus + 1 per row, as :func:`charts.grid_point` does. This restates
-    :func:`registry.raise_cpus` as a Vega expression (the browser cannot call Python): keep the
-    two in step."""
-    if "remote_cpus" in axes and "cpus" not in axes:
-        return [{"calculate": "max(cpus, datum.remote_cpus + 1)", "as": "cpus"}]
-    return []
+def _used(exprs: Mapping[str, sp.Expr]) -> set[sp.Symbol]:
+    return set().union(*(e.free_symbols for e in exprs.values()))
+
+
+def _rule_steps(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> tuple[list[dict], tuple[str, ...]]:
+    """Per-row steps that keep a row feasible where a rule's partner is a chart axis and the
+    parameter itself is not (:data:`VEGA_RULES`): cpus raised to remote_cpus + 1 along a
+    remote_cpus axis, as :func:`charts.grid_point` does with :func:`registry.raise_cpus`. Returns
+    the steps and the parameters they turn into row fields."""
+    used = _used(exprs)
+    steps, fields = [], []
+    for name, (partner, rule) in VEGA_RULES.items():
+        if partner in axes and name not in axes and registry.S[name] in used:
+            steps.append({"calculate": rule.format(value=name, partner=f"datum.{partner}"), "as": name})
+            fields.append(name)
+    return steps, tuple(fields)
+
+
+def _rule_filter(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> str | None:
+    """Where a rule's parameter is a chart axis and its partner a slider, the rows that break the
+    rule at the slider's value are left out, as the static map leaves out infeasible cells: a row
+    is kept when keeping it feasible (:data:`VEGA_RULES`) would not change it."""
+    used = _used(exprs)
+    conds = [f"{rule.format(value=f'datum.{name}', partner=partner)} === datum.{name}"
+             for name, (partner, rule) in VEGA_RULES.items()
+             if name in axes and partner not in axes and registry.S[partner] in used]
+    return " && ".join(conds) or None
 
 
 def _chart(rows, steps):
@@ -205,13 +245,15 @@ def _chart(rows, steps):
 
 def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.POLICY_ORDER) -> LiveSource:
     """The columns of :func:`charts.cost_vs_cpus_data`, computed in the browser."""
+    values = registry.resolve(values)
     axes = ("remote_cpus",)
     keys = ["expected_ns", "p_copy", "p_unnecessary_copy"] + [f"breakdown_ns.{b}" for b in BREAKDOWN]
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, policies, keys), axes)
     lo, hi = charts.CPU_RANGE
     rows = [{"remote_cpus": r, "policy": p} for p in policies for r in range(lo, hi + 1)]
-    names = _names(("remote_cpus", "cpus"), _precomputed(rows, columns, values, axes))
-    steps = _fit_cpus_step(axes) + transforms(exprs, names)
+    rule_steps, row_fields = _rule_steps(axes, exprs)
+    names = _names(axes + row_fields, _precomputed(rows, columns, values, axes))
+    steps = rule_steps + transforms(exprs, names)
     # one row per (remote_cpus, policy): pick the policy's own fields
     cols = {"expected_ns": "expected_ns", "p_copy": "p_copy", "p_unnecessary_copy": "p_unnecessary_copy"}
     cols.update({f"breakdown_ns.{b}": f"breakdown_{b}_ns" for b in BREAKDOWN})
@@ -221,7 +263,7 @@ def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.P
         for p in reversed(policies):
             expr = f"(datum.policy === '{p}' ? datum.{p}__{k} : {expr})"
         steps.append({"calculate": expr, "as": col})
-    return LiveSource([_chart(rows, steps)], _signals(steps, axes) | {"cpus"}, fixed)
+    return LiveSource([_chart(rows, steps)], _signals(steps, axes), fixed)
 
 
 # ---- decision map -----------------------------------------------------------------------------
@@ -233,6 +275,7 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     """The columns of :attr:`charts.DecisionMap.cells` (first chart) and of its break-even
     line (two more charts: crossings found along x, and along y), computed in the browser.
     Returns the source, whether each axis is logarithmic, and the (x, y) domains of the cells."""
+    values = registry.resolve(values)
     axes = (x, y)
     pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, pols, ["expected_ns"]), axes)
@@ -251,8 +294,9 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
         rows.append({x: xv[i].item(), y: yv[j].item(), f"{x}_lo": x_lo[i].item(), f"{x}_hi": x_hi[i].item(),
                      f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()})
     extra = _precomputed(rows, columns, values, axes)
-    names = _names(tuple(axes) + (("cpus",) if "remote_cpus" in axes else ()), extra)
-    steps = _fit_cpus_step(axes) + transforms(exprs, names)
+    rule_steps, row_fields = _rule_steps(axes, exprs)
+    names = _names(axes + row_fields, extra)
+    steps = rule_steps + transforms(exprs, names)
     for p in candidates:
         steps.append({"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"})
     cost = {p: f"datum.expected_{p}_ns" for p in candidates}
@@ -269,6 +313,9 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     steps.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
                   "as": "against_diff_ns"})
     cells = _chart(rows, steps)
+    keep = _rule_filter(axes, exprs)
+    if keep:
+        cells = cells.transform_filter(keep)
     lines = [_crossings(cells, x, y, x_log), _crossings(cells, y, x, y_log, along="y")]
     domains = ((float(x_lo.min()), float(x_hi.max())), (float(y_lo.min()), float(y_hi.max())))
     return LiveSource([cells, *lines], _signals(steps, axes), fixed), x_log, y_log, domains
@@ -308,11 +355,33 @@ def _crossings(cells, move: str, keep: str, log: bool, along: str = "x"):
 # ---- sliders ----------------------------------------------------------------------------------
 
 
-def slider_params(names: Sequence[str], values: Mapping[str, object]) -> list[dict]:
+def _held(name: str, expr: str, names: Sequence[str], values: Mapping[str, object],
+          fixed: Iterable[str]) -> str | None:
+    """``expr`` (a parameter's value as its slider gives it) kept feasible against its partner
+    (:data:`VEGA_RULES`): the partner's signal where it has a slider, its value where it is fixed in
+    the charts; None where no rule applies (or the partner is a chart axis: then per row)."""
+    if name not in VEGA_RULES:
+        return None
+    partner, rule = VEGA_RULES[name]
+    if partner in names:
+        return rule.format(value=expr, partner=partner)
+    if partner in fixed:
+        return rule.format(value=expr, partner=repr(values[partner]))
+    return None
+
+
+def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Iterable[str] = ()) -> list[dict]:
     """Vega-Lite parameters bound to range inputs, one per numeric parameter in ``names`` (in
     registry order), labelled with name and unit, within the registry's bounds; logarithmic
     (``<name>__log10``, with the parameter derived from it) where :func:`charts.slider_is_log`
-    says so. On a log slider of a parameter whose lower bound is 0, the leftmost step is 0."""
+    says so. On a log slider of a parameter whose lower bound is 0, the leftmost step is 0.
+
+    The sliders are independent, the parameters are not: the signal the formulas read is kept
+    feasible (:data:`VEGA_RULES`): ``batch_position`` is ``min(batch_position__raw,
+    batch_size - 1)``, and ``cpus`` is raised to ``remote_cpus + 1`` where a remote_cpus slider
+    asks for more. ``fixed``: parameters the charts hold at their value (no slider)."""
+    values = registry.resolve(values)
+    fixed = set(fixed)
     out = []
     for name in registry.NUMERIC:
         if name not in names:
@@ -343,11 +412,15 @@ def slider_params(names: Sequence[str], values: Mapping[str, object]) -> list[di
             expr = f"clamp({value}, {float(e.low)!r}, {float(e.high)!r})"
             if v > 0:
                 expr = f"(abs({sig} - {pos!r}) < {step / 4!r} ? {v!r} : {expr})"
-            out.append({"name": name, "expr": expr})
+            out.append({"name": name, "expr": _held(name, expr, names, values, fixed) or expr})
         else:
             step = 1 if e.integer else (0.001 if e.probability else (e.high - e.low) / 1000)
-            out.append({"name": name, "value": v,
-                        "bind": {"input": "range", "min": e.low, "max": e.high, "step": step, "name": label}})
+            bind = {"input": "range", "min": e.low, "max": e.high, "step": step, "name": label}
+            held = _held(name, name + RAW_SUFFIX, names, values, fixed)
+            if held is None:
+                out.append({"name": name, "value": v, "bind": bind})
+            else:
+                out += [{"name": name + RAW_SUFFIX, "value": v, "bind": bind}, {"name": name, "expr": held}]
     return out
 
 
@@ -367,7 +440,7 @@ def values_panel(names: Sequence[str], columns: int = 3):
     ).mark_text(align="left", baseline="middle", fontSize=11, dx=-140).encode(
         x=alt.X("col:O", axis=None), y=alt.Y("row:O", axis=None), text="label:N",
     ).properties(width=alt.Step(300), height=alt.Step(15), view={"stroke": None},
-                 title="Current values (set with the sliders below)")
+                 title="Current values, as the formulas use them (set with the sliders below)")
 
 
 def slider_inputs(params: Sequence[dict]) -> list[str]:

@@ -258,12 +258,13 @@ def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | 
     dmap = charts.decision_map_chart(msrc.charts[0], msrc.charts[1:], x=x, y=y, x_log=x_log, y_log=y_log,
                                      x_domain=x_dom, y_domain=y_dom)
     signals = sorted(cost.signals | msrc.signals)
+    fixed = cost.fixed | msrc.fixed
     panel = live.values_panel(signals)
     spec = alt.vconcat(cost_chart, breakdown, dmap, panel).resolve_scale(color="independent", opacity="independent") \
         .to_dict()
-    params = live.slider_params(signals, values)
+    params = live.slider_params(signals, values, fixed=fixed)
     spec["params"] = params + spec.get("params", [])
-    return spec, live.slider_inputs(params), cost.fixed | msrc.fixed
+    return spec, live.slider_inputs(params), fixed
 
 
 def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts.DecisionMap,
@@ -362,7 +363,11 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
         "<h2>Explore</h2>",
         "<p class='note'>The sliders below the charts set the model's parameters; the charts recompute in the "
         "browser from the model's own formulas. Log sliders show log10 of the value; where a parameter's lower "
-        "bound is 0, the leftmost step is 0. Hover the lines for the breakdown.</p>", fixed_note,
+        "bound is 0, the leftmost step is 0. Hover the lines for the breakdown.</p>",
+        "<p class='note'>The sliders move independently, the parameters do not: the formulas hold batch_position "
+        "at batch_size &minus; 1 at most, and raise cpus to remote_cpus + 1 where the sliders (or a chart's "
+        "remote_cpus axis) ask for more CPUs than the set has, as the static charts do. The list of current "
+        "values shows what the formulas use.</p>", fixed_note,
         "<div id='explore' class='chart'></div>",
         "<h2>Residency</h2>",
         f"<p class='note'>The probability that the page is still in its CPU's add batch at the WP fault, for each "

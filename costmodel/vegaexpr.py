@@ -42,7 +42,7 @@ _FUNC = {sp.exp: "exp", sp.log: "log", sp.Abs: "abs", sp.floor: "floor", sp.ceil
 def to_vega(expr: sp.Basic, names: Mapping[sp.Symbol, str]) -> str:
     """``expr`` as a Vega expression; ``names`` maps each free symbol to what stands for it
     there (a signal name such as ``p_same_cpu`` or a field such as ``datum.remote_cpus``)."""
-    return _print(sp.sympify(expr), names)
+    return _print(sp.sympify(expr, strict=True), names)  # strict: a string is refused, never parsed
 
 
 def _print(e: sp.Basic, names) -> str:  # noqa: C901 - one branch per node type

@@ -210,3 +210,56 @@ def test_notebook_widget_redraws_from_new_data(browser):
         page.close()
     assert errors == [] and blocked == []
     assert out["svgs"] == 1 and out["before"] > 1000 and out["changed"]
+
+
+# ---- sliders that a rule between parameters ties together ----------------------------------------
+
+_P_ROWS = """() => {
+  const v = window.costmodelViews.explore;
+  for (const name of Object.keys(v.getState({data: () => true, signals: () => false}).data)) {
+    let d; try { d = v.data(name); } catch (e) { continue; }
+    if (d && d.length && 'p_copy' in d[0] && 'policy' in d[0] && !('part_ns' in d[0]))
+      return d.map(r => [r.remote_cpus, r.policy, r.p_copy, r.p_unnecessary_copy]);
+  }
+  return null;
+}"""
+
+
+def _move(page, label: str, value) -> None:
+    slider = page.locator(f"#explore .vega-bind:has(.vega-bind-name:text-is('{label}')) input[type=range]")
+    assert slider.count() == 1, label
+    slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(value))
+    page.evaluate("() => window.costmodelViews.explore.runAsync().then(() => true)")
+
+
+def test_batch_position_slider_past_batch_size(tmp_path, browser):
+    """With position_model=fixed, batch_position and batch_size are two sliders; moving the
+    position past the batch must not show a probability outside [0, 1]."""
+    values = registry.resolve({"position_model": "fixed", "batch_position": 4, "p_same_cpu": 0.1})
+    out = tmp_path / "fixed.html"
+    write_report(values, out, simulate_points=0)
+    page = browser.new_page(viewport={"width": 1300, "height": 1000})
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type in ("error", "warning") else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        page.goto(out.resolve().as_uri())
+        page.evaluate("window.costmodelReady")
+        _move(page, "batch_size (folios) ", 15)
+        _move(page, "batch_position (folios) ", 20)
+        view = "window.costmodelViews.explore"
+        assert page.evaluate(f"{view}.signal('batch_position__raw')") == 20
+        assert page.evaluate(f"{view}.signal('batch_position')") == 14  # what the formulas read
+        rows = page.evaluate(_P_ROWS)
+    finally:
+        page.close()
+    assert errors == []
+    assert rows and len(rows) == 256 * 6
+    bad = [r for r in rows if not (0 <= r[2] <= 1 and 0 <= r[3] <= 1)]
+    assert bad == []
+    got = {(int(r), p): pc for r, p, pc, _ in rows}
+    moved = dict(values, batch_size=15, batch_position=14)
+    for r in (1, 64):
+        direct = evaluate_point(registry.resolve(dict(moved, remote_cpus=r, cpus=max(values["cpus"], r + 1))))
+        for p, o in direct.items():
+            assert got[(r, p)] == pytest.approx(o["p_copy"], rel=1e-9, abs=1e-12)

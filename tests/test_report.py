@@ -145,22 +145,27 @@ def _texts(spec: dict) -> list[str]:
     return out
 
 
-def _browser_costs(values: dict, remote: list[int]) -> dict[tuple[int, str], float]:
-    """Evaluate the live cost source in vl-convert: text marks 'remote|policy|expected_ns'."""
+def _browser_costs(values: dict, remote: list[int], fields: tuple[str, ...] = ("expected_ns",),
+                   moved: dict | None = None) -> dict[tuple[int, str], tuple[float, ...]]:
+    """Evaluate the live cost source in vl-convert: text marks 'remote|policy|field|...'.
+    ``moved``: slider signals set to other values than the set's, as a reader would move them."""
     src = live.cost_source(values)
-    names = sorted(src.signals)
+    shown = " + '|' + ".join(f"format(datum.{f}, '.12e')" for f in fields)
     chart = src.charts[0].transform_filter(
         {"field": "remote_cpus", "oneOf": remote}
     ).transform_calculate(
-        label="datum.remote_cpus + '|' + datum.policy + '|' + format(datum.expected_ns, '.12e')"
+        label=f"datum.remote_cpus + '|' + datum.policy + '|' + {shown}"
     ).mark_text().encode(text="label:N", y="label:N")
     spec = chart.to_dict()
-    spec["params"] = live.slider_params(names, values)
+    params = live.slider_params(sorted(src.signals), values, fixed=src.fixed)
+    moved = moved or {}
+    assert set(moved) <= set(live.slider_inputs(params)), "move only what a reader can move"
+    spec["params"] = [dict(p, value=moved[p["name"]]) if p["name"] in moved else p for p in params]
     out = {}
     for t in _texts(spec):
-        if t.count("|") == 2:
-            r, p, v = t.split("|")
-            out[(int(r), p)] = float(v)
+        parts = t.split("|")
+        if len(parts) == 2 + len(fields):
+            out[(int(parts[0]), parts[1])] = tuple(float(v.replace("\u2212", "-")) for v in parts[2:])  # d3: U+2212 minus
     return out
 
 
@@ -180,7 +185,39 @@ def test_browser_formulas_equal_the_package(over):
         point = registry.resolve(dict(values, remote_cpus=r, cpus=max(values["cpus"], r + 1)))
         direct = evaluate_point(point)
         for p, out in direct.items():
-            assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (r, p)
+            assert got[(r, p)][0] == pytest.approx(out["expected_ns"], rel=1e-9), (r, p)
+
+
+def test_batch_position_past_batch_size_stays_a_probability():
+    """The sliders are independent: with position_model=fixed, moving batch_position past
+    batch_size once gave the formulas an impossible point (residency -10.4, p_copy -5.1 at 20 and
+    15). The formulas read batch_position held at batch_size - 1."""
+    values = registry.resolve({"position_model": "fixed", "batch_position": 4, "p_same_cpu": 0.1})
+    moved = {"batch_size": 15, "batch_position" + live.RAW_SUFFIX: 20}
+    remote = [1, 7, 100]
+    got = _browser_costs(values, remote, ("p_copy", "p_unnecessary_copy", "expected_ns"), moved)
+    assert len(got) == len(remote) * 6
+    for (r, p), (p_copy, p_unnecessary, ns) in got.items():
+        assert 0 <= p_copy <= 1 and 0 <= p_unnecessary <= 1, (r, p, p_copy, p_unnecessary)
+        # what the formulas use: the last position of a 15-folio batch
+        direct = evaluate_point(registry.resolve(dict(values, batch_size=15, batch_position=14, remote_cpus=r,
+                                                      cpus=max(values["cpus"], r + 1))))[p]
+        assert (p_copy, p_unnecessary, ns) == pytest.approx(
+            (direct["p_copy"], direct["p_unnecessary_copy"], direct["expected_ns"]), rel=1e-9, abs=1e-12), (r, p)
+
+
+def test_every_rule_between_parameters_is_kept_in_the_browser():
+    """live.VEGA_RULES restates registry.CONSTRAINTS in Vega form: a new registry rule fails here
+    until the browser keeps it too."""
+    assert {frozenset((n, partner)) for n, (partner, _) in live.VEGA_RULES.items()} == \
+        {frozenset(c.names) for c in registry.CONSTRAINTS}
+
+
+def test_live_sources_take_checked_values_only():
+    """A value is data: a string holding code is refused, never handed to sympy."""
+    for build in (live.cost_source, live.map_source):
+        with pytest.raises(UserError, match="wp_gap_s"):
+            build(dict(registry.resolve(), wp_gap_s="__import__('os').getpid()"))
 
 
 def test_log_slider_maps_to_the_value():
