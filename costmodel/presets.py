@@ -70,8 +70,10 @@ def workload_preset(name: str) -> WorkloadPreset:
 
 def compose(paramfile_values: Mapping[str, object] | None = None, workload: str | None = None,
             kernel: str | None = None, overrides: Mapping[str, object] | None = None) -> tuple[dict, str | None]:
-    """Parameter file < workload preset < kernel preset < overrides, checked. Returns the values
-    and the kernel preset's policy (or None)."""
+    """Registry defaults < parameter file < workload preset < kernel preset < overrides, checked:
+    the one implementation of this layering (the commands' --params/--workload/--preset/--set and
+    the explorer's pickers both come here). Returns the values and the kernel preset's policy (or
+    None)."""
     base: dict = dict(paramfile_values or {})
     if workload:
         base.update(workload_preset(workload).values)

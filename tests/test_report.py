@@ -227,3 +227,54 @@ def test_log_slider_maps_to_the_value():
     assert params["drain_all_per_s__log10"]["value"] == params["drain_all_per_s__log10"]["bind"]["min"]
     lo = params["remote_drain_ns__log10"]["bind"]
     assert lo["max"] == pytest.approx(9.0)  # registry bound 1e9 ns
+
+
+# ---- parameters on the command line: one layering for every command ----------------------------
+
+
+@pytest.mark.parametrize("command", ["eval", "sweep", "breakeven", "simulate", "report"])
+def test_every_parameter_command_takes_a_workload(command):
+    from costmodel.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    options = sub.choices[command]._option_string_actions
+    assert {"--params", "--workload", "--preset", "--set"} <= set(options)
+
+
+def test_layering_file_workload_kernel_set(tmp_path, capsys):
+    """defaults < parameter file < workload preset < kernel preset < --set."""
+    import json
+
+    from costmodel.paramfile import default_params_path
+
+    doc = json.loads(default_params_path().read_text())
+    doc["parameters"]["p_exclusive"] = {"value": 0.25, "unit": "probability", "ci_low": None, "ci_high": None,
+                                        "source": "assumed", "note": "test"}
+    f = tmp_path / "set.json"
+    f.write_text(json.dumps(doc))
+
+    def params(*argv):
+        assert main(["eval", "--json", "--params", str(f), *argv]) == 0
+        return json.loads(capsys.readouterr().out)["params"]
+
+    assert params()["p_exclusive"] == 0.25  # the file over the defaults
+    assert params("--workload", "swap-fast-device")["p_exclusive"] == 0.5  # the workload over the file
+    got = params("--workload", "swap-fast-device", "--preset", "linux-5.13")
+    assert got["p_exclusive"] == 0.0 and got["batch_size"] == 15 and got["p_same_cpu"] == 0.8  # kernel over workload
+    got = params("--workload", "swap-fast-device", "--preset", "linux-5.13", "--set", "p_exclusive=0.1")
+    assert got["p_exclusive"] == 0.1  # --set over everything
+
+
+def test_report_reads_the_parameter_file_once(tmp_path, capsys, monkeypatch):
+    """A migration note is printed once, not once per reader of --params."""
+    import json
+
+    from costmodel import paramfile
+
+    monkeypatch.setitem(paramfile.MIGRATIONS, 0, paramfile.Migration(0, 1, lambda d: d, "test step"))
+    doc = json.loads(paramfile.default_params_path().read_text())
+    doc["schema_version"] = 0
+    f = tmp_path / "old.json"
+    f.write_text(json.dumps(doc))
+    assert main(["report", "--params", str(f), "-o", str(tmp_path / "r.html"), "--no-simulation"]) == 0
+    assert capsys.readouterr().err.count("migrated schema_version 0 -> 1") == 1

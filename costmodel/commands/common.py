@@ -4,27 +4,34 @@ from __future__ import annotations
 
 import argparse
 
-from .. import registry
+from .. import presets, registry
 
 
 def add_param_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", metavar="NAME", choices=list(registry.KERNEL_PRESETS),
-                        help="kernel preset: " + ", ".join(registry.KERNEL_PRESETS))
     parser.add_argument("--params", metavar="FILE", help="parameter file (JSON) to start from")
+    parser.add_argument("--workload", metavar="NAME", choices=list(presets.WORKLOAD_PRESETS),
+                        help="workload preset, applied over the parameter file: "
+                             + ", ".join(presets.WORKLOAD_PRESETS))
+    parser.add_argument("--preset", metavar="NAME", choices=list(registry.KERNEL_PRESETS),
+                        help="kernel preset, applied over the workload: " + ", ".join(registry.KERNEL_PRESETS))
     parser.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
-                        help="override one parameter; repeatable (see `costmodel params`)")
+                        help="override one parameter, applied last; repeatable (see `costmodel params`)")
 
 
-def resolve_params(args: argparse.Namespace) -> tuple[dict, str | None]:
-    """Defaults < parameter file < preset < --set. Returns the values and the preset's policy."""
-    base: dict = {}
-    if args.params:
-        from ..paramfile import load_values
+def load_paramset(args: argparse.Namespace):
+    """The ``--params`` file as a ParamSet, or None; read once (a migration note prints once)."""
+    if not args.params:
+        return None
+    from ..paramfile import load
 
-        base.update(load_values(args.params))
-    preset_policy = None
-    if args.preset:
-        p = registry.preset(args.preset)
-        base.update(p.values)
-        preset_policy = p.policy
-    return registry.resolve(registry.parse_assignments(args.set), base=base), preset_policy
+    return load(args.params)
+
+
+def resolve_params(args: argparse.Namespace, paramset=None) -> tuple[dict, str | None]:
+    """Registry defaults < parameter file < workload preset < kernel preset < --set, by
+    :func:`presets.compose`. ``paramset``: the ``--params`` file if the caller has read it already.
+    Returns the values and the kernel preset's policy (or None)."""
+    if paramset is None:
+        paramset = load_paramset(args)
+    file_values = paramset.values() if paramset is not None else None
+    return presets.compose(file_values, args.workload, args.preset, registry.parse_assignments(args.set))

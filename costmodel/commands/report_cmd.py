@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_param_options, resolve_params
+from .common import add_param_options, load_paramset, resolve_params
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_param_options(parser)
-    parser.add_argument("--workload", metavar="NAME",
-                        help="workload preset applied before --preset and --set (see costmodel.presets)")
     parser.add_argument("-o", "--out", required=True, metavar="FILE.html", help="the report to write")
     parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR")
     parser.add_argument("--force", action="store_true", help="overwrite existing output files")
@@ -20,21 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from .. import presets, registry
     from ..atomic import refuse_overwrite
     from ..report import write_report
 
     refuse_overwrite(args.out, args.force)
-    paramset = None
-    if args.params:
-        from ..paramfile import load
-
-        paramset = load(args.params)
-    if args.workload:
-        file_values = paramset.values() if paramset is not None else {}
-        values, _ = presets.compose(file_values, args.workload, args.preset, registry.parse_assignments(args.set))
-    else:
-        values, _ = resolve_params(args)
+    paramset = load_paramset(args)  # once: the report shows its provenance and fits too
+    values, _ = resolve_params(args, paramset)
     write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
                  title=args.title, simulate_points=0 if args.no_simulation else 4)
     print(f"wrote {args.out}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""))
