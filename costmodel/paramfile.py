@@ -503,6 +503,17 @@ def default_params_path() -> Path:
     return path
 
 
+def committed_sets() -> dict[str, Path]:
+    """``<directory>/<file stem>`` -> path of every committed parameter file: data/params (sets
+    calibrated here), then data/reference (sets from published figures). Empty where the data
+    directories are absent (an installed wheel)."""
+    out: dict[str, Path] = {}
+    for d in (PARAMS_DIR, REFERENCE_DIR):
+        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
+            out[f"{d.name}/{p.stem}"] = p
+    return out
+
+
 # ---- show and diff -------------------------------------------------------------------------
 
 

@@ -98,15 +98,10 @@ def workload_table():
 
 
 def parameter_sets() -> dict:
-    """name -> loaded ParamSet for every committed file in data/params, then data/reference."""
-    from .paramfile import PARAMS_DIR, REFERENCE_DIR, load
+    """name -> loaded ParamSet for every committed file (:func:`paramfile.committed_sets`)."""
+    from .paramfile import committed_sets, load
 
-    out = {}
-    for d in (PARAMS_DIR, REFERENCE_DIR):
-        for p in sorted(d.glob("*.json")) if d.is_dir() else []:
-            ps = load(p)
-            out[f"{d.name}/{ps.name}"] = ps
-    return out
+    return {name: load(path) for name, path in committed_sets().items()}
 
 
 def parameter_sets_summary(sets: Mapping[str, object]) -> str:

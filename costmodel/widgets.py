@@ -20,7 +20,6 @@ import json
 import math
 import time
 from functools import lru_cache
-from pathlib import Path
 from typing import Callable, Mapping
 
 import numpy as np
@@ -319,17 +318,6 @@ _NONE = "(none)"
 _DEFAULTS = "(registry defaults)"
 
 
-def parameter_files() -> dict[str, Path]:
-    """label -> path of every committed parameter set (data/params, then data/reference)."""
-    from .paramfile import PARAMS_DIR, REFERENCE_DIR
-
-    out = {}
-    for d in (PARAMS_DIR, REFERENCE_DIR):
-        for p in sorted(Path(d).glob("*.json")):
-            out[f"{d.name}/{p.name}"] = p
-    return out
-
-
 def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The model's named sub-expressions for ``values``' categoricals, as LaTeX for HTMLMath."""
     from .model import equations
@@ -348,7 +336,9 @@ class Explorer:
         dx, dy = charts.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
         self.paramset = paramset
-        files = parameter_files()
+        from .paramfile import committed_sets
+
+        files = committed_sets()
         self._files = files
         start = next((label for label, path in files.items() if paramset is not None and path.stem == paramset.name),
                      _DEFAULTS)

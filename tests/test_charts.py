@@ -275,3 +275,27 @@ def test_explorer_update_hands_each_chart_its_data(defaults):
     line = widgets.decode_payload(ex.map_chart.payload["line"])
     assert len(buffers) == len(cells.columns) + len(line.columns) and "NaN" not in text
     assert "$$" in ex.equations.value  # the equations are rendered beside the controls
+
+
+def test_committed_sets_found_once_for_notebooks_and_explorer():
+    """One discovery of the committed parameter files (paramfile.committed_sets): the calibration
+    notebook's sets and the explorer's picker list the same, params before reference."""
+    from costmodel.paramfile import committed_sets, default_params_path
+
+    found = committed_sets()
+    if not found:
+        pytest.skip("no parameter files are committed (an installed wheel)")
+    names = list(found)
+    assert names == sorted(n for n in names if n.startswith("params/")) + \
+        sorted(n for n in names if n.startswith("reference/"))
+    sets = presets.parameter_sets()
+    assert list(sets) == names
+    assert all(sets[n].name == found[n].stem for n in names)
+    widgets = pytest.importorskip("costmodel.widgets")
+    values, paramset, _ = presets.default_values()
+    ex = widgets.Explorer(values, paramset=paramset, map_n=10, residency_points=5)
+    assert list(ex.set_picker.options)[1:] == names
+    if paramset is not None:
+        assert found[ex.set_picker.value] == default_params_path()
+    ex.set_picker.value = names[-1]  # picking a set loads it into the controls
+    assert ex.panel.values() == presets.compose(sets[names[-1]].values())[0]
