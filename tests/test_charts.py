@@ -175,11 +175,33 @@ def test_every_chart_builds_to_a_vega_lite_spec(defaults):
     cost = charts.cost_vs_cpus_data(defaults)
     dm = charts.decision_map_data(defaults, n=15)
     res = charts.residency_data(defaults, n=10)
+    def mark(view):
+        m = view["mark"]
+        return m if isinstance(m, str) else m["type"]
+
+    def fields(view):
+        return {ch: enc.get("field") for ch, enc in view["encoding"].items() if isinstance(enc, dict)}
+
     with alt.data_transformers.disable_max_rows():
-        for chart in (charts.cost_vs_cpus_chart(cost), charts.cost_breakdown_chart(cost),
-                      charts.decision_map_figure(dm), charts.residency_chart(res)):
-            spec = chart.to_dict()
-            assert spec["$schema"].endswith("v6.4.1.json") or "vega-lite" in spec["$schema"]
+        specs = {name: build().to_dict() for name, build in (
+            ("cost", lambda: charts.cost_vs_cpus_chart(cost)), ("breakdown", lambda: charts.cost_breakdown_chart(cost)),
+            ("map", lambda: charts.decision_map_figure(dm)), ("residency", lambda: charts.residency_chart(res)))}
+    for spec in specs.values():  # the Vega-Lite the report bundles and exports with
+        assert f"/vega-lite/v{charts.VL_VERSION}." in spec["$schema"]
+    lines = specs["cost"]["layer"][0]
+    assert mark(lines) == "line"
+    assert fields(lines) == {"x": "remote_cpus", "y": "expected_ns", "color": "policy"}
+    area = specs["breakdown"]["spec"]
+    assert mark(area) == "area" and specs["breakdown"]["facet"]["field"] == "policy"
+    assert {"x": "remote_cpus", "y": "part_ns", "color": "part"}.items() <= fields(area).items()
+    assert area["encoding"]["y"]["stack"] == "zero"
+    cells = specs["map"]["layer"][0]
+    assert mark(cells) == "rect"
+    assert {"x": "remote_cpus_lo", "x2": "remote_cpus_hi", "y": "wp_gap_s_lo", "y2": "wp_gap_s_hi"}.items() \
+        <= fields(cells).items()
+    assert mark(specs["map"]["layer"][1]) == "line"  # the break-even line on top
+    closed = specs["residency"]["hconcat"][0]["layer"][0]
+    assert mark(closed) == "line" and fields(closed) == {"x": "gap", "y": "residency", "color": "gap_model"}
 
 
 def test_calibration_data_from_fit_records():
