@@ -57,11 +57,15 @@ _PART_COLORS = ["#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd"
                 "#1f77b4", "#2ca02c", "#ff7f0e"]
 
 
+def policy_color(policy: str) -> str:
+    """The colour of ``policy`` in every chart (``#rrggbb``)."""
+    return _POLICY_COLORS[POLICY_ORDER.index(policy) % len(_POLICY_COLORS)]
+
+
 def policy_scale(domain: Sequence[str] = POLICY_ORDER):
     import altair as alt
 
-    colors = [_POLICY_COLORS[POLICY_ORDER.index(p) % len(_POLICY_COLORS)] for p in domain]
-    return alt.Scale(domain=list(domain), range=colors)
+    return alt.Scale(domain=list(domain), range=[policy_color(p) for p in domain])
 
 
 # ---- axes ---------------------------------------------------------------------------------------
@@ -462,6 +466,23 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
     return scale, f"{name} ({e.unit})"
 
 
+#: the shade of a decision-map cell whose cheapest policy wins by nothing (1: by the cap or more)
+_FAINTEST = 0.2
+
+
+def _map_fill(candidates: Sequence[str], margin_cap_pct: float) -> dict[str, str]:
+    """Vega ``calculate`` expressions for a map cell's opaque colour: the cheapest candidate's
+    colour mixed with white, from :data:`_FAINTEST` of it at no margin to all of it at the cap."""
+    shade = (f"(isValid(datum.margin_pct) && !isNaN(datum.margin_pct) ? clamp({_FAINTEST} + "
+             f"{1 - _FAINTEST} * datum.margin_pct / {float(margin_cap_pct)!r}, {_FAINTEST}, 1) : {_FAINTEST})")
+    fill = "'#ffffff'"
+    for p in reversed(list(candidates)):
+        rgb = [int(policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
+        mixed = " + ',' + ".join(f"round(255 - datum._shade * {255 - c})" for c in rgb)
+        fill = f"(datum.cheapest === '{p}' ? 'rgb(' + {mixed} + ')' : {fill})"
+    return {"_shade": shade, "_fill": fill}
+
+
 def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bool, y_log: bool,
                        x_domain: Sequence[float] | None = None, y_domain: Sequence[float] | None = None,
                        candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = DEFAULT_AGAINST,
@@ -477,18 +498,28 @@ def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bo
     xs, xt = _axis(x, x_log, x_domain)
     ys, yt = _axis(y, y_log, y_domain)
     base = _base(cells)
-    rect = base.mark_rect(strokeWidth=0).encode(
-        x=alt.X(f"{x}_lo:Q", scale=xs, title=xt), x2=f"{x}_hi:Q",
-        y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt), y2=f"{y}_hi:Q",
-        color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"),
-        opacity=alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[0.2, 1], clamp=True),
-                            title="margin over runner-up (%)"),
+    edges = dict(x=alt.X(f"{x}_lo:Q", scale=xs, title=xt), x2=f"{x}_hi:Q",
+                 y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt), y2=f"{y}_hi:Q")
+    # Each cell is opaque, its colour already mixed with white by the margin, and stroked in that
+    # same colour: neighbouring cells overlap by a hairline, so no seam of background (or axis
+    # grid) shows between them. Translucent cells could not overlap without darker seams instead.
+    rect = base.transform_calculate(**_map_fill(candidates, margin_cap_pct)).mark_rect(
+        strokeWidth=1, clip=True).encode(
+        **edges,
+        color=alt.Color("_fill:N", scale=None), stroke=alt.Stroke("_fill:N", scale=None),
         tooltip=[alt.Tooltip(f"{x}:Q", format=",.4~g"), alt.Tooltip(f"{y}:Q", format=",.4~g"),
                  alt.Tooltip("cheapest:N"), alt.Tooltip("cheapest_ns:Q", format=",.0f"),
                  alt.Tooltip("runner_up:N"), alt.Tooltip("margin_ns:Q", format=",.0f"),
                  alt.Tooltip("margin_pct:Q", format=".1f")],
     )
-    layers = [rect]
+    # the legends of that mixing, from a layer that draws nothing
+    legends = base.transform_filter("false").mark_rect().encode(
+        **edges,
+        color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"),
+        opacity=alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[_FAINTEST, 1],
+                                                            clamp=True), title="margin over runner-up (%)"),
+    )
+    layers = [rect, legends]
     for src in lines:
         layers.append(_base(src).mark_line(color="black", strokeDash=[6, 3], strokeWidth=2).encode(
             x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys), detail="along:N", order="order:Q"))

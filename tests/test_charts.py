@@ -199,7 +199,9 @@ def test_every_chart_builds_to_a_vega_lite_spec(defaults):
     assert mark(cells) == "rect"
     assert {"x": "remote_cpus_lo", "x2": "remote_cpus_hi", "y": "wp_gap_s_lo", "y2": "wp_gap_s_hi"}.items() \
         <= fields(cells).items()
-    assert mark(specs["map"]["layer"][1]) == "line"  # the break-even line on top
+    assert fields(cells)["color"] == fields(cells)["stroke"]  # opaque cells in their own colour
+    assert {"color": "cheapest", "opacity": "margin_pct"}.items() <= fields(specs["map"]["layer"][1]).items()
+    assert mark(specs["map"]["layer"][-1]) == "line"  # the break-even line on top
     closed = specs["residency"]["hconcat"][0]["layer"][0]
     assert mark(closed) == "line" and fields(closed) == {"x": "gap", "y": "residency", "color": "gap_model"}
 
@@ -321,3 +323,39 @@ def test_committed_sets_found_once_for_notebooks_and_explorer():
         assert found[ex.set_picker.value] == default_params_path()
     ex.set_picker.value = names[-1]  # picking a set loads it into the controls
     assert ex.panel.values() == presets.compose(sets[names[-1]].values())[0]
+
+
+def test_decision_map_cells_are_opaque_and_abut(defaults):
+    """The map is a clean field: each cell opaque (its colour mixed with white by the margin, no
+    opacity over the axis grid) and stroked in its own fill, so no seam shows between cells."""
+    vlc = pytest.importorskip("vl_convert")
+    dm = charts.decision_map_data(defaults, n=8)
+    sg = vlc.vegalite_to_scenegraph(charts.decision_map_figure(dm).to_dict(), vl_version=charts.VL_VERSION)
+    marks = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("marktype") == "rect" and node.get("name") == "layer_0_marks":
+                marks.extend(node["items"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(sg)
+    assert len(marks) == len(dm.cells)
+    for item in marks:
+        assert item["fill"] == item["stroke"] and item["strokeWidth"] > 0
+        assert item.get("opacity", 1) == 1 and item.get("fillOpacity", 1) == 1
+    # each fill is the cheapest policy's colour mixed with white by the margin (0.2 .. 1 over 0 .. 50 %)
+    want = []
+    for p, m in zip(dm.cells["cheapest"], dm.cells["margin_pct"]):
+        shade = min(max(0.2 + 0.8 * m / 50.0, 0.2), 1.0)
+        rgb = [int(charts.policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
+        want.append("rgb({},{},{})".format(*(math.floor(255 - shade * (255 - c) + 0.5) for c in rgb)))  # JS round
+    assert sorted(item["fill"] for item in marks) == sorted(want)
+    # neighbours share their edges: each cell starts where the one before it ends
+    lo, hi = dm.cells[f"{dm.x}_lo"].to_numpy(), dm.cells[f"{dm.x}_hi"].to_numpy()
+    row = dm.cells[dm.y] == dm.cells[dm.y].iloc[0]
+    assert np.allclose(lo[row][1:], hi[row][:-1])
