@@ -42,7 +42,11 @@ _FUNC = {sp.exp: "exp", sp.log: "log", sp.Abs: "abs", sp.floor: "floor", sp.ceil
 def to_vega(expr: sp.Basic, names: Mapping[sp.Symbol, str]) -> str:
     """``expr`` as a Vega expression; ``names`` maps each free symbol to what stands for it
     there (a signal name such as ``p_same_cpu`` or a field such as ``datum.remote_cpus``)."""
-    return _print(sp.sympify(expr, strict=True), names)  # strict: a string is refused, never parsed
+    if isinstance(expr, bool) or not isinstance(expr, (sp.Basic, int, float)):
+        raise TypeError(f"to_vega takes a sympy expression or a number, not {type(expr).__name__}")
+    if not isinstance(expr, sp.Basic):  # a plain number; strings never get here
+        expr = sp.Integer(expr) if isinstance(expr, int) else sp.Float(expr)
+    return _print(expr, names)
 
 
 def _print(e: sp.Basic, names) -> str:  # noqa: C901 - one branch per node type
