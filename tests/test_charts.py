@@ -359,3 +359,11 @@ def test_decision_map_cells_are_opaque_and_abut(defaults):
     lo, hi = dm.cells[f"{dm.x}_lo"].to_numpy(), dm.cells[f"{dm.x}_hi"].to_numpy()
     row = dm.cells[dm.y] == dm.cells[dm.y].iloc[0]
     assert np.allclose(lo[row][1:], hi[row][:-1])
+
+
+def test_vega_printer_refuses_strings():
+    from costmodel.vegaexpr import to_vega
+
+    with pytest.raises(TypeError):
+        to_vega("__import__('os').system('true')", {})
+    assert to_vega(2, {}) in ("2", "2.0")
