@@ -95,13 +95,18 @@ def hypervisor(vendor_from_cpuid: str | None, flag: bool) -> str:
 
 
 def harness_version() -> str:
-    """`git describe --always --dirty` of the checkout holding the probes, else the package version."""
+    """`git describe --always` of the checkout holding the probes, with ``-dirty`` when the code
+    (the package directory) has uncommitted changes; else the package version. Data written into
+    the checkout (a measurement directory being replaced) does not count as dirty code."""
     here = _compile.probe_dir()
+    package = here.parent.parent  # costmodel/
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=here,
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(["git", "describe", "--always"], cwd=here, capture_output=True, text=True, timeout=30)
         if out.returncode == 0 and out.stdout.strip():
-            return out.stdout.strip()
+            changed = subprocess.run(["git", "status", "--porcelain", "--", str(package)], cwd=here,
+                                     capture_output=True, text=True, timeout=30)
+            dirty = changed.returncode == 0 and bool(changed.stdout.strip())
+            return out.stdout.strip() + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         pass
     return f"costmodel {__version__}"
