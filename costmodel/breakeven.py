@@ -19,6 +19,7 @@ from . import registry
 from .errors import UserError
 from .evaluate import NUMERIC_NAMES, evaluate_arrays, policy_or_error
 from .model import policy_outputs
+from .model.special import Clamp
 
 _SCAN_POINTS = 4001
 _MAX_POLY_DEGREE = 4
@@ -144,6 +145,8 @@ def _solve_symbolically(values, policy, against, name, lo, hi):
     subs = {registry.S[n]: sp.Float(values[n]) if not registry.NUMERIC[n].integer else sp.Integer(values[n])
             for n in NUMERIC_NAMES if n != name}
     expr = diff.xreplace(subs)
+    if expr.has(Clamp):  # the free parameter sits inside a clamped probability: not a polynomial
+        return None
     if expr.has(sp.Sum) or expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
         if expr.has(sp.Piecewise) or expr.has(sp.Sum):

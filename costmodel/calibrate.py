@@ -264,11 +264,12 @@ def shootdown_shape(shape: str) -> tuple[Callable, int]:
     import sympy as sp
 
     from .model.costs import shootdown_ns
+    from .model.numeric import lambdify
 
     k = sp.Symbol("targets", positive=True, integer=True)
     expr = shootdown_ns(shape, k)
     base, per = registry.S["shootdown_base_ns"], registry.S["shootdown_per_cpu_ns"]
-    fn = sp.lambdify((base, per, k), expr, modules="numpy")
+    fn = lambdify((base, per, k), expr)
     nparams = 2 if per in expr.free_symbols else 1
 
     def model(p, x):

@@ -17,44 +17,17 @@ from typing import Callable, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 import sympy as sp
-from sympy.printing.numpy import SciPyPrinter
 
 from . import registry
 from .errors import UserError
 from .model import CANDIDATES, POLICIES, output_names, policy_outputs
-from .model.special import NUMPY_IMPLEMENTATIONS
+from .model.numeric import lambdify as _lambdify
 
 NUMERIC_NAMES: tuple[str, ...] = tuple(registry.NUMERIC)
 CATEGORICAL_NAMES: tuple[str, ...] = tuple(registry.CATEGORICAL)
 _ARGS = [registry.S[n] for n in NUMERIC_NAMES]
-_MODULES = [NUMPY_IMPLEMENTATIONS, "scipy", "numpy"]
 #: a tidy sweep keeps every output per row; beyond this it would not fit in memory comfortably
 MAX_SWEEP_ROWS = 5_000_000
-
-
-class _Printer(SciPyPrinter):
-    """sympy's SciPy printer, but And/Or as nested binary ufunc calls: its
-    ``logical_and.reduce((a, b))`` stacks its operands and fails when one is an array and the
-    other a scalar, as happens when only some parameters are swept."""
-
-    def _print_logical(self, expr, ufunc):
-        args = [self._print(a) for a in expr.args]
-        out = args[0]
-        for arg in args[1:]:
-            out = f"{self._module_format('numpy.' + ufunc)}({out}, {arg})"
-        return out
-
-    def _print_And(self, expr):
-        return self._print_logical(expr, "logical_and")
-
-    def _print_Or(self, expr):
-        return self._print_logical(expr, "logical_or")
-
-
-def _lambdify(args, expr, **kw):
-    printer = _Printer({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True,
-                        "user_functions": {}})
-    return sp.lambdify(args, expr, modules=_MODULES, printer=printer, **kw)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,7 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
     fixed = ({s.name for A in atoms_list for s in A.free_symbols if s.name in registry.NUMERIC} - set(axes)) \
         | limit_params
     fixed_subs = {registry.S[n]: _const(n, values[n]) for n in fixed}
-    from .model.special import NUMPY_IMPLEMENTATIONS
+    from .model.numeric import lambdify
 
     replace, columns = {}, {}
     for i, A in enumerate(atoms_list):
@@ -147,7 +147,7 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
             replace[A] = sp.Float(float(sp.N(a_fixed, 17)), 17)
             continue
         sym = sp.Symbol(f"_pre{i}")
-        fn = sp.lambdify(moving, a_fixed, modules=[NUMPY_IMPLEMENTATIONS, "scipy", "numpy"])
+        fn = lambdify(moving, a_fixed)
         columns[sym] = ([s.name for s in moving], fn)
         replace[A] = sym
     out = {}

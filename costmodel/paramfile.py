@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable
 
 from . import registry
 from .atomic import write_atomic

@@ -77,6 +77,7 @@ import numpy as np
 from . import registry, stats
 from .errors import UserError
 from .model import BREAKDOWN, POLICIES, Policy
+from .model.numeric import lambdify
 from .model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
 
 #: faults per seeded chunk; part of what a seed means (changing it changes the numbers)
@@ -670,7 +671,7 @@ def _costs_at(point: tuple, shootdown_model: str) -> _Costs:
     point = [np.float64(x) for x in point]  # numpy floats: unused Piecewise branches give inf, not errors
 
     def num(expr) -> float:
-        return float(sp.lambdify(args, expr, modules="numpy")(*point))
+        return float(lambdify(args, expr)(*point))
 
     fill = sp.Symbol("folios_in_batch", nonnegative=True)
     occ_expr = expected_occupancy()
@@ -679,7 +680,7 @@ def _costs_at(point: tuple, shootdown_model: str) -> _Costs:
     if fill not in by_fill.free_symbols:  # the model changed shape: fail loudly, do not guess
         raise RuntimeError("local_drain_ns() no longer contains expected_occupancy(); update simulate._costs")
     B = int(values["batch_size"])
-    drain_fn = sp.lambdify([*args, fill], by_fill, modules="numpy")
+    drain_fn = lambdify([*args, fill], by_fill)
     table = np.array([float(drain_fn(*point, np.float64(j))) for j in range(B)])
     with np.errstate(all="ignore"):
         return _Costs(

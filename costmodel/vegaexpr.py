@@ -18,6 +18,8 @@ from typing import Iterable, Mapping
 import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
+from .model.special import Clamp
+
 #: below this |x| the series is used (its error is below 1e-16 relative there)
 _SERIES_BELOW = 1e-5
 
@@ -89,6 +91,8 @@ def _print(e: sp.Basic, names) -> str:  # noqa: C901 - one branch per node type
     for cls, fname in _FUNC.items():
         if isinstance(e, cls):
             return f"{fname}({', '.join(p(a) for a in e.args)})"
+    if isinstance(e, Clamp):
+        return f"clamp({', '.join(p(a) for a in e.args)})"
     if isinstance(e, (sp.Max, sp.Min)):
         fname = "max" if isinstance(e, sp.Max) else "min"
         return f"{fname}({', '.join(p(a) for a in e.args)})"

@@ -27,7 +27,7 @@ import sympy as sp
 from sympy.codegen.cfunctions import expm1, log1p
 
 from ..registry import S
-from .special import PoissonBelow
+from .special import Clamp, PoissonBelow
 
 B = S["batch_size"]
 LAM = S["batch_adds_per_s"]
@@ -93,8 +93,9 @@ def expected_occupancy() -> sp.Expr:
     """Stationary mean number of folios in a CPU's add batch: what a local drain has to move."""
     p, eps = _share_when_draining(), _drain_share()
     general = p / eps - B * p**B / _one_minus_p_pow(B)
+    # Clamp: the general form may round a true 0 (B = 1) to a tiny negative number
     return sp.Piecewise(((B - 1) / sp.S(2), B * drain_rate() <= _OCCUPANCY_UNIFORM_BELOW * (LAM + drain_rate())),
-                        (general, True))
+                        (Clamp(general, 0, B), True))
 
 
 # ---- residency given n further adds to flush --------------------------------------------
@@ -119,7 +120,13 @@ def exp_gap_add_ratio() -> sp.Expr:
 
 
 def residency(gap_model: str, position_model: str) -> sp.Expr:
-    """P(page still held in its batch at the WP fault)."""
+    """P(page still held in its batch at the WP fault), kept inside [0, 1]: the closed forms are
+    exact, but in floating point a true 0 (B = 1, or a gap of many batches) can come out as
+    -4e-11, which a 10^10 ns drain-all cost would turn into a visible negative cost."""
+    return Clamp(_residency(gap_model, position_model), 0, 1)
+
+
+def _residency(gap_model: str, position_model: str) -> sp.Expr:
     if position_model == "fixed":
         return residency_given_adds_to_flush(gap_model, B - 1 - J_FIXED)
     if position_model != "stationary":
@@ -129,17 +136,18 @@ def residency(gap_model: str, position_model: str) -> sp.Expr:
         # resident iff J < B-1-k and no drain before the k-th add
         return add_share() ** K * position_below(sp.Max(B - 1 - K, 0))
     if gap_model == "exponential_time":
-        a, p = exp_gap_add_ratio(), _share_when_draining()
-        # E[a^(B-1-J)] as a geometric sum over the stationary law of J
-        uniform = (1 - a**B) / (B * (1 - a))
-        # p - a, written without cancellation
-        p_minus_a = LAM / ((LAM + d) * (1 + LAM * T + d * T))
-        general = _drain_share() / _one_minus_p_pow(B) * (p**B - a**B) / p_minus_a
-        mean_a_pow = sp.Piecewise(
-            (uniform, _no_drains()),
-            (sp.S.Zero ** (B - 1), sp.Eq(LAM, 0)),  # J = 0 for sure: a^(B-1), a = 0
-            (general, True),
-        )
+        p = _share_when_draining()
+        # E[a^(B-1-J)] = sum_j pi_j a^(B-1-j), a geometric sum over the stationary law of J:
+        # uniform: (1 - a^B) / (B (1 - a)); else (1-p)/(1-p^B) p^(B-1) (1 - q^B)/(1 - q) with
+        # q = a/p. Written so that no difference of numbers near 1 is divided by a small one
+        # (lambda t >> 1 puts a and p near 1) and nothing underflows to 0/0 (lambda or t tiny):
+        # 1 - a and 1 - q are formed directly, 1 - x^B by expm1/log1p.
+        def geometric(one_minus_x):  # (1 - x^B) / (1 - x), for x = 1 - one_minus_x in [0, 1)
+            return -expm1(B * log1p(-one_minus_x)) / one_minus_x
+
+        uniform = geometric((1 + d * T) / (1 + LAM * T + d * T)) / B
+        general = _drain_share() / _one_minus_p_pow(B) * p ** (B - 1) * geometric(1 / (1 + LAM * T + d * T))
+        mean_a_pow = sp.Piecewise((uniform, _no_drains()), (general, True))
         return (1 - mean_a_pow) / (1 + d * T)
     if gap_model == "fixed_time":
         return sp.Sum(position_weight(j) * residency_given_adds_to_flush("fixed_time", B - 1 - j), (j, 0, B - 1))
@@ -176,7 +184,10 @@ def held_batch_fill(gap_model: str, position_model: str) -> sp.Expr:
     if gap_model == "exponential_time":
         d_factor = 1 / (1 + drain_rate() * T)
         mean_j = J_FIXED if position_model == "fixed" else expected_occupancy()
-        return (B + LAM * T * d_factor) * residency(gap_model, position_model) - d_factor * (B - 1 - mean_j)
+        R = residency(gap_model, position_model)
+        # a difference of two terms near B when lambda t >> B: kept inside its exact bounds
+        # 0 <= E[F; held] <= B R, so rounding cannot make a cost negative
+        return Clamp((B + LAM * T * d_factor) * R - d_factor * (B - 1 - mean_j), 0, B * R)
     return held_batch_fill_by_definition(gap_model, position_model)
 
 

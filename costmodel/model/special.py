@@ -40,10 +40,33 @@ class PoissonBelow(sp.Function):
         return tex if exp is None else rf"{tex}^{{{exp}}}"
 
 
+class Clamp(sp.Function):
+    """``x`` limited to [lo, hi]. Unlike sympy's Max/Min it never reasons about its arguments
+    (which makes building and substituting into large expressions slow); it evaluates only when
+    ``x`` is a number."""
+
+    nargs = 3
+
+    @classmethod
+    def eval(cls, x, lo, hi):
+        if x.is_Number and lo.is_Number and hi.is_Number:
+            return sp.Min(sp.Max(x, lo), hi)
+        return None
+
+    def _eval_evalf(self, prec):
+        x, lo, hi = (a.evalf(prec) for a in self.args)
+        return Clamp(x, lo, hi)
+
+    def _latex(self, printer, exp=None):
+        x, lo, hi = (printer._print(a) for a in self.args)
+        tex = rf"\operatorname{{clamp}}_{{[{lo},\,{hi}]}}\!\left({x}\right)"
+        return tex if exp is None else rf"{tex}^{{{exp}}}"
+
+
 def _poisson_below_numpy(n, x):
     n = np.asarray(n, dtype=float)
     return np.where(n >= 1, _sc.gammaincc(np.maximum(n, 1.0), x), 0.0)
 
 
 #: extra names for ``sympy.lambdify``'s module list
-NUMPY_IMPLEMENTATIONS = {"PoissonBelow": _poisson_below_numpy}
+NUMPY_IMPLEMENTATIONS = {"PoissonBelow": _poisson_below_numpy, "Clamp": np.clip}
