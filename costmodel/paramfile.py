@@ -417,6 +417,39 @@ def _schema_errors(doc: dict, where: str) -> None:
         raise UserError(f"{where}: {path}: {error.message}")
 
 
+def new_parameter_entry(name: str) -> dict:
+    """The entry a file written before ``name`` existed gets: the registry default, marked assumed,
+    with the registry's plausible range as its interval where it declares one."""
+    spec = registry.PARAMS[name]
+    note = f"not in this file (written before costmodel had {name}): the registry default, assumed"
+    if isinstance(spec, registry.Categorical):
+        return {"value": spec.default, "source": "assumed", "note": note}
+    iv = registry.default_interval(name, spec.default)
+    lo, hi = (None, None) if iv is None else (iv[0], iv[1])
+    if iv is not None and not lo <= spec.default <= hi:
+        lo, hi = None, None
+    if lo is not None and spec.integer:
+        lo, hi = int(lo), int(hi)
+    return {"value": spec.default, "unit": spec.unit, "ci_low": lo, "ci_high": hi, "source": "assumed",
+            "note": note + (f"; range: {iv[2]}" if lo is not None else "")}
+
+
+def fill_new_parameters(params: dict, where: str, notes_to=None) -> dict:
+    """Every machine parameter the registry has gained since the file was written, added as
+    :func:`new_parameter_entry` with one printed note: so a new parameter never makes an older
+    file unloadable."""
+    missing = [n for n in required_parameters() if n not in params]
+    if not missing:
+        return params
+    out = notes_to if notes_to is not None else sys.stderr
+    print(f"note: {where}: {len(missing)} parameter(s) newer than the file, taken as assumed registry"
+          f" defaults: {', '.join(missing)}", file=out)
+    filled = dict(params)
+    for name in missing:
+        filled[name] = new_parameter_entry(name)
+    return filled
+
+
 def from_document(doc, where: str = "parameter file", notes_to=None) -> ParamSet:
     """Check a parsed document (migrating an older version) and return its :class:`ParamSet`."""
     found = _find_nonfinite(doc)
@@ -436,6 +469,8 @@ def from_document(doc, where: str = "parameter file", notes_to=None) -> ParamSet
     params = doc["parameters"]
     if not isinstance(params, dict):
         raise UserError(f"{where}: parameters: expected an object of name -> {{value, ...}}, got {_describe(params)}")
+    doc = dict(doc, parameters=fill_new_parameters(params, where, notes_to))
+    params = doc["parameters"]
     entries: dict[str, Entry] = {}
     for name, entry in params.items():
         if name not in registry.PARAMS:

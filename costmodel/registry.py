@@ -41,6 +41,10 @@ class Numeric:
     log_scale: bool = False
     #: short LaTeX name for rendered equations (the sympy symbol keeps the parameter's name)
     tex: str = ""
+    #: a plausible range (low, high) and its basis, for a parameter a set leaves without an interval;
+    #: None: :func:`default_interval` gives machine costs a factor PRIOR_FACTOR either way
+    plausible: tuple[float, float] | None = None
+    plausible_basis: str = ""
     symbol: sp.Symbol = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -119,8 +123,9 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("batch_size", "folios", 31, 1, 512,
        "Capacity B of the per-CPU LRU add batch; the add that fills it moves the batch to the LRU.",
        WORKLOAD, "PAGEVEC_SIZE: 31 on Linux >= 6.9 (mm: increase folio batch size), 15 before", integer=True, tex=r"B"),
-    _n("batch_adds_per_s", "folios/s", 2.0e5, 0.0, 1.0e9,
-       "Rate at which folios enter the add batch of the CPU holding the page.",
+    _n("batch_adds_per_s", "folios/s", 2.0e5, 1.0e-6, 1.0e9,
+       "Rate at which folios enter the add batch of the CPU holding the page (above 0: the page itself"
+       " is one of them, so the batch's position law is defined).",
        WORKLOAD, log_scale=True, tex=r"\lambda"),
     _n("explicit_drains_per_s", "1/s", 50.0, 0.0, 1.0e7,
        "Rate of other local lru_add_drain() calls on that CPU.", WORKLOAD, log_scale=True, tex=r"\mu"),
@@ -150,6 +155,23 @@ _ENTRIES: list[Numeric | Categorical] = [
        "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)", tex=r"p_{x}"),
     _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway.", tex=r"p_{o}"),
     _p("p_large_folio", 0.0, "Share of WP faults on large folios, which are never held in a batch.", tex=r"p_{L}"),
+    _n("large_folio_cow_reuse", "flag", 1, 0, 1,
+       "1: a WP fault reuses a non-exclusive large folio when all its references are from this mapping"
+       " (c3edd36ad29b 'mm: Copy-on-Write (COW) reuse support for PTE-mapped THP', Linux 6.15);"
+       " 0: it always copies (older kernels).", WORKLOAD,
+       "kernel behaviour: set by the kernel presets", integer=True, tex=r"u_{L}"),
+    _p("p_large_add", 0.0,
+       "Share of the adds into the batch that are large folios: each moves the whole batch to the LRU at once.",
+       tex=r"p_{La}"),
+    _p("p_holder_busy", 0.0,
+       "Probability that the CPU holding the page runs a normal-priority task when it must be drained remotely.",
+       tex=r"p_{b}"),
+    _p("p_holder_rt", 0.0,
+       "Probability that the CPU holding the page runs a real-time task when it must be drained remotely.",
+       tex=r"p_{rt}"),
+    _p("p_cpu_needs_drain", 1.0,
+       "Share of the other CPUs (neither the faulting one nor the holder) whose batches are non-empty when"
+       " lru_add_drain_all() runs: each gets drain work queued.", tex=r"p_{n}"),
     _n("remote_cpus", "CPUs", 3, 0, 4096,
        "Other CPUs currently running the mm: the targets of a TLB shootdown.", WORKLOAD, integer=True, tex=r"r"),
     _n("cpus", "CPUs", 8, 1, 4096, "CPUs in the system.", WORKLOAD, integer=True, tex=r"N"),
@@ -184,12 +206,31 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
        "Cost per folio moved from the local batch to the LRU.", MACHINE, tex=r"c_{\mathrm{d}}"),
     _n("remote_drain_ns", "ns", 4000.0, 0.0, 1.0e9,
-       "Drain one chosen remote CPU's batch and wait for it.", MACHINE,
-       "assumed from ~2 us per on_each_cpu_cond IPI round (Marcelo Tosatti, 2023-03-30) plus the drain", tex=r"c_{\mathrm{rd}}"),
-    _n("drain_all_base_ns", "ns", 8000.0, 0.0, 1.0e10, "Fixed cost of lru_add_drain_all().", MACHINE,
-       "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU", tex=r"c_{\mathrm{da},0}"),
-    _n("drain_all_per_cpu_ns", "ns", 500.0, 0.0, 1.0e9, "lru_add_drain_all() cost per CPU in the system.",
-       MACHINE, "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU", tex=r"c_{\mathrm{da}}"),
+       "Drain the batch of the one other CPU that holds the page and wait, when that CPU is idle"
+       " (lru_add_drain_all() with exactly one CPU needing a drain, less its base).", MACHINE,
+       "assumed from ~2 us per on_each_cpu_cond IPI round (Marcelo Tosatti, 2023-03-30) plus the drain",
+       tex=r"c_{\mathrm{rd}}", plausible=(1000.0, 100000.0),
+       plausible_basis="an IPI round trip in a guest is ~2 us (Tosatti 2023) to ~15 us (this project's KVM guests)"),
+    _n("remote_drain_busy_ns", "ns", 8000.0, 0.0, 1.0e9,
+       "As remote_drain_ns, when the holding CPU runs a normal-priority task (its kworker must preempt it).",
+       MACHINE, "assumed: twice the idle cost", tex=r"c_{\mathrm{rd,busy}}", plausible=(1000.0, 4.0e6),
+       plausible_basis="from an IPI round trip up to a few scheduler ticks (CFS wakeup preemption)"),
+    _n("remote_drain_rt_ns", "ns", 5.0e7, 0.0, 1.0e10,
+       "As remote_drain_ns, when the holding CPU runs a real-time task: the kworker waits for RT throttling.",
+       MACHINE, "assumed: sched_rt_runtime_us 950000 of 1000000 leaves the fair class 50 ms per second",
+       tex=r"c_{\mathrm{rd,rt}}", plausible=(1.0e5, 1.0e9),
+       plausible_basis="up to the RT period (1 s); hundreds of ms reported on busy CPUs (Minchan Kim, 2022)"),
+    _n("drain_all_base_ns", "ns", 2000.0, 0.0, 1.0e10,
+       "Fixed cost of lru_add_drain_all() when no CPU needs a drain: global mutex, drain generation, a"
+       " scan of the online CPUs, the local drain of an empty batch.", MACHINE,
+       "assumed", tex=r"c_{\mathrm{da},0}", plausible=(100.0, 50000.0),
+       plausible_basis="a mutex, a per-CPU scan and an empty local drain: 0.1 to 50 us"),
+    _n("drain_all_per_cpu_ns", "ns", 500.0, 0.0, 1.0e9,
+       "lru_add_drain_all() cost added per further CPU that needs a drain, beyond the one holding the page"
+       " (the queued works run in parallel; at most a whole remote drain each).",
+       MACHINE, "Marcelo Tosatti, fs/buffer.c bh_lru RCU patch v4, 2023-03-30: 8 us + 500 ns per CPU",
+       tex=r"c_{\mathrm{da}}", plausible=(0.0, 20000.0),
+       plausible_basis="0 (waits fully overlapped) to a whole remote drain per CPU (no overlap)"),
 ]
 
 #: name -> entry, in declaration order
@@ -202,6 +243,24 @@ S: dict[str, sp.Symbol] = {n: e.symbol for n, e in NUMERIC.items()}
 
 def defaults() -> dict[str, float | int | str]:
     return {name: entry.default for name, entry in PARAMS.items()}
+
+
+#: an assumed machine cost without a stated range is given this factor either way as its interval
+PRIOR_FACTOR = 3.0
+
+
+def default_interval(name: str, value: float | None = None) -> tuple[float, float, str] | None:
+    """(low, high, basis) of a parameter that a set leaves without an interval: its declared
+    plausible range, else for a machine cost a factor :data:`PRIOR_FACTOR` either way of ``value``
+    (within the bounds). Workload parameters describe the scenario, not a measurement: None."""
+    spec = NUMERIC[name]
+    if spec.plausible is not None:
+        return float(spec.plausible[0]), float(spec.plausible[1]), spec.plausible_basis
+    if spec.kind != MACHINE:
+        return None
+    v = float(spec.default if value is None else value)
+    lo, hi = max(spec.low, v / PRIOR_FACTOR), min(spec.high, v * PRIOR_FACTOR)
+    return lo, hi, f"no stated range: a factor {PRIOR_FACTOR:g} either way of {_fmt(v)} {spec.unit}"
 
 
 def _unknown(name: str) -> UserError:
@@ -221,23 +280,73 @@ def parse_value(name: str, raw):
 
 @dataclass(frozen=True)
 class Constraint:
-    """A rule between parameters, as a vectorised predicate and the message when it fails."""
+    """A linear rule between parameters, ``sum(coeff * value) <= limit``, declared once.
 
-    names: tuple[str, ...]
-    holds: object  # callable: mapping of values or arrays -> bool or bool array
-    message: object  # callable: scalar values -> str
+    Every consumer derives its form from this: the vectorised predicate (:meth:`holds`), the
+    message when it fails, the narrowing of one parameter's range given the others
+    (:meth:`narrow`, for break-even scans) and the browser's expression of one parameter's
+    feasible value given the others (:meth:`vega_clamp`)."""
+
+    terms: Mapping[str, float]
+    limit: float
+    #: one sentence for a person, formatted with the values: what must hold and how to fix it
+    explain: str
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.terms)
+
+    def _total(self, v, skip: str | None = None):
+        return sum(c * np.asarray(v[n], dtype=float) for n, c in self.terms.items() if n != skip)
+
+    def holds(self, v):
+        # a small slack: probabilities that sum to 1 may round to 1 + 1e-16
+        return self._total(v) <= self.limit + 1e-12 * max(1.0, abs(self.limit))
+
+    def message(self, v) -> str:
+        shown = {n: _fmt(float(np.asarray(v[n]).flat[0])) if np.ndim(v[n]) == 0 else "..." for n in self.terms}
+        return self.explain.format(**shown)
+
+    def bound_for(self, name: str, v) -> tuple[str, float]:
+        """The bound the rule puts on ``name`` given the other values: ("max", x) or ("min", x)."""
+        c = self.terms[name]
+        x = (self.limit - float(self._total(v, skip=name))) / c
+        return ("max", x) if c > 0 else ("min", x)
+
+    def narrow(self, name: str, v, lo: float, hi: float) -> tuple[float, float]:
+        if name not in self.terms:
+            return lo, hi
+        side, x = self.bound_for(name, v)
+        spec = NUMERIC.get(name)
+        if spec is not None and spec.integer:
+            x = math.floor(x + 1e-9) if side == "max" else math.ceil(x - 1e-9)
+        return (lo, min(hi, x)) if side == "max" else (max(lo, x), hi)
+
+    def vega_clamp(self, name: str, value: str, field) -> str:
+        """A Vega expression: ``value`` (an expression of ``name``) kept inside this rule, the other
+        parameters read by ``field(other_name)``."""
+        c = self.terms[name]
+        rest = " + ".join(f"({-k / c!r}) * {field(n)}" for n, k in self.terms.items() if n != name) or "0"
+        bound = f"({self.limit / c!r} + {rest})"
+        return f"min({value}, {bound})" if c > 0 else f"max({value}, {bound})"
 
 
-#: every rule between parameters, once; the CLI, sweeps, charts and the report all use these
+#: every rule between parameters, once; the CLI, sweeps, break-even, charts, the browser and the
+#: report all derive from these
 CONSTRAINTS: tuple[Constraint, ...] = (
-    Constraint(("batch_position", "batch_size"),
-               lambda v: np.asarray(v["batch_position"]) <= np.asarray(v["batch_size"]) - 1,
-               lambda v: f"batch_position={v['batch_position']} must be below batch_size={v['batch_size']}"
-                         " (at most batch_size - 1 folios can precede the page)"),
-    Constraint(("remote_cpus", "cpus"),
-               lambda v: np.asarray(v["remote_cpus"]) <= np.asarray(v["cpus"]) - 1,
-               lambda v: f"remote_cpus={v['remote_cpus']} must be at most cpus - 1 = {v['cpus'] - 1};"
-                         " raise cpus or lower remote_cpus"),
+    Constraint({"batch_position": 1, "batch_size": -1}, -1,
+               "batch_position={batch_position} must be below batch_size={batch_size}"
+               " (at most batch_size - 1 folios can precede the page)"),
+    Constraint({"remote_cpus": 1, "cpus": -1}, -1,
+               "remote_cpus={remote_cpus} must be at most cpus - 1 (cpus={cpus});"
+               " raise cpus or lower remote_cpus"),
+    # with one CPU the page can only sit in the writer's own batch: p_same_cpu + cpus >= 2
+    Constraint({"p_same_cpu": -1, "cpus": -1}, -2,
+               "p_same_cpu={p_same_cpu} needs another CPU to write on, but cpus={cpus};"
+               " raise cpus or set p_same_cpu=1"),
+    Constraint({"p_holder_busy": 1, "p_holder_rt": 1}, 1,
+               "p_holder_busy={p_holder_busy} + p_holder_rt={p_holder_rt} must be at most 1"
+               " (the holding CPU is idle, busy or real-time)"),
 )
 
 
@@ -254,6 +363,26 @@ def feasible(values: Mapping[str, object]) -> np.ndarray:
     for c in CONSTRAINTS:
         ok = ok & c.holds(values)
     return ok
+
+
+def feasible_range(name: str, values: Mapping[str, object], lo: float | None = None,
+                   hi: float | None = None) -> tuple[float, float]:
+    """The range of ``name`` (its bounds, or ``lo``..``hi``) that every rule allows, the other
+    parameters held at ``values``. A UserError when nothing is left."""
+    spec = NUMERIC[name]
+    lo = spec.low if lo is None else lo
+    hi = spec.high if hi is None else hi
+    for c in CONSTRAINTS:
+        lo, hi = c.narrow(name, values, lo, hi)
+    if lo > hi:
+        limits = "; ".join(c.message(values) for c in CONSTRAINTS if name in c.terms)
+        raise UserError(f"{name}: no value in its range is consistent with the other parameters ({limits})")
+    return lo, hi
+
+
+def partners(name: str) -> tuple[str, ...]:
+    """Parameters that share a rule with ``name``."""
+    return tuple(dict.fromkeys(n for c in CONSTRAINTS if name in c.terms for n in c.terms if n != name))
 
 
 def raise_cpus(values: Mapping[str, object]) -> dict:
@@ -305,17 +434,21 @@ class KernelPreset:
 KERNEL_PRESETS: dict[str, KernelPreset] = {
     p.name: p
     for p in [
-        KernelPreset("linux-5.8", "mapcount", {"batch_size": 15, "p_exclusive": 0.0},
+        KernelPreset("linux-5.8", "mapcount", {"batch_size": 15, "p_exclusive": 0.0, "large_folio_cow_reuse": 0},
                      "do_wp_page() reuses unless the page is mapped more than once; no unnecessary copy",
                      (0, 0)),
-        KernelPreset("linux-5.13", "copy_if_referenced", {"batch_size": 15, "p_exclusive": 0.0},
+        KernelPreset("linux-5.13", "copy_if_referenced",
+                     {"batch_size": 15, "p_exclusive": 0.0, "large_folio_cow_reuse": 0},
                      "refcount test since 09854ba94c6a (5.9): any batch reference forces a copy", (5, 9)),
-        KernelPreset("linux-5.18", "drain_local", {"batch_size": 15, "p_exclusive": 0.0},
+        KernelPreset("linux-5.18", "drain_local", {"batch_size": 15, "p_exclusive": 0.0, "large_folio_cow_reuse": 0},
                      "d4c470970d45: drain the local batch if the page is not on an LRU, then test", (5, 18)),
-        KernelPreset("linux-6.8", "drain_local", {"batch_size": 15},
+        KernelPreset("linux-6.8", "drain_local", {"batch_size": 15, "large_folio_cow_reuse": 0},
                      "PageAnonExclusive (5.19) reuses exclusive pages at once; batch still 15", (5, 19)),
-        KernelPreset("linux-6.18", "drain_local", {"batch_size": 31},
-                     "batch raised to 31 in 6.9; exclusive pages reused without a fault", (6, 9)),
+        KernelPreset("linux-6.12", "drain_local", {"batch_size": 31, "large_folio_cow_reuse": 0},
+                     "batch raised to 31 in 6.9; a non-exclusive large folio is still always copied", (6, 9)),
+        KernelPreset("linux-6.18", "drain_local", {"batch_size": 31, "large_folio_cow_reuse": 1},
+                     "COW reuse of PTE-mapped large folios (c3edd36ad29b, 6.15) when every reference is"
+                     " from this mapping; batch 31", (6, 15)),
     ]
 }
 

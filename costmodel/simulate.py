@@ -703,8 +703,10 @@ def _bits() -> dict[str, np.ndarray]:
             (("exclusive", _EXCL), ("large", _LARGE), ("other_ref", _OTHER), ("same_cpu", _SAME), ("resident", _RES))}
 
 
-def policy_decisions(policy: Policy) -> dict[str, np.ndarray]:
-    """What ``policy`` does for each of the 32 fault summaries (boolean arrays by summary code)."""
+def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict[str, np.ndarray]:
+    """What ``policy`` does for each of the 32 fault summaries (boolean arrays by summary code).
+    ``large_folio_cow_reuse``: whether the kernel reuses a non-exclusive large folio that nothing
+    else references (else it always copies one)."""
     b = _bits()
     small_shared = ~b["exclusive"] & ~b["large"]  # takes the policy's path and may sit in a batch
     held = b["resident"] & ~b["large"]  # a large folio is never in a batch
@@ -714,7 +716,7 @@ def policy_decisions(policy: Policy) -> dict[str, np.ndarray]:
     escalate = small_shared & held_after_local if policy.still_held != COPY else none
     held_at_test = held_after_local & ~escalate
     if policy.refcount_test:
-        copy = ~b["exclusive"] & (b["other_ref"] | held_at_test)
+        copy = ~b["exclusive"] & (b["other_ref"] | held_at_test | (b["large"] & (not large_folio_cow_reuse)))
     else:
         copy = none
     return {
@@ -727,8 +729,9 @@ def policy_decisions(policy: Policy) -> dict[str, np.ndarray]:
     }
 
 
-def _policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_per_s: float, z: float) -> dict:
-    d = policy_decisions(policy)
+def _policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_per_s: float, z: float,
+                   large_folio_cow_reuse: bool = True) -> dict:
+    d = policy_decisions(policy, large_folio_cow_reuse)
     by_code = counts.sum(axis=1)
     n = float(by_code.sum())
 
@@ -818,9 +821,6 @@ def _check_inputs(values, faults, seed, chunk_faults):
         raise UserError(f"seed={seed!r}: give a whole number >= 0")
     if isinstance(chunk_faults, bool) or not isinstance(chunk_faults, (int, np.integer)) or not 1 <= chunk_faults <= 1 << 24:
         raise UserError(f"chunk_faults={chunk_faults!r}: give a whole number from 1 to {1 << 24}")
-    if values["cpus"] < 2 and values["p_same_cpu"] < 1:
-        raise UserError(f"p_same_cpu={values['p_same_cpu']:g} needs another CPU to write on, but cpus=1;"
-                        " raise cpus or set p_same_cpu=1")
 
 
 def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None, *,
@@ -877,7 +877,8 @@ def summarise(values, policies, counts, *, faults, seed, arrivals, gap_histogram
     result = SimulationResult(dict(values), tuple(policies), faults, seed, arrivals, gap_histogram, confidence,
                               counts, model_occupancy=costs.model_occupancy, elapsed_s=elapsed_s)
     result.residency = wilson(float(by_code[resident].sum()), float(by_code.sum()), z)
-    result.policies = {p: _policy_result(POLICIES[p], counts, costs, float(values["wp_faults_per_s"]), z)
+    result.policies = {p: _policy_result(POLICIES[p], counts, costs, float(values["wp_faults_per_s"]), z,
+                                         bool(values["large_folio_cow_reuse"]))
                        for p in policies}
     return result
 
@@ -886,10 +887,17 @@ def _make_setup(values, proc, histogram) -> _Setup:
     gap = {"fixed_count": "count", "fixed_time": "fixed", "exponential_time": "exponential"}[values["gap_model"]]
     if histogram is not None:
         gap = "histogram"
+    # a large-folio add moves the whole batch to the LRU: split the adds into small ones that fill
+    # the batch and large ones that empty it (independent Poisson streams: Poisson adds only)
+    q = float(values["p_large_add"])
+    if q > 0 and not isinstance(proc, Poisson):
+        raise UserError(f"p_large_add={q:g} is simulated with poisson arrivals only (the large-folio adds are a"
+                        f" thinning of the add stream); use --arrivals poisson or p_large_add=0")
+    adds = float(values["batch_adds_per_s"])
     return _Setup(
         B=int(values["batch_size"]),
-        add_rate=float(values["batch_adds_per_s"]),
-        local_drain_rate=float(values["explicit_drains_per_s"]),
+        add_rate=adds * (1 - q),
+        local_drain_rate=float(values["explicit_drains_per_s"]) + adds * q,
         drain_all_rate=float(values["drain_all_per_s"]),
         gap=gap,
         adds_between=int(values["adds_between"]),

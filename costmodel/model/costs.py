@@ -41,9 +41,21 @@ def local_drain_ns(folios: sp.Expr = None) -> sp.Expr:
 
 
 def remote_drain_ns() -> sp.Expr:
-    return S["remote_drain_ns"]
+    """Drain the one other CPU that holds the page and wait: the mean over that CPU's state (idle,
+    running a normal task, running a real-time task)."""
+    busy, rt = S["p_holder_busy"], S["p_holder_rt"]
+    return (1 - busy - rt) * S["remote_drain_ns"] + busy * S["remote_drain_busy_ns"] + rt * S["remote_drain_rt_ns"]
+
+
+def cpus_needing_drain() -> sp.Expr:
+    """CPUs besides the holder that lru_add_drain_all() queues work on: those of the other
+    cpus - 2 (neither the faulting CPU, just drained, nor the holder) whose batches are non-empty."""
+    return S["p_cpu_needs_drain"] * sp.Max(S["cpus"] - 2, 0)
 
 
 def drain_all_ns() -> sp.Expr:
-    """``lru_add_drain_all()``: work queued on every CPU, then waited for."""
-    return S["drain_all_base_ns"] + S["drain_all_per_cpu_ns"] * S["cpus"]
+    """``lru_add_drain_all()`` when the page sits in another CPU's batch: its base (mutex, drain
+    generation, scan of the CPUs, the local drain of the already empty batch), the remote drain of
+    the holder, and each further CPU that needs a drain (their works overlap: per_cpu at most a
+    remote drain each). The same mechanism as :func:`remote_drain_ns`, so it can never be cheaper."""
+    return S["drain_all_base_ns"] + remote_drain_ns() + S["drain_all_per_cpu_ns"] * cpus_needing_drain()

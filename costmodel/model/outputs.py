@@ -16,7 +16,7 @@ import sympy as sp
 from ..registry import S
 from . import costs
 from .policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER, POLICIES, Policy
-from .residency import expected_occupancy, held_batch_fill, residency
+from .residency import expected_occupancy, fill_after_flush, held_batch_fill, residency
 
 #: scalar outputs per policy, in order (breakdown components follow as breakdown_ns.<part>)
 OUTPUTS = (
@@ -49,8 +49,11 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
     all_call = held_after_local if pol.still_held == DRAIN_ALL else sp.S.Zero
     held_at_test = held_after_local if pol.still_held == COPY else sp.S.Zero
 
+    # a non-exclusive large folio is never in a batch; whether it is reused depends on the kernel
+    large_copies = o + (1 - o) * (1 - S["large_folio_cow_reuse"])
     if pol.refcount_test:
-        p_copy = (1 - S["p_exclusive"]) * (o + (1 - S["p_large_folio"]) * (1 - o) * held_at_test)
+        p_copy = (1 - S["p_exclusive"]) * (S["p_large_folio"] * large_copies
+                                           + (1 - S["p_large_folio"]) * (o + (1 - o) * held_at_test))
         p_unnecessary = small_shared * (1 - o) * held_at_test
         orphaned = small_shared * held_at_test
     else:
@@ -65,17 +68,19 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
     }
     breakdown = {"fault_entry": S["fault_entry_ns"], "reuse": (1 - p_copy) * S["reuse_ns"]}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
-    # folios moved by local drains. A drain called because the page is not on an LRU, on the CPU
-    # whose batch holds it, moves that fuller batch (the page and every add since). Any other
-    # local drain moves a batch at its stationary mean fill: exact for another CPU's batch with
-    # no drain-all; for the page's own batch drained whether or not it still holds the page
-    # (drain_local_always) exact without drains, since the fill after an add is then uniform.
+    # folios moved by local drains. On the CPU whose batch holds the page, a drain moves that fuller
+    # batch (the page and every add since: held_batch_fill); a drain of the page's own batch after
+    # it was moved (drain_local_always only) moves what came since (fill_after_flush). A drain of
+    # another CPU's batch moves its stationary mean fill (exact without drain-all).
+    holding = small_shared * S["p_same_cpu"]
+    elsewhere = small_shared * (1 - S["p_same_cpu"])
     if pol.local_drain == IF_NOT_ON_LRU:
-        holding = small_shared * S["p_same_cpu"]
-        folios = (holding * held_batch_fill(gap_model, position_model)
-                  + (out["p_local_drain"] - holding * R) * expected_occupancy())
+        folios = holding * held_batch_fill(gap_model, position_model) + elsewhere * R * expected_occupancy()
+    elif pol.local_drain == ALWAYS:
+        folios = (holding * (held_batch_fill(gap_model, position_model) + (1 - R) * fill_after_flush(gap_model))
+                  + elsewhere * expected_occupancy())
     else:
-        folios = out["p_local_drain"] * expected_occupancy()
+        folios = sp.S.Zero
     breakdown["local_drain"] = out["p_local_drain"] * S["drain_base_ns"] + S["drain_per_folio_ns"] * folios
     breakdown["remote_drain"] = out["p_remote_drain"] * costs.remote_drain_ns()
     breakdown["drain_all"] = out["p_drain_all"] * costs.drain_all_ns()

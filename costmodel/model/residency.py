@@ -3,8 +3,9 @@ write-protect fault comes, and the expected occupancy of that batch.
 
 Notation (DOMAIN.md section 4): B batch size; J folios already in the batch when the page was
 added, so the batch is moved to the LRU after n = B-1-J further adds (the add that fills it);
-adds arrive at rate lambda, local drains at mu and drain-all events at nu, all Poisson. Any drain
-(rate delta = mu + nu) empties the batch.
+small-folio adds arrive at rate lambda, local drains at mu and drain-all events at nu, all Poisson;
+a large-folio add (a share p_large_add of all adds) moves the batch to the LRU at once. Any of these
+(rate delta = mu + nu + lambda_all p_large_add) empties the batch.
 
 Stationary position: J is the batch fill seen by an arriving add, P(J = j) proportional to
 p^j with p = lambda / (lambda + delta), j = 0..B-1 (uniform when delta = 0).
@@ -30,7 +31,11 @@ from ..registry import S
 from .special import Clamp, PoissonBelow
 
 B = S["batch_size"]
-LAM = S["batch_adds_per_s"]
+#: small-folio adds fill the batch; a large-folio add moves the whole batch to the LRU at once
+#: (it may not be cached there), so it acts as a drain
+LAM_ALL = S["batch_adds_per_s"]
+Q_LARGE = S["p_large_add"]
+LAM = LAM_ALL * (1 - Q_LARGE)
 MU = S["explicit_drains_per_s"]
 NU = S["drain_all_per_s"]
 K = S["adds_between"]
@@ -42,8 +47,8 @@ j = sp.Symbol("j", integer=True, nonnegative=True)
 
 
 def drain_rate() -> sp.Expr:
-    """delta: rate of events that empty the batch (local drains plus drain-all)."""
-    return MU + NU
+    """delta: rate of events that empty the batch: local drains, drain-all, and large-folio adds."""
+    return MU + NU + LAM_ALL * Q_LARGE
 
 
 def add_share() -> sp.Expr:
@@ -94,7 +99,8 @@ def expected_occupancy() -> sp.Expr:
     p, eps = _share_when_draining(), _drain_share()
     general = p / eps - B * p**B / _one_minus_p_pow(B)
     # Clamp: the general form may round a true 0 (B = 1) to a tiny negative number
-    return sp.Piecewise(((B - 1) / sp.S(2), B * drain_rate() <= _OCCUPANCY_UNIFORM_BELOW * (LAM + drain_rate())),
+    return sp.Piecewise((sp.S.Zero, sp.Eq(LAM, 0)),  # every add is a large folio: the batch stays empty
+                        ((B - 1) / sp.S(2), B * drain_rate() <= _OCCUPANCY_UNIFORM_BELOW * (LAM + drain_rate())),
                         (Clamp(general, 0, B), True))
 
 
@@ -211,3 +217,19 @@ def residency_by_definition(gap_model: str, position_model: str) -> sp.Expr:
     if position_model == "fixed":
         return residency(gap_model, "fixed")
     return sp.Sum(position_weight(j) * residency_given_adds_to_flush(gap_model, B - 1 - j), (j, 0, B - 1))
+
+
+def fill_after_flush(gap_model: str) -> sp.Expr:
+    """E[F | the batch was moved since the page joined it]: the fill of the page's own batch at the
+    WP fault when the page is no longer held.
+
+    With an exponential gap it is exact: at the flush that took the page the batch restarts empty
+    and, by memorylessness, the rest of the gap is again exponential of mean t; renewing at every
+    later flush, g = E[M; no flush | start empty] + P(flush) g, so
+    g = E[M; held | n = B] / r(B). For the other gap models the stationary mean fill stands in
+    (an approximation; the simulation measures its size)."""
+    if gap_model != "exponential_time":
+        return expected_occupancy()
+    r_empty = residency_given_adds_to_flush(gap_model, B)
+    return sp.Piecewise((expected_occupancy(), sp.Eq(r_empty, 0)),
+                        (Clamp(adds_in_gap_while_held(gap_model, B) / r_empty, 0, B - 1), True))
