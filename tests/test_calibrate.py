@@ -322,7 +322,8 @@ def test_too_few_points_and_non_finite_data():
 
 def test_residuals_kept_for_every_fit(linear_set):
     names = {f["name"]: f for f in linear_set.fit}
-    assert set(names) == {"fault_and_copy", "shootdown", "drain", "batch_size"}
+    from costmodel.calibrate import FIT_GROUPS
+    assert set(names) == {g for g, _, _ in FIT_GROUPS}
     assert len(names["drain"]["residuals"]) == 31
     r = names["drain"]["residuals"][5]
     assert r["folios"] == 5 and {"observed_ns", "fitted_ns", "residual_ns", "se_ns"} <= set(r)

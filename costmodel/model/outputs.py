@@ -8,8 +8,6 @@ reference (p_other_ref) forces a copy under every refcount-testing policy.
 
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
 
 import sympy as sp
 
@@ -98,16 +96,10 @@ def output_names() -> tuple[str, ...]:
     return OUTPUTS + tuple(f"breakdown_ns.{b}" for b in BREAKDOWN)
 
 
-@lru_cache(maxsize=None)
 def model_hash() -> str:
-    """A short hash of every formula of the model, for parameter files and caches."""
-    from ..registry import CATEGORICAL
+    """The hash a parameter set carries: of the formulas calibration rests on (the measured
+    quantities in :mod:`costmodel.model.forward`), so a set stays valid while the policies'
+    logic changes and is flagged when what a measured cost means changes."""
+    from .forward import forward_hash
 
-    h = hashlib.sha256()
-    for gap in CATEGORICAL["gap_model"].choices:
-        for pos in CATEGORICAL["position_model"].choices:
-            for sd in CATEGORICAL["shootdown_model"].choices:
-                for name in POLICIES:
-                    for key, expr in policy_outputs(name, gap, pos, sd).items():
-                        h.update(f"{name}|{gap}|{pos}|{sd}|{key}|{sp.srepr(expr)}\n".encode())
-    return h.hexdigest()[:16]
+    return forward_hash()

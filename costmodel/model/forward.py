@@ -1,0 +1,152 @@
+"""What the probes measure, as the model's own expressions: the forward side of calibration.
+
+Each entry of :data:`MEASURABLES` is one measured quantity (a fault that reuses, a fault that
+copies, a cold page copy, a shootdown at ``targets`` CPUs, a local drain of ``folios`` folios, a
+remote drain, ``lru_add_drain_all()`` with no CPU needing a drain, the copy fraction of a
+cross-CPU write after ``k`` adds), built from the same sub-expressions the policies' outputs are
+built from. Calibration fits parameters to measurements through these expressions only, so a new
+cost term inside, say, the copy is fitted as soon as the model has it; and which parameters a
+measurement identifies only as a sum follows from the expression (:func:`linear_terms`).
+
+:func:`forward_hash` hashes these expressions: the formulas a calibrated set depends on. A
+change to a policy's escalation leaves every calibrated set valid; a change to what a measured
+copy fault costs does not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Callable
+
+import sympy as sp
+
+from ..registry import S
+from . import costs
+from .residency import residency
+
+#: free variables of the measured quantities (not parameters of the model)
+TARGETS = sp.Symbol("targets", integer=True, nonnegative=True)
+FOLIOS = sp.Symbol("folios", nonnegative=True)
+K = S["adds_between"]
+
+
+@dataclass(frozen=True)
+class Measurable:
+    name: str
+    description: str
+    build: Callable[[str], sp.Expr]  # shootdown_model -> expression
+
+
+def reuse_fault_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """A WP fault that reuses the page: the fault entry and the reuse step."""
+    return S["fault_entry_ns"] + S["reuse_ns"]
+
+
+def copy_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero) -> sp.Expr:
+    """A WP fault that copies, with ``targets`` other CPUs running the mm (0: no shootdown)."""
+    parts = costs.copy_step_ns(shootdown_model)
+    parts["shootdown"] = costs.shootdown_ns(shootdown_model, targets)
+    return S["fault_entry_ns"] + sp.Add(*parts.values())
+
+
+def page_copy_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """The copy step alone (a cold 4 KiB copy)."""
+    return costs.copy_step_ns(shootdown_model)["copy"]
+
+
+def shootdown_at_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """The shootdown to ``targets`` CPUs (``targets`` >= 1)."""
+    return costs.shootdown_ns(shootdown_model, TARGETS)
+
+
+def local_drain_at_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """A local ``lru_add_drain()`` that moves ``folios`` folios."""
+    return costs.local_drain_ns(FOLIOS)
+
+
+def drain_all_idle_base_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """``lru_add_drain_all()`` when no CPU needs a drain."""
+    return costs.drain_all_ns().subs({S["remote_drain_ns"]: 0, S["p_holder_busy"]: 0, S["p_holder_rt"]: 0,
+                                      S["p_cpu_needs_drain"]: 0})
+
+
+def drain_all_one_cpu_ns(shootdown_model: str = "linear") -> sp.Expr:
+    """``lru_add_drain_all()`` with exactly one other (idle) CPU needing a drain."""
+    return costs.drain_all_ns().subs({S["p_holder_busy"]: 0, S["p_holder_rt"]: 0, S["p_cpu_needs_drain"]: 0})
+
+
+def remote_drain_state_ns(state: str) -> sp.Expr:
+    """The remote drain of the holder in ``state`` (idle, busy, rt)."""
+    weights = {"idle": (0, 0), "busy": (1, 0), "rt": (0, 1)}[state]
+    return costs.remote_drain_ns().subs({S["p_holder_busy"]: weights[0], S["p_holder_rt"]: weights[1]})
+
+
+def cross_cpu_copy_fraction(position_model: str) -> sp.Expr:
+    """P(copy) of a write on another CPU, ``adds_between`` adds after the page's install, with no
+    drains, no other references and no large folios: the residency (fixed count), at position 0
+    (``fixed``, right after a drain) or at the stationary position."""
+    quiet = {S["explicit_drains_per_s"]: 0, S["drain_all_per_s"]: 0, S["p_large_add"]: 0, S["batch_position"]: 0}
+    return residency("fixed_count", position_model).subs(quiet)
+
+
+MEASURABLES: dict[str, Measurable] = {
+    m.name: m
+    for m in [
+        Measurable("reuse_fault_ns", "WP fault that reuses the page", reuse_fault_ns),
+        Measurable("copy_fault_ns", "WP fault that copies, no other CPU in the mm", copy_fault_ns),
+        Measurable("page_copy_ns", "cold copy of one page", page_copy_ns),
+        Measurable("shootdown_ns", "TLB shootdown to `targets` CPUs", shootdown_at_ns),
+        Measurable("local_drain_ns", "local lru_add_drain() moving `folios` folios", local_drain_at_ns),
+        Measurable("drain_all_base_ns", "lru_add_drain_all() with no CPU needing a drain", drain_all_idle_base_ns),
+        Measurable("drain_all_one_cpu_ns", "lru_add_drain_all() with one idle CPU needing a drain",
+                   drain_all_one_cpu_ns),
+        Measurable("remote_drain_idle_ns", "remote drain of an idle holder", lambda sd: remote_drain_state_ns("idle")),
+        Measurable("remote_drain_busy_ns", "remote drain of a holder running a normal task",
+                   lambda sd: remote_drain_state_ns("busy")),
+        Measurable("remote_drain_rt_ns", "remote drain of a holder running a real-time task",
+                   lambda sd: remote_drain_state_ns("rt")),
+        Measurable("copy_fraction_after_drain", "cross-CPU copy fraction at position 0",
+                   lambda sd: cross_cpu_copy_fraction("fixed")),
+        Measurable("copy_fraction_unknown_position", "cross-CPU copy fraction at the stationary position",
+                   lambda sd: cross_cpu_copy_fraction("stationary")),
+    ]
+}
+
+
+def measurable(name: str, shootdown_model: str = "linear") -> sp.Expr:
+    return MEASURABLES[name].build(shootdown_model)
+
+
+def linear_terms(expr: sp.Expr, unknowns) -> tuple[dict, sp.Expr] | None:
+    """``expr`` as ``sum(coeff_i * unknown_i) + rest`` when it is linear in ``unknowns`` with
+    coefficients free of them: ({unknown: coeff}, rest); None when it is not. A measurement of
+    such an expression identifies only the weighted sum of the unknowns it contains."""
+    unknowns = [u for u in unknowns if u in expr.free_symbols]
+    if not unknowns:
+        return {}, expr
+    expanded = sp.expand(expr)
+    coeffs = {}
+    for u in unknowns:
+        c = expanded.coeff(u)
+        if c.free_symbols & set(unknowns):
+            return None
+        coeffs[u] = c
+    rest = sp.expand(expanded - sum(c * u for u, c in coeffs.items()))
+    if rest.free_symbols & set(unknowns):
+        return None
+    return coeffs, rest
+
+
+@lru_cache(maxsize=None)
+def forward_hash() -> str:
+    """A short hash of every measurable's expression under every shootdown shape: the formulas a
+    calibrated parameter set rests on."""
+    from ..registry import CATEGORICAL
+
+    h = hashlib.sha256()
+    for sd in CATEGORICAL["shootdown_model"].choices:
+        for name, m in MEASURABLES.items():
+            h.update(f"{name}|{sd}|{sp.srepr(m.build(sd))}\n".encode())
+    return h.hexdigest()[:16]

@@ -1,0 +1,48 @@
+"""Posterior-predictive check of every shipped calibrated set: the model, evaluated at the set,
+reproduces each measured figure the set was fitted from (read afresh from its measurement
+directory), within the measurement's own interval. This is the test that catches a calibration
+that restates a formula by hand, or a silent bias."""
+
+from pathlib import Path
+
+import pytest
+
+from costmodel import calibrate, paramfile
+
+ROOT = Path(__file__).resolve().parents[1]
+MEASUREMENTS = ROOT / "data" / "measurements"
+
+
+def calibrated_sets():
+    out = []
+    for path in sorted((ROOT / "data" / "params").glob("*.json")):
+        ps = paramfile.load(path)
+        directory = MEASUREMENTS / ps.provenance.get("dataset_id", path.stem)
+        if directory.is_dir():
+            out.append(pytest.param(path, directory, id=path.stem))
+    return out
+
+
+@pytest.mark.parametrize("path,directory", calibrated_sets())
+def test_calibrated_set_reproduces_its_measurements(path, directory):
+    ps = paramfile.load(path)
+    rows = calibrate.posterior_predictive(ps, directory)
+    fitted = {f["name"] for f in ps.fit if f.get("n_points", 0) > 0}
+    assert fitted and set(rows["fit"]) == fitted, "every fit of the set is checked"
+    outside = rows[~rows["inside"]]
+    assert outside.empty, outside.to_string()
+
+
+def test_a_biased_set_fails_the_check(tmp_path):
+    """The check can fail: shift one calibrated cost by a few of its intervals and the figures it
+    came from are no longer reproduced."""
+    sets = calibrated_sets()
+    if not sets:
+        pytest.skip("no calibrated set with its measurements committed")
+    path, directory = sets[0].values
+    ps = paramfile.load(path)
+    e = ps.parameters["alloc_ns"]
+    e.value = e.value * 1.05 + 20
+    rows = calibrate.posterior_predictive(ps, directory)
+    bad = rows[~rows["inside"]]
+    assert not bad.empty and (bad["fit"] == "fault_and_copy").any()
