@@ -239,8 +239,13 @@ def test_damaged_measurement_directory_is_a_clear_error(tmp_path):
     good = csv.read_text()
 
     frame = pd.read_csv(csv)
+    # A column the rows need, gone: read as empty, then refused on the first row that needs it.
     frame.drop(columns=["ci_high"]).to_csv(csv, index=False)
-    with pytest.raises(UserError, match="lacks column 'ci_high'"):
+    with pytest.raises(UserError, match=r"line 2: column 'ci_high' is empty or NaN"):
+        read_measurements(d)
+    # A core column gone: this is not a summary at all.
+    frame.drop(columns=["unit"]).to_csv(csv, index=False)
+    with pytest.raises(UserError, match="lacks column 'unit'"):
         read_measurements(d)
 
     ns_row = frame.index[frame["unit"] == "ns"][0]

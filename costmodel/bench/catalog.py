@@ -20,9 +20,12 @@ CONFIG_COLUMNS: dict[str, tuple[type, str]] = {
     "huge": (int, "1: target in a MADV_HUGEPAGE 2 MiB THP; 0: MADV_NOHUGEPAGE 4 KiB pages"),
     "target_cpus": (int, "other CPUs running sibling threads of the process during the flush"),
     "siblings": (str, "what those threads did: spinning, asleep, or none"),
-    "folios": (int, "fresh folios in the local LRU batch when it was drained"),
+    "folios": (int, "fresh folios in the LRU batch when it was drained: the local batch (drain_cost), or the "
+                    "remote CPU's batch besides the trigger folio (remote_drain)"),
     "size_bytes": (int, "bytes per copy"),
     "cache_state": (str, "hot (in cache), cold (clflushed) or repeated (same large buffers copied again)"),
+    "remote_state": (str, "what the CPU holding the remote batch did meanwhile: idle, busy (a normal-priority "
+                          "busy loop pinned there) or rt (a SCHED_FIFO busy loop there, capped at 2 s)"),
 }
 
 #: Measures a sample line may carry: name -> unit of its summary row.
@@ -30,6 +33,7 @@ MEASURES: dict[str, str] = {
     "ns": "ns",          # a duration per operation, empty timer pair already subtracted
     "copied": "fraction",    # 1 if the page frame changed across the write
     "available": "fraction",  # 1 if the feature could be used
+    "verified": "fraction",   # 1 if the trial checked out as what it claims (see the probe's notes)
 }
 BINARY_MEASURES = frozenset(m for m, unit in MEASURES.items() if unit == "fraction")
 
@@ -38,16 +42,20 @@ COUNTERS: dict[str, str] = {"tlb_ipis": "tlb_ipis_per_op"}
 
 #: Summary (tidy CSV) columns after the configuration columns, with descriptions.
 RESULT_COLUMNS: dict[str, str] = {
-    "measure": "what each raw sample recorded: ns, copied or available",
+    "measure": "what each raw sample recorded: ns, or a 0/1 measure (copied, available, verified, ...)",
     "n": "number of raw samples summarised in the row",
     "successes": "fraction rows: samples that were 1",
     "fraction": "fraction rows: successes / n",
     "median_ns": "ns rows: median of the samples",
     "p10": "10th percentile of the samples (ns rows), in `unit`",
     "p90": "90th percentile of the samples (ns rows), in `unit`",
+    "p99": "ns rows: 99th percentile of the samples (linear interpolation)",
     "ci_low": "95% interval, low end: bootstrap of the median (ns) or Wilson score (fraction)",
     "ci_high": "95% interval, high end",
-    "unit": "unit of median/fraction, p10, p90 and the interval: ns or fraction",
+    "mean_ns": "ns rows: arithmetic mean of the samples (an expected cost; heavy tails pull it above the median)",
+    "mean_ci_low": "ns rows: 95% percentile-bootstrap interval of the mean, low end",
+    "mean_ci_high": "ns rows: 95% percentile-bootstrap interval of the mean, high end",
+    "unit": "unit of median/fraction, the percentiles, the mean and the intervals: ns or fraction",
     "bandwidth_gbps": "size_bytes / median_ns, in GB/s (10^9 bytes per second), where size_bytes is set",
     "tlb_ipis_per_op": "TLB shootdown interrupts counted on the target CPUs per operation of the block",
     "skipped_reason": "set when this configuration could not run here; the other columns are then empty",
@@ -83,6 +91,12 @@ class ProbeSpec:
 def _drain_args(known: dict) -> list[str]:
     batch = known.get("batch_size_found")
     return ["--max-folios", str(int(batch) - 1)] if batch else []
+
+
+def _remote_drain_args(known: dict) -> list[str]:
+    """Largest remote fill besides the trigger folio: B - 2, so the batch (B - 1 folios) never fills."""
+    batch = known.get("batch_size_found")
+    return ["--max-folios", str(int(batch) - 2)] if batch and int(batch) > 2 else []
 
 
 PROBES: list[ProbeSpec] = [
@@ -125,6 +139,17 @@ PROBES: list[ProbeSpec] = [
         config=("op",),
         optional_config=("same_cpu",),
         measures=("ns", "copied", "available"),
+    ),
+    ProbeSpec(
+        "remote_drain",
+        "lru_add_drain_all() draining one remote CPU (memfd write seal; fadvise DONTNEED) against its base and "
+        "controls, by remote fill and remote CPU state; the anon copy it prevents; each trial verified",
+        config=("op", "remote_state"),
+        optional_config=("folios",),
+        measures=("ns", "copied", "verified"),
+        extra_args=_remote_drain_args,
+        timeout_quick_s=60.0,
+        timeout_full_s=300.0,
     ),
 ]
 

@@ -14,6 +14,7 @@ finished ones intact.
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import json
@@ -35,7 +36,7 @@ from . import compile as _compile
 from . import provenance as _prov
 from .catalog import CONFIG_COLUMNS, PROBES, SUMMARY_COLUMNS, probe_spec
 from .parse import parse_probe_output, read_probe_file
-from .summary import infer_batch_size, summarize, tidy_frame
+from .summary import COUNT_COLUMNS, FLOAT_COLUMNS, TEXT_COLUMNS, infer_batch_size, summarize, tidy_frame
 
 CSV_NAME = "measurements.csv"
 PROVENANCE_NAME = "provenance.json"
@@ -337,18 +338,53 @@ def _skipped_list(prov: dict) -> list[dict]:
 
 # ----------------------------------------------------------------------------- reading back
 
-def _read_csv(path: Path) -> pd.DataFrame:
+#: Columns every measurement set has carried since the first version; any other column a set lacks
+#: (one added to the catalog after it was written) reads as empty.
+CORE_COLUMNS = ("probe", "measure", "n", "unit")
+
+
+def _check_rows(path: Path) -> None:
+    """Every data row has the header's number of fields, and the file ends with a newline."""
     try:
-        frame = pd.read_csv(path, dtype={c: "string" for c in ("probe", "measure", "unit", "skipped_reason",
-                                                                   *[k for k, (t, _) in CONFIG_COLUMNS.items()
-                                                                     if t is str])},
-                            keep_default_na=True)
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
+    except OSError as exc:
+        raise UserError(f"{path}: cannot be read ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the file is damaged; "
+                        f"rebuild it with `costmodel bench --resummarise {path.parent}`") from None
+    if not text.strip():
+        raise UserError(f"{path}: empty; rebuild it with `costmodel bench --resummarise {path.parent}`")
+    fix = f"rebuild it with `costmodel bench --resummarise {path.parent}`"
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as exc:
+        raise UserError(f"{path}: not a readable CSV ({exc}); {fix}") from None
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != width:
+            cut = number == len(rows) and not text.endswith("\n")
+            raise UserError(f"{path} line {number}: {len(row)} fields where the header has {width}"
+                            f"{' (the file is cut short)' if cut else ''}; {fix}")
+    if not text.endswith("\n"):
+        raise UserError(f"{path} line {len(rows)}: the last line has no newline, so the file may be cut "
+                        f"short; {fix}")
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    _check_rows(path)
+    text_columns = (*TEXT_COLUMNS, *[k for k, (t, _) in CONFIG_COLUMNS.items() if t is str])
+    try:
+        frame = pd.read_csv(path, dtype={c: "string" for c in text_columns}, keep_default_na=True)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable CSV ({exc}); rerun `costmodel bench`") from None
-    missing = [c for c in SUMMARY_COLUMNS if c not in frame.columns]
+    missing = [c for c in CORE_COLUMNS if c not in frame.columns]
     if missing:
-        raise UserError(f"{path}: lacks column {missing[0]!r}; it was not written by this version of "
-                        f"`costmodel bench` (expected columns: {', '.join(SUMMARY_COLUMNS)})")
+        raise UserError(f"{path}: lacks column {missing[0]!r}, so it is not a measurement summary written by "
+                        f"`costmodel bench` (its columns include {', '.join(CORE_COLUMNS)})")
+    for col in SUMMARY_COLUMNS:
+        if col not in frame.columns:   # a column newer than the set: it does not apply there
+            frame[col] = pd.NA
     for col, (kind, _) in CONFIG_COLUMNS.items():
         if kind is int:
             values = pd.to_numeric(frame[col], errors="coerce")
@@ -357,13 +393,18 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 row = int(bad.idxmax()) + 2
                 raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} "
                                 f"is not a whole number")
-    for col in ("n", "successes", "fraction", "median_ns", "p10", "p90", "ci_low", "ci_high",
-                "bandwidth_gbps", "tlb_ipis_per_op"):
+    for col in (*COUNT_COLUMNS, *FLOAT_COLUMNS):
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = frame[col].notna() & values.isna()
         if bad.any():
             row = int(bad.idxmax()) + 2
             raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} is not a number")
+    for col in COUNT_COLUMNS:
+        values = pd.to_numeric(frame[col], errors="coerce")
+        bad = values.notna() & (values % 1 != 0)
+        if bad.any():
+            row = int(bad.idxmax()) + 2
+            raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} is not a whole number")
     return tidy_frame(frame)
 
 
@@ -379,11 +420,18 @@ def _validate(frame: pd.DataFrame, path: Path) -> None:
             continue
         if pd.isna(row["n"]) or row["n"] <= 0:
             fail(i, "column 'n' must be a positive count on a measured row")
+        if pd.isna(row["measure"]):
+            fail(i, "column 'measure' is empty on a measured row")
+        if pd.isna(row["unit"]) or row["unit"] not in ("ns", "fraction"):
+            fail(i, f"column 'unit' = {row['unit']!r}; expected 'ns' or 'fraction'")
         if row["unit"] == "ns":
             for col in ("median_ns", "p10", "p90", "ci_low", "ci_high"):
                 if pd.isna(row[col]):
                     fail(i, f"column {col!r} is empty or NaN on an ns row; rerun `costmodel bench`")
-        elif row["unit"] == "fraction":
+            if pd.notna(row["mean_ci_low"]) and pd.notna(row["mean_ci_high"]) \
+                    and row["mean_ci_low"] > row["mean_ci_high"]:
+                fail(i, "mean_ci_low exceeds mean_ci_high")
+        else:
             for col in ("successes", "fraction", "ci_low", "ci_high"):
                 if pd.isna(row[col]):
                     fail(i, f"column {col!r} is empty or NaN on a fraction row; rerun `costmodel bench`")
@@ -391,8 +439,6 @@ def _validate(frame: pd.DataFrame, path: Path) -> None:
                 fail(i, f"column 'fraction' = {row['fraction']} lies outside 0..1")
             if row["successes"] > row["n"]:
                 fail(i, "column 'successes' exceeds 'n'")
-        else:
-            fail(i, f"column 'unit' = {row['unit']!r}; expected 'ns' or 'fraction'")
         if row["ci_low"] > row["ci_high"]:
             fail(i, "ci_low exceeds ci_high")
 

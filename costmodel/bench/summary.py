@@ -1,5 +1,6 @@
-"""From raw samples to the tidy summary: medians with a bootstrap interval, fractions with a
-Wilson interval, counters per operation; and the batch size read off the unnecessary-copy step."""
+"""From raw samples to the tidy summary: medians and means with bootstrap intervals and tail
+percentiles, fractions with a Wilson interval, counters per operation; and the batch size read off
+the unnecessary-copy step."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pandas as pd
 
 from .. import stats
 
-from .catalog import CONFIG_COLUMNS, COUNTERS, MEASURES, SUMMARY_COLUMNS, ProbeSpec
+from .catalog import CONFIG_COLUMNS, COUNTERS, MEASURES, RESULT_COLUMNS, SUMMARY_COLUMNS, ProbeSpec
 from .parse import ProbeOutput
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -27,9 +28,8 @@ def wilson_interval(successes: int, n: int, confidence: float = CONFIDENCE) -> t
     return stats.wilson_interval(successes, n, stats.z_value(confidence))
 
 
-def bootstrap_median_interval(values: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
-                              confidence: float = CONFIDENCE) -> tuple[float, float]:
-    """Percentile bootstrap interval of the median; deterministic for a given seed."""
+def _bootstrap_interval(values: np.ndarray, statistic, seed: int, resamples: int,
+                        confidence: float) -> tuple[float, float]:
     values = np.asarray(values, dtype=float)
     n = len(values)
     if n == 0:
@@ -37,15 +37,31 @@ def bootstrap_median_interval(values: np.ndarray, seed: int, resamples: int = BO
     if n == 1:
         return float(values[0]), float(values[0])
     rng = np.random.default_rng(seed)
-    medians = np.empty(resamples)
+    stats_ = np.empty(resamples)
     chunk = max(1, 4_000_000 // n)
     for start in range(0, resamples, chunk):
         stop = min(resamples, start + chunk)
         idx = rng.integers(0, n, size=(stop - start, n))
-        medians[start:stop] = np.median(values[idx], axis=1)
+        stats_[start:stop] = statistic(values[idx], axis=1)
     alpha = (1 - confidence) / 2
-    low, high = np.quantile(medians, [alpha, 1 - alpha])
+    low, high = np.quantile(stats_, [alpha, 1 - alpha])
     return float(low), float(high)
+
+
+def bootstrap_median_interval(values: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
+                              confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the median; deterministic for a given seed."""
+    return _bootstrap_interval(values, np.median, seed, resamples, confidence)
+
+
+def bootstrap_mean_interval(values: np.ndarray, seed: int, resamples: int = BOOTSTRAP_RESAMPLES,
+                            confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean; deterministic for a given seed.
+
+    With a heavy tail and few samples it is too narrow (a rare slow event missing from the sample
+    is missing from every resample): read it together with n and p99.
+    """
+    return _bootstrap_interval(values, np.mean, seed, resamples, confidence)
 
 
 def _seed(probe: str, key: tuple) -> int:
@@ -74,8 +90,11 @@ def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
                 row.update(successes=successes, fraction=successes / n, ci_low=low, ci_high=high)
             else:
                 low, high = bootstrap_median_interval(values, _seed(spec.name, key))
-                p10, median, p90 = np.percentile(values, [10, 50, 90])
-                row.update(median_ns=float(median), p10=float(p10), p90=float(p90), ci_low=low, ci_high=high)
+                mean_low, mean_high = bootstrap_mean_interval(values, _seed(spec.name, ("mean", *key)))
+                p10, median, p90, p99 = np.percentile(values, [10, 50, 90, 99])
+                row.update(median_ns=float(median), p10=float(p10), p90=float(p90), p99=float(p99),
+                           ci_low=low, ci_high=high, mean_ns=float(values.mean()),
+                           mean_ci_low=mean_low, mean_ci_high=mean_high)
                 size = row.get("size_bytes")
                 if size is not None and median > 0:
                     row["bandwidth_gbps"] = float(size) / float(median)
@@ -97,6 +116,12 @@ def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
     return tidy_frame(rows)
 
 
+#: Result columns by type; every other result column is a float.
+TEXT_COLUMNS = ("probe", "measure", "unit", "skipped_reason")
+COUNT_COLUMNS = ("n", "successes")
+FLOAT_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in TEXT_COLUMNS and c not in COUNT_COLUMNS)
+
+
 def tidy_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     """The summary columns in their fixed order and types (integers stay integers, NA empty)."""
     frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
@@ -106,11 +131,11 @@ def tidy_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     frame = frame[SUMMARY_COLUMNS]
     for col, (kind, _) in CONFIG_COLUMNS.items():
         frame[col] = frame[col].astype("Int64" if kind is int else "string")
-    for col in ("probe", "measure", "unit", "skipped_reason"):
+    for col in TEXT_COLUMNS:
         frame[col] = frame[col].astype("string")
-    for col in ("n", "successes"):
+    for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("Int64")
-    for col in ("fraction", "median_ns", "p10", "p90", "ci_low", "ci_high", "bandwidth_gbps", "tlb_ipis_per_op"):
+    for col in FLOAT_COLUMNS:
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame.reset_index(drop=True)
 
