@@ -280,6 +280,26 @@ def shootdown_shape(shape: str) -> tuple[Callable, int]:
     return model, nparams
 
 
+PUBLISHED_SHOOTDOWN_SET = "milan72-ipi.json"
+
+
+@lru_cache(maxsize=None)
+def published_shootdown_shape(source_dir: str | Path = REFERENCE_DIR) -> dict | None:
+    """Shape and base:per ratio of the published multi-CPU shootdown curve (the reference set built
+    from the 72-CPU Milan tlb_flush2 sweep), to extend a measurement at too few target counts; None
+    where the reference set is absent."""
+    path = Path(source_dir) / PUBLISHED_SHOOTDOWN_SET
+    if not path.is_file():
+        return None
+    import io
+
+    ps = __import__("costmodel.paramfile", fromlist=["load"]).load(path, notes_to=io.StringIO())
+    p = ps.parameters
+    return {"shape": p["shootdown_model"].value, "base_ns": float(p["shootdown_base_ns"].value),
+            "per_cpu_ns": float(p["shootdown_per_cpu_ns"].value),
+            "citation": f"reference set {path.stem}: Rik van Riel, INVLPGB series, kernel 6.15"}
+
+
 def shootdown_shapes() -> tuple[str, ...]:
     return registry.CATEGORICAL["shootdown_model"].choices
 
@@ -332,11 +352,16 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
             ests["shootdown_per_cpu_ns"] = Estimate(0.0, "assumed",
                                                     "0: the chosen broadcast shape has no per-CPU term")
     else:
-        shape = registry.CATEGORICAL["shootdown_model"].default
+        ref = published_shootdown_shape()
+        shape = ref["shape"] if ref is not None else registry.CATEGORICAL["shootdown_model"].default
         model, _ = shootdown_shape(shape)
+        basis = (f"the shape of the published multi-CPU curve ({ref['citation']}), anchored at the measured point"
+                 if ref is not None else f"the registry default {shape!r}")
         ests["shootdown_model"] = Estimate(
-            shape, "assumed", f"only {counts.size} target count(s) measured ({', '.join(f'{c:g}' for c in counts)});"
-            f" at least {min_counts} are needed to choose the shape, so the registry default {shape!r} is assumed")
+            shape, "published" if ref is not None else "assumed",
+            f"only {counts.size} target count(s) measured ({', '.join(f'{c:g}' for c in counts)}); at least"
+            f" {min_counts} are needed to choose the shape, so {basis} is taken; linear, log2 and broadcast"
+            " remain possible beyond the measured count (the interval of the per-CPU cost spans them)")
         record["information_criterion"] = {"name": "none", "chosen": shape,
                                            "note": f"fewer than {min_counts} target counts: shape assumed"}
         if counts.size == 2:
@@ -355,23 +380,31 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
             w = np.ones_like(y) if se is None else 1.0 / se ** 2
             total = float(np.sum(w * y) / np.sum(w))
             total_se = float(1.0 / math.sqrt(np.sum(w))) if se is not None else 0.0
-            d = _default_ratio(SHOOTDOWN_PARAMS)  # base : per in the registry defaults
+            ref = published_shootdown_shape()
+            if ref is not None and ref["shape"] == shape:
+                d = np.array([ref["base_ns"], ref["per_cpu_ns"]])  # base : per of the published curve
+                ratio_basis = f"the published multi-CPU curve's ratio ({ref['citation']})"
+            else:
+                d = _default_ratio(SHOOTDOWN_PARAMS)  # base : per in the registry defaults
+                ratio_basis = "the registry defaults' ratio (assumed)"
             share_base = d[0] / (d[0] + d[1] * g)
             sums = total + total_se * rng.standard_normal(n_boot)
             lo, hi_ = _percentiles(sums)
             fit = _constant_fit(x, y, total)
             record["method"] = f"weighted mean at one target count; parametric bootstrap ({n_boot}, seed {SEED})"
             split = (f"only the sum shootdown_base_ns + shootdown_per_cpu_ns x {g:g} = {total * unit_scale:.4g} ns at"
-                     f" {kk:g} target CPU(s) is identifiable; split in the registry defaults' ratio"
-                     f" {registry.NUMERIC['shootdown_base_ns'].default:g}:{registry.NUMERIC['shootdown_per_cpu_ns'].default:g}"
-                     f" (assumed); {data}")
-            ests["shootdown_base_ns"] = Estimate(total * share_base * unit_scale, "measured", split,
-                                                 lo * share_base * unit_scale, hi_ * share_base * unit_scale)
+                     f" {kk:g} target CPU(s) is identifiable; split in {ratio_basis} {d[0]:.4g}:{d[1]:.4g};"
+                     f" the interval spans the other shapes, from broadcast (all base, per-CPU 0) to this split; {data}")
             share_per = (1 - share_base) / g
+            # the shape beyond the measured count is the uncertainty: broadcast puts the whole sum in the
+            # base (per-CPU 0), the split puts share_base of it there
+            ests["shootdown_base_ns"] = Estimate(total * share_base * unit_scale, "measured", split,
+                                                 lo * share_base * unit_scale, hi_ * unit_scale)
             ests["shootdown_per_cpu_ns"] = Estimate(total * share_per * unit_scale, "measured", split,
-                                                    lo * share_per * unit_scale, hi_ * share_per * unit_scale)
+                                                    0.0, hi_ * share_per * unit_scale)
             record["identifiable"] = "sum only (one target count)"
     record["residuals"] = _residual_rows("target_cpus", x, y, fit.fitted, se, unit_scale)
+    record["measured_targets_max"] = int(counts.max())
     return FitOutcome(ests, record)
 
 
