@@ -26,6 +26,12 @@ CONFIG_COLUMNS: dict[str, tuple[type, str]] = {
     "cache_state": (str, "hot (in cache), cold (clflushed) or repeated (same large buffers copied again)"),
     "remote_state": (str, "what the CPU holding the remote batch did meanwhile: idle, busy (a normal-priority "
                           "busy loop pinned there) or rt (a SCHED_FIFO busy loop there, capped at 2 s)"),
+    "same_cpu_percent": (int, "share of the configuration's trials (in %, split exactly) that wrote on the CPU holding the page"),
+    "adds_per_s": (int, "rate of the background adder's first touches on the holding CPU during a timed gap"),
+    "gap_us": (int, "time from the target's first touch to its WP fault (timed gap), in microseconds"),
+    "sharing": (str, "the page before swap-out: exclusive, forked (a fork+exit child took exclusivity) or child_alive (a child still maps it through swap-in)"),
+    "swap_path": (str, "how the page came back: direct (read fault; zram skips the swap cache) or readahead (MADV_WILLNEED into the swap cache, then the read)"),
+    "threads": (int, "threads of the process running the loop, one per CPU"),
 }
 
 #: Measures a sample line may carry: name -> unit of its summary row.
@@ -34,6 +40,7 @@ MEASURES: dict[str, str] = {
     "copied": "fraction",    # 1 if the page frame changed across the write
     "available": "fraction",  # 1 if the feature could be used
     "verified": "fraction",   # 1 if the trial checked out as what it claims (see the probe's notes)
+    "faulted": "fraction",    # 1 if the write took a page fault (minor-fault count of the thread)
 }
 BINARY_MEASURES = frozenset(m for m, unit in MEASURES.items() if unit == "fraction")
 
@@ -150,6 +157,24 @@ PROBES: list[ProbeSpec] = [
         extra_args=_remote_drain_args,
         timeout_quick_s=60.0,
         timeout_full_s=300.0,
+    ),
+    ProbeSpec(
+        "workload",
+        "a controlled mix of WP faults (share written on the holding CPU, fixed adds or a Poisson adder "
+        "over a timed gap, known or uniform position, a spinning sibling or none): ns per fault and copies",
+        config=("op", "drained_first", "same_cpu_percent", "target_cpus", "siblings"),
+        optional_config=("adds_between", "adds_per_s", "gap_us"),
+        measures=("ns", "copied"),
+        extra_args=_drain_args,
+    ),
+    ProbeSpec(
+        "swap_cow",
+        "zram swap (set up and restored by the probe where no swap is active): whether a write after "
+        "swap-in faults and copies, by sharing, swap_path, same_cpu, siblings; the swap-out/in/write loop "
+        "with one thread against two",
+        config=("op", "swap_path", "target_cpus", "siblings"),
+        optional_config=("sharing", "same_cpu", "threads"),
+        measures=("ns", "faulted", "copied"),
     ),
 ]
 
