@@ -57,7 +57,7 @@ def test_preset_sets_batch_size(capsys):
     (["eval", "--set", "gap_model=poisson"], "gap_model: 'poisson' is not allowed; choose one of"),
     (["eval", "--set", "batch_size=__import__('os').system('touch /tmp/pwned')"], "batch_size: \"__import__('os')"),
     (["eval", "--set", "remote_cpus"], "expected NAME=VALUE"),
-    (["eval", "--set", "remote_cpus=9"], "remote_cpus=9 must be at most cpus - 1 = 7"),
+    (["eval", "--set", "remote_cpus=9"], "remote_cpus=9 must be at most cpus - 1"),
     (["eval", "--set", "batch_position=31"], "batch_position=31 must be below batch_size=31"),
     (["eval", "--policy", "drain_some"], "unknown policy 'drain_some'"),
     (["eval", "--preset", "linux-9.9"], "invalid choice"),
@@ -102,3 +102,431 @@ def test_params_lists_every_registry_entry(capsys):
     assert code == 0
     for name in registry.PARAMS:
         assert name in out
+
+
+# ---- what a new user trips over -----------------------------------------------------------------
+
+import errno  # noqa: E402
+import re  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from costmodel import presets  # noqa: E402
+from costmodel.errors import UserError  # noqa: E402
+from costmodel.cli import COMMANDS, build_parser  # noqa: E402
+
+CLI = [sys.executable, "-m", "costmodel.cli"]
+FIXTURES = Path(__file__).parent / "fixtures" / "bench"
+REFERENCE = Path(__file__).parent.parent / "data" / "reference"
+#: the command modules this file checks the help of (each has an EPILOG of examples)
+OWN_COMMANDS = ["params", "policies", "presets", "breakeven", "simulate", "calibrate", "validate", "report"]
+
+
+def one_line_error(code, err, needle=""):
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+    assert needle in err, err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["breakeven", "--policy", "drain_local", "--against", "drain_local", "--solve-for", "remote_cpus"],
+     "--policy and --against are both drain_local"),
+    (["breakeven", "--policy", "drain_local", "--against", "drain_remote", "--solve-for", "remote_cpus",
+      "--rtol", "x"], "--rtol 'x'"),
+    (["params", "list", "extra"], "params list takes no file, got 'extra'"),
+    (["params", "extra"], "invalid choice"),
+    (["params", "show"], "params show takes 1 file(s), got 0"),
+    (["validate", "/nonexistent-dir", "--min-inside", "1.5"], "--min-inside '1.5': give a share from 0 to 1"),
+])
+def test_more_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
+    one_line_error(*run(capsys, *argv)[::2], needle)
+
+
+def test_breakeven_names_the_limiting_parameter_and_how_to_widen(capsys):
+    code, out, err = run(capsys, "breakeven", "--policy", "drain_remote", "--against", "drain_local",
+                         "--solve-for", "remote_cpus")
+    assert code == 0, err
+    cpus = registry.PARAMS["cpus"].default
+    assert f"remote_cpus = 0 .. {cpus - 1} CPUs" in out
+    assert f"because cpus={cpus}" in out and "--set cpus=" in out
+
+
+def test_breakeven_with_enough_cpus_gives_the_integer_where_the_order_changes(capsys):
+    from costmodel.evaluate import evaluate_point
+
+    code, out, err = run(capsys, "breakeven", "--policy", "drain_remote", "--against", "drain_local",
+                         "--solve-for", "remote_cpus", "--set", "cpus=64", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    v = registry.resolve({"cpus": 64})
+
+    def cheaper(n):
+        r = evaluate_point(dict(v, remote_cpus=n), ["drain_remote", "drain_local"])
+        return "drain_remote" if r["drain_remote"]["expected_ns"] < r["drain_local"]["expected_ns"] else "drain_local"
+
+    first = next(n for n in range(1, 64) if cheaper(n) != cheaper(n - 1))
+    assert doc["roots"] == [first] and doc["integer"] is True and doc["rtol"] == 1e-9
+    assert doc["regions"][0] == {"low": 0, "high": first - 1, "cheaper": cheaper(0)}
+    assert doc["regions"][1]["low"] == first and doc["regions"][1]["cheaper"] == cheaper(first)
+
+
+def test_params_list_refuses_extra_arguments_but_show_takes_one(capsys, tmp_path):
+    one_line_error(*run(capsys, "params", "list", "a", "b")[::2], "params list takes no file")
+    assert run(capsys, "params", "list")[0] == 0
+
+
+def test_params_json_has_real_numbers_and_choice_lists(capsys):
+    code, out, _ = run(capsys, "params", "--json")
+    assert code == 0
+    rows = {r["name"]: r for r in json.loads(out)}
+    assert list(rows) == list(registry.PARAMS)
+    for name, e in registry.PARAMS.items():
+        r = rows[name]
+        if isinstance(e, registry.Numeric):
+            for key, want in (("default", e.default), ("low", e.low), ("high", e.high)):
+                assert isinstance(r[key], (int, float)) and not isinstance(r[key], bool), (name, key, r[key])
+                assert r[key] == want
+                if e.integer:
+                    assert isinstance(r[key], int), (name, key)
+            assert "bounds" not in r and "choices" not in r
+        else:
+            assert r["choices"] == list(e.choices) and r["default"] == e.default
+
+
+def test_params_table_prints_integers_as_integers(capsys):
+    code, out, _ = run(capsys, "params")
+    assert code == 0
+    for name, e in registry.NUMERIC.items():
+        if e.integer:
+            line = next(l for l in out.splitlines() if l.startswith(name + " "))
+            assert f"{int(e.low)} .. {int(e.high)}" in line, line
+    assert "1024 .. 2097152" in out  # page_bytes: once printed as 2.09715e+06
+
+
+def test_output_error_on_stdout_is_one_line_exit_2(capsys, monkeypatch):
+    class Full:
+        def write(self, _):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def flush(self):
+            pass
+
+    monkeypatch.setattr(sys, "stdout", Full())
+    code = main(["params", "--json"])
+    err = capsys.readouterr().err
+    one_line_error(code, err, "cannot write the output (No space left on device)")
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full")
+def test_output_into_dev_full_is_one_line_exit_2():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*CLI, "params", "--json"], stdout=full, stderr=subprocess.PIPE, text=True)
+    one_line_error(proc.returncode, proc.stderr, "No space left on device")
+
+
+def test_broken_pipe_is_quiet():
+    proc = subprocess.Popen([*CLI, "params", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first write
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=60)
+    assert err == "" and proc.returncode == 0
+
+
+def test_ctrl_c_exits_130_with_one_line(capsys, monkeypatch, tmp_path):
+    import costmodel.validate
+
+    def interrupted(directory):
+        raise KeyboardInterrupt
+
+    (tmp_path / "provenance.json").write_text("{}")
+    monkeypatch.setattr(costmodel.validate, "model_vs_kernel", interrupted)
+    code, out, err = run(capsys, "validate", str(tmp_path))
+    assert code == 130
+    assert err.strip() == "costmodel validate: interrupted"
+
+
+# ---- output files: missing directories, --parents, -o - ----------------------------------------
+
+
+@pytest.fixture
+def fake_report(monkeypatch):
+    """The report command's plumbing without building the real report (slow, tested elsewhere)."""
+    import costmodel.report as report
+
+    def build(values, **kw):
+        return report.Report(html=f"<html>{values['cpus']}</html>")
+
+    monkeypatch.setattr(report, "build_report", build)
+    return build
+
+
+def test_output_into_a_missing_directory_is_refused(capsys, tmp_path, fake_report):
+    missing = tmp_path / "no" / "such"
+    for argv in (["report", "-o", str(missing / "r.html")],
+                 ["report", "-o", str(tmp_path / "r.html"), "--png", str(missing)],
+                 ["calibrate", str(FIXTURES), "-o", str(missing / "p.json")]):
+        if argv[0] == "calibrate":
+            (tmp_path / "m").mkdir(exist_ok=True)
+            (tmp_path / "m" / "provenance.json").write_text("{}")
+            argv[1] = str(tmp_path / "m")
+        code, out, err = run(capsys, *argv)
+        one_line_error(code, err, f"{missing}: no such directory")
+        assert "--parents" in err
+    assert not (tmp_path / "no").exists()
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_parents_creates_the_directory(capsys, tmp_path, fake_report):
+    out = tmp_path / "a" / "b" / "r.html"
+    code, msg, err = run(capsys, "report", "--set", "cpus=12", "-o", str(out), "--parents")
+    assert code == 0, err
+    assert out.read_text() == "<html>12</html>"
+
+
+def test_dash_means_standard_output(capsys, tmp_path, fake_report):
+    code, out, err = run(capsys, "report", "--set", "cpus=12", "-o", "-")
+    assert code == 0, err
+    assert out == "<html>12</html>"
+    assert "wrote standard output" in err
+    assert not Path("-").exists()
+
+
+def test_atomic_write_output_and_check_output(tmp_path, capsys):
+    from costmodel.atomic import check_output, write_output
+
+    check_output("-")
+    assert write_output("-", "text") == "standard output"
+    assert capsys.readouterr().out == "text"
+    target = tmp_path / "new" / "f.txt"
+    with pytest.raises(UserError, match="no such directory"):
+        check_output(target)
+    with pytest.raises(UserError, match="no such directory"):
+        write_output(target, "x")
+    assert not target.parent.exists()
+    assert write_output(target, "x", parents=True) == str(target)
+    assert target.read_text() == "x"
+    with pytest.raises(UserError, match="--force"):
+        check_output(target)
+    check_output(target, force=True)
+
+
+# ---- calibrate and validate messages ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make,needle", [
+    (lambda t: t / "absent", "no such file or directory"),
+    (lambda t: (t / "m.csv").write_text("a,b\n") and t / "m.csv", "is a file, not a measurement directory"),
+    (lambda t: t, "has no provenance.json"),
+])
+def test_calibrate_says_what_is_wrong_with_the_directory(capsys, tmp_path, make, needle):
+    path = make(tmp_path)
+    code, out, err = run(capsys, "calibrate", str(path), "-o", str(tmp_path / "p.json"))
+    one_line_error(code, err, needle)
+    assert str(path) in err and "provenance.json: missing" not in err
+
+
+def _validate_with(monkeypatch, tmp_path, inside: int, rows: int):
+    import pandas as pd
+
+    import costmodel.validate
+
+    frame = pd.DataFrame({"inside_ci": [True] * inside + [False] * (rows - inside), "measured_fraction": 0.5})
+    summary = {"directory": str(tmp_path), "policy": "drain_local", "batch_size": 31, "rows": rows,
+               "inside_ci": inside, "by_position_model": {}}
+    (tmp_path / "provenance.json").write_text("{}")
+    monkeypatch.setattr(costmodel.validate, "model_vs_kernel", lambda d: (frame, summary))
+
+
+@pytest.mark.parametrize("threshold,code", [(None, 0), ("0.75", 0), ("0.7", 0), ("0.8", 1), ("1", 1), ("0", 0)])
+def test_validate_min_inside_sets_the_exit_status(capsys, monkeypatch, tmp_path, threshold, code):
+    _validate_with(monkeypatch, tmp_path, inside=3, rows=4)
+    argv = ["validate", str(tmp_path)] + (["--min-inside", threshold] if threshold else [])
+    got, out, err = run(capsys, *argv)
+    assert got == code, err
+    if code == 1:
+        assert "3/4 = 0.750" in err and f"below --min-inside {float(threshold):g}" in err
+
+
+def test_validate_json_carries_the_check(capsys, monkeypatch, tmp_path):
+    _validate_with(monkeypatch, tmp_path, inside=3, rows=4)
+    code, out, _ = run(capsys, "validate", str(tmp_path), "--json", "--min-inside", "0.9")
+    assert code == 1
+    assert json.loads(out)["check"] == {"share_inside": 0.75, "min_inside": 0.9, "passed": False}
+
+
+# ---- help, version, listings --------------------------------------------------------------------
+
+
+def test_top_level_help_describes_the_tool_with_examples(capsys):
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    import costmodel.cli as cli_module
+
+    assert cli_module.__doc__.splitlines()[0] not in out  # not the internal module docstring
+    assert "write-protect fault" in out and "examples:" in out
+    for name, _, _ in COMMANDS:
+        assert name in out
+
+
+def _examples(parser_name: str) -> list[list[str]]:
+    import shlex
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, __import__("argparse")._SubParsersAction))
+    epilog = sub.choices[parser_name].epilog or ""
+    lines = [l.strip().split("#")[0].split("|")[0].split(">")[0] for l in epilog.splitlines()]
+    return [shlex.split(l)[1:] for l in lines if l.startswith("costmodel ")]
+
+
+@pytest.mark.parametrize("name", OWN_COMMANDS)
+def test_each_command_has_examples_that_parse(name):
+    from costmodel.model import POLICIES
+
+    examples = _examples(name)
+    assert examples, f"`costmodel {name} --help` shows no example"
+    parser = build_parser()
+    for argv in examples:
+        parser.parse_args(argv)  # argparse exits (a test failure) on a wrong option or choice
+        for flag, value in zip(argv, argv[1:]):
+            if flag in ("--policy", "--against"):
+                assert value in POLICIES, argv
+            if flag == "--solve-for":
+                assert value in registry.NUMERIC, argv
+            if flag == "--set":
+                registry.parse_assignments([value])
+
+
+def test_breakeven_options_all_have_help():
+    import argparse
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in sub.choices["breakeven"]._actions:
+        assert action.help, action.option_strings
+
+
+def test_version_prints_the_version_and_model_hash(capsys):
+    from costmodel import __version__
+    from costmodel.model import model_hash
+
+    code, out, _ = run(capsys, "--version")
+    assert code == 0
+    assert out.strip() == f"costmodel {__version__} (model {model_hash()})"
+    assert re.fullmatch(r"costmodel \S+ \(model [0-9a-f]{16}\)", out.strip())
+
+
+def test_policies_lists_every_declared_policy(capsys):
+    from costmodel.model import CANDIDATES, POLICIES
+
+    code, out, _ = run(capsys, "policies")
+    assert code == 0
+    for name, p in POLICIES.items():
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert p.summary in line and p.kernels in line
+    code, out, _ = run(capsys, "policies", "--json")
+    doc = json.loads(out)
+    assert [r["name"] for r in doc] == list(POLICIES)
+    for r in doc:
+        p = POLICIES[r["name"]]
+        assert (r["refcount_test"], r["local_drain"], r["still_held"], r["kernels"]) == \
+            (p.refcount_test, p.local_drain, p.still_held, p.kernels)
+        assert r["candidate"] == (r["name"] in CANDIDATES)
+
+
+def test_presets_lists_kernel_and_workload_presets(capsys):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0
+    for name in [*registry.KERNEL_PRESETS, *presets.WORKLOAD_PRESETS]:
+        assert name in out
+    code, out, _ = run(capsys, "presets", "--json")
+    doc = json.loads(out)
+    assert [k["name"] for k in doc["kernel"]] == list(registry.KERNEL_PRESETS)
+    for k in doc["kernel"]:
+        kp = registry.KERNEL_PRESETS[k["name"]]
+        assert k["policy"] == kp.policy and k["sets"] == dict(kp.values)
+    assert [w["name"] for w in doc["workload"]] == list(presets.WORKLOAD_PRESETS)
+    for w in doc["workload"]:
+        assert w["sets"] == dict(presets.WORKLOAD_PRESETS[w["name"]].values)
+
+
+# ---- will-it-scale: only a tlb_flush2 thread sweep gives a shootdown ------------------------------
+
+
+def _measurement_dir(tmp_path):
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "provenance.json").write_text("{}")
+    return d
+
+
+def test_calibrate_refuses_a_page_fault2_run_for_the_shootdown(capsys, tmp_path):
+    code, out, err = run(capsys, "calibrate", str(_measurement_dir(tmp_path)), "-o", str(tmp_path / "p.json"),
+                         "--will-it-scale", str(FIXTURES / "page_fault2.csv"))
+    one_line_error(code, err, "is not tlb_flush2")
+    assert not (tmp_path / "p.json").exists()
+
+
+def test_calibrate_refuses_a_will_it_scale_log(capsys, tmp_path):
+    code, out, err = run(capsys, "calibrate", str(_measurement_dir(tmp_path)), "-o", str(tmp_path / "p.json"),
+                         "--will-it-scale", str(FIXTURES / "wis_page_fault2_processes.log"))
+    one_line_error(code, err, "does not record thread counts")
+
+
+def test_the_shipped_published_curve_is_read_as_its_ipi_curve():
+    import csv
+
+    from costmodel.bench.willitscale import read_tlb_flush2
+
+    path = REFERENCE / "milan72_tlb_flush2.csv"
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    ipi = {int(r["threads"]): float(r["ops_per_s"]) for r in rows if r["flush"] == "ipi"}
+    frame = read_tlb_flush2(path)
+    assert dict(zip(frame["tasks"], frame["ops_per_s"])) == ipi
+    assert set(frame["mode"]) == {"threads"} and set(frame["testcase"]) == {"tlb_flush2"}
+    assert set(frame["flush"]) == {"ipi"}
+    other = read_tlb_flush2(path, flush="invlpgb")
+    assert dict(zip(other["tasks"], other["ops_per_s"])) == {int(r["threads"]): float(r["ops_per_s"])
+                                                             for r in rows if r["flush"] == "invlpgb"}
+    with pytest.raises(UserError, match="no 'tlb' curve; it has ipi, invlpgb"):
+        read_tlb_flush2(path, flush="tlb")
+
+
+def test_the_shipped_published_curve_calibrates_the_shootdown():
+    import numpy as np
+
+    from costmodel import calibrate
+
+    fit = calibrate.shootdown_from_will_it_scale(REFERENCE / "milan72_tlb_flush2.csv",
+                                                 rng=np.random.default_rng(1), n_boot=50)
+    est = fit.estimates["shootdown_base_ns"]
+    assert est.source == "measured" and est.ci_low < est.ci_high
+
+
+def test_runtest_csv_is_taken_by_its_test_name(tmp_path):
+    from costmodel.bench.willitscale import read_tlb_flush2
+
+    text = (FIXTURES / "page_fault2.csv").read_text()
+    good = tmp_path / "tlb_flush2.csv"
+    good.write_text(text)
+    frame = read_tlb_flush2(good)
+    assert list(frame["tasks"]) == [1, 2] and list(frame["ops_per_s"]) == [175300, 190455]
+    assert set(frame["mode"]) == {"threads"}
+    for name in ("tlb_flush21.csv", "tlb_flush1.csv", "run.csv"):
+        (tmp_path / name).write_text(text)
+        with pytest.raises(UserError, match="is not tlb_flush2"):
+            read_tlb_flush2(tmp_path / name)
+
+
+@pytest.mark.parametrize("citation,needle", [
+    ("will-it-scale page_fault2_threads, median of 5", "names will-it-scale page_fault2, not tlb_flush2"),
+    ("will-it-scale tlb_flush2_processes", "no threads run"),
+    ("a talk, 2024", "does not name the will-it-scale test and mode"),
+])
+def test_published_curve_defects(tmp_path, citation, needle):
+    from costmodel.bench.willitscale import read_tlb_flush2
+
+    path = tmp_path / "curve.csv"
+    path.write_text(f'flush,threads,ops_per_s,citation\nipi,1,1000,"{citation}"\nipi,2,1500,"{citation}"\n')
+    with pytest.raises(UserError, match=re.escape(needle)):
+        read_tlb_flush2(path)

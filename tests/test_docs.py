@@ -16,3 +16,32 @@ def test_readme_shows_the_two_commands_first():
     lines = [l.strip() for l in (Path(__file__).parent.parent / "README.md").read_text().splitlines()]
     first_commands = [l for l in lines if l.startswith("make ")][:2]
     assert first_commands == ["make demo", "make test"]
+
+
+def _readme_command_lines(prefix: str) -> list[str]:
+    """Complete command lines of the README's code blocks (no [optional] placeholders)."""
+    text = (Path(__file__).parent.parent / "README.md").read_text()
+    lines, inside = [], False
+    for line in text.splitlines():
+        if line.strip().startswith("```"):
+            inside = not inside
+            continue
+        code = line.split("#")[0].strip()
+        if inside and code.startswith(prefix) and "[" not in code and "|" not in code:
+            lines.append(code)
+    return lines
+
+
+def test_readme_breakeven_examples_work_as_printed(capsys):
+    """Each break-even example must find a break-even as printed, not stop at a range cut short
+    by another parameter (remote_cpus <= cpus - 1 needs a cpus large enough)."""
+    import shlex
+
+    examples = _readme_command_lines("costmodel breakeven")
+    assert examples, "the README shows no complete `costmodel breakeven` line"
+    for line in examples:
+        code = main(shlex.split(line)[1:])
+        out, err = capsys.readouterr()
+        assert code == 0, (line, err)
+        assert "no break-even" not in out, (line, out)
+        assert "the order changes at" in out or "equal cost at" in out, (line, out)

@@ -6,10 +6,21 @@ import argparse
 import json
 
 from .. import registry
+from ..errors import UserError
+
+EPILOG = """\
+examples:
+  costmodel params                      # every parameter: unit, default, bounds, meaning
+  costmodel params --json               # the same as JSON (numbers as numbers, choices as lists)
+  costmodel params show data/params/SET.json
+  costmodel params diff A.json B.json"""
+
+#: files each action takes
+_FILES = {"list": 0, "show": 1, "diff": 2}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("action", nargs="?", choices=["list", "show", "diff"], default="list",
+    parser.add_argument("action", nargs="?", choices=list(_FILES), default="list",
                         help="list the registry (default), show FILE, or diff A B")
     parser.add_argument("files", nargs="*", metavar="FILE")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -17,14 +28,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
+    need = _FILES[args.action]
+    if len(args.files) != need:
+        if args.action == "list":
+            raise UserError(f"params list takes no file, got {' '.join(args.files)!r};"
+                            " to read a parameter file use `costmodel params show FILE`")
+        raise UserError(f"params {args.action} takes {need} file(s), got {len(args.files)}")
+    if args.markdown and args.action != "list":
+        raise UserError(f"--markdown is for `params list`; `params {args.action}` takes --json or nothing")
     if args.action == "list":
         return _list(args)
     from .. import paramfile
-    from ..errors import UserError
 
-    need = {"show": 1, "diff": 2}[args.action]
-    if len(args.files) != need:
-        raise UserError(f"params {args.action} takes {need} file(s), got {len(args.files)}")
     if args.action == "show":
         print(paramfile.show(args.files[0], as_json=args.json))
     else:
@@ -32,11 +47,59 @@ def run(args) -> int:
     return 0
 
 
+def _number(entry: registry.Numeric, x):
+    """A bound or default as JSON has it: an int for an integer parameter (or a whole float that
+    is exact as an int), a float otherwise."""
+    if entry.integer:
+        return int(x)
+    return float(x)
+
+
+def number_text(entry: registry.Numeric, x) -> str:
+    """A bound or default as the table prints it: integers in full, others as %g."""
+    if entry.integer or (float(x).is_integer() and abs(x) < 1e6):
+        return str(int(x))
+    return f"{float(x):g}"
+
+
+def json_rows() -> list[dict]:
+    """The registry as JSON-ready dicts: real numbers, separate low/high, choices as a list."""
+    rows = []
+    for e in registry.PARAMS.values():
+        row = {"name": e.name, "kind": e.kind, "unit": e.unit}
+        if isinstance(e, registry.Numeric):
+            row.update({"type": "integer" if e.integer else "number", "default": _number(e, e.default),
+                        "low": _number(e, e.low), "high": _number(e, e.high)})
+            if e.probability:
+                row["probability"] = True
+            if e.log_scale:
+                row["log_scale"] = True
+        else:
+            row.update({"type": "choice", "default": e.default, "choices": list(e.choices),
+                        "meanings": dict(e.meanings)})
+        row.update({"description": e.description, "source": e.source})
+        rows.append(row)
+    return rows
+
+
+def text_rows() -> list[dict[str, str]]:
+    rows = []
+    for e in registry.PARAMS.values():
+        if isinstance(e, registry.Numeric):
+            default = number_text(e, e.default)
+            bounds = f"{number_text(e, e.low)} .. {number_text(e, e.high)}"
+        else:
+            default, bounds = e.default, " | ".join(e.choices)
+        rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "default": default, "bounds": bounds,
+                     "description": e.description, "source": e.source})
+    return rows
+
+
 def _list(args) -> int:
-    rows = registry.table_rows()
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(json_rows(), indent=2))
         return 0
+    rows = text_rows()
     if args.markdown:
         print("| name | kind | unit | default | bounds | description |")
         print("|---|---|---|---|---|---|")

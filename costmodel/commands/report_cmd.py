@@ -3,28 +3,55 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from .common import add_param_options, load_paramset, resolve_params
+from .common import add_output_options, add_param_options, check_out, load_paramset, resolve_params
+
+EPILOG = """\
+examples:
+  costmodel report -o report.html
+  costmodel report --workload uffd-live-migration --preset linux-6.8 -o uffd.html
+  costmodel report --params data/params/SET.json -o out/report.html --png out/charts --parents
+  costmodel report --no-simulation -o - > report.html
+
+The page is self-contained (no network); open it in a browser."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_param_options(parser)
-    parser.add_argument("-o", "--out", required=True, metavar="FILE.html", help="the report to write")
-    parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR")
-    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_output_options(parser, metavar="FILE.html", what="the report to write")
+    parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR"
+                                                     " (which must exist, or pass --parents)")
     parser.add_argument("--title", help="title of the report (default: names the parameter set)")
     parser.add_argument("--no-simulation", action="store_true",
                         help="leave the simulation points off the residency chart (faster)")
 
 
 def run(args) -> int:
-    from ..atomic import refuse_overwrite
-    from ..report import write_report
+    from ..atomic import ensure_directory, is_stdout, refuse_overwrite, write_output
+    from ..report import build_report, write_images, write_report
 
-    refuse_overwrite(args.out, args.force)
+    check_out(args)
+    if args.png is not None:
+        ensure_directory(Path(args.png), args.parents, what="charts (--png)")
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
     values, _ = resolve_params(args, paramset)
-    write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
-                 title=args.title, simulate_points=0 if args.no_simulation else 4)
-    print(f"wrote {args.out}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""))
+    simulate_points = 0 if args.no_simulation else 4
+    if is_stdout(args.out):
+        report = build_report(values, paramset=paramset, preset=args.preset, title=args.title,
+                              simulate_points=simulate_points)
+        if args.png is not None:
+            for name in report.static_specs:
+                for ext in ("png", "svg"):
+                    refuse_overwrite(Path(args.png) / f"{name}.{ext}", args.force)
+            write_images(report.static_specs, args.png, force=args.force)
+        write_output(args.out, report.html)
+        stream = sys.stderr
+    else:
+        write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
+                     title=args.title, simulate_points=simulate_points)
+        stream = sys.stdout
+    where = "standard output" if is_stdout(args.out) else args.out
+    print(f"wrote {where}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""), file=stream)
     return 0

@@ -13,6 +13,14 @@ from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_p
                         simulate)
 from .common import add_param_options, resolve_params
 
+EPILOG = """\
+examples:
+  costmodel simulate --faults 1e5
+  costmodel simulate --workload uffd-live-migration --policy drain_local --policy drain_remote --json
+  costmodel simulate --arrivals mmpp --arrival-param burst_ratio=10 --seed 3
+
+Each simulated output is shown beside the model's value with its confidence interval."""
+
 #: rows of the table: output key, heading, number format
 _ROWS = [("p_copy", "{:.5f}"), ("p_unnecessary_copy", "{:.5f}"), ("p_local_drain", "{:.5f}"),
          ("p_remote_drain", "{:.5f}"), ("p_drain_all", "{:.5f}"), ("orphaned_pages_per_fault", "{:.5f}"),
