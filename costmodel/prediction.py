@@ -1,0 +1,515 @@
+"""The model's prediction of the end-to-end probes, against what they measured (a held-out test).
+
+Each probe of the calibration measures one cost on its own; the ``workload`` and ``swap_cow``
+probes measure whole WP faults of a controlled mix. Here every configuration they ran is mapped
+to a parameter point (:func:`workload_point`, :func:`swap_point`): the machine's costs from the
+calibrated parameter set of the same CPU, the kernel preset of the kernel that ran, and the
+configuration's workload (share of writes on the holding CPU, the gap as a fixed count of adds or
+as a time with the adder's measured rate, the page's position, the shootdown targets, whether
+the page was exclusive or really shared). :func:`predict` evaluates the kernel's policy there and
+sets the model's expected cost per WP fault and copy probability beside the measured mean (with
+its bootstrap interval) and copy fraction (with a 99% Wilson interval).
+
+Where the model lacks a concept, the row says so in ``model_lacks`` and is left out of the
+agreement for what the model cannot price: a write that took no fault at all (the swap-in
+mapped the page exclusive and writable), the swap-cache entry freed by a reuse, the swap-out
+and swap-in of the loop.
+
+The calibration reads neither probe, so the test is held out; :func:`choose_param_set` refuses
+a set whose fit records name them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from . import paramfile, presets, registry, stats
+from .errors import UserError
+
+PROBES = ("workload", "swap_cow")
+#: relative error of the predicted mean cost that still counts as agreement
+COST_TOLERANCE = 0.15
+#: confidence of the measured copy (and fault) fraction's Wilson interval
+FRACTION_CONFIDENCE = 0.99
+#: draws of the machine parameters (from their intervals) behind the predicted cost's interval
+PARAM_DRAWS = 400
+CPU_KEYS = ("cpu_vendor", "cpu_family", "cpu_model_number")
+#: registry machine parameters; the set's intervals are propagated for these
+MACHINE_NAMES = tuple(n for n, e in registry.NUMERIC.items() if e.kind == registry.MACHINE)
+
+
+# ---- which parameter set --------------------------------------------------------------------
+
+
+def _cpu(prov: Mapping) -> tuple:
+    return tuple(prov.get(k) for k in CPU_KEYS)
+
+
+def _describe_cpu(prov: Mapping) -> str:
+    return (f"{prov.get('cpu_model', '?')} (vendor {prov.get('cpu_vendor')}, family {prov.get('cpu_family')}, "
+            f"model {prov.get('cpu_model_number')})")
+
+
+def _uses_held_out_probes(ps: paramfile.ParamSet) -> list[str]:
+    """Names of this module's probes that a set's fit records mention (they must mention none)."""
+    text = repr(ps.fit)
+    return [p for p in PROBES if re.search(rf"\b{p}\b", text)]
+
+
+def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[paramfile.ParamSet, str]:
+    """The parameter set to predict with, and how it was chosen.
+
+    ``params`` given: that file. Otherwise the committed calibrated set (data/params) whose
+    provenance has the measurement's CPU (vendor, family, model); with several, the one measured
+    on the same kernel release, then the newest. A UserError when none matches or the set was
+    fitted on the probes predicted here."""
+    if params is not None:
+        ps = paramfile.load(params)
+        how = f"--params {params}"
+    else:
+        candidates = []
+        for name, path in paramfile.committed_sets().items():
+            if not name.startswith(f"{paramfile.PARAMS_DIR.name}/"):
+                continue   # reference sets come from published figures, not from this kind of machine
+            ps = paramfile.load(path)
+            if _cpu(ps.provenance) == _cpu(prov) and None not in _cpu(prov):
+                candidates.append((ps.provenance.get("kernel_release") == prov.get("kernel_release"),
+                                   str(ps.provenance.get("date", "")), name, ps))
+        if not candidates:
+            raise UserError(f"no calibrated parameter set in {paramfile.PARAMS_DIR} was measured on this CPU, "
+                            f"{_describe_cpu(prov)}; calibrate one from a full run (`costmodel calibrate DIR "
+                            f"-o FILE.json`) and pass --params FILE")
+        candidates.sort(key=lambda c: (c[0], c[1]))
+        _, _, name, ps = candidates[-1]
+        how = f"{name} (same CPU as the measurements)"
+    used = _uses_held_out_probes(ps)
+    if used:
+        raise UserError(f"{how}: its fit records name the probe {used[0]!r}; the prediction must be held out, "
+                        f"so give a set calibrated without it")
+    return ps, how
+
+
+# ---- configurations as parameter points ------------------------------------------------------
+
+
+@dataclass
+class Mapped:
+    """One measured configuration as the model sees it."""
+
+    point: dict
+    #: P(the write takes a fault at all), by the kernel's rules for exclusive pages
+    p_fault: float
+    #: the concepts the model lacks for this configuration (empty: it prices all of it)
+    lacks: list[str]
+    #: False when the model does not price what was timed (no WP fault was taken)
+    priced: bool = True
+
+
+def _compose(base: Mapping[str, object], preset: registry.KernelPreset, values: Mapping[str, object]) -> dict:
+    point, _ = presets.compose(base, None, preset.name, values)
+    if "p_exclusive" in preset.values:   # a kernel without the exclusive marker
+        point["p_exclusive"] = preset.values["p_exclusive"]
+    return registry.resolve(point)
+
+
+def _common(cpus: int, batch_size: int, target_cpus: int) -> dict:
+    return {"batch_size": int(batch_size), "cpus": int(cpus), "remote_cpus": int(target_cpus),
+            "p_other_ref": 0.0, "p_large_folio": 0.0, "p_large_add": 0.0, "p_exclusive": 0.0,
+            "explicit_drains_per_s": 0.0, "drain_all_per_s": 0.0}
+
+
+def gap_meta(meta: Mapping[str, str], adds_per_s: int, gap_us: int, drained_first: int, same_cpu_percent: int):
+    """(measured mean adds in the gap, measured mean gap in s) from the workload probe's meta, or None."""
+    raw = meta.get(f"gap_adds_{adds_per_s}_per_s_{gap_us}_us_drained_{drained_first}_same_{same_cpu_percent}")
+    if not raw:
+        return None
+    fields = dict(part.partition("=")[::2] for part in raw.split())
+    try:
+        mean, gap_ns = float(fields["mean"]), float(fields["gap_ns"])
+    except (KeyError, ValueError):
+        return None
+    if not (math.isfinite(mean) and math.isfinite(gap_ns) and gap_ns > 0 and mean >= 0):
+        return None
+    return mean, gap_ns * 1e-9
+
+
+def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int,
+                   meta: Mapping[str, str]) -> Mapped:
+    """A ``workload`` configuration: the fork+exit child took exclusivity, no other references."""
+    values = _common(cpus, batch_size, int(row["target_cpus"]))
+    values["p_same_cpu"] = int(row["same_cpu_percent"]) / 100
+    if int(row["drained_first"]):
+        values.update(position_model="fixed", batch_position=0)
+    else:
+        values.update(position_model="stationary")
+    lacks = []
+    if not pd.isna(row.get("adds_between")):
+        values.update(gap_model="fixed_count", adds_between=int(row["adds_between"]))
+    else:
+        rate, gap_us = int(row["adds_per_s"]), int(row["gap_us"])
+        measured = gap_meta(meta, rate, gap_us, int(row["drained_first"]), int(row["same_cpu_percent"]))
+        if measured is None:
+            values.update(gap_model="fixed_time", wp_gap_s=gap_us * 1e-6, batch_adds_per_s=float(rate))
+            lacks.append("the adder's measured adds per gap are missing: nominal rate and gap used")
+        else:
+            mean_adds, gap_s = measured
+            values.update(gap_model="fixed_time", wp_gap_s=gap_s, batch_adds_per_s=mean_adds / gap_s)
+    point = _compose(base, preset, values)
+    return Mapped(point, 1.0, lacks)
+
+
+def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int) -> Mapped:
+    """A ``swap_cow`` ``swap_write`` configuration, by what the kernel does at swap-in:
+
+    - exclusive pages keep their marker through swap-out (a swap entry marked exclusive), and a
+      page that skipped the swap cache (``direct``, entry not shared) is fresh and exclusive too:
+      ``p_exclusive`` = 1; since Linux 5.19 such a swap-in maps it writable, so no fault at all;
+    - a forked page read through the swap cache (``readahead``) is not exclusive; the readahead
+      drained the reading CPU's batch, so the page is on the LRU (a flushed batch); the swap
+      cache's own reference is allowed for by the kernel: no other reference;
+    - ``child_alive``: the child's swap entry is a real reference (``p_other_ref`` = 1): a
+      necessary copy.
+    """
+    sharing, path = str(row["sharing"]), str(row["swap_path"])
+    values = _common(cpus, batch_size, int(row["target_cpus"]))
+    values["p_same_cpu"] = float(int(row["same_cpu"]))
+    values.update(gap_model="fixed_count", position_model="fixed", batch_position=0)
+    lacks: list[str] = []
+    if sharing == "child_alive":
+        values.update(p_other_ref=1.0, adds_between=batch_size)
+        lacks.append("swap cache: the child's shared swap entry, taken as another reference (p_other_ref=1)")
+    elif sharing == "exclusive" or (sharing == "forked" and path == "direct"):
+        values.update(p_exclusive=1.0, adds_between=batch_size)
+    elif sharing == "forked" and path == "readahead":
+        values.update(adds_between=batch_size)
+        lacks.append("swap cache: the reuse also frees the page's swap entry (folio_free_swap), not priced")
+    else:
+        raise UserError(f"swap_cow row with sharing={sharing!r}, swap_path={path!r}: not a configuration "
+                        f"this version knows; upgrade costmodel")
+    point = _compose(base, preset, values)
+    # Exclusive pages: since 5.19 the swap-in maps them writable (no WP fault); before, a read
+    # fault mapped them read-only and the write faulted.
+    exclusive_marker = "p_exclusive" not in preset.values
+    p_fault = 1.0 - point["p_exclusive"] if exclusive_marker else 1.0
+    priced = p_fault > 0
+    if not priced:
+        lacks.append("no WP fault: the swap-in mapped the page exclusive and writable; the model prices a fault")
+    return Mapped(point, p_fault, lacks, priced)
+
+
+# ---- evaluation with intervals -------------------------------------------------------------
+
+
+def _draw_groups(ps: paramfile.ParamSet) -> tuple[list[tuple[str, ...]], set[str]]:
+    """From the set's fit records: the groups identified only as a sum (drawn together, one
+    common deviate: they were split from one measured sum in a fixed ratio), and the parameters
+    held at their value (a split of a sum whose interval spans shapes, not measurement noise)."""
+    groups: list[tuple[str, ...]] = []
+    held: set[str] = set()
+    for record in ps.fit:
+        ident = str(record.get("identifiable") or "")
+        names = [n for n in record.get("parameters", []) if n in registry.NUMERIC]
+        if ident.startswith("sum only"):
+            held.update(names)
+            continue
+        for part in ident.split(";"):
+            members = tuple(m.strip() for m in part.split("+") if m.strip() in registry.NUMERIC)
+            if len(members) > 1:
+                groups.append(members)
+    return groups, held
+
+
+def _draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    """Machine parameters drawn from the set's intervals: normal, the 95% interval as +-1.96 sd,
+    clipped to the registry bounds; members of a sum group share one deviate; parameters with no
+    interval, or held (see :func:`_draw_groups`), stay at their value."""
+    groups, held = _draw_groups(ps)
+    deviate: dict[str, np.ndarray] = {}
+    for members in groups:
+        z = rng.standard_normal(n)
+        deviate.update({m: z for m in members})
+    out: dict[str, np.ndarray] = {}
+    for name in MACHINE_NAMES:
+        e = ps.parameters.get(name)
+        if name in held or e is None or e.ci_low is None or e.ci_high is None:
+            continue
+        spec = registry.NUMERIC[name]
+        if spec.integer or not float(e.ci_high) > float(e.ci_low):
+            continue
+        sd = (float(e.ci_high) - float(e.ci_low)) / (2 * stats.Z95)
+        z = deviate.get(name)
+        if z is None:
+            z = rng.standard_normal(n)
+        out[name] = np.clip(float(e.value) + sd * z, spec.low, spec.high)
+    return out
+
+
+def predicted(point: Mapping, policy: str, draws: Mapping[str, np.ndarray]) -> dict:
+    """Expected cost and copy probability at ``point`` under ``policy``, with a 95% interval of
+    the cost from the machine parameters' draws."""
+    from .evaluate import evaluate_arrays, evaluate_point
+
+    at = evaluate_point(point, [policy])[policy]
+    low = high = at["expected_ns"]
+    if draws:
+        arrays = evaluate_arrays(dict(point, **draws), [policy])
+        cost = np.asarray(arrays[(policy, "expected_ns")], dtype=float)
+        low, high = (float(x) for x in np.quantile(cost, [0.025, 0.975]))
+    return {"expected_ns": at["expected_ns"], "expected_ci_low": low, "expected_ci_high": high,
+            "p_copy": at["p_copy"], "breakdown_ns": at["breakdown_ns"]}
+
+
+def _fraction(frame: pd.DataFrame, measure: str) -> dict:
+    rows = frame[frame["measure"] == measure]
+    if rows.empty:
+        return {}
+    r = rows.iloc[0]
+    n, k = int(r["n"]), int(r["successes"])
+    low, high = stats.wilson_interval(k, n, stats.z_value(FRACTION_CONFIDENCE))
+    return {"n": n, "fraction": k / n, "ci_low": low, "ci_high": high}
+
+
+def _mean(frame: pd.DataFrame, raw: pd.DataFrame | None, key: Mapping) -> dict:
+    rows = frame[frame["measure"] == "ns"]
+    if rows.empty:
+        return {}
+    r = rows.iloc[0]
+    mean = r.get("mean_ns")
+    if mean is not None and not pd.isna(mean):
+        return {"n": int(r["n"]), "mean_ns": float(mean), "ci_low": float(r["mean_ci_low"]),
+                "ci_high": float(r["mean_ci_high"]), "median_ns": float(r["median_ns"])}
+    values = _raw_values(raw, key, "ns")   # an older summary without means: from the raw samples
+    half = stats.Z95 * float(np.std(values, ddof=1)) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+    m = float(np.mean(values))
+    return {"n": len(values), "mean_ns": m, "ci_low": m - half, "ci_high": m + half,
+            "median_ns": float(np.median(values))}
+
+
+def _raw_values(raw: pd.DataFrame | None, key: Mapping, measure: str) -> np.ndarray:
+    if raw is None:
+        raise UserError("the summary has no mean_ns and the raw samples are missing; rerun `costmodel bench`")
+    sel = raw["measure"] == measure
+    for col, value in key.items():
+        sel &= raw[col].isna() if pd.isna(value) else (raw[col] == value)
+    return raw.loc[sel.fillna(False), "value"].to_numpy(dtype=float)
+
+
+# ---- the comparison ------------------------------------------------------------------------
+
+KEY_COLUMNS = {
+    "workload": ["op", "adds_between", "adds_per_s", "gap_us", "drained_first", "same_cpu_percent",
+                 "target_cpus", "siblings"],
+    "swap_cow": ["op", "sharing", "swap_path", "same_cpu", "target_cpus", "siblings", "threads"],
+}
+
+
+def _config_label(probe: str, key: Mapping) -> str:
+    parts = []
+    for col in KEY_COLUMNS[probe]:
+        v = key.get(col)
+        if col == "op" or v is None or pd.isna(v):
+            continue
+        parts.append(f"{col}={v}")
+    return " ".join(parts)
+
+
+def predict(directory: str | Path, params: str | Path | None = None, seed: int = 1,
+            tolerance: float = COST_TOLERANCE) -> tuple[pd.DataFrame, dict]:
+    """Predicted against measured, one row per configuration of the two probes, and a summary.
+
+    Row columns: probe, config, the key columns, policy, predicted_ns (+ interval), measured
+    mean_ns (+ interval) and median_ns, cost_error (predicted / measured - 1), within_tolerance
+    (``|cost_error| <= tolerance``),
+    model_p_copy, measured copy fraction with its 99% interval, copy_inside, p_fault and the
+    measured fault fraction (swap_cow), model_lacks. The summary holds the set, the policy and the
+    agreement; ``loop`` the swap loop's times per iteration and the two-thread/one-thread ratios.
+    """
+    from .bench import read_measurements, read_raw
+
+    frame, prov = read_measurements(directory)
+    have = [p for p in PROBES if (frame["probe"] == p).any()]
+    if not have:
+        raise UserError(f"{directory}: no workload or swap_cow measurements; run "
+                        f"`costmodel bench --probe workload --probe swap_cow`")
+    ps, how = choose_param_set(prov, params)
+    preset = registry.kernel_preset_for(prov.get("kernel_release", ""))
+    policy = preset.policy
+    base = ps.values()
+    cpus = int(prov.get("online_cpus") or 2)
+    rng = np.random.default_rng(seed)
+    draws = _draws(ps, rng, PARAM_DRAWS)
+    probe_meta = {p: prov.get("probes", {}).get(p, {}).get("meta", {}) for p in PROBES}
+
+    rows: list[dict] = []
+    loops: list[dict] = []
+    for probe in have:
+        sub = frame[(frame["probe"] == probe) & frame["skipped_reason"].isna()]
+        meta = probe_meta[probe]
+        batch = int(meta.get("batch_size_assumed") or prov.get("batch_size_found") or preset.values.get("batch_size", 31))
+        try:
+            raw = read_raw(directory, probe)
+        except UserError:
+            raw = None
+        cols = KEY_COLUMNS[probe]
+        for key_values, group in sub.groupby(cols, dropna=False, sort=True):
+            key = dict(zip(cols, key_values))
+            if probe == "swap_cow" and key["op"] == "swap_loop":
+                loops.append({**key, **_mean(group, raw, key)})
+                continue
+            if probe == "workload":
+                mapped = workload_point(key, base, preset, cpus, batch, meta)
+            else:
+                mapped = swap_point(key, base, preset, cpus, batch)
+            pred = predicted(mapped.point, policy, draws)
+            cost = _mean(group, raw, key)
+            copy = _fraction(group, "copied")
+            fault = _fraction(group, "faulted")
+            row = {"probe": probe, "config": _config_label(probe, key), **key, "policy": policy,
+                   "predicted_ns": pred["expected_ns"], "predicted_ci_low": pred["expected_ci_low"],
+                   "predicted_ci_high": pred["expected_ci_high"],
+                   "mean_ns": cost.get("mean_ns"), "mean_ci_low": cost.get("ci_low"),
+                   "mean_ci_high": cost.get("ci_high"), "median_ns": cost.get("median_ns"),
+                   "priced": mapped.priced,
+                   "model_p_copy": pred["p_copy"], "copied": copy.get("fraction"),
+                   "copied_ci_low": copy.get("ci_low"), "copied_ci_high": copy.get("ci_high"),
+                   "copied_n": copy.get("n"),
+                   "p_fault": mapped.p_fault if probe == "swap_cow" else None,
+                   "faulted": fault.get("fraction"), "faulted_ci_low": fault.get("ci_low"),
+                   "faulted_ci_high": fault.get("ci_high"),
+                   "model_lacks": "; ".join(mapped.lacks)}
+            m = row["mean_ns"]
+            row["cost_error"] = (row["predicted_ns"] / m - 1) if (m and m > 0 and mapped.priced) else math.nan
+            row["within_tolerance"] = bool(mapped.priced and abs(row["cost_error"]) <= tolerance)
+            row["copy_inside"] = _inside(row["model_p_copy"], row["copied_ci_low"], row["copied_ci_high"])
+            row["fault_inside"] = (_inside(row["p_fault"], row["faulted_ci_low"], row["faulted_ci_high"])
+                                   if row["faulted"] is not None else None)
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    summary = _summary(out, loops, directory, prov, ps, how, preset, tolerance)
+    return out, summary
+
+
+def _inside(value, low, high) -> bool | None:
+    if value is None or low is None or (isinstance(low, float) and math.isnan(low)):
+        return None
+    return bool(low - 1e-12 <= value <= high + 1e-12)
+
+
+def _loop_ratios(loops: list[dict]) -> list[dict]:
+    out = []
+    by = {(r["swap_path"], int(r["threads"]), r["siblings"]): r for r in loops if r.get("mean_ns") is not None}
+    for path in sorted({k[0] for k in by}):
+        one = by.get((path, 1, "none"))
+        if not one:
+            continue
+        for (p, threads, sib), r in sorted(by.items()):
+            if p != path or (threads, sib) == (1, "none"):
+                continue
+            ratio = r["mean_ns"] / one["mean_ns"]
+            # interval of a ratio of two independent means, by the delta method on their log
+            se = lambda x: (x["ci_high"] - x["ci_low"]) / (2 * stats.Z95 * x["mean_ns"])  # noqa: E731
+            half = stats.Z95 * math.hypot(se(r), se(one))
+            out.append({"swap_path": path, "against": f"threads={threads} siblings={sib}",
+                        "one_thread_ns": one["mean_ns"], "ns": r["mean_ns"], "ratio": ratio,
+                        "ratio_ci_low": ratio * math.exp(-half), "ratio_ci_high": ratio * math.exp(half)})
+    return out
+
+
+def _summary(out: pd.DataFrame, loops: list[dict], directory, prov, ps, how, preset, tolerance: float) -> dict:
+    priced = out[out["priced"]] if len(out) else out
+    copy_rows = out[out["copy_inside"].notna()] if len(out) else out
+    fault_rows = out[out["fault_inside"].notna()] if len(out) and "fault_inside" in out else out.iloc[0:0]
+    lacks = out[out["model_lacks"] != ""] if len(out) else out
+    return {
+        "directory": str(directory),
+        "cpu": _describe_cpu(prov),
+        "kernel_release": prov.get("kernel_release"),
+        "preset": preset.name,
+        "policy": preset.policy,
+        "param_set": ps.name,
+        "param_set_chosen": how,
+        "configurations": int(len(out)),
+        "cost_tolerance": tolerance,
+        "priced": int(len(priced)),
+        "cost_within": int(priced["within_tolerance"].sum()) if len(priced) else 0,
+        "copy_rows": int(len(copy_rows)),
+        "copy_inside": int(copy_rows["copy_inside"].astype(bool).sum()) if len(copy_rows) else 0,
+        "fault_rows": int(len(fault_rows)),
+        "fault_inside": int(fault_rows["fault_inside"].astype(bool).sum()) if len(fault_rows) else 0,
+        "fraction_confidence": FRACTION_CONFIDENCE,
+        "model_lacks": [{"config": f"{r.probe} {r.config}", "lacks": r.model_lacks,
+                         "measured_ns": r.mean_ns, "predicted_ns": r.predicted_ns,
+                         "miss_ns": (r.mean_ns - r.predicted_ns) if r.mean_ns is not None else None}
+                        for r in lacks.itertuples()],
+        "loop": loops,
+        "loop_ratios": _loop_ratios(loops),
+    }
+
+
+# ---- targets and text ----------------------------------------------------------------------
+
+
+def check(summary: Mapping, min_share: float = 1.0) -> list[str]:
+    """What falls short of the targets: the share of priced configurations within the cost
+    tolerance, and of measured copy (and fault) fractions whose interval holds the model, each
+    at least ``min_share``. Empty when everything meets them."""
+    problems = []
+    for what, hit, total in (("costs within the tolerance", summary["cost_within"], summary["priced"]),
+                             ("copy fractions holding the model", summary["copy_inside"], summary["copy_rows"]),
+                             ("fault fractions holding the model", summary["fault_inside"], summary["fault_rows"])):
+        if total and hit / total < min_share - 1e-12:
+            problems.append(f"{hit}/{total} {what}, below {min_share:g}")
+    return problems
+
+
+def _f(x, fmt="{:.0f}") -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    return fmt.format(x)
+
+
+def describe(rows: pd.DataFrame, summary: Mapping) -> str:
+    s = summary
+    lines = [
+        f"prediction ({s['policy']}, preset {s['preset']}, kernel {s['kernel_release']}) with {s['param_set_chosen']}",
+        f"against {s['directory']} ({s['cpu']}): held out (the calibration reads neither probe)",
+        f"cost: {s['cost_within']}/{s['priced']} priced configurations within {s['cost_tolerance']:.0%} of the "
+        f"measured mean; copy: {s['copy_inside']}/{s['copy_rows']} measured fractions hold the model's p_copy in "
+        f"their {s['fraction_confidence']:.0%} Wilson interval"
+        + (f"; faults: {s['fault_inside']}/{s['fault_rows']}" if s["fault_rows"] else ""),
+        "",
+        f"{'probe':9s} {'configuration':78s} {'predicted ns [95%]':>24s} {'measured mean ns [95%]':>26s} "
+        f"{'err':>6s} {'p_copy':>6s} {'copied [99%]':>19s}",
+    ]
+    for r in rows.itertuples():
+        pred = f"{_f(r.predicted_ns)} [{_f(r.predicted_ci_low)}, {_f(r.predicted_ci_high)}]"
+        meas = f"{_f(r.mean_ns)} [{_f(r.mean_ci_low)}, {_f(r.mean_ci_high)}]"
+        err = _f(r.cost_error, "{:+.0%}") if r.priced else "n/p"
+        mark = "" if not r.priced else (" " if r.within_tolerance else "*")
+        copied = f"{_f(r.copied, '{:.3f}')} [{_f(r.copied_ci_low, '{:.2f}')}, {_f(r.copied_ci_high, '{:.2f}')}]"
+        cmark = "" if r.copy_inside is None else (" " if r.copy_inside else "*")
+        line = (f"{r.probe:9s} {r.config[:78]:78s} {pred:>24s} {meas:>26s} {err:>6s}{mark} "
+                f"{r.model_p_copy:6.3f} {copied:>19s}{cmark}")
+        if r.faulted is not None and not (isinstance(r.faulted, float) and math.isnan(r.faulted)):
+            line += f"  faulted {r.faulted:.3f} (model {r.p_fault:.0f})"
+        lines.append(line)
+    lines.append("(* outside the tolerance or interval; n/p: the model does not price what was timed)")
+    if s["model_lacks"]:
+        lines.append("")
+        lines.append("where the model lacks a concept (measured mean - predicted):")
+        for item in s["model_lacks"]:
+            lines.append(f"  {item['config']}: {item['lacks']} ({_f(item['miss_ns'], '{:+.0f}')} ns)")
+    if s["loop_ratios"]:
+        lines.append("")
+        lines.append("swap-out / swap-in / write loop, mean ns per iteration (the model does not price swap):")
+        for r in s["loop_ratios"]:
+            lines.append(f"  {r['swap_path']:9s} {r['against']:28s} {r['ns']:9.0f} against one thread {r['one_thread_ns']:8.0f}"
+                         f": {r['ratio']:.2f}x [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}]")
+    return "\n".join(lines)
