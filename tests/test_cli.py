@@ -263,7 +263,7 @@ def fake_report(monkeypatch):
 def test_output_into_a_missing_directory_is_refused(capsys, tmp_path, fake_report):
     missing = tmp_path / "no" / "such"
     for argv in (["report", "-o", str(missing / "r.html")],
-                 ["report", "-o", str(tmp_path / "r.html"), "--png", str(missing)],
+                 ["report", "-o", str(tmp_path / "r.html"), "--png", str(missing / "charts")],
                  ["calibrate", str(FIXTURES), "-o", str(missing / "p.json")]):
         if argv[0] == "calibrate":
             (tmp_path / "m").mkdir(exist_ok=True)
@@ -278,9 +278,18 @@ def test_output_into_a_missing_directory_is_refused(capsys, tmp_path, fake_repor
 
 def test_parents_creates_the_directory(capsys, tmp_path, fake_report):
     out = tmp_path / "a" / "b" / "r.html"
-    code, msg, err = run(capsys, "report", "--set", "cpus=12", "-o", str(out), "--parents")
+    code, msg, err = run(capsys, "report", "--set", "cpus=12", "-o", str(out), "--png", str(tmp_path / "c" / "d"),
+                         "--parents")
     assert code == 0, err
     assert out.read_text() == "<html>12</html>"
+    assert (tmp_path / "c" / "d").is_dir()
+
+
+def test_png_makes_its_own_directory_but_not_those_above(capsys, tmp_path, fake_report):
+    """--png DIR names an output, like -o FILE: it is made; a missing directory above it is not."""
+    code, msg, err = run(capsys, "report", "-o", str(tmp_path / "r.html"), "--png", str(tmp_path / "charts"))
+    assert code == 0, err
+    assert (tmp_path / "charts").is_dir()
 
 
 def test_dash_means_standard_output(capsys, tmp_path, fake_report):

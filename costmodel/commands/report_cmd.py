@@ -21,8 +21,8 @@ The page is self-contained (no network); open it in a browser."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_param_options(parser)
     add_output_options(parser, metavar="FILE.html", what="the report to write")
-    parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR"
-                                                     " (which must exist, or pass --parents)")
+    parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR (made if"
+                                                     " missing; a missing directory above it needs --parents)")
     parser.add_argument("--title", help="title of the report (default: names the parameter set)")
     parser.add_argument("--no-simulation", action="store_true",
                         help="leave the simulation points off the residency chart (faster)")
@@ -33,8 +33,10 @@ def run(args) -> int:
     from ..report import build_report, write_images, write_report
 
     check_out(args)
-    if args.png is not None:
-        ensure_directory(Path(args.png), args.parents, what="charts (--png)")
+    if args.png is not None:  # DIR itself is the output, made like a file; the directories above it are not
+        png = Path(args.png)
+        ensure_directory(png.parent, args.parents, what=f"charts directory {png.name}")
+        ensure_directory(png, True, what="charts (--png)")
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
     values, _ = resolve_params(args, paramset)
     simulate_points = 0 if args.no_simulation else 4
