@@ -371,3 +371,198 @@ def test_runner_refuses_to_resume_a_different_kind_of_run(tmp_path, fake_probes)
     with pytest.raises(UserError, match="already holds files"):
         run_suite(out, probes=["shootdown"], progress=False)
     run_suite(out, probes=["shootdown"], force=True, progress=False)
+
+
+# ----------------------------------------------------------------------------- remote_drain output
+
+def test_remote_drain_recording_parses_and_keeps_ns_for_verified_trials_only():
+    out = read_probe_file(FIXTURES / "remote_drain_quick.tsv", expected="remote_drain")
+    s = out.samples
+    assert set(s["measure"]) == {"ns", "copied", "verified"}
+    assert set(s["remote_state"]) == {"idle", "busy", "rt"}
+    # folios is set where the remote fill applies and empty elsewhere
+    assert s.loc[s.op == "fadvise_base", "folios"].isna().all()
+    assert set(s.loc[s.op == "seal_remote", "folios"].dropna().astype(int)) == {0, 1, 7, 15, 29}
+    assert out.meta["rt_restore_failures"] == "0"
+    rows = summarize(PROBES_BY_NAME["remote_drain"], out)
+    key = ["op", "folios", "remote_state"]
+    ns = rows[rows.measure == "ns"].set_index(key)
+    verified = rows[rows.measure == "verified"].set_index(key)
+    # one ns sample per verified trial: the ns row's n is the verified row's successes
+    for idx, row in ns.iterrows():
+        assert row.n == verified.loc[idx].successes, idx
+    # counted from the file itself, not from the summary code
+    lines = (FIXTURES / "remote_drain_quick.tsv").read_text().splitlines()
+    unverified = sum(1 for line in lines if line.startswith("sample\t") and line.endswith("\tverified=0"))
+    assert int((verified.n - verified.successes).sum()) == unverified == int(out.meta["unverified_trials"])
+    copies = rows[rows.measure == "copied"].set_index(["op", "remote_state"])
+    assert copies.loc[("anon_no_drain", "idle")].fraction == 1.0
+    assert copies.loc[("anon_after_drain", "idle")].fraction == 0.0
+
+
+def _ns_probe_text(values: list[float]) -> str:
+    lines = ["probe\tname=remote_drain\tformat=1"]
+    for v in values:
+        lines.append(f"sample\top=seal_remote\tfolios=0\tremote_state=idle\tns={v}")
+    lines.append(f"end\tsamples={len(values)}")
+    return "\n".join(lines) + "\n"
+
+
+def test_ns_row_has_mean_with_bootstrap_interval_and_tail_percentiles():
+    values = [100.0, 200.0, 300.0, 400.0, 10000.0]
+    rows = summarize(PROBES_BY_NAME["remote_drain"], parse_probe_output(_ns_probe_text(values)))
+    row = rows.iloc[0]
+    # by hand: mean 11000/5; linear-interpolation percentiles at rank q*(n-1)
+    assert row.mean_ns == 2200.0
+    assert row.median_ns == 300.0
+    assert row.p90 == pytest.approx(400 + 0.6 * 9600)    # rank 3.6
+    assert row.p99 == pytest.approx(400 + 0.96 * 9600)   # rank 3.96
+    assert row.p10 == pytest.approx(100 + 0.4 * 100)     # rank 0.4
+    # the mean's interval lies within the sample range and brackets the mean; resampling a heavy
+    # tail leaves it wide: every resample mean is a multiple of 20 between 100 and 10000
+    assert 100 <= row.mean_ci_low < 2200 < row.mean_ci_high <= 10000
+    assert row.mean_ci_high - row.mean_ci_low > 2000
+    assert row.ci_low <= row.median_ns <= row.ci_high
+
+
+def test_bootstrap_mean_interval_is_deterministic_and_shrinks_with_n():
+    from costmodel.bench.summary import bootstrap_mean_interval
+
+    rng = np.random.default_rng(3)
+    small = rng.exponential(1000, size=50)
+    large = rng.exponential(1000, size=5000)
+    a = bootstrap_mean_interval(small, seed=5)
+    assert a == bootstrap_mean_interval(small, seed=5)
+    b = bootstrap_mean_interval(large, seed=5)
+    assert a[0] < small.mean() < a[1] and b[0] < large.mean() < b[1]
+    assert (b[1] - b[0]) < (a[1] - a[0]) / 4   # sqrt(100) = 10x narrower in theory
+
+
+# ----------------------------------------------------------------------------- sets that outlive the code
+
+@needs_dataset
+def test_a_column_added_to_the_catalog_reads_as_empty_in_an_older_set(monkeypatch):
+    from costmodel.bench import catalog
+
+    directory = REPO / "data" / "measurements" / "kvm-intel-xeon-2cpu-linux6.18"
+    if not directory.exists():
+        directory = DATASETS[0]
+    before, _ = read_measurements(directory)
+    monkeypatch.setitem(catalog.CONFIG_COLUMNS, "colour_of_the_sky", (str, "a configuration column from the future"))
+    monkeypatch.setitem(catalog.CONFIG_COLUMNS, "moons", (int, "another one, a whole number"))
+    monkeypatch.setitem(catalog.RESULT_COLUMNS, "p999", "a result column from the future")
+    monkeypatch.setattr(catalog, "SUMMARY_COLUMNS", ["probe", *catalog.CONFIG_COLUMNS, *catalog.RESULT_COLUMNS])
+    frame, prov = read_measurements(directory)
+    assert list(frame.columns) == catalog.SUMMARY_COLUMNS
+    for col in ("colour_of_the_sky", "moons", "p999"):
+        assert frame[col].isna().all(), col
+    assert str(frame["moons"].dtype) == "Int64"
+    shared = [c for c in before.columns]
+    pd.testing.assert_frame_equal(frame[shared], before)
+
+
+@needs_dataset
+def test_cut_short_summary_is_a_one_line_error_naming_file_and_line(tmp_path):
+    src = DATASETS[0]
+    d = tmp_path / "d"
+    shutil.copytree(src, d)
+    text = (src / "measurements.csv").read_bytes()
+    (d / "measurements.csv").write_bytes(text[:5000])
+    expected_line = text[:5000].count(b"\n") + 1   # the partial line after the last newline
+    with pytest.raises(UserError) as info:
+        read_measurements(d)
+    message = str(info.value)
+    assert "\n" not in message
+    assert str(d / "measurements.csv") in message
+    assert f"line {expected_line}:" in message
+    # cut exactly at a line end, the file lacks nothing but rows: it reads (fewer rows)
+    cut = text[: text[:5000].rindex(b"\n") + 1]
+    (d / "measurements.csv").write_bytes(cut)
+    frame, _ = read_measurements(d)
+    assert len(frame) == cut.count(b"\n") - 1
+    # a row with a field too many
+    (d / "measurements.csv").write_bytes(cut + cut.splitlines(keepends=True)[1].replace(b"\n", b",x\n"))
+    with pytest.raises(UserError, match=r"line \d+: \d+ fields where the header has \d+"):
+        read_measurements(d)
+
+
+@needs_dataset
+def test_resummarise_rebuilds_a_copy_of_the_committed_set(tmp_path, capsys):
+    from costmodel.bench import read_raw
+    from costmodel.bench.runner import resummarise
+
+    src = DATASETS[0]
+    d = tmp_path / "set"
+    shutil.copytree(src, d)
+    committed, committed_prov = read_measurements(src)
+    old_text = (d / "measurements.csv").read_text()
+    header = old_text.splitlines()[0].split(",")
+
+    if "mean_ns" not in header:
+        # the committed summary predates the mean: the rebuild changes it, so it needs --force
+        assert main(["bench", "--resummarise", str(d)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "fills columns it lacked" in err and "mean_ns" in err and "--force" in err
+        assert (d / "measurements.csv").read_text() == old_text   # untouched
+    assert main(["bench", "--resummarise", str(d), "--force"]) == 0
+    capsys.readouterr()
+    rebuilt, prov = read_measurements(d)
+    # every column the committed set had keeps its values; the batch size is the same
+    pd.testing.assert_frame_equal(rebuilt[[c for c in header if c in rebuilt.columns]],
+                                  committed[[c for c in header if c in committed.columns]])
+    assert prov["batch_size_found"] == committed_prov["batch_size_found"]
+    assert "resummarised" in prov and prov["dataset_id"] == committed_prov["dataset_id"]
+    # the new mean, against the raw samples averaged here
+    raw = read_raw(d, "fault_cost")
+    for op, group in raw.groupby("op"):
+        row = rebuilt[(rebuilt.probe == "fault_cost") & (rebuilt.op == op) & (rebuilt.measure == "ns")].iloc[0]
+        assert row.mean_ns == pytest.approx(group["value"].sum() / len(group), rel=1e-9)
+        assert row.mean_ci_low <= row.mean_ns <= row.mean_ci_high
+
+    # a second rebuild changes nothing and writes nothing
+    stamp = (d / "measurements.csv").stat().st_mtime_ns
+    result = resummarise(d)
+    assert not result.written and result.changes == []
+    assert (d / "measurements.csv").stat().st_mtime_ns == stamp
+
+    # a cut-short summary: refused without --force (the old one cannot be read), rebuilt with it
+    text = (d / "measurements.csv").read_text()
+    (d / "measurements.csv").write_text(text[:3000])
+    with pytest.raises(UserError, match="cannot be read"):
+        resummarise(d)
+    assert resummarise(d, force=True).written
+    assert (d / "measurements.csv").read_text() == text
+    # a missing summary is simply written
+    (d / "measurements.csv").unlink()
+    assert resummarise(d).written
+    assert (d / "measurements.csv").read_text() == text
+
+
+def test_resummarise_refuses_what_it_cannot_do(tmp_path, capsys):
+    from costmodel.bench.runner import resummarise
+
+    with pytest.raises(UserError, match="no such measurement directory"):
+        resummarise(tmp_path / "absent")
+    (tmp_path / "d" / "raw").mkdir(parents=True)
+    with pytest.raises(UserError, match="holds no <probe>.tsv.gz"):
+        resummarise(tmp_path / "d")
+    (tmp_path / "d" / "raw" / "shootdown.tsv.gz").write_bytes(gzip.compress((FIXTURES / "shootdown_good.tsv").read_bytes()))
+    with pytest.raises(UserError, match="provenance.json is missing"):
+        resummarise(tmp_path / "d")
+    assert main(["bench", "--resummarise", str(tmp_path / "d"), "--quick"]) == 2
+    assert "drop --quick" in capsys.readouterr().err
+
+
+def test_directory_holding_only_an_empty_raw_dir_counts_as_empty(tmp_path, fake_probes):
+    from costmodel.bench import run_suite
+
+    out = tmp_path / "m"
+    (out / "raw").mkdir(parents=True)   # what an interrupt before the first probe finished leaves
+    result = run_suite(out, probes=["shootdown"], progress=False)
+    assert result.status == {"shootdown": "done"}
+    # but a raw/ with a file in it is a run to resume or replace
+    other = tmp_path / "n"
+    (other / "raw").mkdir(parents=True)
+    (other / "raw" / "shootdown.tsv.gz").write_bytes(b"")
+    with pytest.raises(UserError, match="already holds files"):
+        run_suite(other, probes=["shootdown"], progress=False)

@@ -49,3 +49,50 @@ def test_interrupt_mid_output_kills_and_reaps_the_probe_group(tmp_path):
         time.sleep(0.05)
     assert not _alive(probe_pid), "the probe survived Ctrl-C"
     assert not _alive(child_pid), "the probe's child survived Ctrl-C"
+
+
+def _sample_writer(tmp_path, samples: int):
+    fake = tmp_path / "fake_probe"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f"echo 'plan\tsamples={samples}'\n"
+        f"i=0; while [ $i -lt {samples} ]; do echo 'sample\tx=1'; i=$((i+1)); done\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    return fake
+
+
+def test_progress_off_a_terminal_is_plain_lines(tmp_path, capsys, monkeypatch):
+    from costmodel.bench import runner
+
+    monkeypatch.setattr(runner._Progress, "LINE_EVERY_S", 0.0)   # a line at every update
+    text, rc, _ = _run_binary(_sample_writer(tmp_path, 600), [], "fake", timeout_s=30, progress=True)
+    assert rc == 0 and text.count("sample\t") == 600
+    err = capsys.readouterr().err
+    assert "\r" not in err and "\x1b" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("fake: started") and lines[-1] == lines[-1].strip()
+    assert any("running, 256/600 samples" in line for line in lines)
+    assert "fake: finished, 600/600 samples" in lines[-1]
+
+
+def test_no_progress_prints_nothing(tmp_path, capsys):
+    _run_binary(_sample_writer(tmp_path, 10), [], "fake", timeout_s=30, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+def test_progress_on_a_terminal_is_a_bar():
+    import io
+
+    from costmodel.bench.runner import _Progress
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bar = _Progress("fake", enabled=True, stream=stream)
+    bar.set_total(10)
+    bar.update(10)
+    bar.close()
+    assert "\r" in stream.getvalue() and "10/10" in stream.getvalue()

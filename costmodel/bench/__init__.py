@@ -10,7 +10,12 @@ Python API (the rest of the project calls only these):
     ``resume`` continues an interrupted directory, ``force`` starts one over.
 
 ``read_measurements(directory) -> (pandas.DataFrame, dict)``
-    The summary and provenance of a measurement directory, validated (UserError otherwise).
+    The summary and provenance of a measurement directory, validated (UserError otherwise). A set
+    written before a column was added to the catalog reads with that column empty.
+
+``resummarise(directory, force=False) -> ResummaryResult``
+    Rebuild a directory's measurements.csv (and batch_size_found, per-probe counts and skips) from
+    its raw files with the current summary code; a summary it would change needs ``force``.
 
 ``read_raw(directory, probe) -> pandas.DataFrame``
     One probe's raw samples from a measurement directory: configuration columns, measure, value.
@@ -30,12 +35,12 @@ Columns are described in ``costmodel/bench/README.md``.
 
 from .catalog import CONFIG_COLUMNS, PROBES, RESULT_COLUMNS, SUMMARY_COLUMNS, ProbeSpec
 from .parse import ProbeOutput, parse_probe_output, read_probe_file
-from .runner import SuiteResult, read_measurements, read_raw, run_suite
+from .runner import ResummaryResult, SuiteResult, read_measurements, read_raw, resummarise, run_suite
 from .summary import infer_batch_size
 from .willitscale import read_will_it_scale
 
 __all__ = [
     "CONFIG_COLUMNS", "PROBES", "RESULT_COLUMNS", "SUMMARY_COLUMNS", "ProbeOutput", "ProbeSpec",
-    "SuiteResult", "infer_batch_size", "parse_probe_output", "read_measurements", "read_probe_file",
-    "read_raw", "read_will_it_scale", "run_suite",
+    "ResummaryResult", "SuiteResult", "infer_batch_size", "parse_probe_output", "read_measurements",
+    "read_probe_file", "read_raw", "read_will_it_scale", "resummarise", "run_suite",
 ]

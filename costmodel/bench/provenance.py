@@ -131,6 +131,11 @@ def dataset_id(facts: dict) -> str:
     return f"{prefix}-{'-'.join(w for w in words if w)}-{facts.get('online_cpus')}cpu-linux{kernel}"
 
 
+def machine_date() -> str:
+    """Now, in UTC to the second, as ISO 8601."""
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat()
+
+
 def machine_facts(hypervisor_vendor: str | None = None) -> dict:
     """The allowlisted facts of this machine (without the per-run entries the runner adds)."""
     cpu = _cpuinfo()
@@ -173,7 +178,7 @@ def machine_facts(hypervisor_vendor: str | None = None) -> dict:
         "harness_version": harness_version(),
         "probe_sources_sha256": _compile.sources_hash(),
         "costmodel_version": __version__,
-        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "date": machine_date(),
     }
     facts["dataset_id"] = dataset_id(facts)
     return facts

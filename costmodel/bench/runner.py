@@ -9,7 +9,8 @@ Directory layout (written probe by probe, each file atomically):
 
 A probe counts as finished once provenance.json lists it as done or skipped; ``resume`` runs only
 the others. Ctrl-C stops the running probe (its process group is killed and reaped) and leaves the
-finished ones intact.
+finished ones intact. :func:`resummarise` rebuilds the summary of a directory from its raw files
+with the current summary code.
 """
 
 from __future__ import annotations
@@ -34,9 +35,10 @@ from ..atomic import write_atomic
 from ..errors import UserError
 from . import compile as _compile
 from . import provenance as _prov
-from .catalog import CONFIG_COLUMNS, PROBES, SUMMARY_COLUMNS, probe_spec
+from . import catalog as _catalog
+from .catalog import PROBES, probe_spec
 from .parse import parse_probe_output, read_probe_file
-from .summary import COUNT_COLUMNS, FLOAT_COLUMNS, TEXT_COLUMNS, infer_batch_size, summarize, tidy_frame
+from .summary import COUNT_COLUMNS, TEXT_COLUMNS, float_columns, infer_batch_size, summarize, tidy_frame
 
 CSV_NAME = "measurements.csv"
 PROVENANCE_NAME = "provenance.json"
@@ -67,8 +69,6 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
 
     The group is killed and reaped on timeout, on Ctrl-C and on any error while reading.
     """
-    from tqdm import tqdm
-
     stderr_file = tempfile.TemporaryFile()
     proc = subprocess.Popen([str(binary), *args], stdout=subprocess.PIPE, stderr=stderr_file,
                             text=True, start_new_session=True)
@@ -82,7 +82,7 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
     timer.daemon = True
     timer.start()
     chunks: list[str] = []
-    bar = tqdm(total=None, desc=name, unit="sample", disable=not progress, leave=True, file=sys.stderr)
+    bar = _Progress(name, enabled=progress)
     try:
         assert proc.stdout is not None
         pending = 0
@@ -95,8 +95,7 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
                     pending = 0
             elif line.startswith("plan\t"):
                 try:
-                    bar.total = int(line.split("samples=", 1)[1])
-                    bar.refresh()
+                    bar.set_total(int(line.split("samples=", 1)[1]))
                 except (IndexError, ValueError):
                     pass
         bar.update(pending)
@@ -117,6 +116,55 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
     if timed_out.is_set():
         err = f"ran past its {timeout_s:.0f} s limit and was stopped. {err}".strip()
     return "".join(chunks), rc, err[-800:]
+
+
+class _Progress:
+    """Samples received from one probe: a tqdm bar on a terminal, else a plain line now and then
+    (no carriage returns in a log file); nothing when disabled."""
+
+    LINE_EVERY_S = 10.0
+
+    def __init__(self, name: str, enabled: bool, stream=None):
+        self.name = name
+        self.stream = stream if stream is not None else sys.stderr
+        self.enabled = enabled
+        self.total: int | None = None
+        self.count = 0
+        self.start = time.monotonic()
+        self.last_line = self.start
+        self.bar = None
+        isatty = getattr(self.stream, "isatty", None)
+        if enabled and isatty is not None and isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=None, desc=name, unit="sample", leave=True, file=self.stream)
+        elif enabled:
+            self._line("started")
+
+    def _line(self, what: str) -> None:
+        of = f"/{self.total}" if self.total is not None else ""
+        elapsed = time.monotonic() - self.start
+        print(f"{self.name}: {what}, {self.count}{of} samples, {elapsed:.0f} s", file=self.stream, flush=True)
+
+    def set_total(self, total: int) -> None:
+        self.total = total
+        if self.bar is not None:
+            self.bar.total = total
+            self.bar.refresh()
+
+    def update(self, n: int) -> None:
+        self.count += n
+        if self.bar is not None:
+            self.bar.update(n)
+        elif self.enabled and n and time.monotonic() - self.last_line >= self.LINE_EVERY_S:
+            self.last_line = time.monotonic()
+            self._line("running")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled:
+            self._line("finished")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -186,13 +234,23 @@ def _csv_text(frame: pd.DataFrame) -> str:
     return frame.to_csv(index=False, float_format="%.10g", lineterminator="\n")
 
 
+def _is_empty(out: Path) -> bool:
+    """Nothing in ``out`` but, at most, an empty raw/ (what an interrupt before the first probe
+    finished leaves behind)."""
+    for entry in out.iterdir():
+        if entry.name == RAW_DIR and entry.is_dir() and not any(entry.iterdir()):
+            continue
+        return False
+    return True
+
+
 def _prepare(out: Path, force: bool, resume: bool) -> dict | None:
     """Check the output directory; return the provenance to resume from, if any."""
     if force and resume:
         raise UserError("--force and --resume contradict each other: --force starts over, --resume continues")
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; name a directory")
-    if not out.exists() or not any(out.iterdir()):
+    if not out.exists() or _is_empty(out):
         return None
     prov_path = out / PROVENANCE_NAME
     if resume:
@@ -221,7 +279,8 @@ def run_suite(out_dir: str | Path, quick: bool = False, probes: list[str] | None
 
     quick: fewer repetitions, same configurations (under a minute). force: replace an existing
     directory's results. resume: keep the probes an earlier run finished and run the rest.
-    progress: a tqdm bar per probe on stderr. Returns a :class:`SuiteResult`.
+    progress: per probe on stderr, a tqdm bar on a terminal, else a plain line every few seconds;
+    False for none. Returns a :class:`SuiteResult`.
     """
     affinity = os.sched_getaffinity(0)
     try:
@@ -284,14 +343,7 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
                 raise UserError(f"exit status {rc}: {err or 'no message'}")
             parsed = parse_probe_output(text, expected=name, source=f"{name} output")
             rows = summarize(spec, parsed)
-            entry.update(samples=int(len(parsed.samples)), meta=parsed.meta)
-            whole = [s["reason"] for s in parsed.skips if not s["config"]]
-            if parsed.skipped_whole:
-                entry["status"] = "skipped"
-                entry["reason"] = "; ".join(whole)
-            elif whole:
-                entry["notes"] = whole
-            entry["skips"] = parsed.skips
+            _record_output(entry, parsed)
         except UserError as exc:
             entry = {"status": "failed", "args": args, "seconds": seconds, "reason": str(exc)}
         if name == "unnecessary_copy" and rows is not None:
@@ -323,6 +375,21 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
     return result
 
 
+def _record_output(entry: dict, parsed) -> None:
+    """A probe's provenance entry from its parsed output: status, sample count, notes, skips."""
+    for key in ("reason", "notes"):
+        entry.pop(key, None)
+    entry["status"] = "done"
+    entry.update(samples=int(len(parsed.samples)), meta=parsed.meta)
+    whole = [s["reason"] for s in parsed.skips if not s["config"]]
+    if parsed.skipped_whole:
+        entry["status"] = "skipped"
+        entry["reason"] = "; ".join(whole)
+    elif whole:
+        entry["notes"] = whole
+    entry["skips"] = parsed.skips
+
+
 def _skipped_list(prov: dict) -> list[dict]:
     items = []
     for name, entry in prov.get("probes", {}).items():
@@ -334,6 +401,161 @@ def _skipped_list(prov: dict) -> list[dict]:
             if skip["config"]:
                 items.append({"probe": name, "config": skip["config"], "status": "skipped", "reason": skip["reason"]})
     return items
+
+
+# ----------------------------------------------------------------------------- summary from raw/
+
+@dataclass
+class ResummaryResult:
+    """What resummarise found: the changes against the summary there before, and whether it wrote."""
+
+    directory: Path
+    changes: list[str] = field(default_factory=list)
+    written: bool = False
+    probes: list[str] = field(default_factory=list)
+    batch_size_found: int | None = None
+
+
+def _row_keys(frame: pd.DataFrame) -> list[tuple]:
+    cols = ["probe", *_catalog.CONFIG_COLUMNS, "measure"]
+    return [tuple("" if pd.isna(v) else str(v) for v in row) for row in frame[cols].itertuples(index=False)]
+
+
+def _differs(a, b) -> bool:
+    if pd.isna(a) and pd.isna(b):
+        return False
+    if pd.isna(a) or pd.isna(b):
+        return True
+    if isinstance(a, str) or isinstance(b, str):
+        return str(a) != str(b)
+    return abs(float(a) - float(b)) > 1e-9 * max(1.0, abs(float(a)), abs(float(b)))
+
+
+def _describe_changes(old: pd.DataFrame, old_header: list[str], new: pd.DataFrame) -> list[str]:
+    """Short phrases for what the rebuilt summary changes against the one on disk."""
+    changes = []
+    filled = [c for c in _catalog.SUMMARY_COLUMNS if c not in old_header and new[c].notna().any()]
+    if filled:
+        changes.append(f"fills column{'s' if len(filled) > 1 else ''} it lacked: {', '.join(filled)}")
+    old_keys, new_keys = _row_keys(old), _row_keys(new)
+    old_at = {k: i for i, k in enumerate(old_keys)}
+    new_at = {k: i for i, k in enumerate(new_keys)}
+    added = [k for k in new_keys if k not in old_at]
+    removed = [k for k in old_keys if k not in new_at]
+    if added:
+        changes.append(f"{len(added)} new row{'s' if len(added) > 1 else ''}")
+    if removed:
+        changes.append(f"{len(removed)} row{'s' if len(removed) > 1 else ''} gone")
+    counts: dict[str, int] = {}
+    for key, i in new_at.items():
+        if key not in old_at:
+            continue
+        j = old_at[key]
+        for col in _catalog.SUMMARY_COLUMNS:
+            if col in old_header and _differs(old.at[j, col], new.at[i, col]):
+                counts[col] = counts.get(col, 0) + 1
+    if counts:
+        listed = ", ".join(f"{col} in {n} row{'s' if n > 1 else ''}" for col, n in list(counts.items())[:6])
+        more = f" and {len(counts) - 6} more columns" if len(counts) > 6 else ""
+        changes.append(f"values change: {listed}{more}")
+    return changes
+
+
+def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
+    """Rebuild ``directory``'s measurements.csv, and the provenance derived from it (per-probe
+    sample counts, notes and skips, batch_size_found), from its raw/<probe>.tsv.gz files with the
+    current summary code; skipped.json follows.
+
+    Probes the provenance records as failed stay failed (their raw output is kept only to be
+    read). When a summary exists and the rebuilt one differs, nothing is written unless ``force``;
+    the UserError says what would change. An identical rebuild writes nothing.
+    """
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"--resummarise {directory}: no such measurement directory")
+    raw_dir = directory / RAW_DIR
+    files = sorted(raw_dir.glob("*.tsv.gz")) if raw_dir.is_dir() else []
+    if not files:
+        raise UserError(f"--resummarise {directory}: {raw_dir} holds no <probe>.tsv.gz, so there is nothing "
+                        f"to rebuild from; run `costmodel bench --out {directory} --force`")
+    prov_path = directory / PROVENANCE_NAME
+    try:
+        prov = json.loads(prov_path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--resummarise {directory}: {PROVENANCE_NAME} is missing; the machine facts cannot be "
+                        f"rebuilt from raw files, so measure again with `costmodel bench --out {directory} "
+                        f"--force`") from None
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"--resummarise {directory}: {prov_path} is not valid JSON ({exc})") from None
+    if not isinstance(prov, dict):
+        raise UserError(f"--resummarise {directory}: {prov_path} is not a JSON object")
+
+    result = ResummaryResult(directory=directory)
+    entries = dict(prov.get("probes") or {})
+    parts = []
+    found = {f.name[: -len(".tsv.gz")]: f for f in files}
+    batch = prov.get("batch_size_found")
+    for spec in PROBES:
+        path = found.get(spec.name)
+        if path is None:
+            continue
+        entry = dict(entries.get(spec.name) or {})
+        if entry.get("status") == "failed":
+            continue
+        parsed = read_probe_file(path, expected=spec.name)
+        rows = summarize(spec, parsed)
+        _record_output(entry, parsed)
+        entries[spec.name] = entry
+        parts.append(rows)
+        result.probes.append(spec.name)
+        if spec.name == "unnecessary_copy":
+            batch = infer_batch_size(rows)
+    unknown = sorted(set(found) - {p.name for p in PROBES})
+    if unknown:
+        result.changes.append(f"ignored raw files of probes this version does not know: {', '.join(unknown)}")
+    merged = tidy_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) \
+        if any(len(p) for p in parts) else tidy_frame([])
+    new_text = _csv_text(merged)
+    result.batch_size_found = batch
+
+    csv_path = directory / CSV_NAME
+    changes: list[str] = []
+    if csv_path.exists():
+        try:
+            old_text = csv_path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            old_text = None
+        try:
+            old = _read_csv(csv_path)
+            header = next(csv.reader(io.StringIO(old_text or ""))) if old_text else []
+            changes = _describe_changes(old, header, merged)
+        except UserError as exc:
+            changes = [f"the summary there cannot be read ({exc})"]
+        if old_text == new_text:
+            changes = []
+    else:
+        changes = [f"{CSV_NAME} was missing"]
+    if batch != prov.get("batch_size_found"):
+        changes.append(f"batch_size_found {prov.get('batch_size_found')} -> {batch}")
+    result.changes += changes
+    if not changes:
+        return result
+    if csv_path.exists() and not force:
+        raise UserError(f"--resummarise {directory}: the rebuilt summary differs from {csv_path} "
+                        f"({'; '.join(changes)}); pass --force to replace it")
+
+    prov["probes"] = {n: entries[n] for n in [p.name for p in PROBES] + sorted(entries) if n in entries}
+    prov["batch_size_found"] = batch
+    prov["resummarised"] = {
+        "date": _prov.machine_date(),
+        "harness_version": _prov.harness_version(),
+        "probe_sources_sha256": _compile.sources_hash(),
+    }
+    write_atomic(csv_path, new_text, force=True)
+    _write_json(directory / SKIPPED_NAME, _skipped_list(prov))
+    _write_json(prov_path, prov)
+    result.written = True
+    return result
 
 
 # ----------------------------------------------------------------------------- reading back
@@ -352,10 +574,10 @@ def _check_rows(path: Path) -> None:
         raise UserError(f"{path}: cannot be read ({exc})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the file is damaged; "
-                        f"rebuild it with `costmodel bench --resummarise {path.parent}`") from None
+                        f"rebuild it with `costmodel bench --resummarise {path.parent} --force`") from None
     if not text.strip():
-        raise UserError(f"{path}: empty; rebuild it with `costmodel bench --resummarise {path.parent}`")
-    fix = f"rebuild it with `costmodel bench --resummarise {path.parent}`"
+        raise UserError(f"{path}: empty; rebuild it with `costmodel bench --resummarise {path.parent} --force`")
+    fix = f"rebuild it with `costmodel bench --resummarise {path.parent} --force`"
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
@@ -373,7 +595,7 @@ def _check_rows(path: Path) -> None:
 
 def _read_csv(path: Path) -> pd.DataFrame:
     _check_rows(path)
-    text_columns = (*TEXT_COLUMNS, *[k for k, (t, _) in CONFIG_COLUMNS.items() if t is str])
+    text_columns = (*TEXT_COLUMNS, *[k for k, (t, _) in _catalog.CONFIG_COLUMNS.items() if t is str])
     try:
         frame = pd.read_csv(path, dtype={c: "string" for c in text_columns}, keep_default_na=True)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -382,10 +604,10 @@ def _read_csv(path: Path) -> pd.DataFrame:
     if missing:
         raise UserError(f"{path}: lacks column {missing[0]!r}, so it is not a measurement summary written by "
                         f"`costmodel bench` (its columns include {', '.join(CORE_COLUMNS)})")
-    for col in SUMMARY_COLUMNS:
+    for col in _catalog.SUMMARY_COLUMNS:
         if col not in frame.columns:   # a column newer than the set: it does not apply there
             frame[col] = pd.NA
-    for col, (kind, _) in CONFIG_COLUMNS.items():
+    for col, (kind, _) in _catalog.CONFIG_COLUMNS.items():
         if kind is int:
             values = pd.to_numeric(frame[col], errors="coerce")
             bad = frame[col].notna() & (values.isna() | (values % 1 != 0))
@@ -393,7 +615,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
                 row = int(bad.idxmax()) + 2
                 raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} "
                                 f"is not a whole number")
-    for col in (*COUNT_COLUMNS, *FLOAT_COLUMNS):
+    for col in (*COUNT_COLUMNS, *float_columns()):
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = frame[col].notna() & values.isna()
         if bad.any():

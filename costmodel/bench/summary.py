@@ -12,7 +12,8 @@ import pandas as pd
 
 from .. import stats
 
-from .catalog import CONFIG_COLUMNS, COUNTERS, MEASURES, RESULT_COLUMNS, SUMMARY_COLUMNS, ProbeSpec
+from . import catalog as _catalog
+from .catalog import COUNTERS, MEASURES, ProbeSpec
 from .parse import ProbeOutput
 
 BOOTSTRAP_RESAMPLES = 1000
@@ -119,23 +120,28 @@ def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
 #: Result columns by type; every other result column is a float.
 TEXT_COLUMNS = ("probe", "measure", "unit", "skipped_reason")
 COUNT_COLUMNS = ("n", "successes")
-FLOAT_COLUMNS = tuple(c for c in RESULT_COLUMNS if c not in TEXT_COLUMNS and c not in COUNT_COLUMNS)
+
+
+def float_columns() -> tuple[str, ...]:
+    """The float result columns, read from the catalog when called (so a column added to it counts)."""
+    return tuple(c for c in _catalog.RESULT_COLUMNS if c not in TEXT_COLUMNS and c not in COUNT_COLUMNS)
 
 
 def tidy_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
     """The summary columns in their fixed order and types (integers stay integers, NA empty)."""
     frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
-    for col in SUMMARY_COLUMNS:
+    columns = _catalog.SUMMARY_COLUMNS
+    for col in columns:
         if col not in frame.columns:
             frame[col] = pd.NA
-    frame = frame[SUMMARY_COLUMNS]
-    for col, (kind, _) in CONFIG_COLUMNS.items():
+    frame = frame[columns]
+    for col, (kind, _) in _catalog.CONFIG_COLUMNS.items():
         frame[col] = frame[col].astype("Int64" if kind is int else "string")
     for col in TEXT_COLUMNS:
         frame[col] = frame[col].astype("string")
     for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("Int64")
-    for col in FLOAT_COLUMNS:
+    for col in float_columns():
         frame[col] = pd.to_numeric(frame[col], errors="coerce").astype("float64")
     return frame.reset_index(drop=True)
 

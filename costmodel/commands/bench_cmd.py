@@ -1,4 +1,5 @@
-"""`costmodel bench`: run the kernel probes and write tidy measurements with provenance."""
+"""`costmodel bench`: run the kernel probes and write tidy measurements with provenance, or rebuild
+a directory's summary from its raw files (`--resummarise`)."""
 
 from __future__ import annotations
 
@@ -17,17 +18,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=None, metavar="DIR",
                         help="output directory (default: data/measurements/<machine id>, "
                              "with -quick appended for --quick)")
-    parser.add_argument("--force", action="store_true", help="replace the results already in DIR")
+    parser.add_argument("--force", action="store_true",
+                        help="replace the results already in DIR (with --resummarise: replace a summary "
+                             "that the rebuild changes)")
     parser.add_argument("--resume", action="store_true",
                         help="keep the probes DIR already finished and run the others")
+    parser.add_argument("--resummarise", type=Path, default=None, metavar="DIR",
+                        help="run nothing: rebuild DIR/measurements.csv (and batch_size_found, per-probe "
+                             "sample counts and skips) from DIR/raw/*.tsv.gz with the current summary code")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (otherwise a bar on a terminal, plain lines elsewhere)")
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+
+    if args.resummarise is not None:
+        given = [flag for flag, on in (("--quick", args.quick), ("--probe", args.probe),
+                                       ("--out", args.out is not None), ("--resume", args.resume)) if on]
+        if given:
+            raise UserError(f"--resummarise rebuilds DIR from its own raw files and runs nothing; "
+                            f"drop {given[0]}")
+        return _resummarise(args.resummarise, args.force)
+
     from ..bench import run_suite
     from ..bench.runner import default_out_dir
 
     out = args.out if args.out is not None else default_out_dir(args.quick)
-    result = run_suite(out, quick=args.quick, probes=args.probe, force=args.force, resume=args.resume)
+    result = run_suite(out, quick=args.quick, probes=args.probe, force=args.force, resume=args.resume,
+                       progress=not args.no_progress)
     for name, status in result.status.items():
         reason = result.reasons.get(name)
         print(f"{name:18s} {status}" + (f": {reason}" if reason else ""))
@@ -35,3 +54,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"batch size found: {result.batch_size_found}")
     print(f"wrote {result.out_dir} in {result.seconds:.0f} s")
     return 1 if result.failed else 0
+
+
+def _resummarise(directory: Path, force: bool) -> int:
+    from ..bench.runner import resummarise
+
+    result = resummarise(directory, force=force)
+    for change in result.changes:
+        print(f"  {change}")
+    if result.written:
+        print(f"rebuilt {directory / 'measurements.csv'} from raw/ ({', '.join(result.probes)})")
+    else:
+        print(f"{directory / 'measurements.csv'} is unchanged: the current summary code gives the same table")
+    return 0

@@ -36,11 +36,14 @@
  * worker returns to SCHED_OTHER after every spin).
  *
  * verified (every trial) is 1 when the trial was what it claims: the call returned 0; the folio's
- * LRU bit in /proc/kpageflags was clear before (still in a batch) and set after where the op drains
- * it (set before for seal_remote_drained); the call took less than the first retry sleep (except
- * for rt, where a legitimate wait is longer); no RT spin reached its cap; for fadvise, the mapped
- * page is still cached. ns samples are written for verified trials only, so the verified fraction
- * counts what was left out.
+ * LRU bit in /proc/kpageflags, read just before the call, was clear (still in a batch; set for
+ * seal_remote_drained), and set after it where the op drains it; a call that drains R slept exactly
+ * once in it (getrusage voluntary switches: the wait for R's work; a retry sleep would be a second)
+ * and, with R idle, took less than the first retry sleep; a call that drains nothing remotely did
+ * not sleep and stayed below that time; no RT spin reached its cap; for fadvise, the mapped page is
+ * still cached (and the hole uncached). Before each trial an untimed drain-all empties every CPU's
+ * batches and buffer-head LRU, so this CPU has no work of its own in the timed call. ns samples are
+ * written for verified trials only, so the verified fraction counts what was left out.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -418,15 +421,15 @@ static struct result run_trial(const struct trial *t)
 			hx_die("mmap of the memfd: %s", strerror(errno));
 		(void)*(volatile char *)view;
 		pfn = hx_pfn(view);
-		lru_before = on_lru(pfn);
 		settle();
+		lru_before = on_lru(pfn);   /* just before the call: nothing else drained R meanwhile */
 		rc = seal(fd, &ns, &sleeps);
 		lru_after = on_lru(pfn);
 		break;
 	case FADV_BASE: case FADV_REMOTE:
 		pfn = hx_pfn(anon);
-		lru_before = t->op == FADV_REMOTE ? on_lru(pfn) : 0;
 		settle();
+		lru_before = t->op == FADV_REMOTE ? on_lru(pfn) : 0;
 		rc = fadvise_page(0, &ns, &sleeps);
 		lru_after = 1;
 		for (int i = 0; t->op == FADV_REMOTE && i < anon_pages; i++)
@@ -453,13 +456,15 @@ static struct result run_trial(const struct trial *t)
 	}
 	int capped = worker_stop(t->state);
 
-	/* No retry sleep: a call that drains R sleeps once (waiting for R's work); a retry would sleep
-	 * again. Where R is idle, its time must also stay below the first retry sleep. A call that
-	 * drains nothing remotely must not sleep at all. */
+	/* A call that drains R sleeps exactly once, waiting for R's work (not at all: R's batch was
+	 * drained by someone else and the call had nothing to wait for; twice: a retry sleep of the
+	 * seal, or a wait for another task's drain-all, or, without the untimed drain-all first, work
+	 * on this CPU too). Where R is idle, its time must also stay below the first retry sleep. A
+	 * call that drains nothing remotely must not sleep at all. */
 	int drains_remote = t->op == SEAL_REMOTE || t->op == FADV_REMOTE || t->op == ANON_AFTER_DRAIN;
 	if (drains_remote)
 		sleep_histogram[t->op][sleeps < 0 ? 3 : (sleeps > 3 ? 3 : sleeps)]++;
-	int no_retry = drains_remote ? (sleeps <= 1 + !pre_drain && (t->state != IDLE || ns < RETRY_SLEEP_NS))
+	int no_retry = drains_remote ? (sleeps >= 1 && sleeps <= 1 + !pre_drain && (t->state != IDLE || ns < RETRY_SLEEP_NS))
 				     : (sleeps == 0 && ns < RETRY_SLEEP_NS);
 	if (t->op == ANON_NO_DRAIN)
 		no_retry = 1;
