@@ -47,11 +47,19 @@ def _number(raw, option: str, low: float, high: float, example: str) -> float | 
 
 
 def _plain(x):
-    if isinstance(x, float) and math.isnan(x):
+    """A JSON value for what pandas and numpy hand over: NaN and NA as null, numpy scalars as
+    Python numbers."""
+    import pandas as pd
+
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if not isinstance(x, (list, dict, str)) and pd.isna(x):
         return None
     if hasattr(x, "item"):
-        return x.item()
-    return x
+        return _plain(x.item())
+    if isinstance(x, (bool, int, float, str)):
+        return x
+    return str(x)
 
 
 def run(args) -> int:

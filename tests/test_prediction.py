@@ -1,0 +1,241 @@
+"""The prediction of the end-to-end probes, on a recorded quick run (AMD EPYC Zen 5 guest,
+Linux 6.18) and the parameter set calibrated on the same machine that day.
+
+Expected values are derived here by hand from the set's numbers: the parts of a copy and of a
+reuse, the local drain of the held batch or of the writer's own batch at its uniform mean fill
+(no drains: positions 0..B-1 alike, mean (B-1)/2), the residency of a fixed count ((B-1-k)/B at a
+uniform position) and of a Poisson gap (the Poisson CDF at B-2), Wilson intervals from their formula.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy import stats as sst
+
+from costmodel import paramfile, prediction
+from costmodel.errors import UserError
+
+FIXTURES = Path(__file__).parent / "fixtures" / "prediction"
+RUN = FIXTURES / "quick-amd"
+PARAMS = FIXTURES / "kvm-amd-epyc-2cpu-linux6.18.json"
+B = 31
+MEAN_FILL = (B - 1) / 2   # the writer's own batch: uniform over 0..B-1 folios without drains
+
+
+@pytest.fixture(scope="module")
+def result():
+    return prediction.predict(RUN, params=PARAMS)
+
+
+@pytest.fixture(scope="module")
+def p():
+    doc = json.loads(PARAMS.read_text())
+    return {k: v["value"] for k, v in doc["parameters"].items()}
+
+
+def _row(rows, **where):
+    sel = rows
+    for key, value in where.items():
+        sel = sel[sel[key].isna()] if value is None else sel[sel[key] == value]
+    assert len(sel) == 1, (where, len(sel))
+    return sel.iloc[0]
+
+
+def _copy_parts(p, targets=0):
+    shootdown = (p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"] * targets) if targets else 0.0
+    return p["alloc_ns"] + p["page_bytes"] / p["copy_bandwidth_gbps"] + p["local_flush_ns"] + p["free_ns"] + shootdown
+
+
+def _wilson(k, n, z=2.5758293035489004):
+    ph = k / n
+    centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(ph * (1 - ph) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return (0.0 if k == 0 else centre - half), (1.0 if k == n else centre + half)
+
+
+def test_every_configuration_is_predicted(result):
+    rows, summary = result
+    assert summary["policy"] == "drain_local" and summary["preset"] == "linux-6.18"
+    assert (rows["probe"] == "workload").sum() == 19
+    assert (rows["probe"] == "swap_cow").sum() == 24
+    assert summary["configurations"] == 43
+
+
+@pytest.mark.parametrize("targets", [0, 1])
+def test_cross_cpu_write_at_position_zero_copies_and_pays_every_part(result, p, targets):
+    rows, _ = result
+    r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=0, target_cpus=targets)
+    assert r.model_p_copy == pytest.approx(1.0)
+    # not on an LRU: the writer drains its own batch (uniform fill), in vain, then copies
+    expected = (p["fault_entry_ns"] + _copy_parts(p, targets)
+                + p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL)
+    assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
+
+
+def test_same_cpu_write_drains_the_one_held_folio_and_reuses(result, p):
+    rows, _ = result
+    r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=100, target_cpus=0)
+    assert r.model_p_copy == 0
+    expected = p["fault_entry_ns"] + p["reuse_ns"] + p["drain_base_ns"] + p["drain_per_folio_ns"] * 1
+    assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
+
+
+def test_half_the_writes_on_the_holding_cpu_is_the_even_mixture(result, p):
+    rows, _ = result
+    r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=50, target_cpus=0)
+    assert r.model_p_copy == pytest.approx(0.5)
+    expected = (p["fault_entry_ns"] + 0.5 * p["reuse_ns"] + 0.5 * _copy_parts(p)
+                + p["drain_base_ns"] + p["drain_per_folio_ns"] * (0.5 * 1 + 0.5 * MEAN_FILL))
+    assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
+
+
+def test_uniform_position_and_ten_adds(result, p):
+    rows, _ = result
+    r = _row(rows, probe="workload", adds_between=10, drained_first=0, same_cpu_percent=0, target_cpus=0)
+    held = (B - 1 - 10) / B
+    assert r.model_p_copy == pytest.approx(held, rel=1e-9)
+    expected = (p["fault_entry_ns"] + (1 - held) * p["reuse_ns"] + held * _copy_parts(p)
+                + held * (p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL))
+    assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
+
+
+def test_batch_flushed_before_the_write_is_a_plain_reuse(result, p):
+    rows, _ = result
+    r = _row(rows, probe="workload", adds_between=B + 9, drained_first=1, same_cpu_percent=0, target_cpus=1)
+    assert r.model_p_copy == 0
+    assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + p["reuse_ns"], rel=1e-6)
+
+
+def test_timed_gap_uses_the_adder_measured_adds(result):
+    rows, _ = result
+    prov = json.loads((RUN / "provenance.json").read_text())
+    meta = prov["probes"]["workload"]["meta"]["gap_adds_100000_per_s_300_us_drained_1_same_0"]
+    mean_adds = float(meta.split()[0].split("=")[1])
+    r = _row(rows, probe="workload", adds_per_s=100000, drained_first=1, same_cpu_percent=0)
+    # position 0: still held while fewer than B-1 adds came; Poisson with the measured mean
+    assert r.model_p_copy == pytest.approx(sst.poisson.cdf(B - 2, mean_adds), rel=1e-6)
+
+
+def test_measured_copy_fraction_and_its_99_percent_interval(result):
+    rows, _ = result
+    csv = pd.read_csv(RUN / "measurements.csv")
+    sel = csv[(csv.probe == "workload") & (csv.measure == "copied") & (csv.adds_between == 10)
+              & (csv.same_cpu_percent == 0) & (csv.target_cpus == 0)].iloc[0]
+    r = _row(rows, probe="workload", adds_between=10, drained_first=0, same_cpu_percent=0, target_cpus=0)
+    low, high = _wilson(int(sel.successes), int(sel.n))
+    assert r.copied == pytest.approx(sel.successes / sel.n)
+    assert (r.copied_ci_low, r.copied_ci_high) == pytest.approx((low, high), rel=1e-9)
+    assert r.copy_inside == (low <= r.model_p_copy <= high)
+
+
+def test_agreement_counts(result):
+    rows, summary = result
+    priced = rows[rows.priced]
+    within = ((priced.predicted_ns / priced.mean_ns - 1).abs() <= 0.15).sum()
+    assert summary["cost_within"] == within and summary["priced"] == len(priced) == 31
+    assert summary["copy_inside"] == int(rows.copy_inside.sum()) and summary["copy_rows"] == 43
+
+
+def test_swap_in_of_an_unshared_page_maps_it_writable_so_no_fault(result):
+    rows, summary = result
+    for sharing, path in (("exclusive", "direct"), ("exclusive", "readahead"), ("forked", "direct")):
+        for _, r in rows[(rows.sharing == sharing) & (rows.swap_path == path)].iterrows():
+            assert r.p_fault == 0 and not r.priced and "no WP fault" in r.model_lacks
+            assert r.faulted == 0 and r.fault_inside   # the recorded kernel agrees
+    assert summary["fault_rows"] == 24 and summary["fault_inside"] == 24
+
+
+def test_forked_page_through_the_swap_cache_faults_and_reuses(result, p):
+    rows, _ = result
+    for _, r in rows[(rows.sharing == "forked") & (rows.swap_path == "readahead")].iterrows():
+        assert r.p_fault == 1 and r.model_p_copy == 0
+        assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + p["reuse_ns"], rel=1e-6)
+        assert "folio_free_swap" in r.model_lacks
+
+
+def test_page_shared_with_a_live_child_copies(result, p):
+    rows, _ = result
+    r = _row(rows, probe="swap_cow", sharing="child_alive", swap_path="direct", same_cpu=0, target_cpus=1)
+    assert r.model_p_copy == 1
+    assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + _copy_parts(p, 1), rel=1e-6)
+
+
+def test_loop_ratio_is_the_ratio_of_means(result):
+    _, summary = result
+    csv = pd.read_csv(RUN / "measurements.csv")
+    loop = csv[(csv.op == "swap_loop") & (csv.swap_path == "direct")].set_index(["threads", "siblings"])["mean_ns"]
+    ratio = next(r for r in summary["loop_ratios"] if r["swap_path"] == "direct" and r["against"].startswith("threads=2"))
+    assert ratio["ratio"] == pytest.approx(loop[(2, "looping")] / loop[(1, "none")])
+    assert ratio["ratio_ci_low"] < ratio["ratio"] < ratio["ratio_ci_high"]
+
+
+def test_default_set_is_the_one_of_the_same_cpu(monkeypatch):
+    prov = json.loads((RUN / "provenance.json").read_text())
+    intel = paramfile.PARAMS_DIR / "kvm-intel-xeon-2cpu-linux6.18.json"
+    monkeypatch.setattr(paramfile, "committed_sets", lambda: {"params/intel": intel, "reference/amd": PARAMS})
+    with pytest.raises(UserError, match="no calibrated parameter set .* family 26"):
+        prediction.choose_param_set(prov)
+    monkeypatch.setattr(paramfile, "committed_sets", lambda: {"params/intel": intel, "params/amd": PARAMS})
+    ps, how = prediction.choose_param_set(prov)
+    assert ps.provenance["cpu_family"] == 26 and "params/amd" in how
+
+
+def test_a_set_fitted_on_the_predicted_probes_is_refused(tmp_path):
+    doc = json.loads(PARAMS.read_text())
+    cheat = dict(doc["fit"][0], name="cheat", data="workload op=wp_write: mean ns")
+    doc["fit"].append(cheat)
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    with pytest.raises(UserError, match="held out"):
+        prediction.predict(RUN, params=bad)
+
+
+def _cmd(argv):
+    from costmodel.commands import predict_cmd
+
+    parser = argparse.ArgumentParser()
+    predict_cmd.add_arguments(parser)
+    return predict_cmd.run(parser.parse_args(argv))
+
+
+def test_command_exit_status_follows_the_targets(capsys):
+    assert _cmd([str(RUN), "--params", str(PARAMS)]) == 0
+    out = capsys.readouterr().out
+    assert "held out" in out and "where the model lacks a concept" in out
+    assert _cmd([str(RUN), "--params", str(PARAMS), "--max-error", "0.01"]) == 1
+    assert "below 1" in capsys.readouterr().err
+    assert _cmd([str(RUN), "--params", str(PARAMS), "--max-error", "10", "--min-share", "0.9"]) == 0
+
+
+def test_command_json(capsys):
+    assert _cmd([str(RUN), "--params", str(PARAMS), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert len(doc["rows"]) == 43 and doc["check"]["passed"]
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--max-error", "abc"], "--max-error 'abc'"),
+    (["--max-error", "-1"], "--max-error"),
+    (["--min-share", "0.5"], "--min-share needs --max-error"),
+    (["--max-error", "0.1", "--min-share", "2"], "--min-share"),
+])
+def test_command_bad_options(argv, match):
+    with pytest.raises(UserError, match=match):
+        _cmd([str(RUN), "--params", str(PARAMS), *argv])
+
+
+def test_command_directory_without_the_probes(tmp_path):
+    d = tmp_path / "other"
+    shutil.copytree(RUN, d)
+    csv = pd.read_csv(d / "measurements.csv")
+    csv["probe"] = "fault_cost"
+    csv.iloc[0:0].to_csv(d / "measurements.csv", index=False)
+    with pytest.raises(UserError, match="no workload or swap_cow"):
+        _cmd([str(d), "--params", str(PARAMS)])
