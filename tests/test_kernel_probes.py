@@ -225,3 +225,110 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
         assert pa["probes"][name]["args"] == pb["probes"][name]["args"]
         assert pa["probes"][name]["samples"] == pb["probes"][name]["samples"]
     assert (resumed / "skipped.json").read_text() == (straight / "skipped.json").read_text()
+
+
+# ---- workload and swap_cow: the outcomes the model predicts for this kernel's preset ----------
+
+PREDICTION_PARAMS = Path(__file__).parent / "fixtures" / "prediction" / "kvm-amd-epyc-2cpu-linux6.18.json"
+
+
+def _swap_state() -> tuple[list[str], str | None]:
+    """The active swap areas and zram0's disksize: what swap_cow must leave as it found them."""
+    swaps = Path("/proc/swaps").read_text().splitlines()[1:]
+    size = Path("/sys/block/zram0/disksize")
+    return swaps, size.read_text().strip() if size.exists() else None
+
+
+def _zram_free() -> str | None:
+    swaps, size = _swap_state()
+    if size is None:
+        return "no /dev/zram0 (kernel without CONFIG_ZRAM)"
+    if swaps:
+        return "swap is already active here, so swap_cow skips by design"
+    if size != "0":
+        return "/dev/zram0 is in use"
+    return None
+
+
+def _predicted(out):
+    from costmodel import prediction
+
+    # copy and fault outcomes do not depend on the machine's costs, so any calibrated set will do
+    rows, _ = prediction.predict(out, params=PREDICTION_PARAMS)
+    return rows
+
+
+def test_workload_copies_as_the_model_predicts(quick_run):
+    from scipy import stats as sst
+
+    out, _, prov, _ = quick_run
+    assert prov["probes"]["workload"]["status"] == "done"
+    rows = _predicted(out)
+    wl = rows[rows.probe == "workload"]
+    assert len(wl) >= 12
+    never = wl[wl.model_p_copy == 0]
+    assert len(never) >= 8 and (never.copied == 0).all(), never[["config", "copied"]]
+    outside = int((~wl.copy_inside.astype(bool)).sum())
+    # 99% intervals: about 1% of correct predictions fall outside; more than a binomial 1e-3 tail
+    assert sst.binom.sf(outside - 1, len(wl), 0.01) > 1e-3, wl[~wl.copy_inside.astype(bool)][["config", "copied"]]
+
+
+def test_swap_cow_faults_and_copies_as_the_model_predicts(quick_run):
+    out, _, prov, _ = quick_run
+    entry = prov["probes"]["swap_cow"]
+    if entry["status"] == "skipped":
+        pytest.skip(f"swap_cow skipped here: {entry.get('reason')}")
+    rows = _predicted(out)
+    sw = rows[rows.probe == "swap_cow"]
+    assert len(sw) == 24
+    # the kernel's paths are deterministic: every page goes the predicted way
+    assert (sw.faulted == sw.p_fault).all(), sw[sw.faulted != sw.p_fault][["config", "faulted", "p_fault"]]
+    assert (sw.copied == sw.model_p_copy).all(), sw[sw.copied != sw.model_p_copy][["config", "copied", "model_p_copy"]]
+
+
+def test_swap_cow_leaves_swap_as_it_found_it(tmp_path):
+    from costmodel.bench import read_measurements, run_suite
+
+    before = _swap_state()
+    why = _zram_free()
+    run_suite(tmp_path / "swap", quick=True, probes=["swap_cow"], progress=False)
+    assert _swap_state() == before
+    _, prov = read_measurements(tmp_path / "swap")
+    entry = prov["probes"]["swap_cow"]
+    if why:
+        assert entry["status"] == "skipped" and entry["reason"], entry
+    else:
+        assert entry["status"] == "done", entry
+        assert "swap_restored" in entry["meta"]
+
+
+@pytest.mark.parametrize("sig_name", ["SIGTERM", "SIGINT", "SIGKILL"])
+def test_swap_cow_restores_swap_when_killed(sig_name):
+    import signal
+    import time
+
+    from costmodel.bench import compile as comp
+
+    sig = getattr(signal, sig_name)
+    why = _zram_free()
+    if why:
+        pytest.skip(why)
+    before = _swap_state()
+    proc = subprocess.Popen([str(comp.compile_probe("swap_cow"))], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 10
+        while not _swap_state()[0] and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _swap_state()[0], "the probe never turned swap on"
+        time.sleep(0.2)   # in the middle of its rounds
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    deadline = time.monotonic() + 10   # after SIGKILL the keeper process restores, a moment later
+    while _swap_state() != before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _swap_state() == before
