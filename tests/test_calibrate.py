@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom
 
-from costmodel import calibrate, paramfile, registry
+from costmodel import calibrate, paramfile, reference, registry
 from costmodel.bench.catalog import SUMMARY_COLUMNS
 from costmodel.cli import main
 from costmodel.errors import UserError
@@ -243,26 +243,37 @@ def test_coarse_grid_gives_the_range_of_equally_likely_sizes():
 # ---- fewer counts, missing data ------------------------------------------------------------
 
 
-def test_two_cpus_one_target_count_assumes_the_shape_and_says_so():
+def _published_shootdown():
+    """The committed reference set of the published 72-CPU curve, read as plain JSON."""
+    doc = json.loads((ROOT / "data" / "reference" / "milan72-ipi.json").read_text())["parameters"]
+    return doc["shootdown_model"]["value"], doc["shootdown_base_ns"]["value"], doc["shootdown_per_cpu_ns"]["value"]
+
+
+def test_two_cpus_one_target_count_takes_the_published_shape_and_says_so():
     ps = calibrate.calibrate_frame(make_measurements(seed=2, cpus=2), {}, name="s")
     p = ps.parameters
-    assert p["shootdown_model"].source == "assumed"
-    assert "only 1 target count" in p["shootdown_model"].note
-    assert p["shootdown_model"].value == registry.CATEGORICAL["shootdown_model"].default
-    # the identifiable sum at one target is recovered
+    shape, base_pub, per_pub = _published_shootdown()
+    assert p["shootdown_model"].source == "published"
+    assert "only 1 target count" in p["shootdown_model"].note and "published" in p["shootdown_model"].note
+    assert p["shootdown_model"].value == shape
+    # the identifiable sum at one target is recovered, split in the published curve's ratio
     total = TRUTH["shootdown_base_ns"] + TRUTH["shootdown_per_cpu_ns"]
-    lo = p["shootdown_base_ns"].ci_low + p["shootdown_per_cpu_ns"].ci_low
-    hi = p["shootdown_base_ns"].ci_high + p["shootdown_per_cpu_ns"].ci_high
-    assert lo <= total <= hi
+    got = p["shootdown_base_ns"].value + p["shootdown_per_cpu_ns"].value
+    assert got == pytest.approx(total, rel=0.05)
+    assert p["shootdown_base_ns"].value / p["shootdown_per_cpu_ns"].value == pytest.approx(base_pub / per_pub, rel=1e-3)
+    # the other shapes are the uncertainty: broadcast (per-CPU 0, all in the base) lies inside the intervals
+    assert p["shootdown_per_cpu_ns"].ci_low == 0
+    assert p["shootdown_base_ns"].ci_high >= total * 0.95
     assert "only the sum" in p["shootdown_base_ns"].note
     rec = next(f for f in ps.fit if f["name"] == "shootdown")
     assert rec["information_criterion"]["name"] == "none"
+    assert rec["measured_targets_max"] == 1
 
 
-def test_two_target_counts_fit_the_assumed_shape():
+def test_two_target_counts_fit_the_published_shape():
     ps = calibrate.calibrate_frame(make_measurements(seed=2, cpus=3), {}, name="s")
     p = ps.parameters
-    assert p["shootdown_model"].source == "assumed" and "only 2 target count" in p["shootdown_model"].note
+    assert p["shootdown_model"].source == "published" and "only 2 target count" in p["shootdown_model"].note
     assert inside(p["shootdown_base_ns"], TRUTH["shootdown_base_ns"])
     assert inside(p["shootdown_per_cpu_ns"], TRUTH["shootdown_per_cpu_ns"])
 
@@ -324,8 +335,9 @@ def test_residuals_kept_for_every_fit(linear_set):
     names = {f["name"]: f for f in linear_set.fit}
     from costmodel.calibrate import FIT_GROUPS
     assert set(names) == {g for g, _, _ in FIT_GROUPS}
-    assert len(names["drain"]["residuals"]) == 31
-    r = names["drain"]["residuals"][5]
+    # folios 1..30 (0..30 measured; an empty batch skips the move and is left out of the line)
+    assert [r["folios"] for r in names["drain"]["residuals"]] == list(range(1, 31))
+    r = names["drain"]["residuals"][4]
     assert r["folios"] == 5 and {"observed_ns", "fitted_ns", "residual_ns", "se_ns"} <= set(r)
     assert r["residual_ns"] == pytest.approx(r["observed_ns"] - r["fitted_ns"], abs=0.01)
 
@@ -369,7 +381,7 @@ def test_cli_missing_probe_one_line_then_allow_defaults(tmp_path, capsys):
 
 def test_cli_no_such_directory(tmp_path, capsys):
     assert main(["calibrate", str(tmp_path / "nope"), "-o", str(tmp_path / "p.json")]) == 2
-    assert "no such measurement directory" in capsys.readouterr().err
+    assert "no such file or directory" in capsys.readouterr().err
 
 
 # ---- committed data ------------------------------------------------------------------------
@@ -398,7 +410,7 @@ def test_calibrating_committed_measurements_reproduces_committed_file(directory,
 
 def test_reference_sets_rebuild_exactly_from_their_csvs(tmp_path):
     """Reproducibility: the shipped reference sets are what the builder makes of the cited CSVs."""
-    written = calibrate.build_reference_sets(tmp_path, source_dir=REFERENCE)
+    written = reference.build_reference_sets(tmp_path, source_dir=REFERENCE)
     assert {p.name for p in written} == {"haswell-kvm-guest.json", "milan72-ipi.json", "milan72-invlpgb.json"}
     for p in written:
         committed = REFERENCE / p.name
@@ -436,7 +448,7 @@ REPORTED_REUSE_CYCLES, REPORTED_COPY_CYCLES = 1606, 10534
 
 
 def test_haswell_ratio_within_what_the_assumptions_allow():
-    check = calibrate.haswell_ratio_check(REFERENCE)
+    check = reference.haswell_ratio_check(REFERENCE)
     reported = REPORTED_COPY_CYCLES / REPORTED_REUSE_CYCLES
     assert check["reported"] == pytest.approx(reported)
     assert check["low"] <= reported <= check["high"]
@@ -497,7 +509,7 @@ def test_shipped_sets_carry_the_current_model_hash():
 
     for path in sorted(PARAMS.glob("*.json")) + sorted(REFERENCE.glob("*.json")):
         assert json.loads(path.read_text())["model_hash"] == model_hash(), (
-            f"{path} was built with other formulas: rerun costmodel calibrate / python -m costmodel.calibrate build-reference")
+            f"{path} was built with other formulas: rerun costmodel calibrate / python -m costmodel.reference build-reference")
 
 
 def _tlb_flush2_csv(path, shape, base_ns, per_ns, work_ns=3000.0, tasks=(1, 2, 4, 6, 8, 12, 16, 24, 32), noise=0.002):
@@ -537,6 +549,21 @@ def test_calibrate_cli_takes_will_it_scale(tmp_path, capsys):
 
 
 def test_will_it_scale_without_one_thread_run_is_a_clear_error(tmp_path):
-    csv = _tlb_flush2_csv(tmp_path / "t.csv", "linear", 2000.0, 600.0, tasks=(2, 4, 8))
+    csv = _tlb_flush2_csv(tmp_path / "tlb_flush2.csv", "linear", 2000.0, 600.0, tasks=(2, 4, 8))
     with pytest.raises(UserError, match="1 task"):
         calibrate.shootdown_from_will_it_scale(csv, rng=np.random.default_rng(1), n_boot=10)
+
+
+def test_will_it_scale_with_too_few_thread_counts_is_a_clear_error(tmp_path):
+    """One or two target counts without per-point errors would give a zero-width interval labelled
+    measured: refused."""
+    csv = _tlb_flush2_csv(tmp_path / "tlb_flush2.csv", "linear", 2000.0, 600.0, tasks=(1, 2, 4))
+    with pytest.raises(UserError, match="at least 3"):
+        calibrate.shootdown_from_will_it_scale(csv, rng=np.random.default_rng(1), n_boot=10)
+
+
+def test_the_shipped_published_curve_gives_a_shootdown():
+    fit = calibrate.shootdown_from_will_it_scale(ROOT / "data" / "reference" / "milan72_tlb_flush2.csv",
+                                                 rng=np.random.default_rng(1), n_boot=20)
+    est = fit.estimates["shootdown_per_cpu_ns"]
+    assert est.value > 0 and est.ci_low < est.value < est.ci_high

@@ -106,8 +106,6 @@ def _del(doc, path):
 BAD = {
     "missing unit": (lambda d: _del(d, ["parameters", "alloc_ns", "unit"]), "parameters.alloc_ns.unit is missing"),
     "missing value": (lambda d: _del(d, ["parameters", "free_ns", "value"]), "parameters.free_ns.value is missing"),
-    "missing machine parameter": (lambda d: _del(d, ["parameters", "local_flush_ns"]),
-                                  "parameters.local_flush_ns is missing"),
     "missing top-level field": (lambda d: _del(d, ["provenance"]), "provenance is missing"),
     "missing schema_version": (lambda d: _del(d, ["schema_version"]), "schema_version is missing"),
     "wrong unit": (lambda d: _set(d, ["parameters", "alloc_ns", "unit"], "us"),
@@ -332,3 +330,38 @@ def test_default_params_path(monkeypatch, tmp_path):
     target = tmp_path / f"{paramfile.DEFAULT_SET}.json"
     target.write_text("{}")
     assert paramfile.default_params_path() == target
+
+
+def test_a_machine_parameter_missing_from_a_file_migrates_in_as_assumed():
+    """A file written before a parameter existed loads: the registry default, marked assumed, with
+    one printed note naming it."""
+    import io
+
+    doc = minimal_doc()
+    del doc["parameters"]["local_flush_ns"]
+    notes = io.StringIO()
+    ps = paramfile.from_document(doc, "old.json", notes_to=notes)
+    e = ps.parameters["local_flush_ns"]
+    assert e.value == registry.NUMERIC["local_flush_ns"].default and e.source == "assumed"
+    assert "local_flush_ns" in notes.getvalue() and notes.getvalue().count("\n") == 1
+
+
+def test_old_files_load_after_a_parameter_is_added_at_run_time(monkeypatch, tmp_path):
+    """Add a machine parameter to the registry at run time (as the next version will): every shipped
+    file still loads, the new parameter taken as its assumed default with its declared range."""
+    import io
+
+    new = registry.Numeric("mmu_notifier_ns", "ns", 25.0, 0.0, 1e6, "A test-only cost step.", registry.MACHINE,
+                           plausible=(5.0, 100.0), plausible_basis="test range")
+    monkeypatch.setitem(registry.PARAMS, new.name, new)
+    monkeypatch.setitem(registry.NUMERIC, new.name, new)
+    monkeypatch.setitem(registry.S, new.name, new.symbol)
+    monkeypatch.setattr(paramfile, "shipped_schema", lambda version=paramfile.SCHEMA_VERSION: paramfile.json_schema())
+    files = sorted((ROOT / "data" / "params").glob("*.json")) + sorted((ROOT / "data" / "reference").glob("*.json"))
+    assert files
+    for path in files:
+        notes = io.StringIO()
+        ps = paramfile.load(path, notes_to=notes)
+        e = ps.parameters["mmu_notifier_ns"]
+        assert (e.value, e.source, e.ci_low, e.ci_high) == (25.0, "assumed", 5.0, 100.0)
+        assert "mmu_notifier_ns" in notes.getvalue()

@@ -1,0 +1,467 @@
+"""From a measurement directory to a parameter set: selecting the probes' rows, the statistic
+each recipe takes (means where the set has them), the order of the fits, and the
+posterior-predictive check of a calibrated set against the measurements it came from."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .. import registry, stats
+from ..errors import UserError
+from ..paramfile import ParamSet, save
+from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
+from .recipes import (DRAIN_PARAMS, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+                      _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
+                      fit_fault_and_copy, fit_remote_drain, fit_shootdown)
+
+# ---- from a measurement table to the fits --------------------------------------------------
+
+_TRUE = {"1", "true", "yes", "1.0"}
+_FALSE = {"0", "false", "no", "0.0"}
+
+
+def _match(col: pd.Series, want) -> pd.Series:
+    text = col.astype(str).str.strip().str.lower()
+    if isinstance(want, bool):
+        return text.isin(_TRUE if want else _FALSE)
+    if isinstance(want, (int, float)):
+        return pd.to_numeric(col, errors="coerce") == want
+    if isinstance(want, (list, tuple, set)):
+        return text.isin({str(w).lower() for w in want})
+    return text == str(want).lower()
+
+
+def select(df: pd.DataFrame, probe: str, **config) -> pd.DataFrame:
+    """Rows of ``probe`` whose configuration columns match; a column that is absent matches
+    nothing unless its wanted value is None."""
+    if "probe" not in df.columns:
+        raise UserError("measurement table has no 'probe' column; is this a costmodel bench directory?")
+    rows = df[df["probe"].astype(str) == probe]
+    for key, want in config.items():
+        if want is None:
+            continue
+        if key not in rows.columns:
+            return rows.iloc[0:0]
+        rows = rows[_match(rows[key], want)]
+    return rows
+
+
+def _value_column(rows: pd.DataFrame, name: str, what: str) -> np.ndarray:
+    if name not in rows.columns:
+        raise UserError(f"{what}: column {name!r} is missing from the measurement table")
+    return pd.to_numeric(rows[name], errors="coerce").to_numpy(float)
+
+
+def standard_errors(rows: pd.DataFrame, what: str, value: str = "median_ns") -> np.ndarray:
+    """Standard error of each row's summary value: from its 95 % interval where there is one,
+    else from p10/p90 and n (normal approximation of the median's error), never below 0.1 % of
+    the value (a median reported in timer steps is not infinitely precise)."""
+    v = _value_column(rows, value, what)
+    se = np.full(v.shape, np.nan)
+    if {"ci_low", "ci_high"} <= set(rows.columns):
+        lo = pd.to_numeric(rows["ci_low"], errors="coerce").to_numpy(float)
+        hi = pd.to_numeric(rows["ci_high"], errors="coerce").to_numpy(float)
+        se = (hi - lo) / (2 * _Z)
+    if {"p10", "p90", "n"} <= set(rows.columns):
+        p10 = pd.to_numeric(rows["p10"], errors="coerce").to_numpy(float)
+        p90 = pd.to_numeric(rows["p90"], errors="coerce").to_numpy(float)
+        n = pd.to_numeric(rows["n"], errors="coerce").to_numpy(float)
+        alt = 1.2533 * (p90 - p10) / 2.5631 / np.sqrt(np.maximum(n, 1))
+        se = np.where(np.isfinite(se) & (se > 0), se, alt)
+    if not np.all(np.isfinite(se)):
+        raise UserError(f"{what}: no usable spread (ci_low/ci_high or p10/p90 and n) for some rows")
+    return np.maximum(se, np.maximum(np.abs(v) * 1e-3, 1e-9))
+
+
+def _skip_reason(df: pd.DataFrame, probe: str) -> str:
+    for col in _SKIP_COLUMNS:
+        if col in df.columns:
+            r = df[(df["probe"].astype(str) == probe) & df[col].notna()][col].astype(str)
+            r = r[r.str.len() > 0]
+            if len(r):
+                return f" (the probe was skipped: {r.iloc[0]})"
+    return ""
+
+
+_SKIP_COLUMNS = ("skipped_reason",)
+
+
+def _not_skipped(rows: pd.DataFrame) -> pd.DataFrame:
+    """Drop rows that record a skipped configuration (a non-empty reason); a measured row whose
+    value is NaN stays, so that the fit reports it."""
+    for col in _SKIP_COLUMNS:
+        if col in rows.columns:
+            reason = rows[col].fillna("").astype(str).str.strip()
+            rows = rows[(reason == "") | reason.str.lower().isin(_FALSE | {"nan", "none"})]
+    return rows
+
+
+def _need(df: pd.DataFrame, rows: pd.DataFrame, probe: str, what: str, needed_for: str) -> pd.DataFrame:
+    rows = _not_skipped(rows)
+    if len(rows) == 0:
+        raise UserError(f"probe {probe}: no {what} measurement (needed for {needed_for}){_skip_reason(df, probe)};"
+                        f" run `costmodel bench --probe {probe}` or pass --allow-defaults")
+    return rows
+
+
+#: the summary columns of each statistic: value, interval low, interval high
+STATISTICS = {"mean": ("mean_ns", "mean_ci_low", "mean_ci_high"), "median": ("median_ns", "ci_low", "ci_high")}
+
+
+def _statistic_columns(rows: pd.DataFrame, prefer: str) -> str:
+    """``prefer`` where the rows carry it (every row a finite value and interval), else median:
+    measurement sets written before the summary had means give medians."""
+    cols = STATISTICS[prefer]
+    if set(cols) <= set(rows.columns):
+        vals = rows[list(cols)].apply(pd.to_numeric, errors="coerce")
+        if len(vals) and np.isfinite(vals.to_numpy(float)).all():
+            return prefer
+    return "median"
+
+
+def _obs(df: pd.DataFrame, probe: str, needed_for: str, statistic: str = "mean", **config) -> Obs:
+    """One measured value: the mean (the model's expected cost is a mean) with its bootstrap
+    interval where the set has it, else the median; rows that match are pooled by inverse
+    variance."""
+    what = " ".join(f"{k}={v}" for k, v in config.items() if k != "measure")
+    rows = _need(df, select(df, probe, **config), probe, what, needed_for)
+    stat = _statistic_columns(rows, statistic)
+    value_col, lo_col, hi_col = STATISTICS[stat]
+    v = _value_column(rows, value_col, f"{probe} {what}")
+    if stat == "median":
+        se = standard_errors(rows, f"{probe} {what}")
+    else:
+        lo = _value_column(rows, lo_col, f"{probe} {what}")
+        hi = _value_column(rows, hi_col, f"{probe} {what}")
+        se = np.maximum((hi - lo) / (2 * _Z), np.maximum(np.abs(v) * 1e-3, 1e-9))
+    _finite_or_error(f"{probe} {what}", v, se)
+    w = 1 / se ** 2
+    return Obs(float(np.sum(w * v) / np.sum(w)), float(1 / math.sqrt(np.sum(w))), f"{probe} {what}", stat)
+
+
+def _from_fault_and_copy(df, provenance, rng, n_boot) -> FitOutcome:
+    need = "fault_entry_ns, reuse_ns, alloc_ns, local_flush_ns, free_ns, copy_bandwidth_gbps"
+    reuse = _obs(df, "fault_cost", need, op="reuse_after_fork", measure="ns")
+    copy = _obs(df, "fault_cost", need, op="copy_child_alive", measure="ns")
+    cold = _need(df, select(df, "copy_bandwidth", op="copy_4k", cache_state="cold", measure="ns"), "copy_bandwidth",
+                 "op=copy_4k cache_state=cold", "copy_bandwidth_gbps")
+    size = 4096.0
+    if "size_bytes" in cold.columns:
+        sizes = pd.to_numeric(cold["size_bytes"], errors="coerce").dropna().unique()
+        if len(sizes) == 1:
+            size = float(sizes[0])
+    copy4k = _obs(df, "copy_bandwidth", "copy_bandwidth_gbps", op="copy_4k", cache_state="cold", measure="ns")
+    return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot)
+
+
+#: the shootdown probe's operation that matches the copy's one-page ptep_clear_flush best
+SHOOTDOWN_OP = "mprotect_ro"
+
+
+def _from_shootdown(df, provenance, rng, n_boot) -> FitOutcome:
+    need = "shootdown_base_ns, shootdown_per_cpu_ns, shootdown_model"
+    spin = _need(df, select(df, "shootdown", op=SHOOTDOWN_OP, siblings="spinning", measure="ns"), "shootdown",
+                 f"op={SHOOTDOWN_OP} siblings=spinning", need)
+    sleep = _need(df, select(df, "shootdown", op=SHOOTDOWN_OP, siblings="asleep", measure="ns"), "shootdown",
+                  f"op={SHOOTDOWN_OP} siblings=asleep", need)
+    xs, ys, ses = [], [], []
+    for t in sorted(set(pd.to_numeric(spin["target_cpus"], errors="coerce").dropna()) &
+                    set(pd.to_numeric(sleep["target_cpus"], errors="coerce").dropna())):
+        a = _obs(df, "shootdown", need, op=SHOOTDOWN_OP, siblings="spinning", target_cpus=t, measure="ns")
+        b = _obs(df, "shootdown", need, op=SHOOTDOWN_OP, siblings="asleep", target_cpus=t, measure="ns")
+        xs.append(t)
+        ys.append(a.value - b.value)
+        ses.append(math.hypot(a.se, b.se))
+    if not xs:
+        raise UserError(f"probe shootdown: no target count measured with siblings both spinning and asleep"
+                        f" (needed for {need})")
+    data = f"shootdown op={SHOOTDOWN_OP}: median with siblings spinning minus asleep, per target count"
+    return fit_shootdown(xs, ys, ses, rng=rng, n_boot=n_boot, data=data)
+
+
+def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """Shootdown cost from a will-it-scale ``tlb_flush2`` run (runtest.py's CSV, threads mode).
+
+    Each op writes one page and MADV_DONTNEEDs it: one single-page flush on every CPU running a
+    sibling thread. With n threads the CPU time per op is T(n) = n / (ops/s), and T(n) - T(1) is
+    the shootdown to n - 1 targets plus whatever contention grows with the thread count, so the
+    fit is an upper bound of the shootdown cost (said in the file). Gives as many target counts
+    as the run had task counts, so the shape can be chosen.
+    """
+    from ..bench.willitscale import read_tlb_flush2
+
+    df = read_tlb_flush2(path)
+    threads = df[(df["mode"] == "threads") & (df["ops_per_s"] > 0)].sort_values("tasks")
+    if (threads["tasks"] == 1).sum() != 1 or len(threads) < 2:
+        raise UserError(f"{path}: needs the threads run at 1 task and at least one more task count")
+    if (threads["tasks"] >= 2).sum() < 3:
+        raise UserError(f"{path}: {int((threads['tasks'] >= 2).sum())} thread count(s) above 1; a sweep without"
+                        " per-point errors needs at least 3 (target counts) to give the shootdown an interval and a"
+                        " shape; run ./runtest.py tlb_flush2 with more thread counts")
+    n = threads["tasks"].to_numpy(float)
+    t_ns = n / threads["ops_per_s"].to_numpy(float) * 1e9
+    base = float(t_ns[n == 1][0])
+    keep = n >= 2
+    data = (f"will-it-scale {Path(path).name}: per-op CPU time at n threads minus at 1, n-1 targets"
+            " (contention included: an upper bound)")
+    return fit_shootdown(n[keep] - 1, t_ns[keep] - base, None, rng=rng, n_boot=n_boot, data=data)
+
+
+#: candidate names of the drain probe's batch-fill column
+_FOLIO_COLUMNS = ("folios", "batch_fill", "m", "folios_in_batch")
+
+
+def _from_drain(df, provenance, rng, n_boot) -> FitOutcome:
+    need = "drain_base_ns, drain_per_folio_ns"
+    rows = _need(df, select(df, "drain_cost", measure="ns"), "drain_cost", "batch-fill", need)
+    col = next((c for c in _FOLIO_COLUMNS if c in rows.columns and rows[c].notna().any()), None)
+    if col is None:
+        raise UserError(f"probe drain_cost: no batch-fill column ({', '.join(_FOLIO_COLUMNS)}) in the measurements")
+    rows = rows[pd.to_numeric(rows[col], errors="coerce").notna()]
+    # an empty batch takes the early exit of lru_add_drain() (no folio to move: the lruvec lock is
+    # never taken), so it is not on the line; the drains the model prices move at least one folio
+    # where it matters (the page's own batch), and the README names the approximation
+    rows = rows[pd.to_numeric(rows[col]) >= 1]
+    x = pd.to_numeric(rows[col]).to_numpy(float)
+    stat = _statistic_columns(rows, "mean")
+    value_col, lo_col, hi_col = STATISTICS[stat]
+    y = _value_column(rows, value_col, "drain_cost")
+    if stat == "median":
+        se = standard_errors(rows, "drain_cost")
+    else:
+        se = (_value_column(rows, hi_col, "drain_cost") - _value_column(rows, lo_col, "drain_cost")) / (2 * _Z)
+        se = np.maximum(se, np.maximum(np.abs(y) * 1e-3, 1e-9))
+    op = ""
+    if "op" in rows.columns and rows["op"].notna().any():
+        op = f" op={'/'.join(sorted(rows['op'].dropna().astype(str).unique()))}"
+    outcome = fit_drain(x, y, se, rng=rng, n_boot=n_boot,
+                        data=f"drain_cost{op}: {stat} ns against {col} >= 1 (a proxy: includes the syscall around"
+                             " the drain; an empty batch skips the move and is left out)")
+    outcome.record["statistic"] = stat
+    outcome.record["forward"] = ["local_drain_ns"]
+    return outcome
+
+
+def _from_batch(df, provenance, rng, n_boot) -> FitOutcome:
+    rows = _need(df, select(df, "unnecessary_copy", op="wp_write", measure="copied", same_cpu=False), "unnecessary_copy",
+                 "op=wp_write cross-CPU (same_cpu=0)", "batch_size")
+    if "huge" in rows.columns:
+        rows = rows[_match(rows["huge"], False)]
+    if "pages" in rows.columns and (pd.to_numeric(rows["pages"], errors="coerce") == 1).any():
+        rows = rows[pd.to_numeric(rows["pages"], errors="coerce") == 1]
+    rows = _need(df, rows, "unnecessary_copy", "cross-CPU small-page single-target", "batch_size")
+    k = _value_column(rows, "adds_between", "unnecessary_copy")
+    n = _value_column(rows, "n", "unnecessary_copy")
+    if "successes" in rows.columns:
+        copies = _value_column(rows, "successes", "unnecessary_copy")
+    else:
+        copies = np.round(_value_column(rows, "fraction", "unnecessary_copy") * n)
+    drained = _match(rows["drained_first"], True).to_numpy() if "drained_first" in rows.columns else np.zeros(k.size, bool)
+    return fit_batch_size(k, copies, n, drained, rng=rng, n_boot=n_boot,
+                          data="unnecessary_copy, cross-CPU writes of one small page")
+
+
+def _from_remote_drain(df, provenance, rng, n_boot) -> FitOutcome:
+    need = ", ".join(REMOTE_PARAMS)
+    base = _obs(df, "remote_drain", need, op="fadvise_base", remote_state="idle", measure="ns")
+    hole = _obs(df, "remote_drain", need, op="fadvise_hole", remote_state="idle", measure="ns")
+    seals = {}
+    for state in REMOTE_STATES:
+        rows = _not_skipped(select(df, "remote_drain", op="seal_remote", remote_state=state, measure="ns"))
+        if not len(rows):
+            continue
+        seals[state] = (_obs(df, "remote_drain", need, op="seal_remote", remote_state=state, measure="ns"),
+                        _obs(df, "remote_drain", need, op="seal_local", remote_state=state, measure="ns"))
+    if "idle" not in seals:
+        raise UserError(f"probe remote_drain: no seal_remote measurement with the other CPU idle (needed for {need});"
+                        " run `costmodel bench --probe remote_drain` or pass --allow-defaults")
+    return fit_remote_drain(base, hole, seals, rng=rng, n_boot=n_boot)
+
+
+#: (fit name, parameters it sets, function) in the order they run; each has its own random stream
+FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
+    ("fault_and_copy", FAULT_AND_COPY_PARAMS, _from_fault_and_copy),
+    ("shootdown", ("shootdown_model", *SHOOTDOWN_PARAMS), _from_shootdown),
+    ("drain", DRAIN_PARAMS, _from_drain),
+    ("batch_size", ("batch_size",), _from_batch),
+    ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
+]
+
+
+#: fit groups added after the first measurement sets, by the probe they need: a set without any
+#: row of that probe keeps their parameters assumed instead of failing
+GROUP_PROBES = {"remote_drain": "remote_drain"}
+
+
+def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,
+                    description: str | None = None, allow_defaults: bool = False,
+                    n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
+    """Every fit of :data:`FIT_GROUPS` on a tidy measurement table, assembled into a checked
+    parameter set; machine parameters no probe measures keep their registry defaults (assumed).
+    With ``will_it_scale`` (a tlb_flush2 runtest.py CSV) the shootdown comes from that run."""
+    provenance = dict(provenance or {})
+    estimates: dict[str, Estimate] = {}
+    records: list[dict] = []
+    for index, (group, params, func) in enumerate(FIT_GROUPS):
+        rng = np.random.default_rng([seed, index])
+        if group == "shootdown" and will_it_scale is not None:
+            func = lambda df, provenance, rng, n_boot: shootdown_from_will_it_scale(will_it_scale, rng=rng, n_boot=n_boot)  # noqa: E731
+            provenance["will_it_scale"] = Path(will_it_scale).name
+        probe = GROUP_PROBES.get(group)
+        predates = probe is not None and "probe" in df.columns and not (df["probe"].astype(str) == probe).any()
+        try:
+            outcome = func(df, provenance, rng, n_boot)
+        except UserError as exc:
+            if predates:  # a set recorded before the probe existed: its parameters stay assumed, said so
+                reason = f"this measurement set has no {probe} probe (recorded before it existed)"
+                for p in params:
+                    estimates[p] = assumed(p, f"not fitted: {reason}")
+                records.append({"name": group, "method": "not fitted; registry defaults kept",
+                                "parameters": list(params), "n_points": 0, "residuals": [], "note": reason})
+                continue
+            if not allow_defaults:
+                raise
+            reason = str(exc).split("; run `costmodel bench")[0]
+            for p in params:
+                estimates[p] = assumed(p, f"not fitted: {reason}")
+            records.append({"name": group, "method": "not fitted; registry defaults kept", "parameters": list(params),
+                            "n_points": 0, "residuals": [], "note": reason})
+            continue
+        estimates.update(outcome.estimates)
+        records.append(outcome.record)
+    page = provenance.get("page_size_bytes")
+    if isinstance(page, (int, float)) and not isinstance(page, bool) and page > 0:
+        estimates["page_bytes"] = Estimate(int(page), "measured", "base page size reported by the machine (provenance)")
+    for p in registry.PARAMS:
+        if registry.PARAMS[p].kind == registry.MACHINE and p not in estimates:
+            estimates[p] = assumed(p, "no probe measures this")
+    parameters = {p: e.entry(p) for p, e in estimates.items()}
+    ps = ParamSet(name=name, description=description or f"calibrated from data/measurements/{name}",
+                  parameters=parameters, fit=records, provenance=_jsonable(provenance))
+    return ps
+
+
+def _jsonable(obj):
+    """Provenance as plain JSON (numpy scalars to Python numbers; non-finite to None)."""
+    return json.loads(json.dumps(obj, default=lambda o: o.item() if hasattr(o, "item") else str(o)),
+                      parse_constant=lambda c: None)
+
+
+def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
+    """The tidy table and provenance of a ``costmodel bench`` output directory."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise UserError(f"{directory}: no such measurement directory")
+    try:
+        from ..bench import read_measurements as bench_reader  # the bench owns its format
+    except ImportError:  # pragma: no cover - only while costmodel.bench is being written
+        raise UserError("this costmodel has no measurement reader (costmodel.bench.read_measurements)") from None
+
+    return bench_reader(directory)
+
+
+def calibrate(directory: str | Path, *, allow_defaults: bool = False, name: str | None = None,
+              n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
+    """Fit a parameter set from a measurement directory written by ``costmodel bench``."""
+    directory = Path(directory)
+    df, provenance = read_measurements(directory)
+    name = name or directory.resolve().name
+    return calibrate_frame(df, provenance, name=name, description=f"calibrated from data/measurements/{directory.resolve().name}",
+                           allow_defaults=allow_defaults, n_boot=n_boot, seed=seed, will_it_scale=will_it_scale)
+
+
+def calibrate_to_file(directory: str | Path, out: str | Path, *, force: bool = False,
+                      allow_defaults: bool = False, will_it_scale: str | Path | None = None) -> ParamSet:
+    """``costmodel calibrate``: refuse an existing output before any work, fit, write atomically."""
+    from ..atomic import refuse_overwrite
+
+    refuse_overwrite(Path(out), force)
+    ps = calibrate(directory, allow_defaults=allow_defaults, will_it_scale=will_it_scale)
+    save(ps, out, force=force)
+    return ps
+
+
+# ---- posterior-predictive check ------------------------------------------------------------
+
+#: a calibrated set passes when every measured figure lies within this many standard errors of
+#: the model's prediction at the set (99.9 %), its errors widened by the fit's robust scatter
+PREDICTIVE_Z = 3.29
+#: parameter files store 5 significant digits: a prediction may differ by that rounding
+_ROUNDING = 2e-4
+
+
+def _robust_scale(r: np.ndarray) -> float:
+    """Robust spread of weighted residuals around their median (1.4826 MAD), at least 1: points
+    that scatter more than their errors widen the band, a common offset does not."""
+    r = r[np.isfinite(r)]
+    if r.size < 3:
+        return 1.0
+    return max(1.0, 1.4826 * float(np.median(np.abs(r - np.median(r)))))
+
+
+def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFrame:
+    """Every figure the set's fits were made from, read afresh from the measurement directory,
+    beside the model's prediction at the set's values (through the forward expressions of
+    :mod:`costmodel.model.forward`). One row per figure: fit, measurement, observed, predicted,
+    tolerance, inside. Fits the set did not make (assumed parameters) contribute nothing."""
+    from ..model.forward import measurable
+
+    df, provenance = read_measurements(directory)
+    values = registry.resolve(base=paramset.values())
+    fitted = {f["name"] for f in paramset.fit if f.get("n_points", 0) > 0}
+    rng = np.random.default_rng(0)
+    rows: list[dict] = []
+
+    def add(fit, label, observed, predicted, tol):
+        rows.append({"fit": fit, "measurement": label, "observed": float(observed), "predicted": float(predicted),
+                     "tolerance": float(tol), "inside": bool(abs(observed - predicted) <= tol)})
+
+    def tol_of(obs_value, se, scale=1.0):
+        return PREDICTIVE_Z * se * scale + _ROUNDING * abs(obs_value) + 1e-9
+
+    for group, _params, func in FIT_GROUPS:
+        if group not in fitted:
+            continue
+        outcome = func(df, provenance, rng, 2)
+        res = outcome.record["residuals"]
+        if group == "fault_and_copy":
+            for row, name in zip(res, outcome.record["forward"]):
+                pred = _evaluate_measurable(measurable(name), values)
+                add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
+        elif group == "remote_drain":
+            exprs = [measurable("drain_all_base_ns")] + [measurable("drain_all_base_ns") + measurable(n)
+                                                         for n in outcome.record["forward"][1:]]
+            for row, expr in zip(res, exprs):
+                add(group, row["measurement"], row["observed_ns"], _evaluate_measurable(expr, values),
+                    tol_of(row["observed_ns"], row["se_ns"]))
+        elif group in ("shootdown", "drain"):
+            xname, mname = ("target_cpus", "shootdown_ns") if group == "shootdown" else ("folios", "local_drain_ns")
+            expr = measurable(mname, values["shootdown_model"])
+            x = np.array([r[xname] for r in res], float)
+            y = np.array([r["observed_ns"] for r in res], float)
+            se = np.array([r.get("se_ns", max(abs(r["observed_ns"]) * 0.01, 1.0)) for r in res], float)
+            pred = np.broadcast_to(np.asarray(_evaluate_measurable(expr, values, **{
+                "targets" if group == "shootdown" else "folios": x}), float), x.shape)
+            scale = _robust_scale((y - pred) / se)
+            for xi, yi, si, pi in zip(x, y, se, pred):
+                add(group, f"{group} at {xname}={xi:g}", yi, pi, tol_of(yi, si, scale))
+        elif group == "batch_size":
+            k = np.array([r["adds_between"] for r in res], float)
+            d = np.array([r["drained_first"] for r in res], bool)
+            n = np.array([r["n"] for r in res], float)
+            frac = np.array([r["observed_fraction"] for r in res], float)
+            pred = copy_fraction(int(values["batch_size"]), k, d)
+            z = stats.z_value(0.999)
+            for ki, di, ni, fi, pi in zip(k, d, n, frac, pred):
+                lo, hi = stats.wilson_interval(round(fi * ni), int(ni), z)
+                # the fit allows a 1 % flip rate (stray drains): a prediction within it of the interval passes
+                rows.append({"fit": group, "measurement": f"copy fraction k={ki:g} drained_first={int(di)}",
+                             "observed": float(fi), "predicted": float(pi), "tolerance": float(max(hi - lo, 0) / 2),
+                             "inside": bool(lo - _FLIP <= pi <= hi + _FLIP)})
+    return pd.DataFrame(rows, columns=["fit", "measurement", "observed", "predicted", "tolerance", "inside"])

@@ -1,0 +1,522 @@
+"""Fit recipes: each turns summarised measurements into parameters through the model's own
+expressions (:mod:`costmodel.model.forward`), so a recipe never restates a formula."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Mapping
+
+import numpy as np
+
+from .. import registry
+from ..errors import UserError
+from ..paramfile import REFERENCE_DIR
+from .fitting import (N_BOOT, SEED, MIN_SHAPE_COUNTS, CurveFit, Estimate, FitOutcome, _default_ratio, _percentiles,
+                      _r, bootstrap_curve, fit_curve, information_criterion)
+
+# ---- shootdown -----------------------------------------------------------------------------
+
+SHOOTDOWN_PARAMS = ("shootdown_base_ns", "shootdown_per_cpu_ns")
+
+
+@lru_cache(maxsize=None)
+def shootdown_shape(shape: str) -> tuple[Callable, int]:
+    """The model's own shootdown cost (:func:`costmodel.model.forward.shootdown_at_ns`) for
+    ``targets >= 1`` as ``f(params, targets)`` and its number of free parameters among
+    :data:`SHOOTDOWN_PARAMS` (1 for ``broadcast``: base only). Any other parameter the expression
+    comes to contain is held at its registry default."""
+    from ..model.forward import TARGETS, measurable
+    from ..model.numeric import lambdify
+
+    expr = measurable("shootdown_ns", shape)
+    base, per = registry.S["shootdown_base_ns"], registry.S["shootdown_per_cpu_ns"]
+    others = sorted((sym for sym in expr.free_symbols if sym not in (base, per, TARGETS)), key=str)
+    fn = lambdify((base, per, TARGETS, *others), expr)
+    fixed = [float(registry.NUMERIC[str(sym)].default) for sym in others]
+    nparams = 2 if per in expr.free_symbols else 1
+
+    def model(p, x):
+        out = fn(p[0], p[1] if nparams == 2 else 0.0, np.asarray(x, float), *fixed)
+        return np.broadcast_to(np.asarray(out, float), np.shape(x)).astype(float)
+
+    return model, nparams
+
+
+PUBLISHED_SHOOTDOWN_SET = "milan72-ipi.json"
+
+
+@lru_cache(maxsize=None)
+def published_shootdown_shape(source_dir: str | Path = REFERENCE_DIR) -> dict | None:
+    """Shape and base:per ratio of the published multi-CPU shootdown curve (the reference set built
+    from the 72-CPU Milan tlb_flush2 sweep), to extend a measurement at too few target counts; None
+    where the reference set is absent."""
+    path = Path(source_dir) / PUBLISHED_SHOOTDOWN_SET
+    if not path.is_file():
+        return None
+    import io
+
+    from ..paramfile import load
+
+    ps = load(path, notes_to=io.StringIO())
+    p = ps.parameters
+    return {"shape": p["shootdown_model"].value, "base_ns": float(p["shootdown_base_ns"].value),
+            "per_cpu_ns": float(p["shootdown_per_cpu_ns"].value),
+            "citation": f"reference set {path.stem}: Rik van Riel, INVLPGB series, kernel 6.15"}
+
+
+def shootdown_shapes() -> tuple[str, ...]:
+    return registry.CATEGORICAL["shootdown_model"].choices
+
+
+def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: int = N_BOOT,
+                  data: str = "", unit_scale: float = 1.0, min_counts: int = MIN_SHAPE_COUNTS) -> FitOutcome:
+    """Shootdown base and per-CPU cost, and the shape, from the cost at each target count (>= 1).
+
+    ``unit_scale`` multiplies values (and intervals) into ns when the data are in another unit.
+    """
+    x = np.asarray(targets, float)
+    y = np.asarray(cost_ns, float)
+    se = None if se_ns is None else np.asarray(se_ns, float)
+    keep = x >= 1
+    x, y = x[keep], y[keep]
+    se = None if se is None else se[keep]
+    if x.size == 0:
+        raise UserError("shootdown: no measurement with at least one target CPU (needs a second online CPU)")
+    _finite_or_error("shootdown", x, y, se)
+    counts = np.unique(x)
+    weighting = "weights 1/se" if se is not None else "equal weights (no per-point errors)"
+    hi = float(np.max(np.abs(y))) * 10 + 1.0
+    ests: dict[str, Estimate] = {}
+    record = {"name": "shootdown", "parameters": ["shootdown_model", *SHOOTDOWN_PARAMS], "n_points": int(x.size),
+              "data": data}
+    if counts.size >= min_counts:
+        fits = {}
+        for shape in shootdown_shapes():
+            model, npar = shootdown_shape(shape)
+            lower, upper = [0.0] * 2, [hi, hi]
+            p0 = [max(float(np.min(y)), 0.0), max(float(np.ptp(y)) / max(float(np.ptp(x)), 1.0), 0.0)]
+            fits[shape] = _fit2(model, npar, x, y, se, p0, lower, upper)
+        ic = information_criterion({s: f for s, (f, _) in fits.items()})
+        shape = ic["chosen"]
+        fit, padded = fits[shape]
+        model, npar = shootdown_shape(shape)
+        draws = _boot2(model, npar, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
+        shape_note = (f"chosen by {ic['name']} among {', '.join(shootdown_shapes())} over {counts.size} target counts"
+                      f" ({', '.join(f'{s} {v:g}' for s, v in ic['values'].items())})")
+        ests["shootdown_model"] = Estimate(shape, "measured", shape_note)
+        record["information_criterion"] = ic
+        record["method"] = (f"scipy least_squares, soft_l1 loss, {weighting}; shape by "
+                            f"{ic['name']}; parametric bootstrap ({n_boot}, seed {SEED})")
+        names = SHOOTDOWN_PARAMS[:npar]
+        for i, name in enumerate(names):
+            lo, hi_ = _percentiles(draws[:, i])
+            ests[name] = Estimate(fit.params[i] * unit_scale, "measured", f"fitted ({shape} shape); {data}",
+                                  lo * unit_scale, hi_ * unit_scale)
+        if npar == 1:
+            ests["shootdown_per_cpu_ns"] = Estimate(0.0, "assumed",
+                                                    "0: the chosen broadcast shape has no per-CPU term")
+    else:
+        ref = published_shootdown_shape()
+        shape = ref["shape"] if ref is not None else registry.CATEGORICAL["shootdown_model"].default
+        model, _ = shootdown_shape(shape)
+        basis = (f"the shape of the published multi-CPU curve ({ref['citation']}), anchored at the measured point"
+                 if ref is not None else f"the registry default {shape!r}")
+        ests["shootdown_model"] = Estimate(
+            shape, "published" if ref is not None else "assumed",
+            f"only {counts.size} target count(s) measured ({', '.join(f'{c:g}' for c in counts)}); at least"
+            f" {min_counts} are needed to choose the shape, so {basis} is taken; linear, log2 and broadcast"
+            " remain possible beyond the measured count (the interval of the per-CPU cost spans them)")
+        record["information_criterion"] = {"name": "none", "chosen": shape,
+                                           "note": f"fewer than {min_counts} target counts: shape assumed"}
+        if counts.size == 2:
+            fit, _ = _fit2(model, 2, x, y, se, [max(float(np.min(y)), 0.0), 0.0], [0.0, 0.0], [hi, hi])
+            draws = _boot2(model, 2, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
+            record["method"] = f"scipy least_squares, soft_l1 loss, {weighting}; parametric bootstrap ({n_boot}, seed {SEED})"
+            for i, name in enumerate(SHOOTDOWN_PARAMS):
+                lo, hi_ = _percentiles(draws[:, i])
+                ests[name] = Estimate(fit.params[i] * unit_scale, "measured",
+                                      f"fitted with the assumed {shape} shape through 2 target counts; {data}",
+                                      lo * unit_scale, hi_ * unit_scale)
+        else:
+            # one target count: only base + per * g(k) is identifiable
+            kk = float(counts[0])
+            g = float(model(np.array([0.0, 1.0]), np.array([kk]))[0])
+            w = np.ones_like(y) if se is None else 1.0 / se ** 2
+            total = float(np.sum(w * y) / np.sum(w))
+            total_se = float(1.0 / math.sqrt(np.sum(w))) if se is not None else 0.0
+            ref = published_shootdown_shape()
+            if ref is not None and ref["shape"] == shape:
+                d = np.array([ref["base_ns"], ref["per_cpu_ns"]])  # base : per of the published curve
+                ratio_basis = f"the published multi-CPU curve's ratio ({ref['citation']})"
+            else:
+                d = _default_ratio(SHOOTDOWN_PARAMS)  # base : per in the registry defaults
+                ratio_basis = "the registry defaults' ratio (assumed)"
+            share_base = d[0] / (d[0] + d[1] * g)
+            sums = total + total_se * rng.standard_normal(n_boot)
+            lo, hi_ = _percentiles(sums)
+            fit = _constant_fit(x, y, total)
+            record["method"] = f"weighted mean at one target count; parametric bootstrap ({n_boot}, seed {SEED})"
+            split = (f"only the sum shootdown_base_ns + shootdown_per_cpu_ns x {g:g} = {total * unit_scale:.4g} ns at"
+                     f" {kk:g} target CPU(s) is identifiable; split in {ratio_basis} {d[0]:.4g}:{d[1]:.4g};"
+                     f" the interval spans the other shapes, from broadcast (all base, per-CPU 0) to this split; {data}")
+            share_per = (1 - share_base) / g
+            # the shape beyond the measured count is the uncertainty: broadcast puts the whole sum in the
+            # base (per-CPU 0), the split puts share_base of it there
+            ests["shootdown_base_ns"] = Estimate(total * share_base * unit_scale, "measured", split,
+                                                 lo * share_base * unit_scale, hi_ * unit_scale)
+            ests["shootdown_per_cpu_ns"] = Estimate(total * share_per * unit_scale, "measured", split,
+                                                    0.0, hi_ * share_per * unit_scale)
+            record["identifiable"] = "sum only (one target count)"
+    record["residuals"] = _residual_rows("target_cpus", x, y, fit.fitted, se, unit_scale)
+    record["measured_targets_max"] = int(counts.max())
+    return FitOutcome(ests, record)
+
+
+def _fit2(model, npar, x, y, se, p0, lower, upper):
+    """fit_curve over the first ``npar`` parameters (the rest held at 0)."""
+    def m(p, xx):
+        return model(np.r_[p, np.zeros(2 - npar)], xx)
+
+    f = fit_curve(m, x, y, se, p0[:npar], lower[:npar], upper[:npar])
+    return f, m
+
+
+def _boot2(model, npar, fit, x, se, lower, upper, rng, n_boot):
+    def m(p, xx):
+        return model(np.r_[p, np.zeros(2 - npar)], xx)
+
+    return bootstrap_curve(m, fit, x, se, lower[:npar], upper[:npar], rng, n_boot)
+
+
+def _constant_fit(x, y, value) -> CurveFit:
+    fitted = np.full_like(y, value, dtype=float)
+    return CurveFit(np.array([value]), fitted, y - fitted, float(np.sum((y - fitted) ** 2)), len(y), 1, False, 1.0,
+                    np.ones_like(fitted))
+
+
+def _residual_rows(xname: str, x, y, fitted, se, unit_scale: float = 1.0, unit: str = "ns") -> list[dict]:
+    rows = []
+    for i in range(len(y)):
+        row = {xname: _r(x[i]) if not float(x[i]).is_integer() else int(x[i]),
+               f"observed_{unit}": _r(y[i] * unit_scale), f"fitted_{unit}": _r(fitted[i] * unit_scale),
+               f"residual_{unit}": _r((y[i] - fitted[i]) * unit_scale, 4)}
+        if se is not None:
+            row[f"se_{unit}"] = _r(se[i] * unit_scale, 4)
+        rows.append(row)
+    return rows
+
+
+def _finite_or_error(what: str, *arrays) -> None:
+    for a in arrays:
+        if a is not None and not np.all(np.isfinite(np.asarray(a, float))):
+            raise UserError(f"{what}: the measurements hold NaN or infinite values; re-run the probe")
+
+
+# ---- local drain ---------------------------------------------------------------------------
+
+DRAIN_PARAMS = ("drain_base_ns", "drain_per_folio_ns")
+
+
+def fit_drain(folios, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: int = N_BOOT,
+              data: str = "") -> FitOutcome:
+    """``lru_add_drain()`` cost against the folios it moves: a straight line."""
+    x = np.asarray(folios, float)
+    y = np.asarray(cost_ns, float)
+    se = None if se_ns is None else np.asarray(se_ns, float)
+    _finite_or_error("drain_cost", x, y, se)
+    if np.unique(x).size < 2:
+        raise UserError(f"drain_cost: needs at least 2 different batch fills to fit base and per-folio cost;"
+                        f" got {np.unique(x).size}")
+
+    def model(p, xx):
+        return p[0] + p[1] * xx
+
+    hi = float(np.max(np.abs(y))) * 10 + 1.0
+    slope0 = max(float(np.polyfit(x, y, 1)[0]), 0.0)
+    fit = fit_curve(model, x, y, se, [max(float(np.min(y)), 0.0), slope0], [0.0, 0.0], [hi, hi])
+    draws = bootstrap_curve(model, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
+    ests = {}
+    for i, name in enumerate(DRAIN_PARAMS):
+        lo, hi_ = _percentiles(draws[:, i])
+        ests[name] = Estimate(fit.params[i], "measured", f"straight line through {np.unique(x).size} batch fills; {data}",
+                              lo, hi_)
+    record = {"name": "drain", "parameters": list(DRAIN_PARAMS), "n_points": int(x.size), "data": data,
+              "method": f"scipy least_squares, soft_l1 loss, weights 1/se; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": _residual_rows("folios", x, y, fit.fitted, se)}
+    return FitOutcome(ests, record)
+
+
+# ---- fault entry, reuse, copy --------------------------------------------------------------
+
+def measurable_parameters(*names: str) -> tuple[str, ...]:
+    """The parameters (registry order) that the named measurables contain, page_bytes aside (the
+    machine reports it)."""
+    from ..model.forward import measurable
+
+    free = set().union(*(measurable(n).free_symbols for n in names))
+    return tuple(n for n in registry.NUMERIC if registry.S[n] in free and n != "page_bytes")
+
+
+#: what the reuse fault alone identifies (as a sum), and everything the fault/copy recipe fits
+REUSE_SPLIT = measurable_parameters("reuse_fault_ns")
+FAULT_AND_COPY_PARAMS = measurable_parameters("reuse_fault_ns", "page_copy_ns", "copy_fault_ns")
+
+
+@dataclass(frozen=True)
+class Obs:
+    """One summarised measurement: its value (a mean or a median), the standard error of that
+    value, and which statistic it is."""
+
+    value: float
+    se: float
+    label: str = ""
+    statistic: str = "median"
+
+
+def _unknowns(expr, known: Mapping[str, object]) -> list[str]:
+    return [n for n in registry.NUMERIC if registry.S[n] in expr.free_symbols and n not in known]
+
+
+def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict, str]:
+    """The parameters of ``expr`` not in ``known`` from one measurement ``observed`` of it
+    (values or arrays of bootstrap draws). One unknown: solved exactly. Several, appearing
+    linearly: only their weighted sum is identifiable, so it is split in the ratio of the
+    registry defaults (said in the returned description). Returns (name -> value, description of
+    what was identifiable)."""
+    import sympy as sp
+
+    from ..model.forward import linear_terms
+    from ..model.numeric import lambdify
+
+    names = _unknowns(expr, known)
+    if not names:
+        raise ValueError("the measurement identifies nothing new")
+    syms = [registry.S[n] for n in names]
+    known_names = [n for n in registry.NUMERIC if registry.S[n] in expr.free_symbols and n in known]
+    kvals = [np.asarray(known[n], float) for n in known_names]
+    ksyms = [registry.S[n] for n in known_names]
+    y = sp.Symbol("observed")
+    terms = linear_terms(expr, syms)
+    if terms is not None and len(names) >= 1:
+        coeffs, rest = terms
+        defaults = {n: float(registry.NUMERIC[n].default) for n in names}
+        weight = sum(coeffs[registry.S[n]] * defaults[n] for n in names)
+        scale = lambdify([y, *ksyms], (y - rest) / weight)(np.asarray(observed, float), *kvals)
+        out = {n: np.asarray(scale, float) * defaults[n] for n in names}
+        if len(names) == 1:
+            return out, names[0]
+        shown = " + ".join(n if coeffs[registry.S[n]] == 1 else f"{coeffs[registry.S[n]]} {n}" for n in names)
+        return out, shown
+    if len(names) == 1:
+        sol = [r for r in sp.solve(sp.Eq(expr, y), syms[0]) if not r.is_number or r.is_positive]
+        if len(sol) != 1:
+            raise ValueError(f"cannot solve {expr} for {names[0]}")
+        return {names[0]: np.asarray(lambdify([y, *ksyms], sol[0])(np.asarray(observed, float), *kvals), float)}, names[0]
+    raise ValueError(f"{expr}: several unknowns ({', '.join(names)}) that do not enter linearly")
+
+
+def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *, rng: np.random.Generator,
+                       n_boot: int = N_BOOT) -> FitOutcome:
+    """From three measurements, through the model's own expressions
+    (:mod:`costmodel.model.forward`): the reuse fault, a cold page copy and the copy fault with no
+    other CPU in the mm. Each fixes what it contains that the ones before did not; several
+    parameters entering one measurement linearly are identifiable only as their sum, split in
+    the ratio of the registry defaults (assumed, said in each note)."""
+    from ..model.forward import measurable
+
+    for o in (reuse, copy, copy_4k):
+        _finite_or_error(o.label or "fault_cost", [o.value, o.se])
+        if o.value <= 0:
+            raise UserError(f"{o.label}: {o.statistic} {o.value:g} ns is not positive; re-run the probe")
+    steps = [(reuse, measurable("reuse_fault_ns")), (copy_4k, measurable("page_copy_ns")),
+             (copy, measurable("copy_fault_ns"))]
+    z = rng.standard_normal((n_boot, len(steps)))
+    point: dict[str, object] = {"page_bytes": float(copy_bytes)}
+    draws: dict[str, object] = {"page_bytes": np.full(n_boot, float(copy_bytes))}
+    groups = []
+    for i, (obs, expr) in enumerate(steps):
+        values, shown = solve_measurement(expr, obs.value, point)
+        if any(float(v) <= 0 for v in values.values()):
+            raise UserError(f"{obs.label}: {obs.statistic} {obs.value:.4g} ns leaves {shown} at or below 0 once the"
+                            " parameters measured before it are taken out; the measurements are inconsistent,"
+                            " re-run fault_cost and copy_bandwidth")
+        sample = np.maximum(obs.value + obs.se * z[:, i], obs.value * 1e-3)
+        boot, _ = solve_measurement(expr, sample, draws)
+        point.update({n: float(v) for n, v in values.items()})
+        draws.update({n: np.maximum(np.asarray(v, float), 0.0) for n, v in boot.items()})
+        groups.append((obs, shown, list(values)))
+    ests = {}
+    for obs, shown, names in groups:
+        if len(names) > 1:
+            ratio = ":".join(f"{registry.NUMERIC[n].default:g}" for n in names)
+            note = (f"only the sum {shown} is identifiable from {obs.label} ({obs.statistic} {obs.value:.4g} ns, less the"
+                    f" parameters measured before it); split {ratio} as the registry defaults (assumed)")
+        else:
+            note = f"from {obs.label} ({obs.statistic} {obs.value:.4g} ns) through the model's expression"
+        for n in names:
+            ests[n] = Estimate(point[n], "measured", note, *_percentiles(draws[n]))
+    fitted = [float(_evaluate_measurable(expr, point)) for _, expr in steps]
+    rows = [{"measurement": o.label, "statistic": o.statistic, "observed_ns": _r(o.value), "se_ns": _r(o.se, 4),
+             "fitted_ns": _r(f), "residual_ns": _r(o.value - f, 4)} for (o, _), f in zip(steps, fitted)]
+    names_all = [n for _, _, names in groups for n in names]
+    record = {"name": "fault_and_copy", "parameters": names_all, "n_points": 3,
+              "identifiable": "; ".join(shown for _, shown, _ in groups),
+              "forward": ["reuse_fault_ns", "page_copy_ns", "copy_fault_ns"],
+              "split_rule": "several parameters in one measurement: split in the ratio of the registry defaults",
+              "statistic": "/".join(sorted({o.statistic for o in (reuse, copy, copy_4k)})),
+              "method": f"exactly determined through the model's expressions; parametric bootstrap from each"
+                        f" value's standard error ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome(ests, record)
+
+
+def _evaluate_measurable(expr, values: Mapping[str, object], **free):
+    """``expr`` at ``values`` (registry defaults for what they lack) and the free variables."""
+    from ..model.numeric import lambdify
+
+    syms = sorted(expr.free_symbols, key=str)
+    args = []
+    for sym in syms:
+        name = str(sym)
+        if name in free:
+            args.append(np.asarray(free[name], float))
+        elif name in values:
+            args.append(np.asarray(values[name], float))
+        else:
+            args.append(np.asarray(registry.NUMERIC[name].default, float))
+    return lambdify(syms, expr)(*args)
+
+
+# ---- batch size ----------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=None)
+def _copy_fraction_fns():
+    from ..model.forward import measurable
+    from ..model.numeric import lambdify
+
+    S = registry.S
+    args = (S["batch_size"], S["adds_between"])
+    return (lambdify(args, measurable("copy_fraction_after_drain")),
+            lambdify(args, measurable("copy_fraction_unknown_position")))
+
+
+def copy_fraction(batch_size: int, adds_between: np.ndarray, drained: np.ndarray) -> np.ndarray:
+    """Expected copy fraction of a cross-CPU write of a single target page, from the model's
+    residency (:mod:`costmodel.model.forward`): at position 0 after a drain, or at the stationary
+    (uniform, without drains) position."""
+    k = np.asarray(adds_between, float)
+    after, unknown = _copy_fraction_fns()
+    B = np.full(k.shape, float(batch_size))
+    at_zero = np.broadcast_to(np.asarray(after(B, k), float), k.shape)
+    uniform = np.broadcast_to(np.asarray(unknown(B, k), float), k.shape)
+    return np.where(np.asarray(drained, bool), at_zero, uniform)
+
+
+#: a copy seen where the model says none (or none where it says one): stray drains, migrations
+_FLIP = 0.01
+
+
+def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator, n_boot: int = N_BOOT,
+                   data: str = "") -> FitOutcome:
+    """Maximum-likelihood integer batch size from cross-CPU copy counts (binomial, with a 1 %
+    flip rate); the interval joins the set of equally likely sizes (a coarse grid of k cannot
+    tell them apart) with a parametric bootstrap of the counts."""
+    k = np.asarray(adds_between, float)
+    c = np.asarray(copies, float)
+    n = np.asarray(n, float)
+    d = np.asarray(drained, bool)
+    _finite_or_error("unnecessary_copy", k, c, n)
+    if k.size == 0 or np.sum(n) == 0:
+        raise UserError("unnecessary_copy: no cross-CPU small-page measurements to find the batch size from")
+    spec = registry.NUMERIC["batch_size"]
+    candidates = np.arange(int(spec.low), int(spec.high) + 1)
+    p = _FLIP + (1 - 2 * _FLIP) * np.array([copy_fraction(B, k, d) for B in candidates])  # (B, rows)
+    log_p, log_q = np.log(p), np.log1p(-p)
+
+    def loglik(counts):  # counts: (..., rows) -> (..., candidates)
+        return counts @ log_p.T + (n - counts) @ log_q.T
+
+    ll = loglik(c)
+    ties = candidates[ll >= ll.max() - 1e-9]
+    B_hat = int(ties.min())
+    frac = np.clip(c / np.maximum(n, 1), 0, 1)
+    cb = rng.binomial(n.astype(int), frac, size=(n_boot, k.size)).astype(float)
+    llb = loglik(cb)
+    boots = candidates[np.argmax(llb >= llb.max(axis=1, keepdims=True) - 1e-9, axis=1)]  # smallest best
+    lo = min(int(ties.min()), int(np.percentile(boots, 2.5)))
+    hi = max(int(ties.max()), int(np.percentile(boots, 97.5)))
+    fitted = copy_fraction(B_hat, k, d)
+    note = (f"maximum likelihood over integer sizes from {int(np.sum(n))} cross-CPU writes at {np.unique(k).size}"
+            f" values of adds_between; {data}")
+    if ties.size > 1:
+        note += f"; sizes {ties.min()}..{ties.max()} fit equally well (the grid of adds_between has gaps), the smallest is given"
+    residuals = [{"adds_between": int(k[i]), "drained_first": bool(d[i]), "n": int(n[i]),
+                  "observed_fraction": _r(frac[i], 4), "fitted_fraction": _r(fitted[i], 4),
+                  "residual": _r(frac[i] - fitted[i], 4)} for i in range(k.size)]
+    record = {"name": "batch_size", "parameters": ["batch_size"], "n_points": int(k.size), "data": data,
+              "method": (f"binomial maximum likelihood over integer batch sizes {int(spec.low)}..{int(spec.high)}, "
+                         f"flip rate {_FLIP:g}; parametric bootstrap of the counts ({n_boot}, seed {SEED})"),
+              "log_likelihood": _r(float(ll.max()), 6), "residuals": residuals}
+    return FitOutcome({"batch_size": Estimate(B_hat, "measured", note, lo, hi)}, record)
+
+
+
+REMOTE_PARAMS = ("drain_all_base_ns", "remote_drain_ns", "remote_drain_busy_ns", "remote_drain_rt_ns")
+#: remote CPU state -> the measurable that prices it
+REMOTE_STATES = {"idle": "remote_drain_idle_ns", "busy": "remote_drain_busy_ns", "rt": "remote_drain_rt_ns"}
+
+
+def fit_remote_drain(base: Obs, hole: Obs, seals: Mapping[str, tuple[Obs, Obs]], *, rng: np.random.Generator,
+                     n_boot: int = N_BOOT) -> FitOutcome:
+    """lru_add_drain_all() with no CPU needing a drain (``base`` less the ``hole`` control: the same
+    fadvise call that needs no drain-all), then per remote CPU state the drain-all with one CPU
+    needing a drain (a sealed memfd whose folio sits in that CPU's batch, less the seal whose
+    folio the local drain frees), less that base: the remote drain. Means: the cost has a heavy
+    tail and the model prices the expected cost. Through the model's expressions."""
+    from ..model.forward import measurable
+
+    z = rng.standard_normal((n_boot, 2 + 2 * len(seals)))
+    diff = base.value - hole.value
+    diff_draw = (base.value + base.se * z[:, 0]) - (hole.value + hole.se * z[:, 1])
+    point, draws = {}, {}
+    ests, rows = {}, []
+    v, _ = solve_measurement(measurable("drain_all_base_ns"), max(diff, 0.0), point)
+    vb, _ = solve_measurement(measurable("drain_all_base_ns"), np.maximum(diff_draw, 0.0), draws)
+    point.update({k: float(x) for k, x in v.items()})
+    draws.update({k: np.asarray(x, float) for k, x in vb.items()})
+    ests["drain_all_base_ns"] = Estimate(point["drain_all_base_ns"], "measured",
+                                         f"{base.label} minus {hole.label} ({base.statistic}s: {base.value:.4g} - "
+                                         f"{hole.value:.4g} ns)", *_percentiles(draws["drain_all_base_ns"]))
+    rows.append({"measurement": f"{base.label} - {hole.label}", "statistic": base.statistic, "observed_ns": _r(diff),
+                 "se_ns": _r(math.hypot(base.se, hole.se), 4), "fitted_ns": _r(point["drain_all_base_ns"]),
+                 "residual_ns": _r(diff - point["drain_all_base_ns"], 4)})
+    for i, (state, (remote, control)) in enumerate(seals.items()):
+        expr = measurable("drain_all_base_ns") + measurable(REMOTE_STATES[state])
+        d = remote.value - control.value
+        d_draw = (remote.value + remote.se * z[:, 2 + 2 * i]) - (control.value + control.se * z[:, 3 + 2 * i])
+        v, shown = solve_measurement(expr, d, point)
+        vb, _ = solve_measurement(expr, d_draw, draws)
+        (name, value), = v.items()
+        if value <= 0:
+            raise UserError(f"{remote.label}: the seal with the folio in the other CPU's batch ({remote.value:.4g} ns) is"
+                            f" not dearer than the control plus the drain-all base; re-run remote_drain")
+        ests[name] = Estimate(float(value), "measured",
+                              f"{remote.label} minus {control.label} ({remote.statistic}s), less drain_all_base_ns",
+                              *_percentiles(np.maximum(np.asarray(vb[name], float), 0.0)))
+        point[name] = float(value)
+        draws[name] = np.asarray(vb[name], float)
+        rows.append({"measurement": f"{remote.label} - {control.label}", "statistic": remote.statistic,
+                     "observed_ns": _r(d), "se_ns": _r(math.hypot(remote.se, control.se), 4),
+                     "fitted_ns": _r(float(_evaluate_measurable(expr, point))),
+                     "residual_ns": _r(d - float(_evaluate_measurable(expr, point)), 4)})
+    record = {"name": "remote_drain", "parameters": list(ests), "n_points": len(rows),
+              "forward": ["drain_all_base_ns", *(REMOTE_STATES[s] for s in seals)],
+              "statistic": base.statistic,
+              "method": f"differences of means against controls; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome(ests, record)
+
