@@ -227,6 +227,87 @@ def test_interrupted_then_resumed_equals_uninterrupted(tmp_path):
     assert (resumed / "skipped.json").read_text() == (straight / "skipped.json").read_text()
 
 
+# ----------------------------------------------------------------------------- remote_drain
+
+def _remote_drain(frame, measure):
+    return frame[(frame.probe == "remote_drain") & (frame.measure == measure) & frame.skipped_reason.isna()]
+
+
+def test_remote_drain_seal_costs_clearly_more_than_both_controls(quick_run):
+    """The seal that has to drain the other CPU's batch against the same seal where the local
+    drain suffices, or where that CPU drained itself first: a cross-CPU round trip (a wake-up of
+    that CPU, or a preemption there) is tens of microseconds, the controls a few."""
+    _, frame, _, _ = quick_run
+    ns = _remote_drain(frame, "ns").set_index(["op", "folios", "remote_state"])
+    for state in ("idle", "busy"):
+        controls = [ns.loc[(op, 0, state)] for op in ("seal_local", "seal_remote_drained")]
+        for folios in sorted({f for (op, f, s) in ns.index if op == "seal_remote" and s == state}):
+            remote = ns.loc[("seal_remote", folios, state)]
+            for control in controls:
+                assert remote.median_ns > 5 * control.median_ns, (state, folios, remote.median_ns, control.median_ns)
+                assert remote.ci_low > control.ci_high, (state, folios)
+                assert remote.mean_ns > control.mean_ns
+    # the fadvise trigger agrees: with the other batch filled, its drain-all costs far more than
+    # the same call when nothing is queued anywhere
+    flat = ns.reset_index()
+    for state in ("idle", "busy"):
+        base = flat[(flat.op == "fadvise_base") & (flat.remote_state == state)].iloc[0]
+        assert ns.loc[("fadvise_remote", 0, state)].median_ns > 5 * base.median_ns, state
+
+
+def test_remote_drain_stops_the_cross_cpu_copy_of_an_anon_page(quick_run):
+    _, frame, _, _ = quick_run
+    copied = _remote_drain(frame, "copied").set_index(["op", "remote_state"])
+    for state in ("idle", "busy", "rt"):
+        assert copied.loc[("anon_after_drain", state)].successes == 0, state
+    for state in ("idle", "busy"):
+        assert copied.loc[("anon_no_drain", state)].fraction >= 0.8, state
+
+
+def test_remote_drain_rt_runs_are_capped_and_restore_scheduling_state(tmp_path):
+    from costmodel.bench import compile as comp
+    from costmodel.bench import parse_probe_output
+
+    def sched_state():
+        return (os.sched_getscheduler(0), os.sched_getparam(0).sched_priority, os.sched_getaffinity(0),
+                Path("/proc/sys/kernel/sched_rt_runtime_us").read_text(),
+                Path("/proc/sys/kernel/sched_rt_period_us").read_text())
+
+    before = sched_state()
+    binary = comp.compile_probe("remote_drain")
+    proc = subprocess.Popen([str(binary), "--quick", "--reps", "1", "--warmup", "0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    fifo_seen = set()
+    while proc.poll() is None:   # watch the probe's threads: the worker must really run SCHED_FIFO
+        for task in Path(f"/proc/{proc.pid}/task").glob("*"):
+            try:
+                fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[38]) == 1 and int(task.name) != proc.pid:   # policy field, SCHED_FIFO
+                fifo_seen.add(int(task.name))
+        subprocess.run(["sleep", "0.02"])
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    left = [p.name for p in Path("/proc").glob("[0-9]*") if _session_of(p) == proc.pid]
+    assert not left, f"the probe left processes behind: {left}"
+    assert sched_state() == before
+    parsed = parse_probe_output(out, expected="remote_drain")
+    meta = parsed.meta
+    assert int(meta["rt_runs"]) >= 4 and fifo_seen, (meta.get("rt_runs"), fifo_seen)
+    assert meta["rt_restore_failures"] == "0"
+    assert meta["rt_capped"] == "0"
+    rt = parsed.samples[(parsed.samples.remote_state == "rt") & (parsed.samples.measure == "ns")]
+    assert len(rt) and (rt["value"] < float(meta["rt_cap_s"]) * 1e9).all()
+
+
+def _session_of(proc_dir: Path) -> int | None:
+    try:
+        return int((proc_dir / "stat").read_text().rsplit(")", 1)[1].split()[3])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 # ---- workload and swap_cow: the outcomes the model predicts for this kernel's preset ----------
 
 PREDICTION_PARAMS = Path(__file__).parent / "fixtures" / "prediction" / "kvm-amd-epyc-2cpu-linux6.18.json"

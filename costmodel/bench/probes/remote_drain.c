@@ -406,22 +406,23 @@ static struct result run_trial(const struct trial *t)
 	job.drain_after = t->op == SEAL_REMOTE_DRAINED;
 	worker_start(&job);
 
-	if (t->op == SEAL_LOCAL && pwrite(fd, write_buffer, HX_PAGE, 0) != (ssize_t)HX_PAGE)
-		hx_die("pwrite on cpu %d: %s", local_cpu, strerror(errno));
-
 	uint64_t pfn = 0;
 	int lru_before = 0, lru_after = 0, rc = 0;
 	double ns = 0;
 	long sleeps = 0;
 	switch (t->op) {
 	case SEAL_REMOTE: case SEAL_LOCAL: case SEAL_REMOTE_DRAINED:
+		settle();
+		/* From here to the call this thread does not sleep, so (SCHED_FIFO) nothing else runs on
+		 * this CPU: the local write's folio stays in this CPU's batch. */
+		if (t->op == SEAL_LOCAL && pwrite(fd, write_buffer, HX_PAGE, 0) != (ssize_t)HX_PAGE)
+			hx_die("pwrite on cpu %d: %s", local_cpu, strerror(errno));
 		/* A private read-only view shows the memfd folio's frame without counting as a writer. */
 		view = mmap(NULL, HX_PAGE, PROT_READ, MAP_PRIVATE, fd, 0);
 		if (view == MAP_FAILED)
 			hx_die("mmap of the memfd: %s", strerror(errno));
 		(void)*(volatile char *)view;
 		pfn = hx_pfn(view);
-		settle();
 		lru_before = on_lru(pfn);   /* just before the call: nothing else drained R meanwhile */
 		rc = seal(fd, &ns, &sleeps);
 		lru_after = on_lru(pfn);
@@ -593,7 +594,7 @@ int probe_main(void)
 		int rt = s == RT;
 		for (int i = 0; i < nfolios; i++)
 			if (!rt || i == 0 || i == nfolios - 1)
-				add(SEAL_REMOTE, folio_list[i], s, rt ? 8 : 200, rt ? 1 : 12);
+				add(SEAL_REMOTE, folio_list[i], s, rt ? 8 : 200, rt ? 1 : 20);
 		add(SEAL_LOCAL, 0, s, rt ? 30 : 200, rt ? 2 : 12);
 		add(SEAL_REMOTE_DRAINED, 0, s, rt ? 30 : 200, rt ? 2 : 12);
 		add(FADV_BASE, -1, s, rt ? 30 : 200, rt ? 2 : 12);
