@@ -6,6 +6,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+EPILOG = """\
+examples:
+  costmodel bench --quick --out /tmp/m                   # every probe, fewer repetitions
+  costmodel bench --probe remote_drain --out /tmp/rd --no-progress
+  costmodel bench --out data/measurements/MACHINE --resume
+  costmodel bench --resummarise data/measurements/MACHINE   # say what a rebuild from raw/ changes
+  costmodel bench --resummarise data/measurements/MACHINE --force
+
+A directory that already holds results needs --resume (keep the finished probes) or --force
+(start over); --resummarise runs no probe and rewrites a changed summary only with --force."""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..bench.catalog import PROBES
