@@ -52,6 +52,10 @@ LOG_STEP = 0.01
 #: the report's inlined bundle, its PNG/SVG export and the notebook chart widget all use this one
 VL_VERSION = "6.4"
 
+#: draws behind the bands of the cost chart and the probability map (their seeds are shown with them)
+BAND_DRAWS = 1000
+MAP_DRAWS = 1000
+
 _POLICY_COLORS = ["#7f7f7f", "#d62728", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
 _PART_COLORS = ["#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
                 "#1f77b4", "#2ca02c", "#ff7f0e"]
@@ -167,12 +171,17 @@ def grid_point(values: Mapping[str, object], arrays: Mapping[str, object]) -> di
 
 
 def cost_vs_cpus_data(values: Mapping[str, object], remote_cpus: Iterable[float] | None = None,
-                      policies: Iterable[str] | None = None) -> pd.DataFrame:
+                      policies: Iterable[str] | None = None, bands: Sequence | None = None,
+                      draws: int = BAND_DRAWS, seed: int = 0) -> pd.DataFrame:
     """Expected cost per WP fault for each policy against ``remote_cpus``.
 
     One row per (remote_cpus, policy): ``remote_cpus``, ``cpus`` (raised to remote_cpus + 1 where
     the set has fewer), ``policy``, ``expected_ns``, ``p_copy``, ``p_unnecessary_copy`` and each
-    ``breakdown_<part>_ns``.
+    ``breakdown_<part>_ns``. With ``bands`` (the uncertain parameters of the point, from
+    :func:`costmodel.uncertainty.uncertain_parameters`): also ``expected_ns_low`` and
+    ``expected_ns_high``, the 95% interval from ``draws`` draws (the same draws at every CPU
+    count), and ``p_cheapest``, each candidate's probability of being the cheapest there (NaN for
+    the others).
     """
     pols = tuple(policy_or_error(p) for p in (policies or POLICY_ORDER))
     x = np.arange(CPU_RANGE[0], CPU_RANGE[1] + 1, dtype=float) if remote_cpus is None \
@@ -182,13 +191,22 @@ def cost_vs_cpus_data(values: Mapping[str, object], remote_cpus: Iterable[float]
     n, k = x.size, len(pols)
     cols = {
         "remote_cpus": np.tile(x, k).astype(int),
-        "cpus": np.tile(point["cpus"], k).astype(int),
+        "cpus": np.tile(np.broadcast_to(point["cpus"], x.shape), k).astype(int),
         "policy": pd.Categorical(np.repeat(pols, n), categories=list(pols)),
     }
     for key in ("expected_ns", "p_copy", "p_unnecessary_copy"):
         cols[key] = np.concatenate([out[(p, key)] for p in pols])
     for part, colname in zip(BREAKDOWN, PART_COLUMNS):
         cols[colname] = np.concatenate([out[(p, f"breakdown_ns.{part}")] for p in pols])
+    if bands is not None:
+        from .uncertainty import propagate_grid
+
+        grid = propagate_grid(values, {"remote_cpus": x, "cpus": np.broadcast_to(point["cpus"], x.shape)}, bands,
+                              draws=draws, seed=seed, policies=pols)
+        cols["expected_ns_low"] = np.concatenate([grid.intervals[(p, "expected_ns")][0] for p in pols])
+        cols["expected_ns_high"] = np.concatenate([grid.intervals[(p, "expected_ns")][1] for p in pols])
+        shares = {c: grid.p_cheapest[i] for i, c in enumerate(grid.candidates)}
+        cols["p_cheapest"] = np.concatenate([shares.get(p, np.full(n, np.nan)) for p in pols])
     return pd.DataFrame(cols)
 
 
@@ -226,6 +244,9 @@ class DecisionMap:
     candidate, and ``against_diff_ns`` (first minus second policy of ``against``).
     ``line``: points where the two policies of ``against`` cost the same, found along each
     axis of the grid and interpolated: the two parameters, ``along`` ("x" or "y") and ``order``.
+    With uncertainty, each cell also has ``p_cheapest`` (the probability that its cheapest policy
+    is the cheapest, over the parameters' intervals), ``p_cheapest_<policy>`` per candidate and
+    ``most_likely`` (the candidate most often cheapest).
     """
 
     x: str
@@ -238,13 +259,21 @@ class DecisionMap:
     y_log: bool = False
     infeasible: int = 0
     notes: list[str] = field(default_factory=list)
+    #: with uncertainty: the draws and seed behind the cells' ``p_cheapest`` (0 and None without)
+    draws: int = 0
+    seed: int | None = None
 
 
 def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: str = "wp_gap_s", n: int = 200,
                       x_values: Sequence[float] | None = None, y_values: Sequence[float] | None = None,
                       candidates: Sequence[str] = CANDIDATES,
-                      against: tuple[str, str] = DEFAULT_AGAINST) -> DecisionMap:
-    """Evaluate every candidate over an ``n`` x ``n`` grid of ``x`` and ``y`` (or given values)."""
+                      against: tuple[str, str] = DEFAULT_AGAINST, uncertain: Sequence | None = None,
+                      draws: int = MAP_DRAWS, seed: int = 0, scheduler=None) -> DecisionMap:
+    """Evaluate every candidate over an ``n`` x ``n`` grid of ``x`` and ``y`` (or given values).
+    ``uncertain``: the point's uncertain parameters (:func:`costmodel.uncertainty.uncertain_parameters`);
+    each cell's probabilities then come from ``draws`` draws of them, the same draws in every
+    cell (``scheduler``: a dask.distributed address or Client to compute the cells on; the same
+    numbers)."""
     if x == y:
         from .errors import UserError
 
@@ -287,6 +316,19 @@ def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: s
     cols["against_diff_ns"] = diff
     if "cpus" not in (x, y) and np.ndim(point["cpus"]):  # raised per point
         cols["cpus"] = point["cpus"]
+    if uncertain is not None:
+        from .uncertainty import propagate_grid
+
+        axes = {x: X.ravel(), y: Y.ravel()}
+        if "cpus" not in axes and np.ndim(point["cpus"]):
+            axes["cpus"] = np.broadcast_to(point["cpus"], X.size)
+        grid = propagate_grid(values, axes, uncertain, draws=draws, seed=seed, policies=cands, keys=(),
+                              scheduler=scheduler)
+        cols["p_cheapest"] = grid.p_cheapest[best, idx]
+        for i, p in enumerate(cands):
+            cols[f"p_cheapest_{p}"] = grid.p_cheapest[i]
+        likely = np.argmax(np.nan_to_num(grid.p_cheapest, nan=-1.0), axis=0)
+        cols["most_likely"] = pd.Categorical(names[likely], categories=list(cands))
     cells = pd.DataFrame(cols)
     for name in (x, y):
         if registry.NUMERIC[name].integer:
@@ -298,7 +340,10 @@ def decision_map_data(values: Mapping[str, object], x: str = "remote_cpus", y: s
     notes = []
     if infeasible:
         notes.append(f"{infeasible} grid points break a rule between parameters and are left out")
-    return DecisionMap(x, y, cands, ag, cells, line, x_log, y_log, infeasible, notes)
+    if uncertain is not None:
+        notes.append(f"P(cheapest) from {draws:,} draws (seed {seed}) of the parameters' intervals, the same in every cell")
+    return DecisionMap(x, y, cands, ag, cells, line, x_log, y_log, infeasible, notes,
+                       draws if uncertain is not None else 0, seed if uncertain is not None else None)
 
 
 def _coord(v: np.ndarray, log: bool) -> np.ndarray:
@@ -399,7 +444,7 @@ def _fmt_tooltip(columns: Sequence[str]):
     for c in columns:
         if c == "policy":
             tips.append(alt.Tooltip("policy:N"))
-        elif c.endswith("_ns"):
+        elif c.endswith(("_ns", "_ns_low", "_ns_high")):
             tips.append(alt.Tooltip(f"{c}:Q", format=",.0f"))
         elif c.startswith("p_"):
             tips.append(alt.Tooltip(f"{c}:Q", format=".4f"))
@@ -408,10 +453,16 @@ def _fmt_tooltip(columns: Sequence[str]):
     return tips
 
 
-def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, height: int = 320):
+def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, height: int = 320,
+                       measured_up_to: int | None = None, measured_note: str = "", draws: int | None = None,
+                       seed: int | None = None):
     """Lines of ``expected_ns`` against ``remote_cpus``, one per policy; hovering a CPU count
     shows every policy's breakdown there. ``source``: a tidy frame from :func:`cost_vs_cpus_data`
-    or a live source with the same columns."""
+    or a live source with the same columns. Where the frame has ``expected_ns_low`` ..
+    ``expected_ns_high`` (its ``bands``), each line gets its 95% band (``draws``/``seed``: named
+    in the subtitle). ``measured_up_to``: the most shootdown targets the parameter set measured
+    (:func:`costmodel.uncertainty.measured_targets`): the range beyond is shaded as extrapolated
+    and ``measured_note`` says so; None marks nothing."""
     import altair as alt
 
     base = _base(source)
@@ -421,16 +472,38 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     x = alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)),
               title="remote_cpus (other CPUs running the mm)")
     y = alt.Y("expected_ns:Q", scale=alt.Scale(type="log"), title="expected cost per WP fault (ns)")
+    banded = isinstance(source, pd.DataFrame) and "expected_ns_low" in source.columns
+    layers = []
+    subtitle = ["cpus raised to remote_cpus + 1 where the set has fewer; hover for the breakdown"]
+    if measured_up_to is not None and measured_up_to < CPU_RANGE[1]:
+        shade = alt.Chart(pd.DataFrame({"from": [max(float(measured_up_to), CPU_RANGE[0])],
+                                        "to": [float(CPU_RANGE[1])],
+                                        "label": [f"extrapolated beyond {measured_up_to} measured target CPU"
+                                                  + ("s" if measured_up_to != 1 else "")]}))
+        layers.append(shade.mark_rect(color="#000000", opacity=0.06).encode(
+            x=alt.X("from:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE))), x2="to:Q",
+            tooltip=[alt.Tooltip("label:N")]))
+        layers.append(shade.mark_text(align="right", baseline="top", dx=-4, dy=4, color="#555", fontSize=11).encode(
+            x=alt.X("to:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE))), y=alt.value(0),
+            text="label:N"))
+        subtitle.append(f"shaded: extrapolated ({measured_note})" if measured_note else "shaded: extrapolated")
+    if banded:
+        layers.append(base.mark_area(opacity=0.18).encode(
+            x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q", color=color))
+        how = f" from {draws:,} draws (seed {seed})" if draws else ""
+        subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
     lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
-    tips = _fmt_tooltip(["policy", "remote_cpus", "cpus", "expected_ns", "p_copy", "p_unnecessary_copy", *PART_COLUMNS])
+    cols = ["policy", "remote_cpus", "cpus", "expected_ns"]
+    if banded:
+        cols += ["expected_ns_low", "expected_ns_high", "p_cheapest"]
+    tips = _fmt_tooltip([*cols, "p_copy", "p_unnecessary_copy", *PART_COLUMNS])
     points = base.mark_point(filled=True, size=50).encode(
         x=x, y=y, color=color, tooltip=tips,
         opacity=alt.condition(hover, alt.value(1), alt.value(0))).add_params(hover)
     rule = base.mark_rule(color="#888").encode(x=x).transform_filter(hover)
-    chart = alt.layer(lines, points, rule).properties(width=width, height=height)
+    chart = alt.layer(*layers, lines, points, rule).properties(width=width, height=height)
     return chart.properties(title=alt.Title(title or "Cost per WP fault against the CPUs running the mm",
-                                            subtitle="cpus raised to remote_cpus + 1 where the set has fewer; "
-                                                     "hover for the breakdown"))
+                                            subtitle=subtitle if len(subtitle) > 1 else subtitle[0]))
 
 
 def cost_breakdown_chart(source, policies: Sequence[str] = POLICY_ORDER, width: int = 170, height: int = 150,
@@ -470,68 +543,109 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
 _FAINTEST = 0.2
 
 
-def _map_fill(candidates: Sequence[str], margin_cap_pct: float) -> dict[str, str]:
+#: the probability of the cheapest below which a decision-map cell is drawn faintest: a coin toss
+_COIN_TOSS = 0.5
+
+
+def _map_fill(candidates: Sequence[str], margin_cap_pct: float, shade: str = "margin") -> dict[str, str]:
     """Vega ``calculate`` expressions for a map cell's opaque colour: the cheapest candidate's
-    colour mixed with white, from :data:`_FAINTEST` of it at no margin to all of it at the cap."""
-    shade = (f"(isValid(datum.margin_pct) && !isNaN(datum.margin_pct) ? clamp({_FAINTEST} + "
-             f"{1 - _FAINTEST} * datum.margin_pct / {float(margin_cap_pct)!r}, {_FAINTEST}, 1) : {_FAINTEST})")
+    colour mixed with white, from :data:`_FAINTEST` of it to all of it: by its margin over the
+    runner-up (0 .. ``margin_cap_pct``) or, with ``shade="probability"``, by the probability that
+    it is the cheapest (:data:`_COIN_TOSS` .. 1)."""
+    if shade == "probability":
+        field, lo, span = "datum.p_cheapest", _COIN_TOSS, 1 - _COIN_TOSS
+    else:
+        field, lo, span = "datum.margin_pct", 0.0, float(margin_cap_pct)
+    shade_expr = (f"(isValid({field}) && !isNaN({field}) ? clamp({_FAINTEST} + "
+                  f"{1 - _FAINTEST} * ({field} - {lo!r}) / {span!r}, {_FAINTEST}, 1) : {_FAINTEST})")
     fill = "'#ffffff'"
     for p in reversed(list(candidates)):
         rgb = [int(policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
         mixed = " + ',' + ".join(f"round(255 - datum._shade * {255 - c})" for c in rgb)
         fill = f"(datum.cheapest === '{p}' ? 'rgb(' + {mixed} + ')' : {fill})"
-    return {"_shade": shade, "_fill": fill}
+    return {"_shade": shade_expr, "_fill": fill}
 
 
 def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bool, y_log: bool,
                        x_domain: Sequence[float] | None = None, y_domain: Sequence[float] | None = None,
                        candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = DEFAULT_AGAINST,
-                       width: int = 520, height: int = 360, margin_cap_pct: float = 50.0):
+                       width: int = 520, height: int = 360, margin_cap_pct: float = 50.0, shade: str = "margin",
+                       draws: int | None = None, seed: int | None = None, measured_up_to: int | None = None):
     """Cells coloured by the cheapest candidate and shaded by its margin over the runner-up
     (faint: the choice barely matters), with the break-even line of ``against`` drawn on top.
+    ``shade="probability"``: shaded instead by the probability that the cell's cheapest policy is
+    the cheapest over the parameters' intervals (faint: a coin toss; full: robust), from the
+    cells' ``p_cheapest`` (``draws``/``seed`` named in the subtitle). ``measured_up_to``: on a
+    ``remote_cpus`` axis, a rule where the measured shootdown target counts end.
 
     ``cells``: :attr:`DecisionMap.cells` or a live source with those columns; ``lines``: sources
     with the columns of :attr:`DecisionMap.line`.
     """
     import altair as alt
 
+    if shade not in ("margin", "probability"):
+        raise ValueError(f"shade={shade!r}: 'margin' or 'probability'")
+    prob = shade == "probability"
     xs, xt = _axis(x, x_log, x_domain)
     ys, yt = _axis(y, y_log, y_domain)
     base = _base(cells)
     edges = dict(x=alt.X(f"{x}_lo:Q", scale=xs, title=xt), x2=f"{x}_hi:Q",
                  y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt), y2=f"{y}_hi:Q")
+    tips = [alt.Tooltip(f"{x}:Q", format=",.4~g"), alt.Tooltip(f"{y}:Q", format=",.4~g"),
+            alt.Tooltip("cheapest:N"), alt.Tooltip("cheapest_ns:Q", format=",.0f"),
+            alt.Tooltip("runner_up:N"), alt.Tooltip("margin_ns:Q", format=",.0f"),
+            alt.Tooltip("margin_pct:Q", format=".1f")]
+    if prob:
+        tips += [alt.Tooltip("p_cheapest:Q", format=".3f", title="P(cheapest is cheapest)"),
+                 alt.Tooltip("most_likely:N", title="most often cheapest")]
     # Each cell is opaque, its colour already mixed with white by the margin, and stroked in that
     # same colour: neighbouring cells overlap by a hairline, so no seam of background (or axis
     # grid) shows between them. Translucent cells could not overlap without darker seams instead.
-    rect = base.transform_calculate(**_map_fill(candidates, margin_cap_pct)).mark_rect(
+    rect = base.transform_calculate(**_map_fill(candidates, margin_cap_pct, shade)).mark_rect(
         strokeWidth=1, clip=True).encode(
         **edges,
         color=alt.Color("_fill:N", scale=None), stroke=alt.Stroke("_fill:N", scale=None),
-        tooltip=[alt.Tooltip(f"{x}:Q", format=",.4~g"), alt.Tooltip(f"{y}:Q", format=",.4~g"),
-                 alt.Tooltip("cheapest:N"), alt.Tooltip("cheapest_ns:Q", format=",.0f"),
-                 alt.Tooltip("runner_up:N"), alt.Tooltip("margin_ns:Q", format=",.0f"),
-                 alt.Tooltip("margin_pct:Q", format=".1f")],
+        tooltip=tips,
     )
     # the legends of that mixing, from a layer that draws nothing
+    opacity = alt.Opacity("p_cheapest:Q", scale=alt.Scale(domain=[_COIN_TOSS, 1], range=[_FAINTEST, 1], clamp=True),
+                          title="P(it is the cheapest)") if prob else \
+        alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[_FAINTEST, 1], clamp=True),
+                    title="margin over runner-up (%)")
     legends = base.transform_filter("false").mark_rect().encode(
-        **edges,
-        color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"),
-        opacity=alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[_FAINTEST, 1],
-                                                            clamp=True), title="margin over runner-up (%)"),
-    )
+        **edges, color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"), opacity=opacity)
     layers = [rect, legends]
     for src in lines:
         layers.append(_base(src).mark_line(color="black", strokeDash=[6, 3], strokeWidth=2).encode(
             x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys), detail="along:N", order="order:Q"))
-    subtitle = (f"colour: cheapest of {', '.join(candidates)}; shade: its margin; "
-                f"dashed: {against[0]} = {against[1]}")
+    subtitle = [f"colour: cheapest of {', '.join(candidates)}; dashed: {against[0]} = {against[1]}"]
+    if prob:
+        how = f" ({draws:,} draws, seed {seed})" if draws else ""
+        subtitle.append(f"shade: probability that it is the cheapest over the parameters' intervals{how}: "
+                        "faint = coin toss, full = robust")
+    else:
+        subtitle[0] += "; shade: its margin"
+    if measured_up_to is not None and x == "remote_cpus":
+        mark = alt.Chart(pd.DataFrame({x: [float(max(measured_up_to, 1))],
+                                       "label": [f"measured up to {measured_up_to} targets; extrapolated to the right"]}))
+        layers.append(mark.mark_rule(color="#333", strokeDash=[2, 2], strokeWidth=1.5).encode(
+            x=alt.X(f"{x}:Q", scale=xs), tooltip=["label:N"]))
+        layers.append(mark.mark_text(align="left", baseline="top", dx=4, dy=4, color="#333", fontSize=11).encode(
+            x=alt.X(f"{x}:Q", scale=xs), y=alt.value(0), text=alt.value("extrapolated \u2192")))
+        subtitle.append(f"dotted: the shootdown was measured at up to {measured_up_to} target CPUs; beyond it, extrapolated")
     return alt.layer(*layers).properties(width=width, height=height, title=alt.Title(
-        f"Cheapest policy over {x} and {y}", subtitle=subtitle))
+        f"Cheapest policy over {x} and {y}", subtitle=subtitle if len(subtitle) > 1 else subtitle[0]))
 
 
 def decision_map_figure(dm: DecisionMap, **kw):
-    """:func:`decision_map_chart` of a computed :class:`DecisionMap`."""
+    """:func:`decision_map_chart` of a computed :class:`DecisionMap` (with its probabilities, if
+    it has them, given ``shade="probability"``)."""
     c = dm.cells
+    if kw.get("shade") == "probability":
+        if "p_cheapest" not in c.columns:
+            raise ValueError("this decision map has no probabilities: build it with uncertain=...")
+        kw.setdefault("draws", dm.draws)
+        kw.setdefault("seed", dm.seed)
     return decision_map_chart(c, [dm.line], x=dm.x, y=dm.y, x_log=dm.x_log, y_log=dm.y_log,
                               x_domain=(c[f"{dm.x}_lo"].min(), c[f"{dm.x}_hi"].max()),
                               y_domain=(c[f"{dm.y}_lo"].min(), c[f"{dm.y}_hi"].max()),
@@ -573,6 +687,67 @@ def residency_chart(source, width: int = 320, height: int = 240):
     return alt.hconcat(*panels).properties(title=alt.Title(
         "Residency: is the page still in its CPU's add batch at the WP fault?",
         subtitle="lines: closed form; diamonds with bars: simulation and its confidence interval"))
+
+
+# ---- what flips the verdict ---------------------------------------------------------------------
+
+
+def tornado_data(sens, n: int | None = 12) -> pd.DataFrame:
+    """The first ``n`` rows of a :class:`costmodel.uncertainty.Sensitivity` ranking, as the
+    tornado chart reads them: ``label`` (parameter and origin), ``rank``, ``margin_min`` ..
+    ``margin_max`` (the cheapest other candidate's cost minus the verdict's over the parameter's
+    interval, ns), ``margin_at_value``, ``interval`` and ``flip`` (words), ``gain``, ``origin``."""
+    t = sens.table.head(n) if n else sens.table
+    rows = []
+
+    def g(x):
+        return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{float(x):,.4g}"
+
+    for i, r in enumerate(t.itertuples()):
+        flips = []
+        if r.flip_below is not None:
+            flips.append(f"{r.flips_to_below} below {g(r.flip_below)}")
+        if r.flip_above is not None:
+            flips.append(f"{r.flips_to_above} above {g(r.flip_above)}")
+        rows.append({"label": f"{r.parameter} ({r.origin})", "parameter": r.parameter, "rank": i,
+                     "origin": "measured" if r.origin == "measured" else "assumed or varied",
+                     "margin_min": r.margin_min, "margin_max": r.margin_max, "margin_at_value": r.margin_at_value,
+                     "interval": f"{g(r.low)} .. {g(r.high)} {r.unit}".strip(),
+                     "flip": "; ".join(flips) or "no flip within the bounds", "gain": r.gain})
+    return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "margin_min", "margin_max",
+                                       "margin_at_value", "interval", "flip", "gain"])
+
+
+def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 480):
+    """Tornado of the verdict: for each parameter (most decisive on top), the bar spans the
+    cheapest other candidate's cost minus the verdict's as that parameter alone crosses its
+    interval; the dot is the point itself; a bar reaching left of the zero line flips the verdict.
+    The x axis is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
+    import altair as alt
+
+    base = alt.Chart(df)
+    order = list(df["label"])
+    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
+    x = alt.X("margin_min:Q", scale=alt.Scale(type="symlog", constant=100),
+              title="cost of the next cheapest candidate minus the verdict's (ns); below 0: the verdict flips")
+    tips = [alt.Tooltip("parameter:N"), alt.Tooltip("interval:N"), alt.Tooltip("flip:N"),
+            alt.Tooltip("margin_min:Q", format=",.0f"), alt.Tooltip("margin_max:Q", format=",.0f"),
+            alt.Tooltip("gain:Q", format=".4f", title="gain in P(verdict) if known")]
+    color = alt.Color("origin:N", scale=alt.Scale(domain=["measured", "assumed or varied"],
+                                                  range=["#2ca02c", "#ff7f0e"]), title="interval",
+                      legend=alt.Legend(orient="bottom"))
+    bars = base.mark_bar(height=12).encode(x=x, x2="margin_max:Q", y=y, color=color, tooltip=tips)
+    dots = base.mark_point(filled=True, color="black", size=30).encode(
+        x=alt.X("margin_at_value:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, tooltip=tips)
+    zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#b00", strokeWidth=1.5).encode(x="zero:Q")
+    text = base.mark_text(align="left", dx=6, fontSize=10, color="#444").encode(
+        x=alt.X("margin_max:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, text="flip:N")
+    who = f" ({cheapest})" if cheapest else ""
+    return alt.layer(bars, dots, zero, text).properties(
+        width=width, height=alt.Step(22), title=alt.Title(
+            f"What would flip the verdict{who}",
+            subtitle="each parameter alone across its interval, the others at their values; "
+                     "ranked by how much knowing it would raise P(verdict)"))
 
 
 # ---- calibration ------------------------------------------------------------------------------

@@ -1,13 +1,16 @@
-"""``costmodel eval``: every policy (or the chosen ones) at one parameter point."""
+"""``costmodel eval``: every policy (or the chosen ones) at one parameter point; with
+``--uncertainty``, each output's interval and each candidate's probability of being the cheapest."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from .. import uncertainty
 from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
 from ..model import POLICIES
-from .common import add_param_options, resolve_params
+from .common import add_param_options
+from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,19 +18,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="append", metavar="NAME",
                         help="policy to show; repeatable (default: all; a preset's policy is starred)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    add_uncertainty_options(parser, uncertainty.DRAWS)
 
 
 def run(args) -> int:
-    values, preset_policy = resolve_params(args)
+    values, preset_policy, paramset = params_and_point(args)
     if args.policy:
         policies = [policy_or_error(p) for p in args.policy]
     else:
         policies = list(POLICIES)
     result = evaluate_point(values, policies)
+    prop = None
+    if wants_uncertainty(args):
+        draws, seed, vary = uncertainty_settings(args, uncertainty.DRAWS)
+        params = uncertainty.uncertain_parameters(values, paramset, vary)
+        prop = uncertainty.propagate(values, params, draws=draws, seed=seed, policies=policies)
     if args.json:
-        print(json.dumps({"params": values, "policies": result}, indent=2))
+        doc = {"params": values, "policies": result}
+        if prop is not None:
+            doc["uncertainty"] = prop.to_dict()
+        print(json.dumps(doc, indent=2))
         return 0
     print(format_table(values, result, highlight=preset_policy))
+    if prop is not None:
+        print()
+        print(format_uncertainty(prop))
+    else:
+        params = uncertainty.uncertain_parameters(values, paramset)
+        assumed = [p.name for p in params if not p.measured]
+        if params:
+            print(f"these costs rest on {len(params)} parameters known only to an interval ({len(assumed)} of them "
+                  f"assumed, not measured: {', '.join(assumed) or 'none'}); --uncertainty gives each cost's "
+                  "interval and how likely each policy is to be the cheapest")
     return 0
 
 
@@ -53,4 +75,25 @@ def format_table(values: dict, result: dict, highlight: str | None = None) -> st
                  f"shootdown_model={values['shootdown_model']}, remote_cpus={values['remote_cpus']}")
     if highlight:
         lines.append("* the preset's policy")
+    return "\n".join(lines)
+
+
+def format_uncertainty(prop: uncertainty.Propagation) -> str:
+    """Each policy's expected cost with its interval and P(cheapest), and the verdict in words."""
+    pct = round(100 * prop.confidence)
+    name_w = max(len(p) for p in prop.policies) + 2
+    head = f"{'policy'.ljust(name_w)}{'expected_ns':>13}{'median':>12}{f'{pct}% interval':>26}{'P(cheapest)':>13}"
+    lines = [f"uncertainty: {prop.summary()}", head, "-" * len(head)]
+    for p in prop.policies:
+        e = prop.outputs[p]["expected_ns"]
+        share = f"{prop.p_cheapest[p]:.4f}" if p in prop.p_cheapest else "-"
+        span = f"{e['low']:.1f} .. {e['high']:.1f}"
+        lines.append(f" {p.ljust(name_w - 1)}{e['value']:13.1f}{e['median']:12.1f}{span:>26}{share:>13}")
+    best = prop.cheapest
+    lines.append("")
+    lines.append(f"verdict: {best} is the cheapest candidate at the point, and in {100 * prop.p_cheapest[best]:.1f}% "
+                 f"of the draws; P(cheapest) over the candidates {', '.join(prop.candidates)} (ties split)")
+    if prop.redrawn:
+        lines.append(f"  ({prop.redrawn:,} draws broke a rule between parameters and were drawn again)")
+    lines.append("  `costmodel sensitivity` ranks which parameter's interval the verdict hangs on")
     return "\n".join(lines)
