@@ -227,3 +227,19 @@ def test_large_adds_lower_the_mean_fill_to_the_balance_law(point):
     assert float(expected_occupancy().subs(subs)) == pytest.approx(expected, rel=1e-9)
     everything_large = {**subs, S["p_large_add"]: 1.0}
     assert float(expected_occupancy().subs(everything_large)) == 0.0
+
+
+@pytest.mark.parametrize("B", [2, 3, 31])
+@pytest.mark.parametrize("q", [5e-324, 1e-310])
+def test_a_subnormal_large_add_share_is_no_large_add(point, B, q):
+    """A share of large adds too small to matter (subnormal, inside the registry's bounds) must give
+    the residency and mean fill of no large adds: the uniform law, (B-1)/B for k = 0. (Found by the
+    simulation check: the simulator gives 0.5006 for B = 2, the model 0.)"""
+    common = dict(batch_size=B, batch_adds_per_s=1000.0, explicit_drains_per_s=0.0, drain_all_per_s=0.0,
+                  gap_model="fixed_count", adds_between=0, position_model="stationary")
+    v = point(p_large_add=q, **common)
+    assert residency_value(v) == pytest.approx((B - 1) / B, rel=1e-9)
+    from costmodel.evaluate import evaluate_point
+
+    local = {p: o["breakdown_ns"]["local_drain"] for p, o in evaluate_point(v).items()}
+    assert all(math.isfinite(x) for x in local.values()), local

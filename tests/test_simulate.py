@@ -20,49 +20,145 @@ from costmodel.cli import main
 from costmodel.errors import UserError
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
-from costmodel.model.policies import ALWAYS, DRAIN_ALL, NEVER
-from costmodel.simulate import (MMPP, BatchPoisson, GapHistogram, Periodic, arrival_process, simulate)
+from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
+from costmodel.simulate import (_EXCL, _LARGE, _OTHER, _RES, _SAME, MMPP, BatchPoisson, GapHistogram, Periodic,
+                                arrival_process, simulate)
 
 PROBABILITIES = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all",
                  "orphaned_pages_per_fault")
 COSTS = ("expected_ns", "cpu_us_per_s")
 
 
-def inside(estimate, model_value: float) -> bool:
-    slack = 1e-9 * max(1.0, abs(model_value))  # exactly-known values: float rounding only
+def inside(estimate, model_value: float, allowance: float = 0.0) -> bool:
+    """``model_value`` inside the interval, widened by ``allowance`` (a stated bound on the model's
+    own error where it is an approximation) and float rounding."""
+    slack = 1e-9 * max(1.0, abs(model_value)) + allowance  # exactly-known values: float rounding only
     return estimate.low - slack <= model_value <= estimate.high + slack
 
 
-def disagreements(result, model: dict, residency: float, outputs=PROBABILITIES + COSTS) -> list[str]:
+def approximation_bound_ns(values, policy: str, residency: float) -> float:
+    """A bound on the model's error in ``breakdown_ns.local_drain`` (hence in expected_ns) of
+    ``policy`` at ``values``; 0 where the model is exact. Two documented approximations:
+
+    - drain_local_always on the holder after the page was moved, gaps fixed_count/fixed_time: the
+      stationary mean fill stands in for the fill since the flush. Both lie in [0, B-1], so the
+      error is at most c_d (B-1) on the branch small-shared x same CPU x not held.
+    - a drain (because the page is held) of another CPU's batch while drain-all runs (nu > 0): the
+      model prices the unconditional mean fill. Coupling: give the writer's CPU an independent
+      copy of the drain-all stream; its fill changes only if a drain-all falls after its last own
+      emptying event (local drains and large adds, rate mu' = mu + lambda q) in the real or in the
+      copied stream: probability at most 2 nu / (mu' + nu). So the error is at most
+      c_d (B-1) P(small-shared, other CPU) min(R, 2 nu / (mu' + nu)).
+    """
+    local_rule = RULES[policy][1]
+    B, c = values["batch_size"], values["drain_per_folio_ns"]
+    shared = (1 - values["p_exclusive"]) * (1 - values["p_large_folio"])
+    s, nu = values["p_same_cpu"], values["drain_all_per_s"]
+    mu_own = values["explicit_drains_per_s"] + values["batch_adds_per_s"] * values["p_large_add"]
+    bound = 0.0
+    if local_rule == ALWAYS and values["gap_model"] != "exponential_time":
+        bound += c * (B - 1) * shared * s * (1 - residency)
+    if local_rule == IF_NOT_ON_LRU and nu > 0:
+        bound += c * (B - 1) * shared * (1 - s) * min(residency, 2 * nu / (mu_own + nu))
+    return bound
+
+
+#: the policy table written out (refcount test, local drain, escalation), for pricing by hand;
+#: the last two are the test-only policies of test_a_new_policy_needs_no_change_in_the_simulator
+RULES = {
+    "mapcount": (False, NEVER, COPY), "copy_if_referenced": (True, NEVER, COPY),
+    "drain_local": (True, IF_NOT_ON_LRU, COPY), "drain_local_always": (True, ALWAYS, COPY),
+    "drain_remote": (True, IF_NOT_ON_LRU, DRAIN_REMOTE), "drain_all": (True, IF_NOT_ON_LRU, DRAIN_ALL),
+    "always_then_all": (True, ALWAYS, DRAIN_ALL), "never_then_all": (True, NEVER, DRAIN_ALL),
+}
+
+
+def priced_by_hand(values, result, policy: str) -> float:
+    """The simulated mean cost per fault of ``policy``, from the simulated faults (by summary and
+    the writer's batch fill) with the policy's rules and every price written out here, not taken
+    from the model or the simulator."""
+    refcount, local_rule, escalation = RULES[policy]
+    v = values
+    r = v["remote_cpus"]
+    shootdown = 0.0 if r == 0 else v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * {
+        "linear": r, "log2": math.log2(1 + r), "broadcast": 0.0}[v["shootdown_model"]]
+    copy = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + shootdown + v["free_ns"]
+    busy, rt = v["p_holder_busy"], v["p_holder_rt"]
+    remote = (1 - busy - rt) * v["remote_drain_ns"] + busy * v["remote_drain_busy_ns"] + rt * v["remote_drain_rt_ns"]
+    drain_all = v["drain_all_base_ns"] + remote + v["drain_all_per_cpu_ns"] * v["p_cpu_needs_drain"] * max(v["cpus"] - 2, 0)
+    total = 0.0
+    for code in range(32):
+        excl, large, other, same, held = (bool(code & bit) for bit in (_EXCL, _LARGE, _OTHER, _SAME, _RES))
+        for fill, n in enumerate(result.counts[code]):
+            if not n:
+                continue
+            cost = v["fault_entry_ns"]
+            if excl or not refcount:
+                cost += v["reuse_ns"]
+            elif large:
+                cost += copy if (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
+            else:
+                drained = local_rule == ALWAYS or (local_rule == IF_NOT_ON_LRU and held)
+                if drained:
+                    cost += v["drain_base_ns"] + v["drain_per_folio_ns"] * fill
+                still = held and not (drained and same)
+                if still and escalation != COPY:
+                    cost += remote if escalation == DRAIN_REMOTE else drain_all
+                    still = False
+                cost += copy if (other or still) else v["reuse_ns"]
+            total += n * cost
+    return total / result.counts.sum()
+
+
+def disagreements(result, model: dict, residency: float, outputs=PROBABILITIES + COSTS,
+                  allowance: dict | None = None) -> list[str]:
+    """Every output outside its interval; ``allowance`` (policy -> ns, default: the stated
+    approximation bounds at result.values) widens the local-drain part and the costs only."""
+    if allowance is None:
+        allowance = {pol: approximation_bound_ns(result.values, pol, residency) for pol in result.policies}
     bad = []
     if not inside(result.residency, residency):
         bad.append(f"residency: model {residency:.6g}, sim {result.residency}")
     check_breakdown = any(k in COSTS for k in outputs)
     for pol, sim in result.policies.items():
+        a = allowance.get(pol, 0.0)
+        widen = {"expected_ns": a, "cpu_us_per_s": a * result.values["wp_faults_per_s"] / 1e3}
         for key in outputs:
-            if not inside(sim[key], model[pol][key]):
-                bad.append(f"{pol}.{key}: model {model[pol][key]:.6g}, sim {sim[key]}")
+            if not inside(sim[key], model[pol][key], widen.get(key, 0.0)):
+                bad.append(f"{pol}.{key}: model {model[pol][key]:.6g}, sim {sim[key]} (allowance {widen.get(key, 0):.3g})")
         for part in BREAKDOWN if check_breakdown else ():
-            if not inside(sim["breakdown_ns"][part], model[pol]["breakdown_ns"][part]):
+            if not inside(sim["breakdown_ns"][part], model[pol]["breakdown_ns"][part], a if part == "local_drain" else 0):
                 bad.append(f"{pol}.breakdown_ns.{part}: model {model[pol]['breakdown_ns'][part]:.6g},"
                            f" sim {sim['breakdown_ns'][part]}")
+        if check_breakdown:  # the simulator's own pricing, against prices written out here
+            by_hand = priced_by_hand(result.values, result, pol)
+            if not math.isclose(sim["expected_ns"].value, by_hand, rel_tol=1e-9, abs_tol=1e-9):
+                bad.append(f"{pol}: simulator prices {sim['expected_ns'].value:.9g}, by hand {by_hand:.9g}")
     return bad
 
 
 # ---- (a) agreement with every closed form --------------------------------------------------------
 
 
+def log_uniform(lo, hi):
+    return st.floats(math.log10(lo), math.log10(hi)).map(lambda x: 10.0**x)
+
+
 @st.composite
 def points(draw):
     B = draw(st.integers(1, 40))
-    lam = draw(st.one_of(st.just(0.0), st.floats(3, 7).map(lambda x: 10.0**x)))
-    scale = lam or 1e4
+    lam = draw(st.one_of(st.just(registry.NUMERIC["batch_adds_per_s"].low), st.floats(3, 7).map(lambda x: 10.0**x)))
+    scale = lam if lam >= 1 else 1e4
     mu = draw(st.one_of(st.just(0.0), st.floats(-3, 0).map(lambda x: scale * 10.0**x)))
     nu = draw(st.one_of(st.just(0.0), st.floats(-3, -0.5).map(lambda x: min(1e5, scale * 10.0**x))))
-    prob = st.one_of(st.just(0.0), st.floats(0.0, 0.5))
+    # no subnormal probabilities here: a subnormal p_large_add breaks the model's residency, shown
+    # on its own by test_residency.py::test_a_subnormal_large_add_share_is_no_large_add
+    prob = st.one_of(st.just(0.0), st.floats(0.0, 0.5, allow_subnormal=False))
     cpus = draw(st.integers(2, 64))
+    busy = draw(st.floats(0, 1))
     return registry.resolve(dict(
         batch_size=B, batch_adds_per_s=lam, explicit_drains_per_s=mu, drain_all_per_s=nu,
+        p_large_add=draw(prob), large_folio_cow_reuse=draw(st.sampled_from([0, 1])),
         gap_model=draw(st.sampled_from(registry.CATEGORICAL["gap_model"].choices)),
         adds_between=draw(st.integers(0, B + 2)),
         wp_gap_s=draw(st.floats(0.0, 2.0 * B)) / scale,
@@ -70,15 +166,21 @@ def points(draw):
         batch_position=draw(st.integers(0, B - 1)),
         p_same_cpu=draw(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))),
         p_exclusive=draw(prob), p_other_ref=draw(prob), p_large_folio=draw(prob),
+        p_holder_busy=busy, p_holder_rt=draw(st.floats(0, 1)) * (1 - busy), p_cpu_needs_drain=draw(st.floats(0, 1)),
         cpus=cpus, remote_cpus=draw(st.integers(0, cpus - 1)),
         shootdown_model=draw(st.sampled_from(registry.CATEGORICAL["shootdown_model"].choices)),
-        remote_drain_ns=draw(st.floats(0, 2e4)), drain_all_base_ns=draw(st.floats(0, 5e4)),
-        drain_base_ns=draw(st.floats(0, 2e3)),
-        # The per-folio term of the local drain is exact in the model when no drains run (the
-        # held batch's fill, and the uniform fill of any other); with drains, two documented
-        # approximations remain (drain-all correlation, drain_local_always after a drain), so
-        # it is left out there. test_local_drain_fill_* below cover the drained cases.
-        drain_per_folio_ns=draw(st.floats(0, 200)) if mu == 0 and nu == 0 else 0.0,
+        # every price non-zero, so that no wrong price hides behind a zeroed cost; the per-folio
+        # term of the local drain always priced (approximate regimes get the stated bound of
+        # approximation_bound_ns, not a zero cost)
+        fault_entry_ns=draw(log_uniform(10, 2e3)), reuse_ns=draw(log_uniform(10, 1e3)),
+        alloc_ns=draw(log_uniform(10, 2e3)), copy_bandwidth_gbps=draw(log_uniform(1, 100)),
+        page_bytes=draw(st.sampled_from([4096, 16384, 65536])), local_flush_ns=draw(log_uniform(10, 1e3)),
+        free_ns=draw(log_uniform(10, 1e3)), shootdown_base_ns=draw(log_uniform(10, 5e3)),
+        shootdown_per_cpu_ns=draw(log_uniform(10, 2e3)),
+        remote_drain_ns=draw(log_uniform(100, 2e4)), remote_drain_busy_ns=draw(log_uniform(100, 1e5)),
+        remote_drain_rt_ns=draw(log_uniform(1e3, 1e6)), drain_all_base_ns=draw(log_uniform(100, 5e4)),
+        drain_all_per_cpu_ns=draw(log_uniform(10, 2e3)),
+        drain_base_ns=draw(log_uniform(10, 2e3)), drain_per_folio_ns=draw(log_uniform(1, 200)),
     ))
 
 
@@ -87,17 +189,37 @@ def points(draw):
 def test_every_closed_form_inside_the_simulated_interval(values):
     result = simulate(values, faults=400_000, seed=20260101)
     model = evaluate_point(values)
-    bad = disagreements(result, model, residency_value(values))
+    R = residency_value(values)
+    allowance = {pol: approximation_bound_ns(values, pol, R) for pol in POLICIES}
+    if values["gap_model"] != "exponential_time":
+        # drain_local_always: its exact local-drain cost from the fill law solved directly, so the
+        # simulation is held to the truth, and the model's approximation to its stated bound
+        _, held_fill, unheld_fill, occupancy = holder_fill_law(values)
+        shared = (1 - values["p_exclusive"]) * (1 - values["p_large_folio"])
+        s = values["p_same_cpu"]
+        truth = shared * (values["drain_base_ns"] + values["drain_per_folio_ns"]
+                          * (s * (held_fill + unheld_fill) + (1 - s) * occupancy))
+        m = model["drain_local_always"]
+        error = m["breakdown_ns"]["local_drain"] - truth
+        assert abs(error) <= allowance["drain_local_always"] + 1e-9 * truth, (error, allowance["drain_local_always"])
+        m["breakdown_ns"]["local_drain"] -= error
+        m["expected_ns"] -= error
+        m["cpu_us_per_s"] -= error * values["wp_faults_per_s"] / 1e3
+        allowance["drain_local_always"] = 0.0
+    bad = disagreements(result, model, R, allowance=allowance)
     assert not bad, "\n".join(bad)
 
 
+@pytest.mark.parametrize("reuse", [0, 1])
 @pytest.mark.parametrize("position_model", ["stationary", "fixed"])
 @pytest.mark.parametrize("gap_model", ["fixed_count", "fixed_time", "exponential_time"])
-def test_each_gap_and_position_model_with_both_kinds_of_drain(gap_model, position_model):
+def test_each_gap_and_position_model_with_both_kinds_of_drain(gap_model, position_model, reuse):
     values = registry.resolve({"gap_model": gap_model, "position_model": position_model, "batch_size": 15,
                                "batch_position": 4, "adds_between": 6, "wp_gap_s": 3e-5,
                                "explicit_drains_per_s": 8e3, "drain_all_per_s": 3e3, "p_large_folio": 0.1,
-                               "p_exclusive": 0.1, "p_other_ref": 0.05, "drain_per_folio_ns": 0})
+                               "p_exclusive": 0.1, "p_other_ref": 0.05, "drain_per_folio_ns": 60.0,
+                               "p_large_add": 0.05, "large_folio_cow_reuse": reuse, "p_holder_busy": 0.3,
+                               "p_holder_rt": 0.01, "p_cpu_needs_drain": 0.4})
     result = simulate(values, faults=400_000, seed=17)
     bad = disagreements(result, evaluate_point(values), residency_value(values))
     assert not bad, "\n".join(bad)
@@ -105,7 +227,7 @@ def test_each_gap_and_position_model_with_both_kinds_of_drain(gap_model, positio
 
 
 def test_defaults_agree_with_the_model_with_drains_of_both_kinds():
-    values = registry.resolve({"drain_all_per_s": 2e3, "explicit_drains_per_s": 5e3, "drain_per_folio_ns": 0})
+    values = registry.resolve({"drain_all_per_s": 2e3, "explicit_drains_per_s": 5e3, "p_large_add": 0.02})
     result = simulate(values, faults=1_000_000, seed=3)
     assert not disagreements(result, evaluate_point(values), residency_value(values))
 
@@ -116,7 +238,7 @@ def test_local_drain_fill_on_another_cpu_matches_the_model(gap_model):
     page: the model's stationary mean fill is then exact, per-folio cost included."""
     values = registry.resolve({"p_same_cpu": 0.0, "drain_per_folio_ns": 80.0, "gap_model": gap_model,
                                "adds_between": 4, "batch_size": 15, "explicit_drains_per_s": 3e4,
-                               "drain_all_per_s": 0.0})
+                               "drain_all_per_s": 0.0, "p_large_add": 0.03})
     result = simulate(values, ["drain_local", "drain_local_always"], faults=1_000_000, seed=11)
     model = evaluate_point(values, ["drain_local", "drain_local_always"])
     assert not disagreements(result, model, residency_value(values))
@@ -141,26 +263,15 @@ def test_local_drain_fill_on_the_holding_cpu_matches_the_model():
     assert inside(result.policies["drain_local"]["expected_ns"], model["drain_local"]["expected_ns"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known approximation of the model: a drain-all empties every batch at once, so a page still held"
-    " (no drain-all in the gap) means the writer's batch on another CPU has not been emptied for at"
-    " least the gap either; the model prices that drain at the unconditional stationary fill"
-    " (p_same_cpu=0, drain_all_per_s=2e4, no local drains, B=15, wp_gap_s=3e-5: 6.28 folios per"
-    " drain, not 5.28; about 1% of expected_ns)"))
-def test_local_drain_fill_on_another_cpu_after_drain_all_matches_the_model():
-    values = registry.resolve({"p_same_cpu": 0.0, "explicit_drains_per_s": 0.0, "drain_all_per_s": 2e4,
-                               "batch_size": 15, "wp_gap_s": 3e-5})
-    result = simulate(values, ["drain_local"], faults=1_000_000, seed=2)
-    model = evaluate_point(values, ["drain_local"])
-    assert inside(result.policies["drain_local"]["mean_local_drain_folios"], result.model_occupancy)
-    assert inside(result.policies["drain_local"]["expected_ns"], model["drain_local"]["expected_ns"])
-
-
 def test_local_drain_fill_on_another_cpu_after_drain_all_against_quadrature():
-    """What that xfail expects instead, derived without the simulator: drain-all only (rate nu),
-    Poisson adds, exponential gap g. X, the time from the install back to the last drain-all, is
-    Exp(nu) and independent of g; the page is held iff no drain-all came in the gap and
-    (N_h(X) mod B) + N_h(g) < B - 1; the writer's batch then holds N_w(g + X) mod B."""
+    """Frequent drain-all, the writer on another CPU: the model prices the drain (called because the
+    page is held) at the unconditional stationary fill, but a held page means no drain-all came
+    in the gap, so the writer's batch is fuller. The truth, derived without the simulator: drain-all
+    only (rate nu), Poisson adds, exponential gap g. X, the time from the install back to the last
+    drain-all, is Exp(nu) and independent of g; the page is held iff no drain-all came in the gap
+    and (N_h(X) mod B) + N_h(g) < B - 1; the writer's batch then holds N_w(g + X) mod B.
+    The simulation must agree with the truth; the model's error is measured against it and held
+    to a stated bound."""
     lam, nu, B, t = 2e5, 2e4, 15, 3e-5
     nodes, weights = np.polynomial.laguerre.laggauss(40)  # integrals against e^-u
     ks, js = np.arange(0, 3000), np.arange(B)
@@ -180,11 +291,97 @@ def test_local_drain_fill_on_another_cpu_after_drain_all_against_quadrature():
                                "batch_size": B, "wp_gap_s": t, "batch_adds_per_s": lam})
     result = simulate(values, ["drain_local"], faults=1_000_000, seed=12)
     assert inside(result.residency, held)
-    assert inside(result.policies["drain_local"]["mean_local_drain_folios"], fill / held)
+    true_fill = fill / held
+    assert inside(result.policies["drain_local"]["mean_local_drain_folios"], true_fill)
+    model = evaluate_point(values, ["drain_local"])["drain_local"]
+    model_fill = model_folios_per_local_drain(values, "drain_local")
+    error_folios = true_fill - model_fill
+    # measured: the truth is 6.28 folios per drain, the model 5.28 (quadrature, deterministic);
+    # bound: 1.1 folios (measured + 10 %), and the general coupling bound of approximation_bound_ns
+    assert 0 < error_folios <= 1.1, (true_fill, model_fill)
+    true_ns = model["expected_ns"] + values["drain_per_folio_ns"] * model["p_local_drain"] * error_folios
+    assert abs(true_ns - model["expected_ns"]) <= approximation_bound_ns(values, "drain_local", held)
+    assert abs(true_ns - model["expected_ns"]) / true_ns <= 0.012  # measured 1.0 % of expected_ns
+    assert inside(result.policies["drain_local"]["expected_ns"], true_ns)
+
+
+def holder_fill_law(v):
+    """The page's own batch at the WP fault from the batch-fill chain, solved directly (as in
+    test_outputs): states (fill, page held); a small add moves the fill up (the add that fills the
+    batch moves it), a drain, drain-all or large add empties it. Returns (R, E[F; held],
+    E[F; not held], stationary mean fill)."""
+    B, lam, q = v["batch_size"], v["batch_adds_per_s"], v["p_large_add"]
+    small, empty = lam * (1 - q), v["explicit_drains_per_s"] + v["drain_all_per_s"] + lam * q
+    Q = np.zeros((2 * B, 2 * B))
+    for f in range(B):
+        for state, up in ((f, f + 1 if f + 1 < B else B), (B + f, B + f + 1 if f + 1 < B else B)):
+            Q[state, up] += small
+            Q[state, B] += empty
+    np.fill_diagonal(Q, 0.0)
+    Q -= np.diag(Q.sum(axis=1))
+    pi = np.linalg.lstsq(np.vstack([Q[B:, B:].T, np.ones(B)]), np.r_[np.zeros(B), 1.0], rcond=None)[0]
+    weights = pi if v["position_model"] == "stationary" else np.eye(B)[v["batch_position"]]
+    start = np.zeros(2 * B)
+    for j, w in enumerate(weights):
+        start[j + 1 if j + 1 < B else B] += w
+    if v["gap_model"] == "fixed_time":
+        end = start @ linalg.expm(Q * v["wp_gap_s"])
+    elif v["gap_model"] == "exponential_time":
+        end = np.linalg.solve((np.eye(2 * B) - v["wp_gap_s"] * Q).T, start)
+    else:
+        p_clean = small / (small + empty)
+        step = np.zeros((2 * B, 2 * B))
+        for x in range(2 * B):
+            f, is_held = x % B, x < B
+            for prob, (g, still) in ((p_clean, (f, is_held)), (1 - p_clean, (0, False))):
+                step[x, (0 if still else B) + (g + 1) if g + 1 < B else B] += prob
+        end = start @ np.linalg.matrix_power(step, v["adds_between"])
+    fills = np.arange(B)
+    return end[:B].sum(), end[:B] @ fills, end[B:] @ fills, pi @ fills
+
+
+#: measured error of the model's drain_local_always fill on the holding CPU, in folios per drain
+#: of a batch that no longer holds the page (truth from holder_fill_law, deterministic): the
+#: stationary mean (5.12) stands in for the fill since the flush, which is about half of it. At
+#: the test's point that overstates drain_local_always's expected_ns by 5.5 % / 3.7 % (fixed_count,
+#: stationary / fixed position) and 6.7 % / 5.7 % (fixed_time)
+ALWAYS_AFTER_FLUSH_ERROR = {("fixed_count", "stationary"): 2.07, ("fixed_count", "fixed"): 1.92,
+                            ("fixed_time", "stationary"): 2.49, ("fixed_time", "fixed"): 2.68,
+                            ("exponential_time", "stationary"): 0.0, ("exponential_time", "fixed"): 0.0}
+
+
+@pytest.mark.parametrize("position_model", ["stationary", "fixed"])
+@pytest.mark.parametrize("gap_model", ["fixed_count", "fixed_time", "exponential_time"])
+def test_drain_local_always_on_the_holding_cpu_against_the_chain(gap_model, position_model):
+    """drain_local_always, writer on the holding CPU, with drains of every kind and large adds:
+    the simulation against the fill law solved directly; the model exact for an exponential gap
+    (the renewal argument), and within a stated bound for fixed_count/fixed_time."""
+    values = registry.resolve({"gap_model": gap_model, "position_model": position_model, "batch_size": 15,
+                               "batch_position": 4, "adds_between": 6, "wp_gap_s": 3e-5, "p_same_cpu": 1.0,
+                               "explicit_drains_per_s": 8e3, "drain_all_per_s": 3e3, "p_large_add": 0.05,
+                               "drain_per_folio_ns": 60.0, "p_exclusive": 0.1, "p_large_folio": 0.1})
+    R, held_fill, unheld_fill, occupancy = holder_fill_law(values)
+    result = simulate(values, ["drain_local_always"], faults=1_000_000, seed=21)
+    sim = result.policies["drain_local_always"]
+    assert inside(result.residency, R)
+    true_fill = held_fill + unheld_fill  # every drain here is of the holder's batch
+    assert inside(sim["mean_local_drain_folios"], true_fill)
+    model_fill = model_folios_per_local_drain(values, "drain_local_always")
+    error_per_unheld = (model_fill - true_fill) / (1 - R)
+    measured = ALWAYS_AFTER_FLUSH_ERROR[(gap_model, position_model)]
+    if measured == 0:
+        assert model_fill == pytest.approx(true_fill, rel=1e-9)
+    else:
+        # bound: the measured error + 10 %; the model overestimates (the batch refills from empty)
+        assert 0 < error_per_unheld <= 1.1 * measured, (error_per_unheld, model_fill, true_fill)
+        assert error_per_unheld <= values["batch_size"] - 1  # the general bound of approximation_bound_ns
+    model = evaluate_point(values, ["drain_local_always"])["drain_local_always"]
+    true_ns = model["expected_ns"] - values["drain_per_folio_ns"] * model["p_local_drain"] * (model_fill - true_fill)
+    assert inside(sim["expected_ns"], true_ns)
 
 
 def test_local_drain_fill_on_the_holding_cpu_against_the_race():
-    """What the xfail above expects instead, derived without the simulator: with Poisson adds and
+    """The holder's fill, derived without the simulator: with Poisson adds and
     drains and an exponential gap, adds, drains and the WP fault race; the page at position j is
     still held after m adds iff no drain came first and j + m < B - 1, and the batch then holds
     j + 1 + m folios. The stationary law of j is the model's (checked against its balance
@@ -207,8 +404,8 @@ def test_local_drain_fill_on_the_holding_cpu_against_the_race():
 
 def test_gap_histogram_agrees_with_the_fixed_time_model_mixed_over_it():
     gaps, weights = np.array([0.0, 2e-5, 1e-4, 4e-4]), np.array([3.0, 4.0, 2.0, 1.0])
-    base = registry.resolve({"gap_model": "fixed_time", "drain_per_folio_ns": 0, "explicit_drains_per_s": 2e3,
-                             "batch_size": 15})
+    base = registry.resolve({"gap_model": "fixed_time", "explicit_drains_per_s": 2e3, "batch_size": 15,
+                             "p_large_add": 0.02, "large_folio_cow_reuse": 0, "p_large_folio": 0.1})
     result = simulate(base, faults=1_000_000, seed=9, gap_histogram=GapHistogram(gaps, weights))
     w = weights / weights.sum()
     per_gap = [evaluate_point(dict(base, wp_gap_s=g)) for g in gaps]
@@ -217,7 +414,10 @@ def test_gap_histogram_agrees_with_the_fixed_time_model_mixed_over_it():
     for p in POLICIES:
         model[p]["breakdown_ns"] = {b: sum(wi * m[p]["breakdown_ns"][b] for wi, m in zip(w, per_gap)) for b in BREAKDOWN}
     residency = sum(wi * residency_value(dict(base, wp_gap_s=g)) for wi, g in zip(w, gaps))
-    assert not disagreements(result, model, residency)
+    # the stated approximation bounds mix over the gaps as the outputs do
+    allowance = {p: sum(wi * approximation_bound_ns(dict(base, wp_gap_s=g), p, residency_value(dict(base, wp_gap_s=g)))
+                        for wi, g in zip(w, gaps)) for p in POLICIES}
+    assert not disagreements(result, model, residency, allowance=allowance)
 
 
 def test_a_new_policy_needs_no_change_in_the_simulator(monkeypatch):
@@ -225,7 +425,8 @@ def test_a_new_policy_needs_no_change_in_the_simulator(monkeypatch):
     odd = Policy("never_then_all", True, NEVER, DRAIN_ALL, "test-only policy")
     monkeypatch.setitem(POLICIES, extra.name, extra)
     monkeypatch.setitem(POLICIES, odd.name, odd)
-    values = registry.resolve({"drain_per_folio_ns": 0, "p_large_folio": 0.2, "p_exclusive": 0.1})
+    values = registry.resolve({"p_large_folio": 0.2, "p_exclusive": 0.1, "p_large_add": 0.05,
+                               "large_folio_cow_reuse": 0})
     names = [extra.name, odd.name]
     result = simulate(values, names, faults=500_000, seed=4)
     assert not disagreements(result, evaluate_point(values, names), residency_value(values))
@@ -239,7 +440,7 @@ def _no_drains(**kw):
 
 
 def test_mmpp_with_equal_rates_is_the_poisson_model():
-    values = registry.resolve({"drain_per_folio_ns": 0, "explicit_drains_per_s": 5e3})
+    values = registry.resolve({"explicit_drains_per_s": 5e3})
     result = simulate(values, faults=500_000, seed=2, arrivals=MMPP(burst_ratio=1.0, p_burst=0.3, mean_burst_s=2e-5))
     assert not disagreements(result, evaluate_point(values), residency_value(values))
 
