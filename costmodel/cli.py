@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("bench", "costmodel.commands.bench_cmd", "run the kernel probes and write tidy measurements with provenance"),
     ("calibrate", "costmodel.commands.calibrate_cmd", "fit machine parameters from a measurement directory"),
     ("validate", "costmodel.commands.validate_cmd", "compare the model's copy probability with measured unnecessary copies"),
+    ("predict", "costmodel.commands.predict_cmd",
+     "predict whole workloads (the end-to-end probes) from the same machine's calibrated set, against the measurements"),
     # exploration
     ("report", "costmodel.commands.report_cmd", "write the standalone interactive HTML report"),
 ]
