@@ -67,9 +67,14 @@ def _drain_share() -> sp.Expr:
     return drain_rate() / (LAM + drain_rate())
 
 
+#: below this B (1 - p) the stationary law is uniform to far better than double precision, and the
+#: general form would be computed from subnormal numbers that have lost their digits
+_UNIFORM_BELOW = sp.Float(1e-280)
+
+
 def _no_drains() -> sp.Boolean:
-    """delta = 0, or so small beside lambda that 1 - p rounds to 0: the position is uniform."""
-    return sp.Or(sp.Eq(drain_rate(), 0), sp.Eq(_drain_share(), 0))
+    """delta = 0, or so small beside lambda that B (1 - p) is negligible: the position is uniform."""
+    return sp.Or(sp.Eq(drain_rate(), 0), B * _drain_share() < _UNIFORM_BELOW)
 
 
 def _one_minus_p_pow(m: sp.Expr) -> sp.Expr:
