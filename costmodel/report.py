@@ -23,7 +23,7 @@ from typing import Mapping, Sequence
 
 import pandas as pd
 
-from . import __version__, charts, live, registry
+from . import __version__, charts, live, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven
 from .errors import UserError
@@ -35,6 +35,12 @@ VL_VERSION = charts.VL_VERSION
 #: cells per side of the decision map (browser-computed in the report; drawn static for PNG)
 REPORT_MAP_N = 60
 PNG_MAP_N = 120
+#: draws behind the verdict's probability, the bands and the probability map (seed 0; shown with them)
+VERDICT_DRAWS = 10_000
+BAND_DRAWS = 1000
+MAP_DRAWS = 300
+#: parameters whose flip values the report looks up (the first of the sensitivity ranking)
+FLIPS_FOR = 4
 
 #: break-even questions the verdict answers: (policy, against, parameter)
 BREAKEVEN_QUESTIONS: tuple[tuple[str, str, str], ...] = (
@@ -113,6 +119,75 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
         rows.append({"policy": a, "against": b, "parameter": param, "break_even": roots,
                      "verdict": "; ".join(parts), "note": note or be.method})
     return rows
+
+
+def kernel_today(preset: str | None) -> registry.KernelPreset:
+    """The kernel the verdict is compared with: the preset given, else the newest kernel preset."""
+    if preset:
+        return registry.preset(preset)
+    return max(registry.KERNEL_PRESETS.values(), key=lambda k: k.since)
+
+
+def _pct(p: float) -> str:
+    """A probability in words-friendly percent: '100%' only when it is exactly 1."""
+    if p >= 1.0:
+        return "100%"
+    if p <= 0.0:
+        return "0%"
+    return f"{min(100 * p, 99.9):.1f}%" if p > 0.001 else f"{100 * p:.2g}%"
+
+
+def _origin_words(r) -> str:
+    what = {"measured": "measured", "published": "published", "varied": "a range given"}.get(r["origin"], "assumed")
+    return (f"{what}: {_fmt(r['value'], r['unit'])}, interval {_fmt(r['low'])}&ndash;{_fmt(r['high'], r['unit'])}; "
+            f"{html.escape(str(r['basis']))}")
+
+
+def uncertainty_sentences(sens: uncertainty.Sensitivity, preset: str | None) -> list[str]:
+    """The verdict's uncertainty in words: how likely the cheapest policy is to be the cheapest,
+    how it compares with the kernel's own policy, and the parameters that would flip it."""
+    prop = sens.propagation
+    best = prop.cheapest
+    e = prop.outputs[best]["expected_ns"]
+    pct = round(100 * prop.confidence)
+    out = [f"How sure: over the parameters' intervals ({prop.draws:,} draws, seed {prop.seed}; "
+           f"{len(prop.measured)} measured, {len(prop.assumed)} assumed or published without measurement here), "
+           f"<b>{best}</b> is the cheapest candidate in <b>{_pct(prop.p_cheapest[best])}</b> of the draws; its cost "
+           f"per WP fault lies in {_fmt(e['low'], 'ns')}&ndash;{_fmt(e['high'], 'ns')} ({pct}% interval)."
+           + ("" if max(prop.p_cheapest.values()) == prop.p_cheapest[best] else
+              f" More often cheapest is {max(prop.p_cheapest, key=prop.p_cheapest.get)} "
+              f"({_pct(max(prop.p_cheapest.values()))}).")]
+    kp = kernel_today(preset)
+    mine = kp.policy
+    if mine in prop.samples and mine != best:
+        med, lo, hi = prop.ratio_interval(best, mine)
+        k = prop.outputs[mine]["expected_ns"]
+        out.append(f"Against the kernel's own policy ({mine}, {kp.name}{'' if preset else ', the newest kernel preset'}: "
+                   f"{_fmt(k['value'], 'ns')}, interval {_fmt(k['low'])}&ndash;{_fmt(k['high'], 'ns')}): {best} is "
+                   f"cheaper in {_pct(prop.p_cheaper(best, mine))} of the draws, at {med:.2g} times its cost "
+                   f"({lo:.2g}&ndash;{hi:.2g}).")
+    elif mine == best:
+        out.append(f"That is the kernel's own policy ({kp.name}{'' if preset else ', the newest kernel preset'}).")
+    table = sens.table
+    movers = table[(table["gain"] > 0) | (table["flip_in_interval"].astype(bool))].head(2)
+    if movers.empty:
+        out.append("No single parameter's interval can flip it: with every other parameter at its value, none "
+                   "reaches a value at which another candidate becomes the cheapest.")
+    for i, r in enumerate(movers.to_dict("records")):
+        flips = []
+        if r["flip_below"] is not None:
+            flips.append(f"below {_fmt(r['flip_below'], r['unit'])} {r['flips_to_below']} becomes the cheapest")
+        if r["flip_above"] is not None:
+            flips.append(f"above {_fmt(r['flip_above'], r['unit'])} {r['flips_to_above']} becomes the cheapest")
+        lead = "It hangs most on" if i == 0 else "Next is"
+        out.append(f"{lead} <b>{r['parameter']}</b> ({_origin_words(r)}): "
+                   + ("; ".join(flips) if flips else "alone it flips nothing within its bounds")
+                   + f"; knowing it exactly would raise P(verdict) by {100 * r['gain']:.1f} points on average"
+                   + (f" (P that it alone lies beyond a flip: {_pct(r['p_flip_alone'])})."
+                      if r["p_flip_alone"] == r["p_flip_alone"] and r["p_flip_alone"] is not None else "."))
+    out.append("These numbers describe the shipped point (the parameter set as written); the sliders below move "
+               "the charts, not this paragraph.")
+    return out
 
 
 def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict], shares: pd.DataFrame,
@@ -268,7 +343,9 @@ def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | 
 
 
 def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts.DecisionMap,
-                 res_df: pd.DataFrame, calib=None) -> dict[str, dict]:
+                 res_df: pd.DataFrame, calib=None, uncertain: Mapping[str, object] | None = None) -> dict[str, dict]:
+    """Each chart as a static Vega-Lite spec; ``uncertain``: the charts of the verdict's
+    uncertainty, already built (``cost_bands``, ``probability_map``, ``tornado``)."""
     import altair as alt
 
     with alt.data_transformers.disable_max_rows():
@@ -278,14 +355,32 @@ def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts
             "decision_map": charts.decision_map_figure(dm).to_dict(),
             "residency": charts.residency_chart(res_df).to_dict(),
         }
+        for name, chart in (uncertain or {}).items():
+            specs[name] = chart.to_dict()
         if calib is not None:
             specs["calibration"] = calib.to_dict()
     return specs
 
 
+def uncertainty_charts(values: Mapping[str, object], sens: uncertainty.Sensitivity, params, paramset,
+                       band_draws: int = BAND_DRAWS, map_draws: int = MAP_DRAWS, map_n: int = PNG_MAP_N) -> dict:
+    """The cost with bands, the decision map shaded by P(cheapest) and the tornado, at the point."""
+    measured, measured_note = uncertainty.measured_targets(paramset)
+    bands = charts.cost_vs_cpus_data(values, bands=params, draws=band_draws, seed=0)
+    pmap = charts.decision_map_data(values, *charts.default_map_axes(values), n=map_n, uncertain=params,
+                                    draws=map_draws, seed=0)
+    return {
+        "cost_bands": charts.cost_vs_cpus_chart(bands, title="Cost per WP fault with its uncertainty",
+                                                measured_up_to=measured, measured_note=measured_note,
+                                                draws=band_draws, seed=0),
+        "probability_map": charts.decision_map_figure(pmap, shade="probability", measured_up_to=measured),
+        "tornado": charts.tornado_chart(charts.tornado_data(sens), sens.cheapest),
+    }, measured_note
+
+
 def build_report(values: Mapping[str, object], *, paramset=None, preset: str | None = None,
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
-                 map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N) -> Report:
+                 map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS) -> Report:
     """Every piece of the report for the checked parameter point ``values``."""
     missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
     if missing:
@@ -316,18 +411,40 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
     spec, sliders, fixed = live_spec(values, map_n=map_n)
-    statics = static_specs(values, cost_df, dm, res_df, calib_chart)
+    params = uncertainty.uncertain_parameters(values, paramset)
+    sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0, flips_for=FLIPS_FOR)
+    unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
+    statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts)
     best = cheapest_candidate(point)
     verdict = verdict_sentences(values, point, runs, shares, dm, preset_policy)
+    verdict = verdict[:1] + uncertainty_sentences(sens, preset) + verdict[1:]
     be = breakeven_rows(values)
     doc = _html(values, title=title, paramset=paramset, preset=preset, point=point, best=best,
                 preset_policy=preset_policy, verdict=verdict, runs=runs, shares=shares, be=be, spec=spec,
-                fixed=fixed, statics=statics, sim_note=sim_note)
+                fixed=fixed, statics=statics, sim_note=sim_note, sens=sens, measured_note=measured_note)
     return Report(doc, statics, spec, sliders, verdict)
 
 
+def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
+    rows = []
+    for r in sens.table.to_dict("records"):
+        flips = []
+        if r["flip_below"] is not None:
+            flips.append(f"{r['flips_to_below']} below {_fmt(r['flip_below'])}")
+        if r["flip_above"] is not None:
+            flips.append(f"{r['flips_to_above']} above {_fmt(r['flip_above'])}")
+        looked = r["p_flip_alone"] == r["p_flip_alone"]
+        rows.append({"parameter": r["parameter"], "value": r["value"], "unit": r["unit"],
+                     "interval": f"{_fmt(r['low'])} .. {_fmt(r['high'])}", "origin": r["origin"],
+                     "distribution": r["distribution"], "elasticity": round(r["elasticity"], 4),
+                     "flips (this parameter alone)": "; ".join(flips) or ("none within its bounds" if looked
+                                                                         else "not looked up"),
+                     "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
+    return rows
+
+
 def _html(values, *, title, paramset, preset, point, best, preset_policy, verdict, runs, shares, be, spec, fixed,
-          statics, sim_note) -> str:
+          statics, sim_note, sens=None, measured_note="") -> str:
     name = paramset.name if paramset is not None else "registry defaults"
     title = title or f"Write-protect faults and LRU batch drains: {name}"
     cats = ", ".join(f"{n} = {values[n]}" for n in registry.CATEGORICAL)
@@ -337,6 +454,9 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
                       f"residency, so it is computed here and {', '.join(sorted(fixed))} stay fixed in the "
                       f"interactive charts (no slider).</p>")
     embeds = {"explore": spec, "residency": statics["residency"]}
+    for name in ("cost_bands", "probability_map", "tornado"):
+        if name in statics:
+            embeds[name] = statics[name]
     if "calibration" in statics:
         embeds["calibration"] = statics["calibration"]
     shares_rows = shares.to_dict("records") if not shares.empty else []
@@ -360,6 +480,7 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
         "<h3>Break-even values</h3>",
         "<p class='note'>Where two policies cost the same as one parameter moves and every other stays at this "
         "point (costmodel breakeven).</p>", _table(be),
+        *(_uncertainty_section(sens, measured_note) if sens is not None else []),
         "<h2>Explore</h2>",
         "<p class='note'>The sliders below the charts set the model's parameters; the charts recompute in the "
         "browser from the model's own formulas. Log sliders show log10 of the value; where a parameter's lower "
@@ -386,6 +507,28 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
                  "</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
+
+
+def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> list[str]:
+    prop = sens.propagation
+    return [
+        "<h2>How sure is the verdict?</h2>",
+        f"<p class='note'>At the shipped point only: these charts are computed here, not in the browser, and do not "
+        f"follow the sliders. Every parameter with an interval is drawn ({prop.draws:,} draws for the verdict, seed "
+        f"{prop.seed}): a measured interval as a 95% interval around its value, an assumption over its stated "
+        f"range (see costmodel.uncertainty for the distributions); workload parameters and the categorical choices "
+        f"({html.escape(', '.join(f'{k} = {v}' for k, v in prop.fixed_categoricals().items()))}) stay fixed. "
+        f"{html.escape(measured_note)}.</p>",
+        "<div id='cost_bands' class='chart'></div>",
+        "<div id='probability_map' class='chart'></div>",
+        "<h3>What the verdict rests on</h3>",
+        "<p class='note'>elasticity: d ln(expected_ns of the cheapest policy) / d ln(parameter), from the sympy "
+        "model; flips: the value at which that parameter alone changes the cheapest candidate (costmodel "
+        "breakeven); gain: how much knowing it exactly would raise the probability of the verdict, on average: "
+        "the ranking of what to measure next.</p>",
+        "<div id='tornado' class='chart'></div>",
+        _table(_sensitivity_rows(sens), cls="params"),
+    ]
 
 
 # ---- writing ----------------------------------------------------------------------------------

@@ -21,11 +21,12 @@ Distributions
 A file's or the registry's interval is read as a 95% interval around the point's value: a
 *two-piece normal* with its median at the value and its 2.5% and 97.5% quantiles at the ends
 (a normal of its own width either side, so an asymmetric interval keeps its asymmetry). Where the
-interval is positive and spans a factor :data:`LOG_RATIO` or more, this is done in log space (a
-two-piece log-normal: costs known to a factor). A range given with ``vary`` is read as "anywhere
+interval is positive and spans a factor :data:`LOG_RATIO` or more (and the parameter is not a
+probability), this is done in log space (a two-piece log-normal: costs known to a factor). A range given with ``vary`` is read as "anywhere
 in it": uniform, or log-uniform under the same rule. Every draw is an inverse-CDF transform of a
 uniform restricted to the quantiles of the registry bounds, so draws are truncated at the bounds
-without piling up on them; integer parameters are rounded. Parameters are independent, except
+without piling up on them; integer parameters are rounded (a range given for one reaches half a
+unit past its ends, so each whole number in it is equally likely). Parameters are independent, except
 those a fit record says were identified only as a sum (``identifiable``: ``a + b``): they were
 split from one measurement in a fixed ratio, so they share one uniform (move together). A draw
 that breaks a rule between parameters (:data:`costmodel.registry.CONSTRAINTS`) is drawn again.
@@ -78,7 +79,7 @@ TIE_RTOL = 1e-12
 #: array elements (points x draws) evaluated at once on a grid: bounds memory, keeps caches warm
 CHUNK_ELEMENTS = 1 << 17
 #: rounds of redrawing the draws that break a rule, and the least share that must keep it
-_MAX_REDRAW_ROUNDS = 60
+_MAX_REDRAW_ROUNDS = 5000
 _MIN_ACCEPTANCE = 0.01
 
 MEASURED, PUBLISHED, ASSUMED, VARIED = "measured", "published", "assumed", "varied"
@@ -120,7 +121,16 @@ class UncertainParameter:
 
     @property
     def log(self) -> bool:
-        return self.low > 0 and self.high >= LOG_RATIO * self.low
+        spec = registry.NUMERIC[self.name]
+        return not spec.probability and self.low > 0 and self.high >= LOG_RATIO * self.low
+
+    def _range(self) -> tuple[float, float]:
+        """The interval in the transformed space; a range given for an integer parameter reaches
+        half a unit past each end, so that every whole number in it is drawn equally often."""
+        lo, hi = self.low, self.high
+        if self.origin == VARIED and registry.NUMERIC[self.name].integer:
+            lo, hi = lo - 0.5 if lo - 0.5 > 0 or not self.log else lo, hi + 0.5
+        return float(self._t(lo)), float(self._t(hi))
 
     @property
     def distribution(self) -> str:
@@ -143,7 +153,7 @@ class UncertainParameter:
 
     def cdf(self, x) -> np.ndarray:
         """P(X <= x) before truncation at the registry bounds."""
-        t, lo, hi = self._t(x), float(self._t(self.low)), float(self._t(self.high))
+        t, (lo, hi) = self._t(x), self._range()
         if not self.varies:
             return np.where(t >= lo, 1.0, 0.0)
         if self.origin == VARIED:
@@ -158,7 +168,7 @@ class UncertainParameter:
     def ppf(self, u) -> np.ndarray:
         """The inverse of :meth:`cdf` (before truncation), for quantiles ``u`` in [0, 1]."""
         u = np.asarray(u, dtype=float)
-        lo, hi = float(self._t(self.low)), float(self._t(self.high))
+        lo, hi = self._range()
         if not self.varies:
             return np.full(u.shape, float(self.value))
         if self.origin == VARIED:
@@ -177,14 +187,20 @@ class UncertainParameter:
         spec = registry.NUMERIC[self.name]
         if not self.varies:
             return np.full(np.shape(u), float(self.value))
-        a, b = float(self.cdf(spec.low)), float(self.cdf(spec.high))
+        a, b = self._bounds_cdf()
         x = self.ppf(a + np.asarray(u, dtype=float) * (b - a))
         x = np.clip(np.nan_to_num(x, nan=float(self.value)), spec.low, spec.high)
         return np.round(x) if spec.integer else x
 
-    def truncated_cdf(self, x) -> np.ndarray:
+    def _bounds_cdf(self) -> tuple[float, float]:
+        """The CDF at the registry bounds (half a unit beyond them for an integer: a draw is rounded)."""
         spec = registry.NUMERIC[self.name]
-        a, b = float(self.cdf(spec.low)), float(self.cdf(spec.high))
+        half = 0.5 if spec.integer else 0.0
+        low = spec.low - half if (spec.low - half > 0 or not self.log) else spec.low
+        return float(self.cdf(low)), float(self.cdf(spec.high + half))
+
+    def truncated_cdf(self, x) -> np.ndarray:
+        a, b = self._bounds_cdf()
         if b <= a:
             return np.where(np.asarray(x, dtype=float) >= self.value, 1.0, 0.0)
         return np.clip((self.cdf(x) - a) / (b - a), 0.0, 1.0)
@@ -351,12 +367,13 @@ def draw(params: Sequence[UncertainParameter], values: Mapping[str, object], n: 
         cols = _transform(params, where, u)
         if ruled:
             ok = _keeps_rules(ruled, values, cols)
+            kept = ok.mean()
             rounds = 0
             while not ok.all():
                 bad = np.flatnonzero(~ok)
-                if rounds == 0 and bad.size > (1 - _MIN_ACCEPTANCE) * DRAW_BLOCK or rounds >= _MAX_REDRAW_ROUNDS:
+                if kept < _MIN_ACCEPTANCE or rounds >= _MAX_REDRAW_ROUNDS:
                     rule = next(c for c in ruled if not np.all(c.holds(dict(values, **cols))))
-                    raise UserError(f"only {100 * (1 - bad.size / DRAW_BLOCK):.2g}% of the draws keep the rule "
+                    raise UserError(f"only {100 * kept:.2g}% of the draws keep the rule "
                                     f"'{rule.explain.split(';')[0].format(**{k: '...' for k in rule.terms})}'; "
                                     "narrow the --vary-range that breaks it or --set its partner")
                 redrawn += bad.size

@@ -6,11 +6,15 @@ import argparse
 
 import numpy as np
 
-from .. import registry
+from .. import registry, uncertainty
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..evaluate import policy_or_error, sweep
-from .common import add_param_options, resolve_params
+from .common import add_param_options
+from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
+
+#: draws per point of a sweep with --uncertainty (every point uses the same draws)
+SWEEP_DRAWS = 1000
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="append", metavar="NAME", help="policies to include (default all)")
     parser.add_argument("-o", "--out", required=True, metavar="FILE.csv")
     parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_uncertainty_options(parser, SWEEP_DRAWS)
 
 
 def parse_axis(spec: str) -> tuple[str, list]:
@@ -57,14 +62,61 @@ def parse_axis(spec: str) -> tuple[str, list]:
 
 
 def run(args) -> int:
-    values, _ = resolve_params(args)
+    values, _, paramset = params_and_point(args)
     grid = dict(parse_axis(s) for s in args.vary)
     policies = [policy_or_error(p) for p in args.policy] if args.policy else None
     from ..atomic import refuse_overwrite
 
     refuse_overwrite(args.out, args.force)
+    uncertain = wants_uncertainty(args)
+    if uncertain:
+        draws, seed, vary = uncertainty_settings(args, SWEEP_DRAWS)
+        params = uncertainty.uncertain_parameters(values, paramset, vary)
     df = sweep(grid, base=values, policies=policies)
+    note = ""
+    if uncertain:
+        df = add_intervals(df, grid, values, params, draws=draws, seed=seed)
+        note = (f"; with each output's 95% interval (<column>_low, <column>_high) and p_cheapest from {draws:,} "
+                f"draws, seed {seed}, the same draws at every point")
     write_atomic(args.out, df.to_csv(index=False), force=args.force)
     points = len(df) // df["policy"].nunique()
-    print(f"wrote {args.out}: {points} points x {df['policy'].nunique()} policies = {len(df)} rows")
+    print(f"wrote {args.out}: {points} points x {df['policy'].nunique()} policies = {len(df)} rows{note}")
     return 0
+
+
+def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int):
+    """The sweep's frame with, per row, each output's interval and the policy's P(cheapest): the
+    points are the sweep's own (its numeric axes, for each combination of categorical ones)."""
+    import itertools
+
+    import pandas as pd
+
+    from ..evaluate import _column
+    from ..model import output_names
+
+    pols = list(dict.fromkeys(df["policy"]))
+    numeric = [n for n in grid if n in registry.NUMERIC]
+    cats = [n for n in grid if n in registry.CATEGORICAL]
+    keys = output_names()
+    frames = []
+    for combo in itertools.product(*(list(dict.fromkeys(df[n])) if n in df else grid[n] for n in cats)):
+        mask = np.ones(len(df), dtype=bool)
+        for n, v in zip(cats, combo):
+            mask &= (df[n] == v).to_numpy()
+        block = df[mask]
+        point = dict(values, **dict(zip(cats, combo)))
+        first = block[block["policy"] == pols[0]]
+        axes = {n: first[n].to_numpy(dtype=float) for n in numeric}
+        res = uncertainty.propagate_grid(point, axes, params, draws=draws, seed=seed, policies=pols, keys=keys)
+        extra = {}
+        for key in keys:
+            col = _column(key)
+            extra[f"{col}_low"] = np.concatenate([res.intervals[(p, key)][0] for p in pols])
+            extra[f"{col}_high"] = np.concatenate([res.intervals[(p, key)][1] for p in pols])
+        shares = {c: res.p_cheapest[i] for i, c in enumerate(res.candidates)}
+        size = len(first)
+        extra["p_cheapest"] = np.concatenate([shares.get(p, np.full(size, np.nan)) for p in pols])
+        # the sweep's rows of this block are policy after policy, each in the same point order
+        ordered = pd.concat([block[block["policy"] == p] for p in pols])
+        frames.append(ordered.assign(**extra, draws=draws, seed=seed))
+    return pd.concat(frames).sort_index()
