@@ -44,8 +44,16 @@ CHANGES: dict[int, str] = {
     1: "first version: per parameter value, unit, ci_low, ci_high, source, note; fit records; provenance",
 }
 
-#: repository data directories (present in a source checkout, not in an installed wheel)
-DATA_DIR = Path(__file__).resolve().parents[1] / "data"
+def _data_dir() -> Path:
+    """The shipped data: the repository's ``data/`` in a checkout, else the copy the build put inside
+    the package (``costmodel/_data``: the parameter and reference sets, no measurements)."""
+    checkout = Path(__file__).resolve().parents[1] / "data"
+    if (checkout / "params").is_dir():
+        return checkout
+    return Path(__file__).resolve().parent / "_data"
+
+
+DATA_DIR = _data_dir()
 PARAMS_DIR = DATA_DIR / "params"
 REFERENCE_DIR = DATA_DIR / "reference"
 #: the measurement set of the machine this project is developed on; its calibrated parameter
