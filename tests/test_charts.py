@@ -367,3 +367,92 @@ def test_vega_printer_refuses_strings():
     with pytest.raises(TypeError):
         to_vega("__import__('os').system('true')", {})
     assert to_vega(2, {}) in ("2", "2.0")
+
+
+# ---- uncertainty: bands, probability map, tornado, extrapolation ----------------------------------
+
+
+def test_cost_bands_are_each_points_own_propagation(defaults):
+    from costmodel import uncertainty
+
+    params = uncertainty.uncertain_parameters(defaults)
+    df = charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 16, 200], bands=params, draws=400, seed=3)
+    assert {"expected_ns_low", "expected_ns_high", "p_cheapest"} <= set(df.columns)
+    assert (df["expected_ns_low"] <= df["expected_ns_high"]).all()
+    for r in (16, 200):
+        point = registry.resolve(dict(defaults, remote_cpus=r, cpus=max(defaults["cpus"], r + 1)))
+        one = uncertainty.propagate(point, uncertainty.uncertain_parameters(point), draws=400, seed=3)
+        for p in CANDIDATES:
+            row = df[(df["remote_cpus"] == r) & (df["policy"] == p)].iloc[0]
+            assert row["expected_ns_high"] == pytest.approx(one.outputs[p]["expected_ns"]["high"], rel=1e-9)
+            assert row["p_cheapest"] == pytest.approx(one.p_cheapest[p], abs=1e-12)
+    sums = df[df["policy"].isin(CANDIDATES)].groupby("remote_cpus")["p_cheapest"].sum()
+    assert np.allclose(sums, 1.0)
+
+
+def test_probability_map_cells_and_shading(defaults):
+    vlc = pytest.importorskip("vl_convert")
+    from costmodel import uncertainty
+
+    params = uncertainty.uncertain_parameters(defaults)
+    dm = charts.decision_map_data(defaults, n=6, uncertain=params, draws=300, seed=1)
+    c = dm.cells
+    assert c["p_cheapest"].between(0, 1).all()
+    assert np.allclose(c[[f"p_cheapest_{p}" for p in CANDIDATES]].sum(axis=1), 1.0)
+    cell = c.iloc[len(c) // 2]
+    point = registry.resolve(dict(defaults, remote_cpus=int(cell["remote_cpus"]), wp_gap_s=float(cell["wp_gap_s"]),
+                                  cpus=max(defaults["cpus"], int(cell["remote_cpus"]) + 1)))
+    one = uncertainty.propagate(point, params, draws=300, seed=1, policies=CANDIDATES)
+    assert cell["p_cheapest"] == pytest.approx(one.p_cheapest[str(cell["cheapest"])], abs=1e-12)
+    spec = charts.decision_map_figure(dm, shade="probability", measured_up_to=1).to_dict()
+    sg = vlc.vegalite_to_scenegraph(spec, vl_version=charts.VL_VERSION)
+    fills = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("marktype") == "rect" and node.get("name") == "layer_0_marks":
+                fills.extend(i["fill"] for i in node["items"])
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(sg)
+    want = []
+    for p, pr in zip(c["cheapest"], c["p_cheapest"]):  # 0.2 of the colour at a coin toss, all of it at 1
+        shade = min(max(0.2 + 0.8 * (pr - 0.5) / 0.5, 0.2), 1.0)
+        rgb = [int(charts.policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
+        want.append("rgb({},{},{})".format(*(math.floor(255 - shade * (255 - x) + 0.5) for x in rgb)))
+    assert sorted(fills) == sorted(want)
+    assert any(layer.get("mark", {}).get("type") == "rule" for layer in spec["layer"][2:])  # the measured edge
+    with pytest.raises(ValueError):
+        charts.decision_map_figure(charts.decision_map_data(defaults, n=4), shade="probability")
+
+
+def test_cost_chart_marks_bands_and_extrapolation(defaults):
+    from costmodel import uncertainty
+
+    df = charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 2, 4], bands=uncertainty.uncertain_parameters(defaults),
+                                  draws=50)
+    spec = charts.cost_vs_cpus_chart(df, measured_up_to=3, measured_note="test").to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks[:4] == ["rect", "text", "area", "line"]
+    area = spec["layer"][2]["encoding"]
+    assert area["y"]["field"] == "expected_ns_low" and area["y2"]["field"] == "expected_ns_high"
+    plain = charts.cost_vs_cpus_chart(charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 2])).to_dict()
+    assert plain["layer"][0]["mark"]["type"] == "line"  # nothing measured, nothing marked
+
+
+def test_tornado_chart_from_a_sensitivity(defaults):
+    from costmodel import uncertainty
+
+    v = registry.resolve({"remote_cpus": 15, "cpus": 32})
+    sens = uncertainty.sensitivity(v, draws=800, gain_draws=400, flips_for=2)
+    df = charts.tornado_data(sens, n=5)
+    assert len(df) == 5 and list(df["parameter"]) == list(sens.table["parameter"][:5])
+    assert (df["margin_min"] <= df["margin_at_value"] + 1e-9).all() and (df["margin_at_value"] <= df["margin_max"] + 1e-9).all()
+    spec = charts.tornado_chart(df, sens.cheapest).to_dict()
+    bar = spec["layer"][0]
+    assert bar["mark"]["type"] == "bar" and bar["encoding"]["x"]["field"] == "margin_min"
+    assert bar["encoding"]["x2"]["field"] == "margin_max"

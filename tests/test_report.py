@@ -81,6 +81,32 @@ def test_report_has_verdict_tables_and_charts(report_file):
         assert f"<td>{name}</td>" in text
 
 
+def test_verdict_says_how_sure_and_what_would_flip_it(report_file):
+    """The verdict's uncertainty, in words and numbers, from the same propagation as `eval
+    --uncertainty` at the registry point (seed 0), and that it describes the shipped point."""
+    from costmodel import uncertainty
+    from costmodel.report import VERDICT_DRAWS, kernel_today
+
+    text = report_file.read_text(encoding="utf-8")
+    values = registry.resolve()
+    prop = uncertainty.propagate(values, draws=VERDICT_DRAWS, seed=0)
+    share = prop.p_cheapest[prop.cheapest]
+    assert f"<b>{prop.cheapest}</b> is the cheapest candidate in <b>" in text
+    shown = "100%" if share >= 1 else f"{min(100 * share, 99.9):.1f}%"
+    assert f"<b>{shown}</b> of the draws" in text
+    assert f"{VERDICT_DRAWS:,} draws, seed 0" in text
+    kernel = kernel_today(None)
+    assert kernel.policy in text and kernel.name in text  # compared with the kernel's own policy today
+    assert "describe the shipped point" in text
+    sens = uncertainty.sensitivity(values, draws=VERDICT_DRAWS, seed=0, flips_for=1)
+    top = sens.table.iloc[0]
+    if top["gain"] > 0 or top["flip_in_interval"]:
+        assert f"It hangs most on <b>{top['parameter']}</b>" in text
+    for div in ("cost_bands", "probability_map", "tornado"):
+        assert f"id='{div}'" in text
+    assert ">How sure is the verdict?<" in text
+
+
 def test_written_atomically(tmp_path, monkeypatch):
     out = tmp_path / "r.html"
 
@@ -109,7 +135,8 @@ def test_force_and_png(tmp_path, capsys):
                  "--set", "remote_cpus=16", "--set", "cpus=32"]) == 0
     assert out.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
     names = sorted(p.name for p in png.iterdir())
-    for chart in ("cost_vs_cpus", "cost_breakdown", "decision_map", "residency"):
+    for chart in ("cost_vs_cpus", "cost_breakdown", "decision_map", "residency", "cost_bands", "probability_map",
+                  "tornado"):
         assert f"{chart}.png" in names and f"{chart}.svg" in names
         assert (png / f"{chart}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert "<svg" in (png / f"{chart}.svg").read_text()[:500]
