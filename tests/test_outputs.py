@@ -135,9 +135,11 @@ def holder_fill_law(v):
     np.fill_diagonal(Q, 0.0)
     Q -= np.diag(Q.sum(axis=1))
     # the fill law seen by an add: balance of the (not held) fill chain
-    Qf = Q[B:, B:]
-    A = np.vstack([Qf.T, np.ones(B)])
-    pi = np.linalg.lstsq(A, np.r_[np.zeros(B), 1.0], rcond=None)[0]
+    # balance pi Qf = 0, sum pi = 1: Qf scaled to unit rates first (the law does not depend on the
+    # time unit), else an emptying rate far below the add rate is lost to the solver's cutoff
+    Qf = Q[B:, B:] / max(np.abs(Q[B:, B:]).max(), 1e-300)
+    A = np.vstack([Qf.T[:-1], np.ones(B)])  # one balance equation is redundant: normalise instead
+    pi = np.linalg.solve(A, np.r_[np.zeros(B - 1), 1.0]) if B > 1 else np.ones(1)
     weights = pi if v["position_model"] == "stationary" else np.eye(B)[v["batch_position"]]
     start = np.zeros(2 * B)
     for j, w in enumerate(weights):  # the install: j folios before it, the page makes j + 1
