@@ -32,16 +32,20 @@ LOG_SUFFIX = "__log10"
 #: parameter's own signal, the one the formulas read, is the feasible value derived from it)
 RAW_SUFFIX = "__raw"
 
-#: The rules between parameters (:data:`registry.CONSTRAINTS`) as the browser keeps them, since it
-#: cannot call Python: parameter -> (its partner, Vega expression of the parameter's feasible value
-#: from its own ``{value}`` and the partner's ``{partner}``). batch_position is held at
-#: batch_size - 1 at most; cpus is raised to remote_cpus + 1 (:func:`registry.raise_cpus`, the
-#: charts' convention). This restates the registry's rules in Vega form: keep the two in step (a
-#: test checks that every registry rule has its entry here).
-VEGA_RULES: dict[str, tuple[str, str]] = {
-    "batch_position": ("batch_size", "min({value}, {partner} - 1)"),
-    "cpus": ("remote_cpus", "max({value}, {partner} + 1)"),
+#: The rules between parameters as the browser keeps them, derived from :data:`registry.CONSTRAINTS`:
+#: held parameter -> (its partner, the rule). Each rule's :meth:`~registry.Constraint.vega_clamp`
+#: gives the Vega expression of the held parameter's feasible value (batch_position at most
+#: batch_size - 1; cpus raised to remote_cpus + 1, the charts' convention, :func:`registry.raise_cpus`).
+VEGA_RULES: dict[str, tuple[str, registry.Constraint]] = {
+    c.held: (c.partners[0], c) for c in registry.CONSTRAINTS if len(c.partners) == 1
 }
+
+
+def _rule_expr(name: str, value: str, partner_expr: str) -> str:
+    """The feasible value of ``name`` (given as the Vega expression ``value``) against its partner,
+    whose value is the Vega expression ``partner_expr``."""
+    _, rule = VEGA_RULES[name]
+    return rule.vega_clamp(name, value, lambda other: f"({partner_expr})")
 
 
 @dataclass
@@ -213,9 +217,9 @@ def _rule_steps(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> tuple[list
     the steps and the parameters they turn into row fields."""
     used = _used(exprs)
     steps, fields = [], []
-    for name, (partner, rule) in VEGA_RULES.items():
+    for name, (partner, _) in VEGA_RULES.items():
         if partner in axes and name not in axes and registry.S[name] in used:
-            steps.append({"calculate": rule.format(value=name, partner=f"datum.{partner}"), "as": name})
+            steps.append({"calculate": _rule_expr(name, name, f"datum.{partner}"), "as": name})
             fields.append(name)
     return steps, tuple(fields)
 
@@ -225,8 +229,8 @@ def _rule_filter(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> str | Non
     rule at the slider's value are left out, as the static map leaves out infeasible cells: a row
     is kept when keeping it feasible (:data:`VEGA_RULES`) would not change it."""
     used = _used(exprs)
-    conds = [f"{rule.format(value=f'datum.{name}', partner=partner)} === datum.{name}"
-             for name, (partner, rule) in VEGA_RULES.items()
+    conds = [f"{_rule_expr(name, f'datum.{name}', partner)} === datum.{name}"
+             for name, (partner, _) in VEGA_RULES.items()
              if name in axes and partner not in axes and registry.S[partner] in used]
     return " && ".join(conds) or None
 
@@ -362,11 +366,11 @@ def _held(name: str, expr: str, names: Sequence[str], values: Mapping[str, objec
     the charts; None where no rule applies (or the partner is a chart axis: then per row)."""
     if name not in VEGA_RULES:
         return None
-    partner, rule = VEGA_RULES[name]
+    partner, _ = VEGA_RULES[name]
     if partner in names:
-        return rule.format(value=expr, partner=partner)
+        return _rule_expr(name, expr, partner)
     if partner in fixed:
-        return rule.format(value=expr, partner=repr(values[partner]))
+        return _rule_expr(name, expr, repr(float(values[partner])))
     return None
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Callable
+from typing import Mapping, Callable
 
 from . import registry
 from .atomic import write_atomic
@@ -381,6 +381,10 @@ def _check_numeric(where: str, name: str, entry: dict, spec: registry.Numeric) -
         raise UserError(f"{where}: {base}: give both ci_low and ci_high, or neither (null)")
     if lo is not None and lo > hi:
         raise UserError(f"{where}: {base}: ci_low {lo:g} is above ci_high {hi:g}; swap them")
+    slack = 1e-9 * max(1.0, abs(value))
+    if lo is not None and not lo - slack <= value <= hi + slack:
+        raise UserError(f"{where}: {base}.value {value:g} lies outside its own interval [{lo:g}, {hi:g}];"
+                        " fix the value or the interval")
     source = _check_source(where, base, entry["source"])
     note = _check_note(where, base, entry["note"])
     return Entry(value, source, note, spec.unit, lo, hi)
@@ -544,6 +548,27 @@ def default_params_path() -> Path:
         raise UserError(f"default parameter file {path} is missing; create it with `costmodel calibrate "
                         f"data/measurements/{DEFAULT_SET} -o data/params/{DEFAULT_SET}.json`")
     return path
+
+
+#: provenance fields that name a CPU: sets measured on the same vendor, family and model match
+CPU_KEYS = ("cpu_vendor", "cpu_family", "cpu_model_number")
+
+
+def sets_for_cpu(facts: Mapping) -> list[Path]:
+    """Committed calibrated sets (data/params) measured on the CPU that ``facts`` (provenance-style
+    fields) describe."""
+    want = tuple(facts.get(k) for k in CPU_KEYS)
+    if None in want:
+        return []
+    out = []
+    for path in sorted(PARAMS_DIR.glob("*.json")) if PARAMS_DIR.is_dir() else []:
+        try:
+            prov = json.loads(path.read_text(encoding="utf-8")).get("provenance", {})
+        except (OSError, ValueError):
+            continue
+        if tuple(prov.get(k) for k in CPU_KEYS) == want:
+            out.append(path)
+    return out
 
 
 def committed_sets() -> dict[str, Path]:

@@ -291,6 +291,18 @@ class Constraint:
     limit: float
     #: one sentence for a person, formatted with the values: what must hold and how to fix it
     explain: str
+    #: the parameter that yields where independent controls (sliders, a chart axis) break the rule:
+    #: it is held at the bound the others put on it
+    held: str = ""
+
+    def __post_init__(self):
+        if self.held not in self.terms:
+            raise ValueError(f"constraint {self.explain!r}: held={self.held!r} is not one of its terms")
+
+    @property
+    def partners(self) -> tuple[str, ...]:
+        """The terms other than :attr:`held`."""
+        return tuple(n for n in self.terms if n != self.held)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -336,17 +348,17 @@ class Constraint:
 CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint({"batch_position": 1, "batch_size": -1}, -1,
                "batch_position={batch_position} must be below batch_size={batch_size}"
-               " (at most batch_size - 1 folios can precede the page)"),
+               " (at most batch_size - 1 folios can precede the page)", held="batch_position"),
     Constraint({"remote_cpus": 1, "cpus": -1}, -1,
                "remote_cpus={remote_cpus} must be at most cpus - 1 (cpus={cpus});"
-               " raise cpus or lower remote_cpus"),
+               " raise cpus or lower remote_cpus", held="cpus"),
     # with one CPU the page can only sit in the writer's own batch: p_same_cpu + cpus >= 2
     Constraint({"p_same_cpu": -1, "cpus": -1}, -2,
                "p_same_cpu={p_same_cpu} needs another CPU to write on, but cpus={cpus};"
-               " raise cpus or set p_same_cpu=1"),
+               " raise cpus or set p_same_cpu=1", held="p_same_cpu"),
     Constraint({"p_holder_busy": 1, "p_holder_rt": 1}, 1,
                "p_holder_busy={p_holder_busy} + p_holder_rt={p_holder_rt} must be at most 1"
-               " (the holding CPU is idle, busy or real-time)"),
+               " (the holding CPU is idle, busy or real-time)", held="p_holder_rt"),
 )
 
 

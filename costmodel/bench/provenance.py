@@ -117,7 +117,9 @@ def _slug(text: str) -> str:
 
 
 def dataset_id(facts: dict) -> str:
-    """A directory name from the facts, e.g. kvm-intel-xeon-2cpu-linux6.18."""
+    """A directory name from the facts, e.g. kvm-amd-epyc-f26m2-2cpu-linux6.18: the CPU family and
+    model are part of it, since guests name different CPU generations alike ("AMD EPYC"). Sets
+    recorded before keep the id they were written with (kvm-intel-xeon-2cpu-linux6.18)."""
     model = facts.get("cpu_model") or "cpu"
     model = re.sub(r"\((r|tm)\)", "", model, flags=re.I)
     model = re.sub(r"\b(processor|cpu|core|\d+-core)\b", " ", model, flags=re.I)
@@ -128,7 +130,9 @@ def dataset_id(facts: dict) -> str:
     release = facts.get("kernel_release") or "0.0"
     m = re.match(r"(\d+\.\d+)", release)
     kernel = m.group(1) if m else _slug(release)
-    return f"{prefix}-{'-'.join(w for w in words if w)}-{facts.get('online_cpus')}cpu-linux{kernel}"
+    family, number = facts.get("cpu_family"), facts.get("cpu_model_number")
+    generation = f"-f{family}m{number}" if family is not None and number is not None else ""
+    return f"{prefix}-{'-'.join(w for w in words if w)}{generation}-{facts.get('online_cpus')}cpu-linux{kernel}"
 
 
 def machine_date() -> str:

@@ -62,9 +62,12 @@ class Estimate:
                 return int(round(v))
             return 0.0 if abs(v) < tiny else _r(v)
 
+        value = conv(self.value)
         lo = None if self.ci_low is None else max(spec.low, min(spec.high, conv(self.ci_low)))
         hi = None if self.ci_high is None else max(spec.low, min(spec.high, conv(self.ci_high)))
-        return numeric_entry(name, conv(self.value), self.source, self.note, lo, hi)
+        if lo is not None:  # a percentile interval of a skewed bootstrap may miss the point: widen it
+            lo, hi = min(lo, value), max(hi, value)
+        return numeric_entry(name, value, self.source, self.note, lo, hi)
 
 
 @dataclass

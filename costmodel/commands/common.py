@@ -7,8 +7,16 @@ import argparse
 from .. import presets, registry
 
 
+#: ``--params none``: start from the registry defaults alone, not from the default set
+NO_PARAMS = "none"
+
+
 def add_param_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--params", metavar="FILE", help="parameter file (JSON) to start from")
+    from ..paramfile import DEFAULT_SET
+
+    parser.add_argument("--params", metavar="FILE",
+                        help=f"parameter file (JSON) to start from; default: the shipped default set {DEFAULT_SET}"
+                             f" (the one `make demo` uses); `{NO_PARAMS}`: the registry defaults alone")
     parser.add_argument("--workload", metavar="NAME", choices=list(presets.WORKLOAD_PRESETS),
                         help="workload preset, applied over the parameter file: "
                              + ", ".join(presets.WORKLOAD_PRESETS))
@@ -19,18 +27,54 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
 
 
 def load_paramset(args: argparse.Namespace):
-    """The ``--params`` file as a ParamSet, or None; read once (a migration note prints once)."""
-    if not args.params:
-        return None
-    from ..paramfile import load
+    """The parameter set a command starts from, read once (a migration note prints once): the
+    ``--params`` file, by default the shipped default set, or None with ``--params none``. Its
+    description for the output is left in ``args.params_label``; a stale formula hash is warned
+    about on standard error."""
+    import sys
 
-    return load(args.params)
+    from ..model import model_hash
+    from ..paramfile import default_params_path, load
+
+    if getattr(args, "_paramset_loaded", False):
+        return args._paramset
+    raw = getattr(args, "params", None)
+    if raw == NO_PARAMS:
+        ps, label = None, "the registry defaults (--params none)"
+    else:
+        path = default_params_path() if not raw else raw
+        ps = load(path)
+        label = f"{ps.name} ({path}{'' if raw else ', the default set'})"
+        if ps.model_hash != model_hash():
+            print(f"warning: {path}: made for other formulas (model hash {ps.model_hash}, this model {model_hash()});"
+                  " recalibrate it with `costmodel calibrate`", file=sys.stderr)
+        if not raw:
+            label += _machine_hint(path)
+    args._paramset, args._paramset_loaded, args.params_label = ps, True, label
+    return ps
+
+
+def _machine_hint(default_path) -> str:
+    """Names a committed set measured on this machine's CPU when it is not the default."""
+    try:
+        from ..bench.provenance import machine_facts
+        from ..paramfile import sets_for_cpu
+
+        mine = [p for p in sets_for_cpu(machine_facts()) if p.resolve() != default_path.resolve()]
+    except Exception:  # facts of an unusual machine: no hint rather than an error
+        return ""
+    return f"; measured on this machine's CPU: --params {mine[0]}" if mine else ""
+
+
+def params_label(args: argparse.Namespace) -> str:
+    """One line naming the parameter set the command used."""
+    return f"parameter set: {getattr(args, 'params_label', 'the registry defaults')}"
 
 
 def resolve_params(args: argparse.Namespace, paramset=None) -> tuple[dict, str | None]:
-    """Registry defaults < parameter file < workload preset < kernel preset < --set, by
-    :func:`presets.compose`. ``paramset``: the ``--params`` file if the caller has read it already.
-    Returns the values and the kernel preset's policy (or None)."""
+    """Registry defaults < parameter set < workload preset < kernel preset < --set, by
+    :func:`presets.compose`. ``paramset``: the set if the caller has read it already (else
+    :func:`load_paramset`). Returns the values and the kernel preset's policy (or None)."""
     if paramset is None:
         paramset = load_paramset(args)
     file_values = paramset.values() if paramset is not None else None
