@@ -489,7 +489,8 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
         subtitle.append(f"shaded: extrapolated ({measured_note})" if measured_note else "shaded: extrapolated")
     if banded:
         layers.append(base.mark_area(opacity=0.18).encode(
-            x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q", color=color))
+            x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q",
+            color=alt.Color("policy:N", scale=policy_scale(), legend=None)))
         how = f" from {draws:,} draws (seed {seed})" if draws else ""
         subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
     lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color)

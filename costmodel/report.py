@@ -82,10 +82,12 @@ def _fmt(x: float, unit: str = "") -> str:
         return x
     if x == 0:
         s = "0"
-    elif abs(x) >= 1e5 or abs(x) < 1e-3:
+    elif abs(x) >= 1e7 or abs(x) < 1e-3:
         s = f"{x:.3g}"
     elif float(x).is_integer():
         s = f"{int(x):,}"
+    elif abs(x) >= 1e3:
+        s = f"{x:,.0f}"
     else:
         s = f"{x:,.4g}"
     return f"{s} {unit}".strip()
@@ -137,10 +139,15 @@ def _pct(p: float) -> str:
     return f"{min(100 * p, 99.9):.1f}%" if p > 0.001 else f"{100 * p:.2g}%"
 
 
-def _origin_words(r) -> str:
+def _origin_words(r, limit: int = 160) -> str:
+    """'assumed: 4,000 ns, interval 1,000-100,000 ns; <the start of its basis>' (the whole basis
+    is in the table below the charts)."""
     what = {"measured": "measured", "published": "published", "varied": "a range given"}.get(r["origin"], "assumed")
+    basis = str(r["basis"])
+    if len(basis) > limit:
+        basis = basis[:limit].rsplit(" ", 1)[0] + " &hellip;"
     return (f"{what}: {_fmt(r['value'], r['unit'])}, interval {_fmt(r['low'])}&ndash;{_fmt(r['high'], r['unit'])}; "
-            f"{html.escape(str(r['basis']))}")
+            f"{html.escape(basis).replace('&amp;hellip;', '&hellip;')}")
 
 
 def uncertainty_sentences(sens: uncertainty.Sensitivity, preset: str | None) -> list[str]:
@@ -169,7 +176,8 @@ def uncertainty_sentences(sens: uncertainty.Sensitivity, preset: str | None) -> 
     elif mine == best:
         out.append(f"That is the kernel's own policy ({kp.name}{'' if preset else ', the newest kernel preset'}).")
     table = sens.table
-    movers = table[(table["gain"] > 0) | (table["flip_in_interval"].astype(bool))].head(2)
+    # a parameter worth naming: knowing it would move P(verdict) by a tenth of a point, or alone it can flip
+    movers = table[(table["gain"] >= 1e-3) | (table["flip_in_interval"].astype(bool))].head(2)
     if movers.empty:
         out.append("No single parameter's interval can flip it: with every other parameter at its value, none "
                    "reaches a value at which another candidate becomes the cheapest.")
