@@ -306,7 +306,7 @@ def _run(capsys, module, *argv):
 def test_eval_json_carries_intervals_draws_and_seed(capsys):
     import json
 
-    code, out, _ = _run(capsys, "eval_cmd", "--json", "--uncertainty", "--draws", "800", "--seed", "4")
+    code, out, _ = _run(capsys, "eval_cmd", "--params", "none", "--json", "--uncertainty", "--draws", "800", "--seed", "4")
     assert code == 0
     doc = json.loads(out)
     u = doc["uncertainty"]
@@ -335,12 +335,12 @@ def test_bad_uncertainty_options_are_one_line(capsys, argv, needle):
 
 def test_sensitivity_command_prints_ranking_and_tornado(capsys, tmp_path):
     chart = tmp_path / "t.vl.json"
-    code, out, _ = _run(capsys, "sensitivity_cmd", "--set", "remote_cpus=15", "--set", "cpus=32",
+    code, out, _ = _run(capsys, "sensitivity_cmd", "--params", "none", "--set", "remote_cpus=15", "--set", "cpus=32",
                         "--draws", "1500", "--chart", str(chart))
     assert code == 0
     assert "verdict: drain_remote" in out and "tornado" in out and "gain" in out
     assert chart.exists() and '"mark"' in chart.read_text()
-    code, _, err = _run(capsys, "sensitivity_cmd", "--draws", "200", "--chart", str(chart))
+    code, _, err = _run(capsys, "sensitivity_cmd", "--params", "none", "--draws", "200", "--chart", str(chart))
     assert code == 2 and "--force" in err  # never overwritten without --force
 
 
@@ -348,8 +348,8 @@ def test_sweep_uncertainty_columns(capsys, tmp_path):
     import pandas as pd
 
     out = tmp_path / "s.csv"
-    code, msg, _ = _run(capsys, "sweep_cmd", "--vary", "remote_cpus=1,4", "--vary", "shootdown_model=linear,log2",
-                        "--uncertainty", "--draws", "300", "-o", str(out))
+    code, msg, _ = _run(capsys, "sweep_cmd", "--params", "none", "--vary", "remote_cpus=1,4",
+                        "--vary", "shootdown_model=linear,log2", "--uncertainty", "--draws", "300", "-o", str(out))
     assert code == 0 and "300 draws" in msg
     df = pd.read_csv(out)
     assert {"expected_ns_low", "expected_ns_high", "p_cheapest", "draws", "seed"} <= set(df.columns)

@@ -9,7 +9,7 @@ import json
 from .. import uncertainty
 from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
 from ..model import POLICIES
-from .common import add_param_options
+from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
 
@@ -40,6 +40,7 @@ def run(args) -> int:
         print(json.dumps(doc, indent=2))
         return 0
     print(format_table(values, result, highlight=preset_policy))
+    print(params_label(args))
     if prop is not None:
         print()
         print(format_uncertainty(prop))

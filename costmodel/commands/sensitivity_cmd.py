@@ -12,7 +12,7 @@ import math
 
 from .. import uncertainty
 from ..errors import UserError
-from .common import add_param_options, load_paramset, resolve_params
+from .common import add_param_options, load_paramset, params_label, resolve_params
 
 EPILOG = """\
 examples:
@@ -107,6 +107,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(as_dict(sens), indent=2, allow_nan=False, default=_clean))
         return 0
+    print(params_label(args))
     print(format_sensitivity(sens))
     if args.chart:
         print(f"\nwrote the tornado chart to {args.chart}")

@@ -10,7 +10,7 @@ from .. import registry, uncertainty
 from ..atomic import write_atomic
 from ..errors import UserError
 from ..evaluate import policy_or_error, sweep
-from .common import add_param_options
+from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
 #: draws per point of a sweep with --uncertainty (every point uses the same draws)
@@ -80,7 +80,8 @@ def run(args) -> int:
                 f"draws, seed {seed}, the same draws at every point")
     write_atomic(args.out, df.to_csv(index=False), force=args.force)
     points = len(df) // df["policy"].nunique()
-    print(f"wrote {args.out}: {points} points x {df['policy'].nunique()} policies = {len(df)} rows{note}")
+    print(f"wrote {args.out}: {points} points x {df['policy'].nunique()} policies = {len(df)} rows{note}; "
+          f"{params_label(args)}")
     return 0
 
 
