@@ -24,6 +24,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("eval", "costmodel.commands.eval_cmd", "evaluate every drain policy at one parameter point"),
     ("sweep", "costmodel.commands.sweep_cmd", "evaluate the policies over a grid and write a tidy CSV"),
     ("breakeven", "costmodel.commands.breakeven_cmd", "find where two policies cost the same"),
+    ("sensitivity", "costmodel.commands.sensitivity_cmd",
+     "which parameters the verdict rests on: elasticities, flip values, what to measure next"),
     ("simulate", "costmodel.commands.simulate_cmd", "simulate the batches event by event and compare with the model"),
     # measurement and calibration
     ("bench", "costmodel.commands.bench_cmd", "run the kernel probes and write tidy measurements with provenance"),

@@ -25,7 +25,7 @@ def test_eval_json_shape(capsys):
     code, out, err = run(capsys, "eval", "--json", "--set", "remote_cpus=7", "--set", "cpus=16")
     assert code == 0, err
     doc = json.loads(out)
-    assert set(doc) == {"params", "policies"}
+    assert set(doc) == {"parameter_set", "params", "policies"}
     assert set(doc["params"]) == set(registry.PARAMS)
     assert doc["params"]["remote_cpus"] == 7
     assert set(doc["policies"]) == set(POLICIES)
@@ -155,7 +155,7 @@ def test_breakeven_with_enough_cpus_gives_the_integer_where_the_order_changes(ca
     from costmodel.evaluate import evaluate_point
 
     code, out, err = run(capsys, "breakeven", "--policy", "drain_remote", "--against", "drain_local",
-                         "--solve-for", "remote_cpus", "--set", "cpus=64", "--json")
+                         "--solve-for", "remote_cpus", "--set", "cpus=64", "--params", "none", "--json")
     assert code == 0, err
     doc = json.loads(out)
     v = registry.resolve({"cpus": 64})
@@ -539,3 +539,25 @@ def test_published_curve_defects(tmp_path, citation, needle):
     path.write_text(f'flush,threads,ops_per_s,citation\nipi,1,1000,"{citation}"\nipi,2,1500,"{citation}"\n')
     with pytest.raises(UserError, match=re.escape(needle)):
         read_tlb_flush2(path)
+
+
+def test_every_command_starts_from_the_one_default_set_and_names_it(capsys):
+    """Without --params, eval uses the shipped default set (the one `make demo` uses) and says so;
+    --params none gives the registry defaults."""
+    from costmodel.evaluate import evaluate_point
+    from costmodel.paramfile import DEFAULT_SET, default_params_path, load
+
+    code, out, err = run(capsys, "eval", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    want = evaluate_point(registry.resolve(base=load(default_params_path()).values()))
+    for policy, o in want.items():
+        assert doc["policies"][policy]["expected_ns"] == pytest.approx(o["expected_ns"], rel=1e-9)
+    assert doc["parameter_set"].startswith(DEFAULT_SET)
+    code, out, err = run(capsys, "eval")
+    assert code == 0 and f"parameter set: {DEFAULT_SET}" in out
+    code, out, err = run(capsys, "eval", "--params", "none", "--json")
+    bare = evaluate_point(registry.resolve())
+    assert json.loads(out)["policies"]["drain_local"]["expected_ns"] == pytest.approx(bare["drain_local"]["expected_ns"])
+    code, out, err = run(capsys, "eval", "--params", "none")
+    assert code == 0 and "parameter set: the registry defaults" in out

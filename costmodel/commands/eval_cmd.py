@@ -34,7 +34,7 @@ def run(args) -> int:
         params = uncertainty.uncertain_parameters(values, paramset, vary)
         prop = uncertainty.propagate(values, params, draws=draws, seed=seed, policies=policies)
     if args.json:
-        doc = {"params": values, "policies": result}
+        doc = {"parameter_set": getattr(args, "params_label", None), "params": values, "policies": result}
         if prop is not None:
             doc["uncertainty"] = prop.to_dict()
         print(json.dumps(doc, indent=2))
