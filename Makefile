@@ -30,7 +30,7 @@ $(CHROMIUM):
 	 else echo "note: chromium missing and not root; browser checks will skip"; fi
 
 # the parameter set calibrated on this project's reference machine (data/params/)
-DEFAULT_PARAMS := data/params/kvm-intel-xeon-2cpu-linux6.18.json
+DEFAULT_PARAMS := data/params/kvm-amd-epyc-f26m2-2cpu-linux6.18.json
 
 demo: $(STAMP_BASE)
 	$(VENV)/bin/costmodel eval --params $(DEFAULT_PARAMS) --preset linux-6.18

@@ -16,7 +16,7 @@ from .common import add_param_options, load_paramset, params_label, resolve_para
 
 EPILOG = """\
 examples:
-  costmodel sensitivity --params data/params/kvm-intel-xeon-2cpu-linux6.18.json
+  costmodel sensitivity --params data/params/kvm-intel-xeon-2cpu-linux6.18.json   # another machine
   costmodel sensitivity --set remote_cpus=15 --set cpus=32 --vary-range p_same_cpu=0.2:0.8
   costmodel sensitivity --params FILE --chart tornado.html --json
 
