@@ -59,7 +59,12 @@ def _describe_cpu(prov: Mapping) -> str:
 
 def _uses_held_out_probes(ps: paramfile.ParamSet) -> list[str]:
     """Names of this module's probes that a set's fit records mention (they must mention none)."""
-    text = repr(ps.fit)
+    # what a fit was made from: its data and measurement fields (not the prose of its notes)
+    used = []
+    for record in ps.fit:
+        used += [str(record.get(k, "")) for k in ("data", "name")]
+        used += [str(r.get("measurement", "")) for r in record.get("residuals", []) if isinstance(r, dict)]
+    text = "\n".join(used)
     return [p for p in PROBES if re.search(rf"\b{p}\b", text)]
 
 

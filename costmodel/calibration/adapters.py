@@ -125,17 +125,13 @@ def _statistic_columns(rows: pd.DataFrame, prefer: str) -> str:
     return "median"
 
 
-#: the statistic each recipe takes, and why. The model's expected cost is a mean, so a cost whose tail
-#: is part of the cost (a remote drain waits for the holder's scheduler: a busy holder's median is
-#: 40 us, its mean 0.3 ms) is calibrated from its mean. The single-fault probes' tails are their own
-#: (host interrupts and reclaim inside a timed fault): the held-out workload probe's mean cost per
-#: fault agrees with their medians, not their means (reuse: workload mean 909 ns, fault_cost
-#: median 911, mean 1096), so those are calibrated from medians.
+#: the statistic each recipe takes, and why. The model's expected cost is a mean, so every cost is
+#: calibrated from its mean (with a bootstrap interval); sets recorded before the summary had means
+#: fall back to medians, and each fit record names what it used.
 RECIPE_STATISTIC = {
-    "fault_and_copy": ("median", "single-fault timings: their tail is the probe's (the workload probe's mean agrees"
-                                 " with these medians)"),
-    "shootdown": ("median", "single-call timings, as fault_and_copy"),
-    "drain": ("median", "single-call timings, as fault_and_copy"),
+    "fault_and_copy": ("mean", "the model prices the expected cost of a fault: a mean"),
+    "shootdown": ("mean", "the model prices the expected cost of a shootdown: a mean"),
+    "drain": ("mean", "the model prices the expected cost of a drain: a mean"),
     "remote_drain": ("mean", "the tail is the cost (waiting for the holder's scheduler): the model prices the mean"),
 }
 
