@@ -699,6 +699,51 @@ def diff(path_a: str | Path, path_b: str | Path, as_json: bool = False) -> str:
     return "\n".join(lines)
 
 
+def diff_many(paths, as_json: bool = False) -> str:
+    """Three or more parameter files side by side (machines compared): each set's value, interval
+    and source per parameter, the spread (largest over smallest value) and whether some pair of
+    sets lies beyond both of its intervals."""
+    paths = list(paths)
+    sets = [load(p) for p in paths]
+    rows = []
+    for name in registry.PARAMS:
+        entries = [ps.parameters.get(name) for ps in sets]
+        present = [e for e in entries if e is not None]
+        if not present:
+            continue
+        pairs = [_compare(a, b) for i, a in enumerate(entries) for b in entries[i + 1:]]
+        numeric = [e.value for e in present if not isinstance(e.value, str)]
+        spread = (max(numeric) / min(numeric)) if numeric and min(numeric) > 0 else None
+        rows.append({"parameter": name, "unit": present[0].unit or "",
+                     "sets": [None if e is None else {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high,
+                                                      "source": e.source} for e in entries],
+                     "spread": spread,
+                     "verdict": "EXCEEDS BOTH INTERVALS" if "EXCEEDS BOTH INTERVALS" in pairs else
+                                ("differs" if any(v not in ("same",) for v in pairs) else "same")})
+    if as_json:
+        return json.dumps({"sets": [{"file": str(p), "name": ps.name} for p, ps in zip(paths, sets)],
+                           "parameters": rows}, indent=2)
+
+    def cell(side):
+        if side is None:
+            return "-"
+        iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
+        return f"{_fmt(side['value'])}{iv} {side['source'][0]}"
+
+    tags = [chr(ord("A") + i) for i in range(len(sets))]
+    table = [(r["parameter"], r["unit"], *(cell(c) for c in r["sets"]),
+              "" if r["spread"] is None else f"{r['spread']:.3g}x", r["verdict"]) for r in rows]
+    heads = ("parameter", "unit", *(f"{t}: {ps.name}" for t, ps in zip(tags, sets)), "max/min", "verdict")
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+    lines = [f"{t} = {p}" for t, p in zip(tags, paths)] + ["(m measured, p published, a assumed)", ""]
+    lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
+    lines.append("-" * len(lines[-1]))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+    flagged = [r["parameter"] for r in rows if r["verdict"] == "EXCEEDS BOTH INTERVALS"]
+    lines += ["", f"some pair of sets beyond both intervals: {', '.join(flagged) if flagged else 'none'}"]
+    return "\n".join(lines)
+
+
 def write_schema(force: bool = True) -> Path:
     """(Re)write the shipped schema file from the registry."""
     return write_atomic(schema_path(), json.dumps(json_schema(), indent=2) + "\n", force=force)

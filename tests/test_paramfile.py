@@ -365,3 +365,26 @@ def test_old_files_load_after_a_parameter_is_added_at_run_time(monkeypatch, tmp_
         e = ps.parameters["mmu_notifier_ns"]
         assert (e.value, e.source, e.ci_low, e.ci_high) == (25.0, "assumed", 5.0, 100.0)
         assert "mmu_notifier_ns" in notes.getvalue()
+
+
+def test_params_diff_compares_three_or_more_sets(capsys):
+    """`params diff A B C`: one column per set; a parameter is flagged when some pair lies beyond both
+    of its intervals (checked here from the files' own numbers)."""
+    from costmodel.cli import main
+
+    files = sorted((ROOT / "data" / "params").glob("*.json")) + [ROOT / "data" / "reference" / "milan72-ipi.json"]
+    assert main(["params", "diff", *map(str, files), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [s["file"] for s in doc["sets"]] == [str(f) for f in files]
+    raw = [json.loads(f.read_text())["parameters"] for f in files]
+
+    def beyond(a, b):
+        return (a["ci_low"] is not None and b["ci_low"] is not None
+                and not a["ci_low"] <= b["value"] <= a["ci_high"] and not b["ci_low"] <= a["value"] <= b["ci_high"])
+
+    for row in doc["parameters"]:
+        name = row["parameter"]
+        entries = [r.get(name) for r in raw]
+        numeric = [e for e in entries if e is not None and "unit" in e]
+        want = any(beyond(a, b) for i, a in enumerate(numeric) for b in numeric[i + 1:])
+        assert (row["verdict"] == "EXCEEDS BOTH INTERVALS") == want, name

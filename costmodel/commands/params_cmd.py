@@ -13,15 +13,18 @@ examples:
   costmodel params                      # every parameter: unit, default, bounds, meaning
   costmodel params --json               # the same as JSON (numbers as numbers, choices as lists)
   costmodel params show data/params/SET.json
-  costmodel params diff A.json B.json"""
+  costmodel params diff A.json B.json   # two sets, with B - A
+  costmodel params diff data/params/*.json   # three or more: machines side by side"""
 
 #: files each action takes
 _FILES = {"list": 0, "show": 1, "diff": 2}
+#: actions that take at least their count of files
+_AT_LEAST = {"diff"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=list(_FILES), default="list",
-                        help="list the registry (default), show FILE, or diff A B")
+                        help="list the registry (default), show FILE, or diff A B [C ...]")
     parser.add_argument("files", nargs="*", metavar="FILE")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--markdown", action="store_true", help="the registry as a Markdown table")
@@ -29,11 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     need = _FILES[args.action]
-    if len(args.files) != need:
+    if len(args.files) != need and not (args.action in _AT_LEAST and len(args.files) > need):
         if args.action == "list":
             raise UserError(f"params list takes no file, got {' '.join(args.files)!r};"
                             " to read a parameter file use `costmodel params show FILE`")
-        raise UserError(f"params {args.action} takes {need} file(s), got {len(args.files)}")
+        more = " or more" if args.action in _AT_LEAST else ""
+        raise UserError(f"params {args.action} takes {need}{more} file(s), got {len(args.files)}")
     if args.markdown and args.action != "list":
         raise UserError(f"--markdown is for `params list`; `params {args.action}` takes --json or nothing")
     if args.action == "list":
@@ -42,8 +46,10 @@ def run(args) -> int:
 
     if args.action == "show":
         print(paramfile.show(args.files[0], as_json=args.json))
-    else:
+    elif len(args.files) == 2:
         print(paramfile.diff(args.files[0], args.files[1], as_json=args.json))
+    else:
+        print(paramfile.diff_many(args.files, as_json=args.json))
     return 0
 
 
