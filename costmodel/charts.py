@@ -901,6 +901,243 @@ def probe_validation_chart(df: pd.DataFrame, width: int = 420, height: int = 260
             subtitle="line: model (drain_local); diamonds: simulation; circles: the probe on a real kernel"))
 
 
+# ---- machines side by side, and the model against whole workloads ------------------------------
+
+#: Vega expression formatting a time in ns the way the report's tables do (:func:`format_ns`):
+#: ns below 10 us, then us, ms and s, four significant digits, never an exponent
+TIME_LABEL_EXPR = (
+    "datum.value == 0 ? '0' : abs(datum.value) < 1e4 ? format(datum.value, ',.4~r') + ' ns'"
+    " : abs(datum.value) < 1e7 ? format(datum.value / 1e3, ',.4~r') + ' \u00b5s'"
+    " : abs(datum.value) < 1e10 ? format(datum.value / 1e6, ',.4~r') + ' ms'"
+    " : format(datum.value / 1e9, ',.4~r') + ' s'")
+
+
+def format_ns(ns) -> str:
+    """A time in ns as the report writes every time: ns below 10 us, then us, ms, s (each while
+    the number is below 10,000 of that unit), four significant digits, thousands separated, no
+    exponent. ``format_ns(27420.0) == '27.42 us'`` (with the micro sign)."""
+    if ns is None or (isinstance(ns, float) and not np.isfinite(ns)):
+        return "-"
+    x = float(ns)
+    if x == 0:
+        return "0 ns"
+    for scale, unit in ((1.0, "ns"), (1e3, "\u00b5s"), (1e6, "ms")):
+        if abs(x) / scale < 1e4:
+            return f"{_sig4(x / scale)} {unit}"
+    return f"{_sig4(x / 1e9)} s"
+
+
+def _sig4(v: float) -> str:
+    """Four significant digits without an exponent, thousands separated, no trailing zeros."""
+    if v == 0:
+        return "0"
+    digits = max(0, 3 - int(np.floor(np.log10(abs(v)))))
+    s = f"{round(v, digits):,.{digits}f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s
+
+
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """1, 2 and 5 times each power of ten from ``lo`` to ``hi``: the ticks of a log axis."""
+    out = []
+    for k in range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1):
+        out += [m * 10.0 ** k for m in (1, 2, 5) if lo <= m * 10.0 ** k <= hi]
+    return out
+
+
+def _time_ticks(high: float) -> list[float]:
+    """0 and the powers of ten up to ``high`` (ns): the ticks of a symmetric-log time axis."""
+    top = max(1, int(np.ceil(np.log10(max(high, 10.0)))))
+    return [0.0] + [10.0 ** k for k in range(1, top + 1)]
+
+
+#: how an interval's source is drawn wherever sets are compared
+SOURCE_ORDER = ("measured", "published", "assumed")
+_SOURCE_SHAPES = ("circle", "diamond", "triangle-down")
+
+
+def machine_comparison_data(sets: Mapping[str, object]) -> pd.DataFrame:
+    """Every machine cost (a machine parameter in ns) of each parameter set, with its interval,
+    tidy, one row per (machine, parameter): ``machine`` (the key of ``sets``), ``parameter``,
+    ``value_ns``, ``ci_low_ns``, ``ci_high_ns`` (NaN where the set gives no interval),
+    ``source`` (measured, published or assumed, as the set says), ``measured`` (bool), and
+    ``copy_ns`` rows derived from the copy: ``page_bytes / copy_bandwidth_gbps`` (its interval
+    from the bandwidth's, its source the bandwidth's), so a bandwidth is compared as a time."""
+    rows = []
+    for machine, ps in sets.items():
+        params = ps.parameters
+        for name, e in registry.NUMERIC.items():
+            if e.kind != registry.MACHINE or e.unit != "ns" or name not in params:
+                continue
+            entry = params[name]
+            rows.append({"machine": machine, "parameter": name, "value_ns": float(entry.value),
+                         "ci_low_ns": np.nan if entry.ci_low is None else float(entry.ci_low),
+                         "ci_high_ns": np.nan if entry.ci_high is None else float(entry.ci_high),
+                         "source": str(entry.source)})
+        bw, pb = params.get("copy_bandwidth_gbps"), params.get("page_bytes")
+        if bw is not None and pb is not None and float(bw.value) > 0:
+            b = float(pb.value)
+            lo = np.nan if bw.ci_high is None or not float(bw.ci_high) > 0 else b / float(bw.ci_high)
+            hi = np.nan if bw.ci_low is None or not float(bw.ci_low) > 0 else b / float(bw.ci_low)
+            rows.append({"machine": machine, "parameter": "copy_ns (page_bytes / copy_bandwidth_gbps)",
+                         "value_ns": b / float(bw.value), "ci_low_ns": lo, "ci_high_ns": hi,
+                         "source": str(bw.source)})
+    df = pd.DataFrame(rows, columns=["machine", "parameter", "value_ns", "ci_low_ns", "ci_high_ns", "source"])
+    df["measured"] = df["source"] == "measured"
+    return df
+
+
+def machine_comparison_chart(df: pd.DataFrame, width: int = 520, title: str | None = None):
+    """Each machine cost per machine: a point at the value and a rule across its interval, one
+    row per parameter, the machines side by side within it. Measured values are filled circles
+    on solid rules; published and assumed ones are hollow on dashed rules. The axis is
+    symmetric-log (ns), so a value or an interval end of 0 stays on the chart."""
+    import altair as alt
+
+    machines = list(dict.fromkeys(df["machine"]))
+    params = list(dict.fromkeys(df["parameter"]))
+    high = float(np.nanmax(df[["value_ns", "ci_high_ns"]].to_numpy())) if len(df) else 10.0
+    scale = alt.Scale(type="symlog", constant=1, domain=[0, 10.0 ** np.ceil(np.log10(max(high, 10.0)))], nice=False)
+    x_axis = alt.Axis(values=_time_ticks(high), labelExpr=TIME_LABEL_EXPR, grid=True, labelFlush=False)
+    y = alt.Y("parameter:N", sort=params, title=None, axis=alt.Axis(labelLimit=300))
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    color = alt.Color("machine:N", sort=machines, title="machine (parameter set)",
+                      scale=alt.Scale(domain=machines, range=[colors[i % len(colors)] for i in range(len(machines))]),
+                      legend=alt.Legend(orient="bottom", columns=1, labelLimit=400))
+    y_off = alt.YOffset("machine:N", sort=machines)
+    src = alt.Shape("source:N", scale=alt.Scale(domain=list(SOURCE_ORDER), range=list(_SOURCE_SHAPES)),
+                    title="value", legend=alt.Legend(orient="bottom"))
+    tips = [alt.Tooltip("machine:N"), alt.Tooltip("parameter:N"), alt.Tooltip("source:N"),
+            alt.Tooltip("value_ns:Q", format=",.4~r", title="value (ns)"),
+            alt.Tooltip("ci_low_ns:Q", format=",.4~r", title="interval low (ns)"),
+            alt.Tooltip("ci_high_ns:Q", format=",.4~r", title="interval high (ns)")]
+    base = alt.Chart(df)
+    rules = base.transform_filter("isValid(datum.ci_low_ns) && isFinite(datum.ci_low_ns)").mark_rule(
+        strokeWidth=2).encode(
+        x=alt.X("ci_low_ns:Q", scale=scale, axis=x_axis, title="cost (symmetric log: 0 stays on the axis)"),
+        x2="ci_high_ns:Q", y=y, yOffset=y_off, color=color,
+        strokeDash=alt.StrokeDash("measured:N", scale=alt.Scale(domain=[True, False], range=[[1, 0], [4, 3]]),
+                                  legend=None), tooltip=tips)
+    # measured: filled; published or assumed: hollow (two layers, so each legend symbol is drawn plainly)
+    points = [base.transform_filter("datum.measured" if filled else "!datum.measured").mark_point(
+        size=60, strokeWidth=1.5, filled=filled, opacity=0.9).encode(
+        x=alt.X("value_ns:Q", scale=scale, axis=x_axis), y=y, yOffset=y_off, color=color, shape=src, tooltip=tips)
+        for filled in (True, False)]
+    return alt.layer(rules, *points).properties(
+        width=width, height=alt.Step(9),  # per machine within a parameter's row
+        title=alt.Title(title or "Machine costs across the parameter sets",
+                        subtitle=["point: the value; rule: its interval; filled on a solid rule: measured, "
+                                  "hollow on a dashed rule: published or assumed",
+                                  "copy_ns is page_bytes / copy_bandwidth_gbps; axis symmetric-log, so 0 shows"]))
+
+
+def prediction_data(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`costmodel.prediction.predict` as the prediction chart reads them: one
+    per configuration with ``probe``, ``config``, ``label`` (probe and configuration),
+    ``measured_ns`` (the mean) with ``measured_ci_low``/``measured_ci_high``, ``predicted_ns``
+    with its interval, ``priced`` (False where no WP fault was taken, so the model prices
+    nothing that was timed), ``within_tolerance``, ``kind`` (words for the colour: the probe,
+    or that nothing was priced), ``model_p_copy``, ``copied`` with its interval, and
+    ``copy_inside``."""
+    r = rows
+    out = pd.DataFrame({
+        "probe": r["probe"].astype(str), "config": r["config"].astype(str),
+        "measured_ns": pd.to_numeric(r["mean_ns"], errors="coerce"),
+        "measured_ci_low": pd.to_numeric(r["mean_ci_low"], errors="coerce"),
+        "measured_ci_high": pd.to_numeric(r["mean_ci_high"], errors="coerce"),
+        "predicted_ns": pd.to_numeric(r["predicted_ns"], errors="coerce"),
+        "predicted_ci_low": pd.to_numeric(r["predicted_ci_low"], errors="coerce"),
+        "predicted_ci_high": pd.to_numeric(r["predicted_ci_high"], errors="coerce"),
+        "priced": r["priced"].astype(bool),
+        "within_tolerance": r["within_tolerance"].astype(bool),
+        "model_p_copy": pd.to_numeric(r["model_p_copy"], errors="coerce"),
+        "copied": pd.to_numeric(r["copied"], errors="coerce"),
+        "copied_ci_low": pd.to_numeric(r["copied_ci_low"], errors="coerce"),
+        "copied_ci_high": pd.to_numeric(r["copied_ci_high"], errors="coerce"),
+        "copy_inside": r["copy_inside"].map(lambda v: None if v is None or v != v else bool(v)),
+    })
+    out["label"] = out["probe"] + " " + out["config"]
+    out["kind"] = np.where(out["priced"], out["probe"], "no WP fault taken (not priced)")
+    return out.reset_index(drop=True)
+
+
+def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tolerance: float | None = None):
+    """Left: the model's expected cost per WP fault against the measured mean, one point per
+    configuration, with the measured 95% interval (vertical) and the predicted one from the
+    machine parameters' intervals (horizontal), on log axes with the line y = x (and, given
+    ``tolerance``, its band). Right: the model's copy probability against the measured copy
+    fraction with its Wilson interval, and y = x. Hollow grey: configurations where the write
+    took no WP fault, which the model does not price."""
+    import altair as alt
+
+    kinds = list(dict.fromkeys([k for k in ("workload", "swap_cow") if (df["kind"] == k).any()]
+                               + [k for k in df["kind"] if k not in ("workload", "swap_cow")]))
+    palette = {"workload": "#1f77b4", "swap_cow": "#d62728"}
+    color = alt.Color("kind:N", title=None, sort=kinds,
+                      scale=alt.Scale(domain=kinds, range=[palette.get(k, "#999999") for k in kinds]),
+                      legend=alt.Legend(orient="bottom", columns=1))
+    cost_vals = df[["measured_ci_low", "measured_ci_high", "predicted_ci_low", "predicted_ci_high",
+                    "measured_ns", "predicted_ns"]].to_numpy(dtype=float)
+    cost_vals = cost_vals[np.isfinite(cost_vals) & (cost_vals > 0)]
+    lo = 10.0 ** np.floor(np.log10(cost_vals.min())) if cost_vals.size else 10.0
+    hi = 10.0 ** np.ceil(np.log10(cost_vals.max())) if cost_vals.size else 1e5
+    scale = alt.Scale(type="log", domain=[lo, hi], nice=False)
+    axis = alt.Axis(labelExpr=TIME_LABEL_EXPR, values=_log_ticks(lo, hi))
+    tips = [alt.Tooltip("label:N", title="configuration"), alt.Tooltip("kind:N"),
+            alt.Tooltip("measured_ns:Q", format=",.0f", title="measured mean (ns)"),
+            alt.Tooltip("measured_ci_low:Q", format=",.0f"), alt.Tooltip("measured_ci_high:Q", format=",.0f"),
+            alt.Tooltip("predicted_ns:Q", format=",.0f", title="predicted (ns)"),
+            alt.Tooltip("predicted_ci_low:Q", format=",.0f"), alt.Tooltip("predicted_ci_high:Q", format=",.0f"),
+            alt.Tooltip("within_tolerance:N")]
+    base = alt.Chart(df)
+    x = alt.X("predicted_ns:Q", scale=scale, axis=axis, title="predicted cost per WP fault (model)")
+    y = alt.Y("measured_ns:Q", scale=scale, axis=axis, title="measured mean cost per WP fault")
+    diag = pd.DataFrame({"a": [lo, hi]})
+    layers = []
+    if tolerance:
+        band = pd.DataFrame({"a": [lo, hi], "lo": [lo / (1 + tolerance), hi / (1 + tolerance)],
+                             "hi": [lo / (1 - tolerance), hi / (1 - tolerance)]})
+        layers.append(alt.Chart(band).mark_area(color="#2ca02c", opacity=0.12).encode(
+            x=alt.X("a:Q", scale=scale), y=alt.Y("lo:Q", scale=scale), y2="hi:Q"))
+    layers += [
+        alt.Chart(diag).mark_line(color="#333", strokeDash=[5, 3]).encode(x=alt.X("a:Q", scale=scale),
+                                                                          y=alt.Y("a:Q", scale=scale)),
+        base.mark_rule(opacity=0.7).encode(x=x, y=alt.Y("measured_ci_low:Q", scale=scale), y2="measured_ci_high:Q",
+                                           color=color),
+        base.mark_rule(opacity=0.7).encode(x=alt.X("predicted_ci_low:Q", scale=scale), x2="predicted_ci_high:Q",
+                                           y=y, color=color),
+        base.mark_point(size=45, strokeWidth=1.5).encode(
+            x=x, y=y, color=color, tooltip=tips,
+            fill=alt.condition("datum.priced", alt.Fill("kind:N", sort=kinds, legend=None, scale=alt.Scale(
+                domain=kinds, range=[palette.get(k, "#999999") for k in kinds])), alt.value("white"))),
+    ]
+    sub = "dashed: y = x; vertical: measured 95% interval; horizontal: predicted, from the parameters' intervals"
+    if tolerance:
+        sub = [sub, f"green band: within {tolerance:.0%} of the measured mean"]
+    cost = alt.layer(*layers).properties(width=width, height=height, title=alt.Title(
+        "Cost per WP fault: model against measurement", subtitle=sub))
+    unit = pd.DataFrame({"a": [0.0, 1.0]})
+    pscale = alt.Scale(domain=[-0.02, 1.02], nice=False)
+    px = alt.X("model_p_copy:Q", scale=pscale, title="model: P(copy)")
+    py = alt.Y("copied:Q", scale=pscale, title="measured copy fraction")
+    ptips = [alt.Tooltip("label:N", title="configuration"), alt.Tooltip("model_p_copy:Q", format=".3f"),
+             alt.Tooltip("copied:Q", format=".3f"), alt.Tooltip("copied_ci_low:Q", format=".3f"),
+             alt.Tooltip("copied_ci_high:Q", format=".3f"), alt.Tooltip("copy_inside:N")]
+    copies = alt.layer(
+        alt.Chart(unit).mark_line(color="#333", strokeDash=[5, 3]).encode(x=alt.X("a:Q", scale=pscale),
+                                                                          y=alt.Y("a:Q", scale=pscale)),
+        base.transform_filter("isValid(datum.copied)").mark_rule(opacity=0.7).encode(
+            x=px, y=alt.Y("copied_ci_low:Q", scale=pscale), y2="copied_ci_high:Q", color=color),
+        base.transform_filter("isValid(datum.copied)").mark_point(size=45, strokeWidth=1.5).encode(
+            x=px, y=py, color=color, tooltip=ptips,
+            fill=alt.condition("datum.priced", alt.Fill("kind:N", sort=kinds, legend=None, scale=alt.Scale(
+                domain=kinds, range=[palette.get(k, "#999999") for k in kinds])), alt.value("white"))),
+    ).properties(width=int(width * 0.75), height=height, title=alt.Title(
+        "Copies: model against measurement", subtitle="vertical: the measured fraction's Wilson interval"))
+    return alt.hconcat(cost, copies).resolve_scale(x="independent", y="independent")
+
+
 def notebook_setup() -> str:
     """Render charts in notebooks without the network: altair's offline Jupyter renderer (its
     vega libraries come from vl-convert-python) where anywidget is installed; also lifts the

@@ -456,3 +456,108 @@ def test_tornado_chart_from_a_sensitivity(defaults):
     bar = spec["layer"][0]
     assert bar["mark"]["type"] == "bar" and bar["encoding"]["x"]["field"] == "margin_min"
     assert bar["encoding"]["x2"]["field"] == "margin_max"
+
+
+# ---- machines side by side; the model against whole workloads -----------------------------------
+
+
+def _walk_marks(sg, pred):
+    out = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if pred(node):
+                out.extend(node.get("items", []))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(sg)
+    return out
+
+
+def _set(name, **values):
+    from costmodel.paramfile import Entry, ParamSet
+
+    params = {}
+    for k, (v, lo, hi, src) in values.items():
+        params[k] = Entry(v, src, "test", registry.NUMERIC[k].unit, lo, hi)
+    return ParamSet(name, "test", params)
+
+
+def test_machine_comparison_rows_and_copy_time():
+    a = _set("a", reuse_ns=(150.0, 140.0, 160.0, "measured"), shootdown_per_cpu_ns=(0.0, None, None, "assumed"),
+             page_bytes=(4096, None, None, "measured"), copy_bandwidth_gbps=(8.0, 4.0, 16.0, "measured"))
+    b = _set("b", reuse_ns=(90.0, 30.0, 270.0, "assumed"))
+    df = charts.machine_comparison_data({"m1": a, "m2": b})
+    assert set(df["machine"]) == {"m1", "m2"}
+    row = df[(df["machine"] == "m1") & df["parameter"].str.startswith("copy_ns")].iloc[0]
+    # 4096 bytes at 8 bytes/ns: 512 ns; the interval from the bandwidth's, inverted
+    assert (row["value_ns"], row["ci_low_ns"], row["ci_high_ns"]) == pytest.approx((512.0, 256.0, 1024.0))
+    reuse = df[df["parameter"] == "reuse_ns"].set_index("machine")
+    assert bool(reuse.loc["m1", "measured"]) and not bool(reuse.loc["m2", "measured"])
+    assert reuse.loc["m2", "ci_high_ns"] == 270.0
+    zero = df[df["parameter"] == "shootdown_per_cpu_ns"].iloc[0]
+    assert zero["value_ns"] == 0.0 and math.isnan(zero["ci_low_ns"])
+    assert not (df["parameter"] == "copy_bandwidth_gbps").any()  # a bandwidth is shown as its copy time
+
+
+def test_machine_comparison_chart_keeps_zero_on_the_axis():
+    """A cost of 0 is drawn (at the axis origin), measured points filled and the others hollow."""
+    vlc = pytest.importorskip("vl_convert")
+    a = _set("a", reuse_ns=(150.0, 140.0, 160.0, "measured"), shootdown_per_cpu_ns=(0.0, None, None, "assumed"))
+    df = charts.machine_comparison_data({"m1": a})
+    sg = vlc.vegalite_to_scenegraph(charts.machine_comparison_chart(df).to_dict(), vl_version=charts.VL_VERSION)
+    pts = _walk_marks(sg, lambda n: n.get("marktype") == "symbol" and str(n.get("name", "")).startswith("layer_"))
+    assert len(pts) == 2
+    xs = sorted(p["x"] for p in pts)
+    assert xs[0] == pytest.approx(0.0, abs=1e-6)  # the 0 at the origin, not dropped as on a log axis
+    assert xs[1] > 100
+    fills = {round(p["x"]) : p.get("fill") for p in pts}
+    assert fills[0] in (None, "transparent")  # assumed: hollow
+    assert fills[round(xs[1])] not in (None, "transparent")  # measured: filled
+
+
+def _prediction_rows():
+    import pandas as pd
+
+    return pd.DataFrame({
+        "probe": ["workload", "workload", "swap_cow"], "config": ["a=1", "a=2", "s=x"],
+        "mean_ns": [1000.0, 5000.0, 50.0], "mean_ci_low": [900.0, 4500.0, 45.0],
+        "mean_ci_high": [1100.0, 5600.0, 55.0], "predicted_ns": [1050.0, 4000.0, 900.0],
+        "predicted_ci_low": [1000.0, 3900.0, 880.0], "predicted_ci_high": [1100.0, 4100.0, 920.0],
+        "priced": [True, True, False], "within_tolerance": [True, False, False],
+        "model_p_copy": [0.5, 1.0, 0.0], "copied": [0.48, 1.0, 0.0], "copied_ci_low": [0.4, 0.98, 0.0],
+        "copied_ci_high": [0.56, 1.0, 0.02], "copy_inside": [True, True, True], "model_lacks": ["", "", "no fault"],
+    })
+
+
+def test_prediction_data_and_chart():
+    vlc = pytest.importorskip("vl_convert")
+    df = charts.prediction_data(_prediction_rows())
+    assert list(df["measured_ns"]) == [1000.0, 5000.0, 50.0]
+    assert list(df["kind"]) == ["workload", "workload", "no WP fault taken (not priced)"]
+    assert list(df["label"]) == ["workload a=1", "workload a=2", "swap_cow s=x"]
+    spec = charts.prediction_chart(df, tolerance=0.15).to_dict()
+    sg = vlc.vegalite_to_scenegraph(spec, vl_version=charts.VL_VERSION)
+    pts = _walk_marks(sg, lambda n: n.get("marktype") == "symbol" and str(n.get("name", "")).startswith("concat"))
+    assert len(pts) == 6  # three configurations in each panel
+    # the y = x line of the cost panel runs corner to corner: equal values at equal positions
+    cost = spec["hconcat"][0]["layer"]
+    diag = [l for l in cost if l.get("mark", {}).get("type") == "line"]
+    assert diag and diag[0]["encoding"]["x"]["field"] == diag[0]["encoding"]["y"]["field"]
+    lines = _walk_marks(sg, lambda n: n.get("marktype") == "line")
+    assert lines, "no y = x line drawn"
+
+
+def test_format_ns_one_style():
+    assert charts.format_ns(0) == "0 ns"
+    assert charts.format_ns(3371.0) == "3,371 ns"
+    assert charts.format_ns(27420.0) == "27.42 \u00b5s"
+    assert charts.format_ns(9_999.0) == "9,999 ns"
+    assert charts.format_ns(2.1e6) == "2,100 \u00b5s"
+    assert charts.format_ns(2.1e7) == "21 ms"
+    assert charts.format_ns(9.4821e8) == "948.2 ms"
+    assert charts.format_ns(5e10) == "50 s"
