@@ -626,7 +626,9 @@ def show(path: str | Path, as_json: bool = False) -> str:
             ic = f.get("information_criterion")
             extra = ""
             if ic and ic.get("name") == "none":
-                extra = f"; shape {ic.get('chosen')} assumed"
+                shape = ps.parameters.get("shootdown_model")
+                how = "taken from a published curve" if shape is not None and shape.source == "published" else "assumed"
+                extra = f"; shape {ic.get('chosen')} {how} (too few target counts to choose it)"
             elif ic:
                 extra = f"; {ic.get('name', 'IC')} chose {ic.get('chosen')}"
             lines.append(f"  {f['name']}: {f['method']}, {f['n_points']} points{extra}"
