@@ -561,3 +561,16 @@ def test_every_command_starts_from_the_one_default_set_and_names_it(capsys):
     assert json.loads(out)["policies"]["drain_local"]["expected_ns"] == pytest.approx(bare["drain_local"]["expected_ns"])
     code, out, err = run(capsys, "eval", "--params", "none")
     assert code == 0 and "parameter set: the registry defaults" in out
+
+
+def test_eval_largest_part_is_the_largest_of_every_part(capsys):
+    """The table's "largest part" column considers every part of the breakdown, fault entry included
+    (at the registry defaults with no copy, the fault entry is the largest)."""
+    from costmodel.evaluate import evaluate_point
+
+    code, out, err = run(capsys, "eval", "--params", "none", "--policy", "mapcount")
+    assert code == 0, err
+    parts = evaluate_point(registry.resolve(), ["mapcount"])["mapcount"]["breakdown_ns"]
+    name, value = max(parts.items(), key=lambda kv: kv[1])
+    row = next(line for line in out.splitlines() if line.strip().startswith("mapcount"))
+    assert row.rstrip().endswith(f"{name} {value:.0f} ns")

@@ -65,7 +65,7 @@ def format_table(values: dict, result: dict, highlight: str | None = None) -> st
     cheapest = cheapest_candidate(result)
     for pol, out in result.items():
         mark = "*" if pol == highlight else " "
-        top = max(out["breakdown_ns"].items(), key=lambda kv: kv[1] if kv[0] != "fault_entry" else -1)
+        top = max(out["breakdown_ns"].items(), key=lambda kv: kv[1])
         lines.append(f"{mark}{pol.ljust(name_w - 1)}" + "".join(fmt.format(out[k]).rjust(13) for k, _, fmt in cols)
                      + f"  {top[0]} {top[1]:.0f} ns")
     gap = values["gap_model"]
