@@ -574,3 +574,15 @@ def test_eval_largest_part_is_the_largest_of_every_part(capsys):
     name, value = max(parts.items(), key=lambda kv: kv[1])
     row = next(line for line in out.splitlines() if line.strip().startswith("mapcount"))
     assert row.rstrip().endswith(f"{name} {value:.0f} ns")
+
+
+def test_sweep_refuses_a_repeated_axis_and_writes_dash_to_stdout(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, "sweep", "--vary", "remote_cpus=1:3:3", "--vary", "remote_cpus=1:5:5", "-o", "x.csv")
+    assert code == 2 and "given twice" in err and "\n" not in err.strip()
+    assert not (tmp_path / "x.csv").exists()
+    code, out, err = run(capsys, "sweep", "--vary", "remote_cpus=1:3:3", "-o", "-")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("remote_cpus,policy,") and len(lines) == 1 + 3 * 6
+    assert not (tmp_path / "-").exists()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 
 from .. import registry, uncertainty
-from ..atomic import write_atomic
+from ..atomic import describe_output, is_stdout, write_output
 from ..errors import UserError
 from ..evaluate import policy_or_error, sweep
-from .common import add_param_options, params_label
+from .common import add_output_options, add_param_options, check_out, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
 #: draws per point of a sweep with --uncertainty (every point uses the same draws)
@@ -23,8 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a grid axis: NAME=v1,v2,... or NAME=lo:hi:count (log-spaced with "
                              "NAME=lo:hi:count:log); categoricals take a list of choices")
     parser.add_argument("--policy", action="append", metavar="NAME", help="policies to include (default all)")
-    parser.add_argument("-o", "--out", required=True, metavar="FILE.csv")
-    parser.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    add_output_options(parser, metavar="FILE.csv", what="the tidy CSV to write")
     add_uncertainty_options(parser, SWEEP_DRAWS)
 
 
@@ -62,12 +62,15 @@ def parse_axis(spec: str) -> tuple[str, list]:
 
 
 def run(args) -> int:
+    check_out(args)
     values, _, paramset = params_and_point(args)
-    grid = dict(parse_axis(s) for s in args.vary)
+    grid = {}
+    for spec in args.vary:
+        name, axis = parse_axis(spec)
+        if name in grid:
+            raise UserError(f"--vary {name} is given twice; give one axis per parameter (join values: {name}=a,b,c)")
+        grid[name] = axis
     policies = [policy_or_error(p) for p in args.policy] if args.policy else None
-    from ..atomic import refuse_overwrite
-
-    refuse_overwrite(args.out, args.force)
     uncertain = wants_uncertainty(args)
     if uncertain:
         draws, seed, vary = uncertainty_settings(args, SWEEP_DRAWS)
@@ -78,10 +81,11 @@ def run(args) -> int:
         df = add_intervals(df, grid, values, params, draws=draws, seed=seed)
         note = (f"; with each output's 95% interval (<column>_low, <column>_high) and p_cheapest from {draws:,} "
                 f"draws, seed {seed}, the same draws at every point")
-    write_atomic(args.out, df.to_csv(index=False), force=args.force)
+    where = write_output(args.out, df.to_csv(index=False), force=args.force, parents=args.parents)
     points = len(df) // df["policy"].nunique()
-    print(f"wrote {args.out}: {points} points x {df['policy'].nunique()} policies = {len(df)} rows{note}; "
-          f"{params_label(args)}")
+    message = (f"wrote {describe_output(where) if not is_stdout(args.out) else 'standard output'}: {points} points x"
+               f" {df['policy'].nunique()} policies = {len(df)} rows{note}; {params_label(args)}")
+    print(message, file=sys.stderr if is_stdout(args.out) else sys.stdout)
     return 0
 
 
