@@ -8,7 +8,7 @@ import json
 
 from .. import uncertainty
 from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
-from ..model import POLICIES
+from ..model import OUTPUT_DECLARATIONS, POLICIES
 from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
@@ -55,10 +55,7 @@ def run(args) -> int:
 
 
 def format_table(values: dict, result: dict, highlight: str | None = None) -> str:
-    cols = [("p_copy", "p_copy", "{:.4f}"), ("p_unnecessary_copy", "p_unneeded", "{:.4f}"),
-            ("p_local_drain", "p_drain_loc", "{:.4f}"), ("p_remote_drain", "p_drain_rem", "{:.4f}"),
-            ("p_drain_all", "p_drain_all", "{:.4f}"), ("expected_ns", "expected_ns", "{:.1f}"),
-            ("cpu_us_per_s", "cpu_us_per_s", "{:.0f}")]
+    cols = [(o.name, o.heading, o.fmt) for o in OUTPUT_DECLARATIONS if o.kind != "count"]
     name_w = max(len(p) for p in result) + 2
     lines = [f"{'policy'.ljust(name_w)}" + "".join(h.rjust(13) for _, h, _ in cols) + "  largest part"]
     lines.append("-" * len(lines[0]))

@@ -11,6 +11,7 @@ from ..evaluate import policy_or_error
 from ..model import POLICIES
 from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
+from ..model import OUTPUT_DECLARATIONS
 from .common import add_param_options, resolve_params
 
 EPILOG = """\
@@ -21,10 +22,11 @@ examples:
 
 Each simulated output is shown beside the model's value with its confidence interval."""
 
-#: rows of the table: output key, heading, number format
-_ROWS = [("p_copy", "{:.5f}"), ("p_unnecessary_copy", "{:.5f}"), ("p_local_drain", "{:.5f}"),
-         ("p_remote_drain", "{:.5f}"), ("p_drain_all", "{:.5f}"), ("orphaned_pages_per_fault", "{:.5f}"),
-         ("expected_ns", "{:.2f}"), ("mean_local_drain_folios", "{:.3f}")]
+#: rows of the table: output key and number format, from the model's output declarations (one more
+#: digit than eval: the simulation's intervals are narrow), then the simulation's own figure
+_ROWS = ([(o.name, o.fmt.replace(".4f", ".5f").replace(".1f", ".2f"))
+          for o in OUTPUT_DECLARATIONS if o.name != "cpu_us_per_s"]
+         + [("mean_local_drain_folios", "{:.3f}")])
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

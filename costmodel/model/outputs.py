@@ -9,6 +9,8 @@ reference (p_other_ref) forces a copy under every refcount-testing policy.
 from __future__ import annotations
 
 
+from dataclasses import dataclass
+
 import sympy as sp
 
 from ..registry import S
@@ -16,17 +18,36 @@ from . import costs
 from .policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER, POLICIES, Policy
 from .residency import expected_occupancy, fill_after_flush, held_batch_fill, residency
 
-#: scalar outputs per policy, in order (breakdown components follow as breakdown_ns.<part>)
-OUTPUTS = (
-    "p_copy",
-    "p_unnecessary_copy",
-    "p_local_drain",
-    "p_remote_drain",
-    "p_drain_all",
-    "expected_ns",
-    "cpu_us_per_s",
-    "orphaned_pages_per_fault",
+@dataclass(frozen=True)
+class Output:
+    """One scalar output of a policy, declared once: the tables of eval, simulate and the report
+    take their columns, headings, units and number formats from here."""
+
+    name: str
+    unit: str
+    heading: str
+    fmt: str
+    #: "probability" (a share of WP faults), "cost" (ns per fault or CPU time), "count"
+    kind: str
+    description: str
+
+
+#: every scalar output of a policy, in order (breakdown parts follow as breakdown_ns.<part>)
+OUTPUT_DECLARATIONS: tuple[Output, ...] = (
+    Output("p_copy", "probability", "p_copy", "{:.4f}", "probability", "the WP fault copies the page"),
+    Output("p_unnecessary_copy", "probability", "p_unneeded", "{:.4f}", "probability",
+           "it copies only because a batch still holds the page"),
+    Output("p_local_drain", "probability", "p_drain_loc", "{:.4f}", "probability", "it calls lru_add_drain()"),
+    Output("p_remote_drain", "probability", "p_drain_rem", "{:.4f}", "probability",
+           "it drains the holding CPU remotely"),
+    Output("p_drain_all", "probability", "p_drain_all", "{:.4f}", "probability", "it calls lru_add_drain_all()"),
+    Output("expected_ns", "ns", "expected_ns", "{:.1f}", "cost", "expected cost of one WP fault"),
+    Output("cpu_us_per_s", "us/s", "cpu_us_per_s", "{:.0f}", "cost", "CPU time per second at wp_faults_per_s"),
+    Output("orphaned_pages_per_fault", "pages", "orphaned", "{:.4f}", "count",
+           "old pages left in a batch after a copy"),
 )
+OUTPUT_BY_NAME = {o.name: o for o in OUTPUT_DECLARATIONS}
+OUTPUTS = tuple(o.name for o in OUTPUT_DECLARATIONS)
 BREAKDOWN = ("fault_entry", "reuse", "alloc", "copy", "local_flush", "shootdown", "free",
              "local_drain", "remote_drain", "drain_all")
 
