@@ -15,7 +15,7 @@ the same answers from far fewer events per fault, i.e. a much faster SimPy; both
 
     .venv/bin/python benchmarks/bench_simulate.py [--faults N] [--simpy-faults N] [--repeat N]
 
-Targets (issue 4): at least 5e6 faults/s on this 2-core machine and at least 100x SimPy.
+Targets: at least 5e6 faults/s on this 2-core machine and at least 100x SimPy.
 Other work on the machine slows every figure; the load average is printed beside them.
 """
 

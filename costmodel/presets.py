@@ -44,7 +44,7 @@ WORKLOAD_PRESETS: dict[str, WorkloadPreset] = {
              "p_same_cpu": 0.9, "p_exclusive": 0.0, "p_other_ref": 0.02, "p_large_folio": 0.0,
              "remote_cpus": 3, "cpus": 8, "wp_faults_per_s": 2e4},
             "A process forks (Redis-like BGSAVE, CRIU-style dump) and its recently faulted pages lose the "
-            "exclusive marker (DOMAIN.md section 2); once the child is gone, the parent's writes to those pages "
+            "exclusive marker (PageAnonExclusive, Linux 5.19); once the child is gone, the parent's writes to those pages "
             "take WP faults, mostly on the CPU that faulted them in (p_same_cpu 0.9, as the project's probe "
             "forks from the writing CPU). Rates and the 4-thread parent are assumed."),
         WorkloadPreset(

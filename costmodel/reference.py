@@ -23,7 +23,7 @@ from .paramfile import REFERENCE_DIR, ParamSet, save
 # ---- reference sets from published figures -------------------------------------------------
 #
 # Every number below the assumptions comes from data/reference/*.csv (each row cites its source,
-# as in shared/REFERENCES.md); the code holds only the derivations and the stated assumptions.
+# with its source); the code holds only the derivations and the stated assumptions.
 
 FIGURES_CSV = "published_figures.csv"
 MILAN_CURVE_CSV = "milan72_tlb_flush2.csv"

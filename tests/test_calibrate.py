@@ -463,7 +463,7 @@ def test_haswell_ratio_within_what_the_assumptions_allow():
 
 
 def test_haswell_set_ratio_by_hand_matches_the_model():
-    """The ratio from the shipped file, by the cost table of DOMAIN.md (every op copies and shoots
+    """The ratio from the shipped file, by the model's cost table (every op copies and shoots
     down one CPU under copy_if_referenced; reuse under mapcount), equals the model's."""
     ps = paramfile.load(REFERENCE / "haswell-kvm-guest.json")
     v = ps.values()

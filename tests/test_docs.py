@@ -45,3 +45,25 @@ def test_readme_breakeven_examples_work_as_printed(capsys):
         assert code == 0, (line, err)
         assert "no break-even" not in out, (line, out)
         assert "the order changes at" in out or "equal cost at" in out, (line, out)
+
+
+def test_the_repository_stands_alone():
+    """No code, comment, docstring or document of the repository points at files outside it (the
+    team's shared notes, issue numbers of the tracker)."""
+    import re
+
+    root = Path(__file__).parent.parent
+    outside = re.compile(r"DOMAIN\.md|REFERENCES\.md|ARCHITECTURE\.md|STYLE\.md|\.\./shared|shared/|\bissue \d+\b")
+    files = [p for pattern in ("costmodel/**/*.py", "costmodel/**/*.c", "costmodel/**/*.h", "costmodel/**/*.md",
+                               "tests/*.py", "benchmarks/*.py", "notebooks/*.ipynb", "data/*/README.md", "*.md",
+                               "Makefile", "setup.py", "pyproject.toml")
+             for p in root.glob(pattern) if p.is_file() and ".venv" not in p.parts]
+    me = Path(__file__).resolve()
+    hits = []
+    for p in files:
+        if p.resolve() == me:
+            continue
+        for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1):
+            if outside.search(line):
+                hits.append(f"{p.relative_to(root)}:{n}: {line.strip()[:100]}")
+    assert not hits, "\n".join(hits)

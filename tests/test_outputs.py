@@ -24,7 +24,7 @@ def quiet(**over):
     return registry.resolve(base)
 
 
-# ---- known values (issue 2) ---------------------------------------------------------------
+# ---- known values --------------------------------------------------------------------
 
 @pytest.mark.parametrize("B", [15, 31])
 def test_drain_local_cross_cpu_unnecessary_copies_follow_the_batch(B):

@@ -1,7 +1,7 @@
 """Residency: the probability that the page is still held in its CPU's LRU add batch when the
 write-protect fault comes, and the expected occupancy of that batch.
 
-Notation (DOMAIN.md section 4): B batch size; J folios already in the batch when the page was
+Notation: B batch size; J folios already in the batch when the page was
 added, so the batch is moved to the LRU after n = B-1-J further adds (the add that fills it);
 small-folio adds arrive at rate lambda, local drains at mu and drain-all events at nu, all Poisson;
 a large-folio add (a share p_large_add of all adds) moves the batch to the LRU at once. Any of these
