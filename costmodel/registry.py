@@ -181,6 +181,12 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("fault_entry_ns", "ns", 500.0, 0.0, 1.0e6,
        "Cost common to reuse and copy: trap, locking, page-table walk.", MACHINE, tex=r"c_{\mathrm{entry}}"),
     _n("reuse_ns", "ns", 100.0, 0.0, 1.0e6, "Extra cost of making the PTE writable on reuse.", MACHINE, tex=r"c_{\mathrm{reuse}}"),
+    _n("sibling_fault_ns", "ns", 0.0, 0.0, 1.0e6,
+       "Extra cost of every WP fault, reuse or copy, while other CPUs run the mm (remote_cpus >= 1): the"
+       " shared mm's cache lines bounce between the CPUs.", MACHINE,
+       "assumed 0 until measured (a reuse fault with a sibling thread spinning, against one without)",
+       tex=r"c_{\mathrm{sib}}", plausible=(0.0, 2000.0),
+       plausible_basis="0 to about 2 us: a few cache-line transfers in a guest"),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
        "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}", plausible=(4096, 4096),

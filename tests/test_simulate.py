@@ -92,7 +92,7 @@ def priced_by_hand(values, result, policy: str) -> float:
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue
-            cost = v["fault_entry_ns"]
+            cost = v["fault_entry_ns"] + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0)
             if excl or not refcount:
                 cost += v["reuse_ns"]
             elif large:
@@ -171,6 +171,7 @@ def points(draw):
         # term of the local drain always priced (approximate regimes get the stated bound of
         # approximation_bound_ns, not a zero cost)
         fault_entry_ns=draw(log_uniform(10, 2e3)), reuse_ns=draw(log_uniform(10, 1e3)),
+        sibling_fault_ns=draw(log_uniform(10, 1e3)),
         alloc_ns=draw(log_uniform(10, 2e3)), copy_bandwidth_gbps=draw(log_uniform(1, 100)),
         page_bytes=draw(st.sampled_from([4096, 16384, 65536])), local_flush_ns=draw(log_uniform(10, 1e3)),
         free_ns=draw(log_uniform(10, 1e3)), shootdown_base_ns=draw(log_uniform(10, 5e3)),

@@ -16,7 +16,7 @@ from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
-from .recipes import (DRAIN_PARAMS, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+from .recipes import (DRAIN_PARAMS, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
@@ -133,6 +133,7 @@ RECIPE_STATISTIC = {
     "shootdown": ("mean", "the model prices the expected cost of a shootdown: a mean"),
     "drain": ("mean", "the model prices the expected cost of a drain: a mean"),
     "remote_drain": ("mean", "the tail is the cost (waiting for the holder's scheduler): the model prices the mean"),
+    "sibling": ("mean", "the model prices the expected cost of a fault: a mean"),
 }
 
 
@@ -156,7 +157,7 @@ def _obs(df: pd.DataFrame, probe: str, needed_for: str, statistic: str, **config
     return Obs(float(np.sum(w * v) / np.sum(w)), float(1 / math.sqrt(np.sum(w))), f"{probe} {what}", stat)
 
 
-def _from_fault_and_copy(df, provenance, rng, n_boot) -> FitOutcome:
+def _from_fault_and_copy(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     need = "fault_entry_ns, reuse_ns, alloc_ns, local_flush_ns, free_ns, copy_bandwidth_gbps"
     stat = RECIPE_STATISTIC["fault_and_copy"][0]
     reuse = _obs(df, "fault_cost", need, stat, op="reuse_after_fork", measure="ns")
@@ -172,11 +173,25 @@ def _from_fault_and_copy(df, provenance, rng, n_boot) -> FitOutcome:
     return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot)
 
 
+def _has(df, probe: str, op: str) -> bool:
+    rows = _not_skipped(select(df, probe, op=op, measure="ns"))
+    return len(rows) > 0
+
+
+def _from_sibling(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """What a sibling running the mm costs every fault: the reuse fault with a sibling spinning on
+    the other CPU against the same fault without (through the model's two expressions)."""
+    stat = RECIPE_STATISTIC["sibling"][0]
+    plain = _obs(df, "fault_cost", "sibling_fault_ns", stat, op="reuse_after_fork", measure="ns")
+    spin = _obs(df, "fault_cost", "sibling_fault_ns", stat, op="reuse_after_fork_spinning", measure="ns")
+    return fit_sibling(plain, spin, rng=rng, n_boot=n_boot)
+
+
 #: the shootdown probe's operation that matches the copy's one-page ptep_clear_flush best
 SHOOTDOWN_OP = "mprotect_ro"
 
 
-def _from_shootdown(df, provenance, rng, n_boot) -> FitOutcome:
+def _from_shootdown(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     need = "shootdown_base_ns, shootdown_per_cpu_ns, shootdown_model"
     spin = _need(df, select(df, "shootdown", op=SHOOTDOWN_OP, siblings="spinning", measure="ns"), "shootdown",
                  f"op={SHOOTDOWN_OP} siblings=spinning", need)
@@ -194,8 +209,49 @@ def _from_shootdown(df, provenance, rng, n_boot) -> FitOutcome:
     if not xs:
         raise UserError(f"probe shootdown: no target count measured with siblings both spinning and asleep"
                         f" (needed for {need})")
-    data = f"shootdown op={SHOOTDOWN_OP}: median with siblings spinning minus asleep, per target count"
-    return fit_shootdown(xs, ys, ses, rng=rng, n_boot=n_boot, data=data)
+    stat = RECIPE_STATISTIC["shootdown"][0]
+    data = f"shootdown op={SHOOTDOWN_OP}: {stat} with siblings spinning minus asleep, per target count"
+    anchor = _in_fault_shootdown(df, known)
+    if anchor is not None and 1 in xs:
+        # the shootdown inside a copying fault is what the model prices: the mprotect curve gives the
+        # shape across target counts, the in-fault measurement its scale at one target
+        value, se, label = anchor
+        scale = value / ys[xs.index(1)]
+        ys = [y * scale for y in ys]
+        ses = [math.hypot(e * scale, se) for e in ses]
+        data = (f"{label} (the shootdown inside a copying fault) at 1 target; the mprotect curve"
+                f" ({SHOOTDOWN_OP}, spinning minus asleep) scaled by {scale:.3g} to it for the shape")
+    outcome = fit_shootdown(xs, ys, ses, rng=rng, n_boot=n_boot, data=data)
+    if anchor is not None:
+        outcome.record["forward"] = ["copy_fault_sibling_ns", "copy_fault_ns", "reuse_fault_sibling_ns"]
+    return outcome
+
+
+def _in_fault_shootdown(df, known) -> tuple[float, float, str] | None:
+    """The shootdown to one target inside a copying WP fault, where fault_cost timed the copy with a
+    sibling spinning: (copy with sibling - copy alone) - sibling cost, through the model's
+    expressions; None where the set lacks those operations or the sibling cost is not known."""
+    import sympy as sp
+
+    from ..model.forward import measurable
+
+    if not (_has(df, "fault_cost", "copy_child_alive_spinning") and known and "sibling_fault_ns" in known):
+        return None
+    stat = RECIPE_STATISTIC["shootdown"][0]
+    spin = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive_spinning", measure="ns")
+    plain = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive", measure="ns")
+    from ..model.forward import TARGETS
+
+    # in the model, (copy fault with one other CPU) - (copy fault alone) = shootdown(1) + the rest;
+    # the rest (the sibling cost) is evaluated at what the sibling recipe measured
+    extra = measurable("copy_fault_sibling_ns") - measurable("copy_fault_ns")
+    rest = sp.simplify(extra - measurable("shootdown_ns").subs(TARGETS, 1))
+    zero = {n: 0.0 for n in registry.NUMERIC}
+    value = spin.value - plain.value - float(_evaluate_measurable(rest, {**zero, **known}))
+    if value <= 0:
+        raise UserError(f"fault_cost: the copy with a spinning sibling ({spin.value:.4g} ns) is not dearer than the"
+                        f" copy alone ({plain.value:.4g} ns) plus the sibling cost; re-run fault_cost")
+    return value, math.hypot(spin.se, plain.se), "fault_cost op=copy_child_alive_spinning minus op=copy_child_alive"
 
 
 def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
@@ -230,7 +286,7 @@ def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, 
 _FOLIO_COLUMNS = ("folios", "batch_fill", "m", "folios_in_batch")
 
 
-def _from_drain(df, provenance, rng, n_boot) -> FitOutcome:
+def _from_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     need = "drain_base_ns, drain_per_folio_ns"
     rows = _need(df, select(df, "drain_cost", measure="ns"), "drain_cost", "batch-fill", need)
     col = next((c for c in _FOLIO_COLUMNS if c in rows.columns and rows[c].notna().any()), None)
@@ -261,7 +317,7 @@ def _from_drain(df, provenance, rng, n_boot) -> FitOutcome:
     return outcome
 
 
-def _from_batch(df, provenance, rng, n_boot) -> FitOutcome:
+def _from_batch(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     rows = _need(df, select(df, "unnecessary_copy", op="wp_write", measure="copied", same_cpu=False), "unnecessary_copy",
                  "op=wp_write cross-CPU (same_cpu=0)", "batch_size")
     if "huge" in rows.columns:
@@ -280,7 +336,7 @@ def _from_batch(df, provenance, rng, n_boot) -> FitOutcome:
                           data="unnecessary_copy, cross-CPU writes of one small page")
 
 
-def _from_remote_drain(df, provenance, rng, n_boot) -> FitOutcome:
+def _from_remote_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     need = ", ".join(REMOTE_PARAMS)
     stat = RECIPE_STATISTIC["remote_drain"][0]
     base = _obs(df, "remote_drain", need, stat, op="fadvise_base", remote_state="idle", measure="ns")
@@ -301,6 +357,7 @@ def _from_remote_drain(df, provenance, rng, n_boot) -> FitOutcome:
 #: (fit name, parameters it sets, function) in the order they run; each has its own random stream
 FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("fault_and_copy", FAULT_AND_COPY_PARAMS, _from_fault_and_copy),
+    ("sibling", ("sibling_fault_ns",), _from_sibling),
     ("shootdown", ("shootdown_model", *SHOOTDOWN_PARAMS), _from_shootdown),
     ("drain", DRAIN_PARAMS, _from_drain),
     ("batch_size", ("batch_size",), _from_batch),
@@ -311,6 +368,9 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
 #: fit groups added after the first measurement sets, by the probe they need: a set without any
 #: row of that probe keeps their parameters assumed instead of failing
 GROUP_PROBES = {"remote_drain": "remote_drain"}
+#: fit groups that need operations a probe gained later: a set without them keeps the parameters
+#: assumed (said so) instead of failing
+GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning")}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,
@@ -325,12 +385,15 @@ def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name
     for index, (group, params, func) in enumerate(FIT_GROUPS):
         rng = np.random.default_rng([seed, index])
         if group == "shootdown" and will_it_scale is not None:
-            func = lambda df, provenance, rng, n_boot: shootdown_from_will_it_scale(will_it_scale, rng=rng, n_boot=n_boot)  # noqa: E731
+            func = lambda df, provenance, rng, n_boot, known=None: shootdown_from_will_it_scale(  # noqa: E731
+                will_it_scale, rng=rng, n_boot=n_boot)
             provenance["will_it_scale"] = Path(will_it_scale).name
         probe = GROUP_PROBES.get(group)
         predates = probe is not None and "probe" in df.columns and not (df["probe"].astype(str) == probe).any()
+        if group in GROUP_OPS and "probe" in df.columns and not _has(df, *GROUP_OPS[group]):
+            predates, probe = True, f"{GROUP_OPS[group][0]} op={GROUP_OPS[group][1]}"
         try:
-            outcome = func(df, provenance, rng, n_boot)
+            outcome = func(df, provenance, rng, n_boot, known={n: e.value for n, e in estimates.items()})
         except UserError as exc:
             if predates:  # a set recorded before the probe existed: its parameters stay assumed, said so
                 reason = f"this measurement set has no {probe} probe (recorded before it existed)"
@@ -454,12 +517,17 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
     for group, _params, func in FIT_GROUPS:
         if group not in fitted:
             continue
-        outcome = func(df, provenance, rng, 2)
+        outcome = func(df, provenance, rng, 2, known=values)
         res = outcome.record["residuals"]
         if group == "fault_and_copy":
             for row, name in zip(res, outcome.record["forward"]):
                 pred = _evaluate_measurable(measurable(name), values)
                 add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
+        elif group == "sibling":
+            row = res[0]
+            expr = measurable("reuse_fault_sibling_ns") - measurable("reuse_fault_ns")
+            add(group, row["measurement"], row["observed_ns"], _evaluate_measurable(expr, values),
+                tol_of(row["observed_ns"], row["se_ns"]))
         elif group == "remote_drain":
             exprs = [measurable("drain_all_base_ns")] + [measurable("drain_all_base_ns") + measurable(n)
                                                          for n in outcome.record["forward"][1:]]

@@ -465,6 +465,30 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
 
 
 
+def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """``sibling_fault_ns`` from the same reuse fault with and without a sibling thread spinning on
+    the other CPU, through the model's expressions (their difference). A difference within noise of
+    0 or below gives 0 (the interval says how far it reaches)."""
+    from ..model.forward import measurable
+
+    expr = measurable("reuse_fault_sibling_ns") - measurable("reuse_fault_ns")
+    d = spinning.value - plain.value
+    se = math.hypot(plain.se, spinning.se)
+    draws = d + se * rng.standard_normal(n_boot)
+    v, _ = solve_measurement(expr, max(d, 0.0), {})
+    vb, _ = solve_measurement(expr, np.maximum(draws, 0.0), {})
+    (name, value), = v.items()
+    note = (f"{spinning.label} minus {plain.label} ({spinning.statistic}s: {spinning.value:.4g} - {plain.value:.4g} ns)"
+            + ("; below 0 within noise: 0" if d <= 0 else ""))
+    est = Estimate(float(value), "measured", note, *_percentiles(np.asarray(vb[name], float)))
+    rows = [{"measurement": f"{spinning.label} - {plain.label}", "statistic": spinning.statistic,
+             "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(d - float(value), 4)}]
+    record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"],
+              "method": f"difference of two {spinning.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome({name: est}, record)
+
+
 REMOTE_PARAMS = ("drain_all_base_ns", "remote_drain_ns", "remote_drain_busy_ns", "remote_drain_rt_ns")
 #: remote CPU state -> the measurable that prices it
 REMOTE_STATES = {"idle": "remote_drain_idle_ns", "busy": "remote_drain_busy_ns", "rt": "remote_drain_rt_ns"}

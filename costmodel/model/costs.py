@@ -23,6 +23,12 @@ def shootdown_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> s
     return sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (growth[shootdown_model], True))
 
 
+def fault_entry_ns(targets: sp.Expr = S["remote_cpus"]) -> sp.Expr:
+    """What every WP fault pays, reuse or copy: the entry, and the sibling cost while ``targets``
+    other CPUs run the mm."""
+    return S["fault_entry_ns"] + sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (S["sibling_fault_ns"], True))
+
+
 def copy_step_ns(shootdown_model: str) -> dict[str, sp.Expr]:
     """The parts of ``wp_page_copy()`` beyond the common fault entry, by name."""
     return {

@@ -39,16 +39,16 @@ class Measurable:
     build: Callable[[str], sp.Expr]  # shootdown_model -> expression
 
 
-def reuse_fault_ns(shootdown_model: str = "linear") -> sp.Expr:
-    """A WP fault that reuses the page: the fault entry and the reuse step."""
-    return S["fault_entry_ns"] + S["reuse_ns"]
+def reuse_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero) -> sp.Expr:
+    """A WP fault that reuses the page, with ``targets`` other CPUs running the mm."""
+    return costs.fault_entry_ns(targets) + S["reuse_ns"]
 
 
 def copy_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero) -> sp.Expr:
     """A WP fault that copies, with ``targets`` other CPUs running the mm (0: no shootdown)."""
     parts = costs.copy_step_ns(shootdown_model)
     parts["shootdown"] = costs.shootdown_ns(shootdown_model, targets)
-    return S["fault_entry_ns"] + sp.Add(*parts.values())
+    return costs.fault_entry_ns(targets) + sp.Add(*parts.values())
 
 
 def page_copy_ns(shootdown_model: str = "linear") -> sp.Expr:
@@ -96,6 +96,10 @@ MEASURABLES: dict[str, Measurable] = {
     for m in [
         Measurable("reuse_fault_ns", "WP fault that reuses the page", reuse_fault_ns),
         Measurable("copy_fault_ns", "WP fault that copies, no other CPU in the mm", copy_fault_ns),
+        Measurable("reuse_fault_sibling_ns", "WP fault that reuses, one other CPU running the mm",
+                   lambda sd: reuse_fault_ns(sd, sp.S.One)),
+        Measurable("copy_fault_sibling_ns", "WP fault that copies, one other CPU running the mm (one shootdown)",
+                   lambda sd: copy_fault_ns(sd, sp.S.One)),
         Measurable("page_copy_ns", "cold copy of one page", page_copy_ns),
         Measurable("shootdown_ns", "TLB shootdown to `targets` CPUs", shootdown_at_ns),
         Measurable("local_drain_ns", "local lru_add_drain() moving `folios` folios", local_drain_at_ns),

@@ -85,7 +85,7 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
         "p_remote_drain": small_shared * remote_call,
         "p_drain_all": small_shared * all_call,
     }
-    breakdown = {"fault_entry": S["fault_entry_ns"], "reuse": (1 - p_copy) * S["reuse_ns"]}
+    breakdown = {"fault_entry": costs.fault_entry_ns(), "reuse": (1 - p_copy) * S["reuse_ns"]}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
     # folios moved by local drains. On the CPU whose batch holds the page, a drain moves that fuller
     # batch (the page and every add since: held_batch_fill); a drain of the page's own batch after

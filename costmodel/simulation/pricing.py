@@ -60,7 +60,7 @@ def _costs_at(point: tuple, shootdown_model: str) -> _Costs:
     table = np.array([float(drain_fn(*point, np.float64(j))) for j in range(B)])
     with np.errstate(all="ignore"):
         return _Costs(
-            fault_entry=float(values["fault_entry_ns"]),
+            fault_entry=num(costs.fault_entry_ns()),
             reuse=float(values["reuse_ns"]),
             copy_parts={part: num(expr) for part, expr in costs.copy_step_ns(shootdown_model).items()},
             local_drain_by_fill=table,
