@@ -152,6 +152,37 @@ def test_fault_costs_are_ordered(quick_run):
     assert fc["reuse_drain_local"] > fc["reuse_after_fork"]
 
 
+def test_fault_cost_copy_with_a_spinning_sibling_pays_the_shootdown(tmp_path):
+    """fault_cost alone, quick (a few seconds): the copy with a sibling thread spinning on the other
+    CPU costs clearly more than the same copy without it (the TLB shootdown inside the fault), with
+    separated intervals, one TLB IPI per copying fault; the reuse under the same sibling is measured."""
+    from costmodel.bench import read_measurements, run_suite
+
+    result = run_suite(tmp_path / "fc", quick=True, probes=["fault_cost"], progress=False)
+    assert not result.failed, result.reasons
+    frame, prov = read_measurements(tmp_path / "fc")
+    fc = frame[(frame.probe == "fault_cost") & (frame.measure == "ns")].set_index("op")
+    for op in ("copy_child_alive", "copy_child_alive_spinning", "reuse_after_fork", "reuse_after_fork_spinning"):
+        row = fc.loc[op]
+        print(f"{op}: n={row.n} median={row.median_ns:.0f} [{row.ci_low:.0f}, {row.ci_high:.0f}] "
+              f"mean={row.mean_ns:.0f} [{row.mean_ci_low:.0f}, {row.mean_ci_high:.0f}] ns")
+    plain, spinning = fc.loc["copy_child_alive"], fc.loc["copy_child_alive_spinning"]
+    assert spinning.median_ns > 1.5 * plain.median_ns, (spinning.median_ns, plain.median_ns)
+    assert spinning.ci_low > plain.ci_high
+    assert spinning.mean_ci_low > plain.mean_ci_high
+    reuse_spinning = fc.loc["reuse_after_fork_spinning"]
+    assert reuse_spinning.n >= 300 and reuse_spinning.median_ns > 0
+    assert reuse_spinning.median_ns < spinning.median_ns   # a reuse flushes nothing remotely
+    meta = prov["probes"]["fault_cost"]["meta"]
+    if "tlb_ipis_per_fault_copy_child_alive_spinning" in meta:
+        ipis = {op: float(meta[f"tlb_ipis_per_fault_{op}"].split()[0])
+                for op in ("copy_child_alive", "copy_child_alive_spinning", "reuse_after_fork_spinning")}
+        print("TLB IPIs per fault:", ipis)
+        assert ipis["copy_child_alive_spinning"] >= 0.5
+        assert ipis["copy_child_alive_spinning"] > ipis["copy_child_alive"]
+        assert ipis["copy_child_alive_spinning"] > ipis["reuse_after_fork_spinning"]
+
+
 def test_drain_cost_grows_with_the_folios_drained(quick_run):
     _, frame, prov, _ = quick_run
     dc = frame[frame.probe == "drain_cost"].set_index("folios")["median_ns"]

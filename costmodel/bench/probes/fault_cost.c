@@ -10,6 +10,17 @@
  *   copy_child_alive       WP fault while a forked child still maps the page: copy
  *   copy_batch_ref         WP fault on another CPU than the one whose batch holds the page,
  *                          after fork+exit: the unnecessary copy
+ *   copy_child_alive_spinning   copy_child_alive with a sibling thread of this process spinning
+ *                          on the other CPU (in mm_cpumask, not lazy, as in shootdown), so the
+ *                          copy's TLB flush must interrupt it: the shootdown inside the fault
+ *   reuse_after_fork_spinning   reuse_after_fork with that sibling spinning: what a running
+ *                          sibling costs a fault that flushes nothing remotely
+ * The sibling exists only in the blocks of the *_spinning ops: each pass runs one block of the
+ * other ops (shuffled; the process single-threaded as before) and then one block of the two
+ * spinning ops (shuffled), the sibling created for it, seen spinning and settled, and joined after.
+ * It spins the way shootdown's does (a tight loop bumping a counter, no PAUSE), its words in a
+ * MAP_SHARED page so that it takes no fault after our forks. Untimed rounds at the end of every
+ * block count the TLB IPIs the other CPU takes during the 16 writes alone (meta tlb_ipis_per_fault_*).
  * Where PFNs are visible (root), every reuse and copy sample is checked: a "copy" whose page
  * frame did not change, or a "reuse" whose did, is dropped and counted (meta mislabeled_dropped).
  * Sample: ns=<per fault, timer pair subtracted>.
@@ -18,18 +29,23 @@
 #include "harness.h"
 
 #include <errno.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 const char *const hx_probe_name = "fault_cost";
 
 #define ROUND_PAGES 16   /* pages per round; below the batch size so they stay in the batch */
+#define SPIN_SETTLE_US 100000   /* as shootdown: a vCPU just woken may be parked by the host a while */
 
 static int hold_cpu, other_cpu;
 static double times[ROUND_PAGES];
@@ -37,11 +53,80 @@ static uint64_t pfn_before[ROUND_PAGES];
 static int pfn_visible;
 static long mislabeled;
 
-enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH, NOPS };
+enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH,
+	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, NOPS };
 static const char *const op_names[NOPS] = {
 	"first_touch", "zero_page_read", "zero_page_then_write", "reuse_after_fork",
 	"reuse_drain_local", "copy_child_alive", "copy_batch_ref",
+	"copy_child_alive_spinning", "reuse_after_fork_spinning",
 };
+
+static int is_spinning_op(int op)
+{
+	return op == COPY_ALIVE_SPIN || op == REUSE_FORK_SPIN;
+}
+
+/* ---- the spinning sibling ----
+ * Its words live in a MAP_SHARED page: a fork does not write-protect a shared mapping, so the
+ * sibling's counter bumps never fault, while our forks write-protect every private page. */
+enum { SIB_SPIN = 0, SIB_EXIT = 1 };
+struct sib_words {
+	volatile int mode;
+	volatile uint64_t spins;
+};
+static struct sib_words *sib;
+static pthread_t sib_thread;
+static int sib_running;
+
+static void *sibling_main(void *arg)
+{
+	(void)arg;
+	hx_pin(other_cpu);
+	hx_realtime(1);
+	while (sib->mode == SIB_SPIN) {
+		sib->spins++;
+		__asm__ volatile("" ::: "memory");
+	}
+	return NULL;
+}
+
+/* Creates the sibling on other_cpu, waits until it is seen spinning, lets it settle. */
+static void sibling_start(void)
+{
+	if (!sib) {
+		sib = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		if (sib == MAP_FAILED)
+			hx_die("mmap (sibling words): %s", strerror(errno));
+	}
+	sib->mode = SIB_SPIN;
+	uint64_t s0 = sib->spins;
+	/* Created on other_cpu already: born on ours, it could not run until this thread blocks. */
+	pthread_attr_t attr;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(other_cpu, &set);
+	pthread_attr_init(&attr);
+	pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+	int err = pthread_create(&sib_thread, &attr, sibling_main, NULL);
+	pthread_attr_destroy(&attr);
+	if (err)
+		hx_die("pthread_create: %s", strerror(err));
+	sib_running = 1;
+	uint64_t t0 = hx_now_ns();
+	while (sib->spins == s0)
+		if (hx_now_ns() - t0 > 2000000000ULL)
+			hx_die("the sibling on cpu %d does not run", other_cpu);
+	usleep(SPIN_SETTLE_US);
+}
+
+static void sibling_stop(void)
+{
+	if (!sib_running)
+		return;
+	sib->mode = SIB_EXIT;
+	pthread_join(sib_thread, NULL);
+	sib_running = 0;
+}
 
 static inline double timed_write(volatile char *p)
 {
@@ -102,6 +187,30 @@ static int keep_verified(char *p, int n, int want_copy)
 	return kept;
 }
 
+/* TLB IPIs the other CPU took during the timed writes of counting rounds (ipi_ops: writes). */
+static long long ipi_total[NOPS], ipi_ops[NOPS];
+static int counting, ipi_visible;
+
+/* Call with start = -1 before the writes (returns the count), then with that count after them.
+ * After a fork every private page we write faults (and, with a live child, copies and flushes);
+ * so before the window opens, times[]'s page and the stack pages the counter's parsing uses are
+ * written once, and the window holds the 16 target faults alone. */
+static inline long long ipi_mark(enum op op, long long start)
+{
+	if (!counting)
+		return -1;
+	if (start < 0) {
+		times[0] = 0;
+		(void)hx_tlb_ipis(other_cpu, other_cpu);
+	}
+	long long v = hx_tlb_ipis(other_cpu, other_cpu);
+	if (start >= 0 && v >= 0) {
+		ipi_total[op] += v - start;
+		ipi_ops[op] += ROUND_PAGES;
+	}
+	return v;
+}
+
 /* One round of the given kind; returns how many entries of times[] it filled. */
 static int run_round(enum op op)
 {
@@ -127,14 +236,18 @@ static int run_round(enum op op)
 			times[n++] = timed_write(p + i * HX_PAGE);
 		break;
 	case REUSE_FORK:
+	case REUSE_FORK_SPIN: {        /* the same; the sibling spins on other_cpu throughout */
 		hx_touch(p, bytes);
 		hx_drain_local();          /* the pages are on the LRU now: no drain in the fault */
 		record_pfns(p, ROUND_PAGES);
 		hx_fork_exit_wait();
+		long long ipi0 = ipi_mark(op, -1);
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
+		ipi_mark(op, ipi0);
 		n = keep_verified(p, n, 0);
 		break;
+	}
 	case REUSE_DRAIN:
 		/* Only the first page's fault drains; one timed fault per round. */
 		hx_drain_local();
@@ -144,13 +257,16 @@ static int run_round(enum op op)
 		times[n++] = timed_write(p);
 		n = keep_verified(p, n, 0);
 		break;
-	case COPY_ALIVE: {
+	case COPY_ALIVE:
+	case COPY_ALIVE_SPIN: {        /* the same; the sibling spins on other_cpu throughout */
 		hx_touch(p, bytes);
 		hx_drain_local();
 		record_pfns(p, ROUND_PAGES);
 		pid_t child = fork_sleeping_child(other_cpu);
+		long long ipi0 = ipi_mark(op, -1);
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
+		ipi_mark(op, ipi0);
 		kill_child(child);
 		n = keep_verified(p, n, 1);
 		break;
@@ -194,6 +310,7 @@ int probe_main(void)
 					      : "no: PFNs hidden (not root), reuse/copy samples unchecked");
 
 	long samples_per_op = hx.reps > 0 ? hx.reps : (hx.quick ? 320 : 3200);
+	int passes = hx.quick ? 2 : 4;
 	long rounds[NOPS];
 	int runnable[NOPS];
 	long total = 0, nrounds = 0;
@@ -202,50 +319,103 @@ int probe_main(void)
 		rounds[op] = (samples_per_op + per_round - 1) / per_round;
 		if (op == REUSE_DRAIN)
 			rounds[op] = rounds[op] / 4 > 0 ? rounds[op] / 4 : 1;   /* one fault per round: fewer */
-		runnable[op] = !(op == COPY_BATCH && ncpu < 2);
+		runnable[op] = !((op == COPY_BATCH || is_spinning_op(op)) && ncpu < 2);
 		if (!runnable[op]) {
 			char cfg[64];
 			snprintf(cfg, sizeof cfg, "op=%s", op_names[op]);
-			hx_skip(cfg, "needs a second online CPU to write from");
+			hx_skip(cfg, "%s", op == COPY_BATCH ? "needs a second online CPU to write from"
+							  : "needs a second online CPU for the spinning sibling");
 			continue;
 		}
 		total += rounds[op] * per_round;
 		nrounds += rounds[op];
 	}
+	int any_spinning = runnable[COPY_ALIVE_SPIN] || runnable[REUSE_FORK_SPIN];
 	int *order = malloc(sizeof(int) * (size_t)nrounds);
 	if (!order)
 		hx_die("out of memory");
-	long n = 0;
-	for (int op = 0; op < NOPS; op++)
-		if (runnable[op])
-			for (long r = 0; r < rounds[op]; r++)
-				order[n++] = op;
-	hx_shuffle(order, n);
+	ipi_visible = hx_tlb_ipis(0, ncpu - 1) >= 0;
 
 	hx_meta("hold_cpu", "%d", hold_cpu);
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("pages_per_round", "%d", ROUND_PAGES);
+	if (any_spinning)
+		hx_meta("sibling", "*_spinning ops: a thread of this process, SCHED_FIFO, spins on cpu %d (a counter "
+			"in a MAP_SHARED page, no PAUSE, as in shootdown); created per block, seen spinning, "
+			"settled %d ms, joined after the block; the other ops run with no sibling",
+			other_cpu, SPIN_SETTLE_US / 1000);
+	hx_meta("blocks", "%d passes, each a block of the other ops then a block of the *_spinning ops, "
+		"rounds shuffled within a block", passes);
 	hx_plan(total);
 
 	long warm = hx.warmup >= 0 ? hx.warmup : (hx.quick ? 20 : 100);
 	hx_warm_memory(256);
 	for (long w = 0; w < warm; w++)
 		for (int op = 0; op < NOPS; op++)
-			if (runnable[op])
+			if (runnable[op] && !is_spinning_op(op))
 				run_round((enum op)op);
-	hx_meta("warmup", "touched and freed 256 MiB; %ld untimed rounds of every kind", warm);
+	if (any_spinning) {
+		sibling_start();
+		for (long w = 0; w < warm; w++)
+			for (int op = 0; op < NOPS; op++)
+				if (runnable[op] && is_spinning_op(op))
+					run_round((enum op)op);
+		sibling_stop();
+	}
+	hx_meta("warmup", "touched and freed 256 MiB; %ld untimed rounds of every kind (the *_spinning ones "
+		"with the sibling spinning); in each spinning block, one more untimed round of each after "
+		"the settle", warm);
 
 	long kept[NOPS] = { 0 };
-	for (long i = 0; i < n; i++) {
-		int m = run_round((enum op)order[i]);
-		kept[order[i]] += m;
-		char cfg[64];
-		snprintf(cfg, sizeof cfg, "op=%s", op_names[order[i]]);
-		for (int j = 0; j < m; j++)
-			hx_sample(cfg, "ns=%.1f", times[j]);
-		hx_progress();
+	for (int pass = 0; pass < passes; pass++) {
+		for (int spin = 0; spin <= 1; spin++) {
+			long n = 0;
+			for (int op = 0; op < NOPS; op++)
+				if (runnable[op] && is_spinning_op(op) == spin)
+					for (long r = pass; r < rounds[op]; r += passes)
+						order[n++] = op;
+			if (!n)
+				continue;
+			hx_shuffle(order, n);
+			if (spin) {
+				sibling_start();
+				for (int op = 0; op < NOPS; op++)
+					if (runnable[op] && is_spinning_op(op))
+						run_round((enum op)op);
+			}
+			for (long i = 0; i < n; i++) {
+				int m = run_round((enum op)order[i]);
+				kept[order[i]] += m;
+				char cfg[64];
+				snprintf(cfg, sizeof cfg, "op=%s", op_names[order[i]]);
+				for (int j = 0; j < m; j++)
+					hx_sample(cfg, "ns=%.1f", times[j]);
+				hx_progress();
+			}
+			/* Untimed counting rounds: the other CPU's TLB IPIs around the writes alone. */
+			if (ipi_visible && ncpu > 1) {
+				counting = 1;
+				static const enum op counted[2][2] = { { REUSE_FORK, COPY_ALIVE },
+								       { REUSE_FORK_SPIN, COPY_ALIVE_SPIN } };
+				for (int k = 0; k < 2; k++)
+					if (runnable[counted[spin][k]])
+						run_round(counted[spin][k]);
+				counting = 0;
+			}
+			if (spin)
+				sibling_stop();
+		}
 	}
 	hx_meta("mislabeled_dropped", "%ld", mislabeled);
+	if (!ipi_visible)
+		hx_meta("tlb_ipis", "no TLB row in /proc/interrupts: IPIs not counted");
+	for (int op = 0; op < NOPS; op++)
+		if (ipi_ops[op]) {
+			char key[64];
+			snprintf(key, sizeof key, "tlb_ipis_per_fault_%s", op_names[op]);
+			hx_meta(key, "%.3f (%lld TLB IPIs to cpu %d during %lld writes of untimed counting rounds)",
+				(double)ipi_total[op] / (double)ipi_ops[op], ipi_total[op], other_cpu, ipi_ops[op]);
+		}
 	for (int op = 0; op < NOPS; op++)
 		if (runnable[op] && !kept[op]) {
 			char cfg[64];
