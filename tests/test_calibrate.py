@@ -567,3 +567,37 @@ def test_the_shipped_published_curve_gives_a_shootdown():
                                                  rng=np.random.default_rng(1), n_boot=20)
     est = fit.estimates["shootdown_per_cpu_ns"]
     assert est.value > 0 and est.ci_low < est.value < est.ci_high
+
+
+def test_sibling_cost_and_the_shootdown_inside_a_fault(tmp_path):
+    """Where fault_cost times the reuse and the copy with a sibling spinning, the sibling's cost on
+    every fault is their reuse difference, and the shootdown the model prices is the one inside the
+    copy (here 1.3 times the mprotect's), the mprotect curve scaled to it."""
+    from costmodel.bench.summary import tidy_frame
+
+    sib, infault_factor = 180.0, 1.3
+    df = make_measurements(seed=5, cpus=2)
+    rng = np.random.default_rng(9)
+    t4k = TRUTH["page_bytes"] / TRUTH["copy_bandwidth_gbps"]
+    reuse = TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"]
+    copy = TRUTH["fault_entry_ns"] + TRUTH["alloc_ns"] + t4k + TRUTH["local_flush_ns"] + TRUTH["free_ns"]
+    infault = infault_factor * (TRUTH["shootdown_base_ns"] + TRUTH["shootdown_per_cpu_ns"])
+    extra = tidy_frame([
+        {"probe": "fault_cost", "op": "reuse_after_fork_spinning", **_timed(rng, reuse + sib, n=3000, sigma=0.02, outliers=0)},
+        {"probe": "fault_cost", "op": "copy_child_alive_spinning",
+         **_timed(rng, copy + sib + infault, n=3000, sigma=0.02, outliers=0)},
+    ])
+    ps = calibrate.calibrate_frame(pd.concat([df, extra], ignore_index=True), {}, name="s", n_boot=FAST)
+    p = ps.parameters
+    assert p["sibling_fault_ns"].source == "measured"
+    assert p["sibling_fault_ns"].value == pytest.approx(sib, rel=0.25, abs=40)
+    total = p["shootdown_base_ns"].value + p["shootdown_per_cpu_ns"].value
+    assert total == pytest.approx(infault, rel=0.08)
+    rec = next(f for f in ps.fit if f["name"] == "shootdown")
+    assert "inside a copying fault" in rec["data"]
+
+
+def test_a_set_without_the_spinning_ops_keeps_the_sibling_cost_assumed():
+    ps = calibrate.calibrate_frame(make_measurements(seed=2, cpus=2), {}, name="s", n_boot=FAST)
+    e = ps.parameters["sibling_fault_ns"]
+    assert e.source == "assumed" and "reuse_after_fork_spinning" in e.note

@@ -303,6 +303,9 @@ def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict
     if terms is not None and len(names) >= 1:
         coeffs, rest = terms
         defaults = {n: float(registry.NUMERIC[n].default) for n in names}
+        if len(names) == 1 or not any(defaults.values()):
+            # one unknown (or no default ratio to split by): solved directly, several split evenly
+            defaults = {n: 1.0 for n in names}
         weight = sum(coeffs[registry.S[n]] * defaults[n] for n in names)
         scale = lambdify([y, *ksyms], (y - rest) / weight)(np.asarray(observed, float), *kvals)
         out = {n: np.asarray(scale, float) * defaults[n] for n in names}
