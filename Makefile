@@ -34,7 +34,7 @@ DEFAULT_PARAMS := data/params/kvm-amd-epyc-f26m2-2cpu-linux6.18.json
 
 demo: $(STAMP_BASE)
 	$(VENV)/bin/costmodel eval --params $(DEFAULT_PARAMS) --preset linux-6.18
-	$(VENV)/bin/costmodel report --params $(DEFAULT_PARAMS) -o build/report.html --png build/charts --force
+	$(VENV)/bin/costmodel report --params $(DEFAULT_PARAMS) -o build/report.html --png build/charts --force --parents
 	@echo "report: $(CURDIR)/build/report.html (charts as PNG/SVG in build/charts/)"
 
 test: $(STAMP_TEST) | $(CHROMIUM)

@@ -208,6 +208,7 @@ def _check_grid_consistency(point: Mapping[str, object], flat: Mapping[str, np.n
     ok = registry.feasible(dict(point, **flat))
     if not np.all(ok):
         bad = int(np.flatnonzero(~np.broadcast_to(ok, np.shape(ok) or (1,)))[0]) if np.ndim(ok) else 0
-        example = {n: (flat[n][bad] if n in flat else point[n]) for n in ("batch_position", "batch_size", "remote_cpus", "cpus")}
+        example = {n: (np.asarray(flat[n]).flat[bad].item() if n in flat else point[n]) for n in registry.PARAMS}
+        broken = next(c for c in registry.CONSTRAINTS if not np.all(c.holds(example)))
         raise UserError(f"sweep: {int(np.size(ok) - np.count_nonzero(ok))} grid points break a rule between "
-                        f"parameters, e.g. {example}; keep batch_position < batch_size and remote_cpus < cpus")
+                        f"parameters, e.g. {broken.message(example)}")

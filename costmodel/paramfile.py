@@ -144,6 +144,8 @@ class ParamSet:
     provenance: dict = field(default_factory=dict)
     model_hash: str = ""
     schema_version: int = SCHEMA_VERSION
+    #: the registry generation the set was written with (files without one are generation 1)
+    registry_generation: int = registry.REGISTRY_GENERATION
 
     def __post_init__(self):
         if not self.model_hash:
@@ -159,6 +161,7 @@ class ParamSet:
         order = [n for n in registry.PARAMS if n in self.parameters]
         return {
             "schema_version": self.schema_version,
+            "registry_generation": self.registry_generation,
             "model_hash": self.model_hash,
             "name": self.name,
             "description": self.description,
@@ -230,6 +233,7 @@ def json_schema() -> dict:
         "additionalProperties": False,
         "properties": {
             "schema_version": {"const": SCHEMA_VERSION},
+            "registry_generation": {"type": "integer", "minimum": 1},
             "model_hash": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
             "name": {"type": "string", "minLength": 1},
             "description": {"type": "string"},
@@ -446,11 +450,12 @@ def new_parameter_entry(name: str) -> dict:
             "note": note + (f"; range: {iv[2]}" if lo is not None else "")}
 
 
-def fill_new_parameters(params: dict, where: str, notes_to=None) -> dict:
-    """Every machine parameter the registry has gained since the file was written, added as
-    :func:`new_parameter_entry` with one printed note: so a new parameter never makes an older
-    file unloadable."""
-    missing = [n for n in required_parameters() if n not in params]
+def fill_new_parameters(params: dict, where: str, notes_to=None, generation: int = 1) -> dict:
+    """Every machine parameter the registry has gained since the file was written (introduced in a
+    later registry generation than the file's), added as :func:`new_parameter_entry` with one
+    printed note: so a new parameter never makes an older file unloadable. A parameter the file's
+    own generation already had is not filled in: its absence is an error (said by the caller)."""
+    missing = [n for n in required_parameters() if n not in params and registry.PARAMS[n].introduced > generation]
     if not missing:
         return params
     out = notes_to if notes_to is not None else sys.stderr
@@ -481,7 +486,13 @@ def from_document(doc, where: str = "parameter file", notes_to=None) -> ParamSet
     params = doc["parameters"]
     if not isinstance(params, dict):
         raise UserError(f"{where}: parameters: expected an object of name -> {{value, ...}}, got {_describe(params)}")
-    doc = dict(doc, parameters=fill_new_parameters(params, where, notes_to))
+    generation = doc.get("registry_generation", 1)
+    if isinstance(generation, bool) or not isinstance(generation, int) or generation < 1:
+        raise UserError(f"{where}: registry_generation: expected a whole number >= 1, got {generation!r}")
+    if generation > registry.REGISTRY_GENERATION:
+        raise UserError(f"{where}: registry_generation {generation} is newer than this costmodel's"
+                        f" ({registry.REGISTRY_GENERATION}); upgrade costmodel to load it")
+    doc = dict(doc, parameters=fill_new_parameters(params, where, notes_to, generation))
     params = doc["parameters"]
     entries: dict[str, Entry] = {}
     for name, entry in params.items():
@@ -507,7 +518,7 @@ def from_document(doc, where: str = "parameter file", notes_to=None) -> ParamSet
         raise UserError(f"{where}: parameters: {exc}") from None
     return ParamSet(name=doc["name"], description=doc["description"], parameters=entries,
                     fit=doc["fit"], provenance=doc["provenance"], model_hash=doc["model_hash"],
-                    schema_version=doc["schema_version"])
+                    schema_version=doc["schema_version"], registry_generation=registry.REGISTRY_GENERATION)
 
 
 def loads(text: str, where: str = "parameter file", notes_to=None) -> ParamSet:

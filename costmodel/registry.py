@@ -45,6 +45,8 @@ class Numeric:
     #: None: :func:`default_interval` gives machine costs a factor PRIOR_FACTOR either way
     plausible: tuple[float, float] | None = None
     plausible_basis: str = ""
+    #: the registry generation that introduced the parameter (see REGISTRY_GENERATION)
+    introduced: int = 1
     symbol: sp.Symbol = field(init=False, compare=False, repr=False)
 
     def __post_init__(self):
@@ -99,6 +101,7 @@ class Categorical:
     meanings: Mapping[str, str] = field(default_factory=dict)
     source: str = "model choice"
     unit: str = ""
+    introduced: int = 1
 
     def parse(self, raw) -> str:
         if not isinstance(raw, str) or raw not in self.choices:
@@ -186,7 +189,7 @@ _ENTRIES: list[Numeric | Categorical] = [
        " shared mm's cache lines bounce between the CPUs.", MACHINE,
        "assumed 0 until measured (a reuse fault with a sibling thread spinning, against one without)",
        tex=r"c_{\mathrm{sib}}", plausible=(0.0, 2000.0),
-       plausible_basis="0 to about 2 us: a few cache-line transfers in a guest"),
+       plausible_basis="0 to about 2 us: a few cache-line transfers in a guest", introduced=2),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
        "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}", plausible=(4096, 4096),
@@ -221,12 +224,12 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("remote_drain_busy_ns", "ns", 8000.0, 0.0, 1.0e9,
        "As remote_drain_ns, when the holding CPU runs a normal-priority task (its kworker must preempt it).",
        MACHINE, "assumed: twice the idle cost", tex=r"c_{\mathrm{rd,busy}}", plausible=(1000.0, 4.0e6),
-       plausible_basis="from an IPI round trip up to a few scheduler ticks (CFS wakeup preemption)"),
+       plausible_basis="from an IPI round trip up to a few scheduler ticks (CFS wakeup preemption)", introduced=2),
     _n("remote_drain_rt_ns", "ns", 5.0e7, 0.0, 1.0e10,
        "As remote_drain_ns, when the holding CPU runs a real-time task: the kworker waits for RT throttling.",
        MACHINE, "assumed: sched_rt_runtime_us 950000 of 1000000 leaves the fair class 50 ms per second",
        tex=r"c_{\mathrm{rd,rt}}", plausible=(1.0e5, 1.0e9),
-       plausible_basis="up to the RT period (1 s); hundreds of ms reported on busy CPUs (Minchan Kim, 2022)"),
+       plausible_basis="up to the RT period (1 s); hundreds of ms reported on busy CPUs (Minchan Kim, 2022)", introduced=2),
     _n("drain_all_base_ns", "ns", 2000.0, 0.0, 1.0e10,
        "Fixed cost of lru_add_drain_all() when no CPU needs a drain: global mutex, drain generation, a"
        " scan of the online CPUs, the local drain of an empty batch.", MACHINE,
@@ -239,6 +242,12 @@ _ENTRIES: list[Numeric | Categorical] = [
        tex=r"c_{\mathrm{da}}", plausible=(0.0, 20000.0),
        plausible_basis="0 (waits fully overlapped) to a whole remote drain per CPU (no overlap)"),
 ]
+
+#: Parameter files record the generation of the registry that wrote them; a machine parameter
+#: introduced in a later generation than a file's migrates into it as its assumed default, while one
+#: the file's own generation already had must be there. Raise it with every new machine parameter.
+#: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns.
+REGISTRY_GENERATION = 2
 
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}

@@ -262,6 +262,15 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
         group, opposite = "", False
         if name in vary:
             lo, hi = (float(x) for x in vary[name])
+            if not lo <= value <= hi:
+                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} leaves out the point's own value {value:g}"
+                                f" {spec.unit}; widen the range or move the point with --set {name}=...")
+            ok_lo, ok_hi = registry.feasible_range(name, values)
+            partners_vary = any(p in vary for p in registry.partners(name))
+            if not partners_vary and (lo < ok_lo or hi > ok_hi):
+                rules = "; ".join(c.message(values) for c in registry.CONSTRAINTS if name in c.terms)
+                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} goes beyond what the other parameters allow"
+                                f" ({ok_lo:g} .. {ok_hi:g}: {rules}); narrow it or --set the other parameter")
             item = UncertainParameter(name, value, lo, hi, VARIED, f"range given: {lo:g} .. {hi:g} {spec.unit}")
         elif from_file and entry.ci_low is not None and entry.ci_high is not None:
             lo, hi = float(entry.ci_low), float(entry.ci_high)

@@ -332,18 +332,36 @@ def test_default_params_path(monkeypatch, tmp_path):
     assert paramfile.default_params_path() == target
 
 
-def test_a_machine_parameter_missing_from_a_file_migrates_in_as_assumed():
-    """A file written before a parameter existed loads: the registry default, marked assumed, with
-    one printed note naming it."""
+def test_a_machine_parameter_newer_than_a_file_migrates_in_as_assumed():
+    """A file of an earlier registry generation lacking a parameter introduced since loads: the
+    registry default, marked assumed, with one printed note naming it."""
     import io
 
+    newer = next(n for n in paramfile.required_parameters() if registry.PARAMS[n].introduced > 1)
     doc = minimal_doc()
-    del doc["parameters"]["local_flush_ns"]
+    doc.pop("registry_generation", None)  # written before generations were recorded: generation 1
+    doc["parameters"].pop(newer, None)
     notes = io.StringIO()
     ps = paramfile.from_document(doc, "old.json", notes_to=notes)
-    e = ps.parameters["local_flush_ns"]
-    assert e.value == registry.NUMERIC["local_flush_ns"].default and e.source == "assumed"
-    assert "local_flush_ns" in notes.getvalue() and notes.getvalue().count("\n") == 1
+    e = ps.parameters[newer]
+    assert e.value == registry.NUMERIC[newer].default and e.source == "assumed"
+    assert newer in notes.getvalue() and notes.getvalue().count("\n") == 1
+
+
+def test_a_parameter_the_files_generation_had_must_be_there():
+    """Missing a parameter its own registry generation already had is an error, not a silent default."""
+    doc = minimal_doc()
+    doc["registry_generation"] = registry.REGISTRY_GENERATION
+    del doc["parameters"]["local_flush_ns"]
+    with pytest.raises(UserError, match="parameters.local_flush_ns is missing"):
+        paramfile.from_document(doc, "current.json")
+
+
+def test_a_file_of_a_newer_registry_generation_is_refused():
+    doc = minimal_doc()
+    doc["registry_generation"] = registry.REGISTRY_GENERATION + 1
+    with pytest.raises(UserError, match="registry_generation"):
+        paramfile.from_document(doc, "future.json")
 
 
 def test_old_files_load_after_a_parameter_is_added_at_run_time(monkeypatch, tmp_path):
@@ -351,8 +369,10 @@ def test_old_files_load_after_a_parameter_is_added_at_run_time(monkeypatch, tmp_
     file still loads, the new parameter taken as its assumed default with its declared range."""
     import io
 
-    new = registry.Numeric("mmu_notifier_ns", "ns", 25.0, 0.0, 1e6, "A test-only cost step.", registry.MACHINE,
-                           plausible=(5.0, 100.0), plausible_basis="test range")
+    new = registry.Numeric("test_only_step_ns", "ns", 25.0, 0.0, 1e6, "A test-only cost step.", registry.MACHINE,
+                           plausible=(5.0, 100.0), plausible_basis="test range",
+                           introduced=registry.REGISTRY_GENERATION + 1)
+    monkeypatch.setattr(registry, "REGISTRY_GENERATION", registry.REGISTRY_GENERATION + 1)
     monkeypatch.setitem(registry.PARAMS, new.name, new)
     monkeypatch.setitem(registry.NUMERIC, new.name, new)
     monkeypatch.setitem(registry.S, new.name, new.symbol)
@@ -362,9 +382,9 @@ def test_old_files_load_after_a_parameter_is_added_at_run_time(monkeypatch, tmp_
     for path in files:
         notes = io.StringIO()
         ps = paramfile.load(path, notes_to=notes)
-        e = ps.parameters["mmu_notifier_ns"]
+        e = ps.parameters["test_only_step_ns"]
         assert (e.value, e.source, e.ci_low, e.ci_high) == (25.0, "assumed", 5.0, 100.0)
-        assert "mmu_notifier_ns" in notes.getvalue()
+        assert "test_only_step_ns" in notes.getvalue()
 
 
 def test_params_diff_compares_three_or_more_sets(capsys):

@@ -374,3 +374,19 @@ def test_measured_targets_from_fit_records_and_provenance():
     assert U.measured_targets(ParamSet("m", "test", {}))[0] is None
     assert U.measured_targets(None)[0] is None
 
+
+
+def test_a_vary_range_must_hold_the_point_and_keep_the_rules(capsys):
+    """--vary-range that leaves out the point's own value, or reaches past a rule between parameters
+    (remote_cpus <= cpus - 1) while the partner stays put, is refused with one line."""
+    from costmodel.cli import main
+
+    assert main(["eval", "--draws", "200", "--params", "none", "--set", "remote_drain_ns=5000",
+                 "--vary-range", "remote_drain_ns=1000:2000"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "leaves out the point's own value" in err and "\n" not in err
+    assert main(["eval", "--draws", "200", "--params", "none", "--set", "cpus=8",
+                 "--vary-range", "remote_cpus=1:10"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "goes beyond" in err and "cpus" in err and "\n" not in err
+    assert main(["eval", "--draws", "200", "--params", "none", "--set", "cpus=8", "--vary-range", "remote_cpus=1:7"]) == 0

@@ -8,7 +8,7 @@ import math
 
 from ..breakeven import REL_TOL, breakeven
 from ..errors import UserError
-from .common import add_param_options, resolve_params
+from .common import add_param_options, params_label, resolve_params
 
 EPILOG = f"""\
 examples:
@@ -53,5 +53,9 @@ def run(args) -> int:
     rtol = _rtol(args.rtol)
     values, _ = resolve_params(args)
     result = breakeven(values, args.policy, args.against, args.solve_for, args.low, args.high, rtol=rtol)
-    print(json.dumps(result.as_dict(), indent=2) if args.json else result.describe())
+    if args.json:
+        print(json.dumps(dict(result.as_dict(), parameter_set=getattr(args, "params_label", None)), indent=2))
+    else:
+        print(result.describe())
+        print(params_label(args))
     return 0

@@ -90,6 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chart", metavar="FILE",
                         help="also write the tornado chart: .html, .svg, .png or .vl.json (Vega-Lite)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing --chart file")
+    parser.add_argument("--parents", action="store_true", help="create the --chart file's directory if it is missing")
 
 
 def run(args) -> int:
@@ -99,11 +100,11 @@ def run(args) -> int:
     draws, seed, vary = uncertainty_settings(args, uncertainty.DRAWS)
     if args.chart:
         _chart_format(args.chart)
-        check_output(args.chart, force=args.force)
+        check_output(args.chart, force=args.force, parents=args.parents)
     params = uncertainty.uncertain_parameters(values, paramset, vary)
     sens = uncertainty.sensitivity(values, params, draws=draws, seed=seed)
     if args.chart:
-        _write_chart(args.chart, sens, force=args.force)
+        _write_chart(args.chart, sens, force=args.force, parents=args.parents)
     if args.json:
         print(json.dumps(as_dict(sens), indent=2, allow_nan=False, default=_clean))
         return 0
@@ -226,22 +227,22 @@ def _chart_format(path: str) -> str:
     raise UserError(f"--chart {path}: give a file ending in .html, .svg, .png or .vl.json")
 
 
-def _write_chart(path: str, sens, force: bool) -> None:
+def _write_chart(path: str, sens, force: bool, parents: bool = False) -> None:
     from .. import charts
     from ..atomic import write_atomic
 
     chart = charts.tornado_chart(charts.tornado_data(sens))
     ext = _chart_format(path)
     if ext == ".html":
-        write_atomic(path, chart.to_html(inline=True), force=force)
+        write_atomic(path, chart.to_html(inline=True), force=force, parents=parents)
         return
     spec = chart.to_dict()
     if ext == ".json":
-        write_atomic(path, json.dumps(spec, indent=2) + "\n", force=force)
+        write_atomic(path, json.dumps(spec, indent=2) + "\n", force=force, parents=parents)
         return
     import vl_convert as vlc
 
     data = vlc.vegalite_to_svg(spec, vl_version=charts.VL_VERSION) if ext == ".svg" else \
         vlc.vegalite_to_png(spec, vl_version=charts.VL_VERSION, scale=2)
-    write_atomic(path, data, force=force)
+    write_atomic(path, data, force=force, parents=parents)
 

@@ -12,7 +12,7 @@ from ..model import POLICIES
 from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
 from ..model import OUTPUT_DECLARATIONS
-from .common import add_param_options, resolve_params
+from .common import add_param_options, params_label, resolve_params
 
 EPILOG = """\
 examples:
@@ -76,12 +76,14 @@ def run(args) -> int:
 
     cmp = compare(result)
     if args.json:
-        out = {"params": values, **result.to_dict(), "note": cmp["note"],
+        out = {"parameter_set": getattr(args, "params_label", None), "params": values, **result.to_dict(),
+               "note": cmp["note"],
                "elapsed_s": result.elapsed_s, "faults_per_s": result.faults_per_s,
                "residency": cmp["residency"], "policies": cmp["policies"]}
         print(json.dumps(out, indent=2))
         return 0
     print(format_table(result, cmp))
+    print(params_label(args))
     return 0
 
 

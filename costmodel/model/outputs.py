@@ -48,8 +48,9 @@ OUTPUT_DECLARATIONS: tuple[Output, ...] = (
 )
 OUTPUT_BY_NAME = {o.name: o for o in OUTPUT_DECLARATIONS}
 OUTPUTS = tuple(o.name for o in OUTPUT_DECLARATIONS)
-BREAKDOWN = ("fault_entry", "reuse", "alloc", "copy", "local_flush", "shootdown", "free",
-             "local_drain", "remote_drain", "drain_all")
+#: the parts of expected_ns, in order: the fault entry, the reuse, every step of the copy (as
+#: costs.copy_step_ns names them, so a new step is a new part), and the drains
+BREAKDOWN = ("fault_entry", "reuse", *costs.copy_step_ns("linear"), "local_drain", "remote_drain", "drain_all")
 
 
 def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, shootdown_model: str) -> dict[str, sp.Expr]:
