@@ -16,6 +16,7 @@ without them raises ImportError with what to install.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import time
@@ -38,14 +39,30 @@ from .errors import UserError
 # ---- one control per registry entry -------------------------------------------------------------
 
 
-class _NumericControl:
-    """A slider for one numeric parameter, mapping slider positions to checked values."""
+def format_value(entry: registry.Numeric, value) -> str:
+    """A numeric parameter's value as its control's readout shows it: whole numbers for integer
+    parameters, otherwise up to six significant digits; the text parses back to the value the
+    model gets (to those digits)."""
+    if entry.integer:
+        return str(int(value))
+    v = float(value)
+    return "0" if v == 0 else f"{v:.6g}"
 
-    def __init__(self, entry: registry.Numeric, value):
+
+class _NumericControl:
+    """A slider for one numeric parameter, mapping slider positions to checked values.
+
+    The slider's own readout is off: it would show the slider position (``3.00`` for 3 CPUs on
+    a logarithmic slider, ``0.977`` at the position that means 0). The text box beside it shows
+    the value the model gets (:meth:`get`) and takes a typed value, checked by the registry."""
+
+    def __init__(self, entry: registry.Numeric, value, on_change: Callable[[], None] | None = None):
         self.entry = entry
         self.log = charts.slider_is_log(entry.name)
+        self._on_change = on_change or (lambda: None)
+        self._setting = False
         style = {"description_width": "190px"}
-        layout = W.Layout(width="470px")
+        layout = W.Layout(width="400px")
         tip = f"{entry.description} [{entry.unit}; {entry.low:g} .. {entry.high:g}; default {entry.default:g}; " \
               f"source: {entry.source}]"
         if self.log:
@@ -54,22 +71,26 @@ class _NumericControl:
             lo10, hi10 = math.log10(self.floor), math.log10(entry.high)
             self.min_exp = lo10 - LOG_STEP if self.zero else lo10
             self.slider = W.FloatLogSlider(value=self._to_slider(value), base=10, min=self.min_exp, max=hi10,
-                                           step=LOG_STEP, description=entry.name, readout_format=".3g",
+                                           step=LOG_STEP, description=entry.name, readout=False,
                                            continuous_update=False, style=style, layout=layout,
                                            description_allow_html=False, tooltip=tip)
         elif entry.integer:
             self.slider = W.IntSlider(value=int(value), min=int(entry.low), max=int(entry.high), step=1,
-                                      description=entry.name, continuous_update=False, style=style, layout=layout,
-                                      tooltip=tip)
+                                      description=entry.name, readout=False, continuous_update=False, style=style,
+                                      layout=layout, tooltip=tip)
         else:
             step = 0.001 if entry.probability else (entry.high - entry.low) / 1000
             self.slider = W.FloatSlider(value=float(value), min=entry.low, max=entry.high, step=step,
-                                        description=entry.name, readout_format=".3f" if entry.probability else ".4g",
-                                        continuous_update=False, style=style, layout=layout, tooltip=tip)
-        self.unit = W.Label(entry.unit, layout=W.Layout(width="90px"))
+                                        description=entry.name, readout=False, continuous_update=False,
+                                        style=style, layout=layout, tooltip=tip)
+        self.readout = W.Text(value="", continuous_update=False, layout=W.Layout(width="95px"), tooltip=tip)
+        self.unit = W.Label(entry.unit, layout=W.Layout(width="80px"))
         self._exact = value  # a value set from a file or preset, kept until the slider moves
         self._exact_pos = self.slider.value
-        self.box = W.HBox([self.slider, self.unit])
+        self.box = W.HBox([self.slider, self.readout, self.unit])
+        self.slider.observe(self._moved, names="value")
+        self.readout.observe(self._typed, names="value")
+        self._show()
 
     def _to_slider(self, value) -> float:
         v = float(value)
@@ -89,26 +110,71 @@ class _NumericControl:
             return int(round(v)) if self.entry.integer else float(v)
         return int(pos) if self.entry.integer else float(pos)
 
-    def set(self, value) -> None:
+    def set(self, value, notify: bool = False) -> None:
+        """Put ``value`` on the control exactly (the slider goes to the nearest position);
+        ``notify``: tell the panel afterwards."""
         pos = self._to_slider(value) if self.log else value
-        self.slider.value = pos
+        self._setting = True
+        try:
+            self.slider.value = pos
+        finally:
+            self._setting = False
         self._exact, self._exact_pos = value, self.slider.value
+        self._show()
+        if notify:
+            self._on_change()
+
+    def _show(self) -> None:
+        self._setting = True
+        try:
+            self.readout.value = format_value(self.entry, self.get())
+        finally:
+            self._setting = False
+
+    def _moved(self, _change) -> None:
+        if self._setting:
+            return
+        self._show()
+        self._on_change()
+
+    def _typed(self, change) -> None:
+        if self._setting:
+            return
+        try:
+            value = registry.parse_value(self.entry.name, change["new"])
+        except UserError:
+            self._show()  # not a value of this parameter: the box shows the current one again
+            return
+        self.set(value, notify=True)
 
 
 class _CategoricalControl:
-    def __init__(self, entry: registry.Categorical, value):
+    def __init__(self, entry: registry.Categorical, value, on_change: Callable[[], None] | None = None):
         self.entry = entry
+        self._on_change = on_change or (lambda: None)
+        self._setting = False
         tip = entry.description + " " + "; ".join(f"{c}: {m}" for c, m in entry.meanings.items())
         self.slider = W.Dropdown(options=list(entry.choices), value=value, description=entry.name,
-                                 style={"description_width": "190px"}, layout=W.Layout(width="470px"), tooltip=tip)
-        self.unit = W.Label("", layout=W.Layout(width="90px"))
+                                 style={"description_width": "190px"}, layout=W.Layout(width="400px"), tooltip=tip)
+        self.unit = W.Label("", layout=W.Layout(width="80px"))
         self.box = W.HBox([self.slider, self.unit])
+        self.slider.observe(self._moved, names="value")
 
     def get(self):
         return self.slider.value
 
-    def set(self, value) -> None:
-        self.slider.value = value
+    def set(self, value, notify: bool = False) -> None:
+        self._setting = True
+        try:
+            self.slider.value = value
+        finally:
+            self._setting = False
+        if notify:
+            self._on_change()
+
+    def _moved(self, _change) -> None:
+        if not self._setting:
+            self._on_change()
 
 
 class ParameterPanel:
@@ -119,15 +185,13 @@ class ParameterPanel:
         self.controls: dict[str, _NumericControl | _CategoricalControl] = {}
         for name, entry in registry.PARAMS.items():
             cls = _NumericControl if isinstance(entry, registry.Numeric) else _CategoricalControl
-            self.controls[name] = cls(entry, vals[name])
+            self.controls[name] = cls(entry, vals[name], on_change=self._changed)
         groups = []
         for kind in (registry.WORKLOAD, registry.MACHINE):
             groups.append(W.VBox([c.box for n, c in self.controls.items() if registry.PARAMS[n].kind == kind]))
         self.widget = W.Accordion(children=groups, titles=("workload", "machine"), selected_index=0)
         self._callbacks: list[Callable[[dict], None]] = []
         self._quiet = False
-        for c in self.controls.values():
-            c.slider.observe(self._changed, names="value")
 
     def values(self) -> dict:
         """The current values, checked against the registry (raises UserError if inconsistent)."""
@@ -147,7 +211,7 @@ class ParameterPanel:
     def observe(self, callback: Callable[[dict], None]) -> None:
         self._callbacks.append(callback)
 
-    def _changed(self, change) -> None:
+    def _changed(self) -> None:
         if not self._quiet:
             self._notify()
 
@@ -298,6 +362,12 @@ class LiveChart:
             self._redraw()
         return self.payload
 
+    def static_chart(self):
+        """The chart with its current data inline (for a static image of it)."""
+        import altair as alt
+
+        return self.build({n: alt.Chart(f) for n, f in self._frames.items()})
+
     def _redraw(self) -> None:  # pragma: no cover - the fallback without anywidget
         import altair as alt
         from IPython.display import display
@@ -311,27 +381,44 @@ class LiveChart:
 
 # ---- the explorer -----------------------------------------------------------------------------
 
-#: what residency_data reads besides the gap it sweeps
-_RESIDENCY_INPUTS = ("batch_size", "batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s",
-                     "position_model", "batch_position")
+
+
+@lru_cache(maxsize=1)
+def residency_inputs() -> tuple[str, ...]:
+    """What the residency chart depends on besides the gap it sweeps: every registry parameter
+    in the model's residency under any gap and position model, and the position model (read
+    from the expressions, so a new parameter of the batch dynamics is picked up)."""
+    from .model import residency
+
+    names: set[str] = set()
+    for g in registry.CATEGORICAL["gap_model"].choices:
+        for pos in registry.CATEGORICAL["position_model"].choices:
+            names |= {s.name for s in residency(g, pos).free_symbols}
+    gaps = set(charts.GAP_PARAM.values())
+    return tuple(n for n in registry.PARAMS if n in names and n not in gaps) + ("position_model",)
+
 _NONE = "(none)"
 _DEFAULTS = "(registry defaults)"
 
 
 def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
-    """The model's named sub-expressions for ``values``' categoricals, as LaTeX for HTMLMath."""
-    from .model import equations
+    """The model's equations for ``values``' categoricals as a person reads them
+    (:mod:`costmodel.readable`), as display maths for HTMLMath."""
+    from .notebook import equations_mathjax
 
-    rows = equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
-    return "".join(f"<p><b>{label}</b><br>$${tex}$$</p>" for label, tex in rows)
+    return equations_mathjax(values, policy)
 
 
 class Explorer:
     """Controls, equations and charts, wired together (see the module docstring)."""
 
     def __init__(self, values: Mapping[str, object] | None = None, x: str | None = None, y: str | None = None,
-                 map_n: int = 100, residency_points: int = 40, paramset=None):
+                 map_n: int = 100, residency_points: int = 40, paramset=None, simulated_points: int = 4,
+                 simulated_faults: int = 20_000):
+        """``simulated_points`` gaps per gap model (0: none) are simulated with
+        ``simulated_faults`` WP faults each and drawn on the residency chart with their intervals."""
         self.map_n, self.residency_points = map_n, residency_points
+        self.simulated_points, self.simulated_faults = simulated_points, simulated_faults
         self.panel = ParameterPanel(values)
         dx, dy = charts.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
@@ -376,18 +463,37 @@ class Explorer:
     @property
     def widget(self):
         pickers = W.VBox([self.set_picker, W.HBox([self.kernel_picker, self.workload_picker]), self.note])
-        left = W.VBox([pickers, self.panel.widget], layout=W.Layout(width="600px"))
+        left = W.VBox([pickers, self.panel.widget], layout=W.Layout(width="600px", flex="0 0 auto"))
+        # beside the controls where the page is wide enough, below them where it is not; a long
+        # equation scrolls in its own box (equations_html) instead of being cut off
         right = W.VBox([W.HTML("<b>The model</b>"), self.equations],
-                       layout=W.Layout(width="560px", max_height="760px", overflow="auto"))
+                       layout=W.Layout(flex="1 1 420px", min_width="380px", max_height="760px", overflow="auto"))
         charts_box = W.VBox([self.status, self.cost_chart.widget, self.breakdown_chart.widget,
                              W.HBox([self.x_picker, self.y_picker]), self.map_chart.widget,
                              self.residency_chart.widget])
-        return W.VBox([W.HBox([left, right]), charts_box])
+        return W.VBox([W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", width="100%")), charts_box])
+
+    def static_charts(self) -> list:
+        """The explorer's charts at its current values, as plain altair charts with their data."""
+        return [c.static_chart() for c in (self.cost_chart, self.breakdown_chart, self.map_chart,
+                                           self.residency_chart)]
+
+    def static_html(self) -> str:
+        """What a copy without widgets shows in the explorer's place: its charts as images and the
+        equations as text, at the current values (the starting point, in a saved notebook)."""
+        from . import notebook
+
+        values = self.panel.values()
+        where = self.paramset.name if self.paramset is not None else "the registry defaults"
+        note = (f"A static copy of the explorer at its starting point ({html.escape(where)}): the controls need "
+                f"a running Jupyter kernel.<br>{self.status.value}.")
+        return notebook.static_html(self.static_charts(), note=note, after=notebook.equations_html(values))
 
     def _ipython_display_(self):  # pragma: no cover - display only
-        from IPython.display import display
+        from IPython.display import HTML, display
 
         display(self.widget)
+        display(HTML(self.static_html()))
 
     # -- presets and files
     def _preset_changed(self, _change=None) -> None:
@@ -449,9 +555,15 @@ class Explorer:
         t["map_handoff_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         # residency against the gap moves only with the batch's own parameters (the gap is its axis)
-        rkey = tuple(values[n] for n in _RESIDENCY_INPUTS)
+        rkey = tuple(values[n] for n in residency_inputs())
         if rkey != self._res_key:
-            self.residency_chart.update({"residency": charts.residency_data(values, n=self.residency_points)})
+            frames = [charts.residency_data(values, n=self.residency_points)]
+            if self.simulated_points:
+                from .validate import residency_simulated
+
+                frames.append(residency_simulated(values, points=self.simulated_points,
+                                                  faults=self.simulated_faults))
+            self.residency_chart.update({"residency": charts.concat_rows(*frames)})
             self._res_key = rkey
         t["residency_s"] = time.perf_counter() - t0
         key = (values["gap_model"], values["position_model"], values["shootdown_model"])
