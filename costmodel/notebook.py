@@ -534,7 +534,7 @@ def probe_chart_data(df: pd.DataFrame, policy: str = "drain_local", kernel: str 
 def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
     """Copy fraction of the probe's cross-CPU write against adds_between, one panel per
     drained_first: the model as a black line, the simulation as orange diamonds and the kernel as
-    green open circles, each with its interval, and a legend naming them."""
+    larger pale green circles under them, each with its interval, and a legend naming them."""
     import altair as alt
 
     present = [s for s in PROBE_SOURCES if (long["source"] == s).any()]
@@ -554,13 +554,13 @@ def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
         x=x, y=y, color=color, tooltip=tips)
     marks = base.transform_filter("datum.source != 'model'")
     rules = marks.mark_rule(strokeWidth=1.5).encode(x=x, y="low:Q", y2="high:Q", color=color)
-    # the simulation's diamonds filled and small, the kernel's circles hollow and larger: where
-    # they agree the diamond sits inside the circle, and both stay visible
-    sim = marks.transform_filter("datum.source == 'simulation'").mark_point(filled=True, size=40).encode(
+    # the kernel's circles large and pale under the simulation's small diamonds: where they agree
+    # the diamond sits inside its circle, and both stay visible
+    kernel = marks.transform_filter("datum.source == 'kernel'").mark_point(filled=True, size=120, opacity=0.45).encode(
         x=x, y=y, color=color, shape=shape, tooltip=tips)
-    kernel = marks.transform_filter("datum.source == 'kernel'").mark_point(filled=False, size=110, strokeWidth=1.6).encode(
+    sim = marks.transform_filter("datum.source == 'simulation'").mark_point(filled=True, size=40, opacity=1).encode(
         x=x, y=y, color=color, shape=shape, tooltip=tips)
-    return alt.layer(line, rules, sim, kernel).properties(width=width, height=height).facet(
+    return alt.layer(line, rules, kernel, sim).properties(width=width, height=height).facet(
         column=alt.Column("drained_first:N", title=None, sort="descending")).properties(title=alt.Title(
             "Unnecessary copies of a cross-CPU write: model, simulation, kernel",
             subtitle="each with its interval; the legend names the sources"))
