@@ -7,11 +7,15 @@ without them raises ImportError with what to install.
 - :class:`ParameterPanel`: one control per registry parameter, nothing listed by hand: a slider
   per numeric parameter with its unit and bounds (logarithmic where
   :func:`charts.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
-  decades), a dropdown per categorical one with each choice's meaning in the tooltip.
+  decades), a dropdown per categorical one with each choice's meaning in the tooltip. Beside each
+  slider a box shows the value the model gets (:func:`format_value`) and takes a typed one.
 - :class:`Explorer`: the panel, a parameter-set picker (``data/params``, ``data/reference``),
-  kernel and workload presets, the model's equations (sympy LaTeX) beside the controls, and the
-  charts. A control change re-evaluates the model and hands only the new data to each chart
-  (:class:`LiveChart`); the page around them is not redrawn.
+  kernel and workload presets, the model's equations as a person reads them
+  (:mod:`costmodel.readable`) beside the controls, and the charts (the residency with simulated
+  points). A control change re-evaluates the model and hands only the new data to each chart
+  (:class:`LiveChart`); the page around them is not redrawn. Displayed in a notebook, it also
+  leaves a static copy of its charts and equations for viewers without widgets
+  (:meth:`Explorer.static_html`, hidden wherever the live charts draw).
 """
 
 from __future__ import annotations
