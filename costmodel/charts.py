@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import registry
+from . import palette, registry
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
 from .model import BREAKDOWN, CANDIDATES, POLICIES
@@ -56,20 +56,58 @@ VL_VERSION = "6.4"
 BAND_DRAWS = 1000
 MAP_DRAWS = 1000
 
-_POLICY_COLORS = ["#7f7f7f", "#d62728", "#1f77b4", "#9467bd", "#2ca02c", "#ff7f0e"]
-_PART_COLORS = ["#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
-                "#1f77b4", "#2ca02c", "#ff7f0e"]
+_POLICY_COLORS = palette.colors(len(POLICY_ORDER))
+_POLICY_DASHES = palette.dashes(len(POLICY_ORDER))
+_PART_BASE = ("#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
+              "#1f77b4", "#2ca02c", "#ff7f0e")
+_PART_COLORS = palette.colors(len(BREAKDOWN), base=_PART_BASE)
+
+
+def chart_title(text: str, subtitle=None, width: int = 90):
+    """A chart title anchored at the plot's left edge, its subtitle wrapped to ``width``
+    characters a line (a long title centred over a narrow plot pushes the plot sideways)."""
+    import textwrap
+
+    import altair as alt
+
+    lines = [subtitle] if isinstance(subtitle, str) else list(subtitle or [])
+    wrapped = [w for line in lines for w in textwrap.wrap(line, width)] or None
+    return alt.Title(text, subtitle=wrapped, anchor="start")
 
 
 def policy_color(policy: str) -> str:
-    """The colour of ``policy`` in every chart (``#rrggbb``)."""
-    return _POLICY_COLORS[POLICY_ORDER.index(policy) % len(_POLICY_COLORS)]
+    """The colour of ``policy`` in every chart (``#rrggbb``), one per policy however many."""
+    return _POLICY_COLORS[POLICY_ORDER.index(policy)]
+
+
+def policy_dash(policy: str) -> list[int]:
+    """The stroke dash of ``policy``'s line (solid for the first), one per policy however many:
+    lines that lie on each other (drain_local and drain_local_always where the local drain is
+    nearly free) stay told apart."""
+    return list(_POLICY_DASHES[POLICY_ORDER.index(policy)]) or [1, 0]
 
 
 def policy_scale(domain: Sequence[str] = POLICY_ORDER):
     import altair as alt
 
     return alt.Scale(domain=list(domain), range=[policy_color(p) for p in domain])
+
+
+def policy_dash_scale(domain: Sequence[str] = POLICY_ORDER):
+    import altair as alt
+
+    return alt.Scale(domain=list(domain), range=[policy_dash(p) for p in domain])
+
+
+def cpu_ticks(lo: float, hi: float) -> list[float]:
+    """Ticks of a CPU-count axis: the powers of two from 1 within ``lo`` .. ``hi`` (never below 1:
+    there is no fraction of a CPU)."""
+    out, v = [], 1.0
+    while v <= hi:
+        if v >= lo:
+            out.append(v)
+        v *= 2
+    return out
 
 
 # ---- axes ---------------------------------------------------------------------------------------
@@ -455,23 +493,26 @@ def _fmt_tooltip(columns: Sequence[str]):
 
 def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, height: int = 320,
                        measured_up_to: int | None = None, measured_note: str = "", draws: int | None = None,
-                       seed: int | None = None):
+                       seed: int | None = None, point_param: str | None = None):
     """Lines of ``expected_ns`` against ``remote_cpus``, one per policy; hovering a CPU count
     shows every policy's breakdown there. ``source``: a tidy frame from :func:`cost_vs_cpus_data`
     or a live source with the same columns. Where the frame has ``expected_ns_low`` ..
     ``expected_ns_high`` (its ``bands``), each line gets its 95% band (``draws``/``seed``: named
     in the subtitle). ``measured_up_to``: the most shootdown targets the parameter set measured
     (:func:`costmodel.uncertainty.measured_targets`): the range beyond is shaded as extrapolated
-    and ``measured_note`` says so; None marks nothing."""
+    and ``measured_note`` says so; None marks nothing. ``point_param``: the name of a signal
+    holding a remote_cpus to mark, with each policy's cost there written beside its line."""
     import altair as alt
 
     base = _base(source)
     hover = alt.selection_point(name="hover_cpus", nearest=True, on="pointerover", fields=["remote_cpus"],
                                 empty=False, clear="pointerout")
-    color = alt.Color("policy:N", scale=policy_scale(), title="policy")
+    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300)
+    color = alt.Color("policy:N", scale=policy_scale(), title="policy", legend=legend)
     x = alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)),
-              title="remote_cpus (other CPUs running the mm)")
-    y = alt.Y("expected_ns:Q", scale=alt.Scale(type="log"), title="expected cost per WP fault (ns)")
+              title="remote_cpus (other CPUs running the mm)", axis=alt.Axis(values=cpu_ticks(*CPU_RANGE)))
+    y = alt.Y("expected_ns:Q", scale=alt.Scale(type="log"), title="expected cost per WP fault",
+              axis=alt.Axis(labelExpr=LOG_TIME_LABEL_EXPR))
     banded = isinstance(source, pd.DataFrame) and "expected_ns_low" in source.columns
     layers = []
     subtitle = ["cpus raised to remote_cpus + 1 where the set has fewer; hover for the breakdown"]
@@ -490,45 +531,89 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     if banded:
         layers.append(base.mark_area(opacity=0.18).encode(
             x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q",
-            color=alt.Color("policy:N", scale=policy_scale(), legend=None)))
+            color=color))
         how = f" from {draws:,} draws (seed {seed})" if draws else ""
         subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
-    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color)
+    dash = alt.StrokeDash("policy:N", scale=policy_dash_scale(), title="policy", legend=legend)
+    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, strokeDash=dash)
     cols = ["policy", "remote_cpus", "cpus", "expected_ns"]
     if banded:
         cols += ["expected_ns_low", "expected_ns_high", "p_cheapest"]
-    tips = _fmt_tooltip([*cols, "p_copy", "p_unnecessary_copy", *PART_COLUMNS])
-    points = base.mark_point(filled=True, size=50).encode(
-        x=x, y=y, color=color, tooltip=tips,
-        opacity=alt.condition(hover, alt.value(1), alt.value(0))).add_params(hover)
-    rule = base.mark_rule(color="#888").encode(x=x).transform_filter(hover)
-    chart = alt.layer(*layers, lines, points, rule).properties(width=width, height=height)
-    return chart.properties(title=alt.Title(title or "Cost per WP fault against the CPUs running the mm",
-                                            subtitle=subtitle if len(subtitle) > 1 else subtitle[0]))
+    # a live source re-encodes every tooltip on every slider move: the breakdown is in its own chart
+    tips = _fmt_tooltip([*cols, "p_copy", "p_unnecessary_copy", *PART_COLUMNS] if isinstance(source, pd.DataFrame)
+                        else [*cols, "p_copy"])
+    quiet = color  # one legend, drawn with the lines' dashes
+    if isinstance(source, pd.DataFrame):
+        points = base.mark_point(filled=True, size=50).encode(
+            x=x, y=y, color=quiet, tooltip=tips,
+            opacity=alt.condition(hover, alt.value(1), alt.value(0))).add_params(hover)
+        rule = base.mark_rule(color="#888").encode(x=x).transform_filter(hover)
+    else:
+        # a live source: the pointer is tracked on a fixed grid of CPU counts (its nearest-point
+        # cells are computed once, not on every slider move); the points and the costs there follow
+        grid = alt.Chart(pd.DataFrame({"remote_cpus": np.arange(CPU_RANGE[0], CPU_RANGE[1] + 1)}))
+        points = alt.layer(
+            grid.mark_point(opacity=0).encode(x=x).add_params(hover),
+            base.mark_point(filled=True, size=50).encode(x=x, y=y, color=quiet,
+                                                         opacity=alt.condition(hover, alt.value(1), alt.value(0))))
+        rule = grid.mark_rule(color="#888").encode(x=x).transform_filter(hover)
+        subtitle[0] = "cpus raised to remote_cpus + 1 where the set has fewer"
+    marks = []
+    if point_param:
+        at = base.transform_filter(f"datum.remote_cpus === {point_param}")
+        cost_text = TIME_LABEL_EXPR.replace("datum.value", "datum.expected_ns")
+        ranked = at.transform_window(rank="row_number()", sort=[alt.SortField("expected_ns", order="ascending")])
+        table_y = 150
+        marks = [
+            at.mark_rule(color="#444", strokeDash=[3, 3]).encode(x=x),
+            at.mark_point(filled=True, size=45).encode(x=x, y=y, color=quiet),
+            # the costs at that point, cheapest first, beside the chart (under its legend)
+            ranked.transform_calculate(label=f"datum.policy + '  ' + ({cost_text})",
+                                       py=f"{table_y} + 15 * datum.rank").mark_text(
+                align="left", baseline="middle", fontSize=11).encode(
+                x=alt.value(width + 18), y=alt.Y("py:Q", scale=None), color=quiet, text="label:N"),
+            ranked.transform_filter("datum.rank === 1").transform_calculate(
+                label="'at remote_cpus = ' + datum.remote_cpus + ' (cpus ' + datum.cpus + '):'").mark_text(
+                align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
+                x=alt.value(width + 18), y=alt.value(table_y), text="label:N"),
+        ]
+        subtitle.append("dashed rule: the remote_cpus of the slider; right: each policy's cost there, cheapest first")
+    chart = alt.layer(*layers, lines, points, rule, *marks).properties(width=width, height=height)
+    return chart.properties(title=chart_title(title or "Cost per WP fault against the CPUs running the mm",
+                                              subtitle))
 
 
 def cost_breakdown_chart(source, policies: Sequence[str] = POLICY_ORDER, width: int = 170, height: int = 150,
-                         columns: int = 3):
+                         columns: int = 3, long: bool = False):
     """Stacked areas of the breakdown of ``expected_ns`` against ``remote_cpus``, one panel per
-    policy: which term dominates where."""
+    policy: which term dominates where. ``long``: ``source`` already has one row per part
+    (``part``, ``part_order``, ``part_ns``: a live source computing each part once)."""
     import altair as alt
 
     base = _base(source).transform_filter(alt.FieldOneOfPredicate(field="policy", oneOf=list(policies)))
     parts = [p for p in BREAKDOWN]
-    chart = base.transform_fold(list(PART_COLUMNS), as_=["part_column", "part_ns"]).transform_calculate(
-        part="replace(replace(datum.part_column, 'breakdown_', ''), '_ns', '')",
-    ).mark_area().encode(
-        x=alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)), title="remote_cpus"),
-        y=alt.Y("part_ns:Q", stack="zero", title="ns per WP fault"),
-        color=alt.Color("part:N", scale=alt.Scale(domain=parts, range=_PART_COLORS), sort=parts, title="part"),
+    if long:
+        folded = base
+    else:
+        folded = base.transform_fold(list(PART_COLUMNS), as_=["part_column", "part_ns"]).transform_calculate(
+            part="replace(replace(datum.part_column, 'breakdown_', ''), '_ns', '')",
+        ).transform_calculate(part_order="indexof(" + str(parts).replace("'", '"') + ", datum.part)")
+    tips = [alt.Tooltip("policy:N"), alt.Tooltip("remote_cpus:Q"), alt.Tooltip("part:N"),
+            alt.Tooltip("part_ns:Q", format=",.0f")] if isinstance(source, pd.DataFrame) else alt.Undefined
+    chart = folded.mark_area().encode(
+        x=alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)), title="remote_cpus",
+                axis=alt.Axis(values=cpu_ticks(*CPU_RANGE), labelOverlap=True)),
+        y=alt.Y("part_ns:Q", stack="zero", title="per WP fault", axis=alt.Axis(labelExpr=TIME_LABEL_EXPR)),
+        color=alt.Color("part:N", scale=alt.Scale(domain=parts, range=_PART_COLORS), sort=parts, title="part",
+                        legend=alt.Legend(orient="bottom", columns=5)),
         order=alt.Order("part_order:Q"),
-        tooltip=[alt.Tooltip("policy:N"), alt.Tooltip("remote_cpus:Q"), alt.Tooltip("part:N"),
-                 alt.Tooltip("part_ns:Q", format=",.0f")],
-    ).transform_calculate(
-        part_order="indexof(" + str(parts).replace("'", '"') + ", datum.part)"
+        tooltip=tips,
     ).properties(width=width, height=height)
-    return chart.facet(facet=alt.Facet("policy:N", sort=list(policies), title=None), columns=columns).properties(
-        title=alt.Title("Where the cost goes", subtitle="breakdown of the expected cost per WP fault, stacked"))
+    # each panel on its own scale: the cheapest policy's parts are a sliver on the dearest one's axis
+    return chart.facet(facet=alt.Facet("policy:N", sort=list(policies), title=None), columns=columns).resolve_scale(
+        y="independent").properties(
+        title=chart_title("Where the cost goes", "breakdown of the expected cost per WP fault, stacked; "
+                                                 "each panel on its own scale"))
 
 
 def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
@@ -538,6 +623,20 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
     kw = {"domain": [float(d) for d in domain]} if domain is not None else {}
     scale = alt.Scale(type="log", nice=False, **kw) if log else alt.Scale(zero=False, nice=False, **kw)
     return scale, f"{name} ({e.unit})"
+
+
+def _axis_format(name: str, domain: Sequence[float] | None):
+    """An axis of ``name``: CPU counts ticked at whole powers of two (none below 1), times in the
+    report's one time format."""
+    import altair as alt
+
+    e = registry.NUMERIC[name]
+    if e.unit == "CPUs" and domain is not None:
+        return alt.Axis(values=cpu_ticks(max(1.0, float(domain[0])), float(domain[1])))
+    if e.unit in ("ns", "s"):
+        expr = TIME_LABEL_EXPR if e.unit == "ns" else TIME_LABEL_EXPR.replace("datum.value", "(datum.value * 1e9)")
+        return alt.Axis(labelExpr=log_labels(expr) if axis_is_log(name) else expr)
+    return alt.Axis()
 
 
 #: the shade of a decision-map cell whose cheapest policy wins by nothing (1: by the cap or more)
@@ -570,7 +669,7 @@ def _map_fill(candidates: Sequence[str], margin_cap_pct: float, shade: str = "ma
 def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bool, y_log: bool,
                        x_domain: Sequence[float] | None = None, y_domain: Sequence[float] | None = None,
                        candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = DEFAULT_AGAINST,
-                       width: int = 520, height: int = 360, margin_cap_pct: float = 50.0, shade: str = "margin",
+                       width: int = 480, height: int = 360, margin_cap_pct: float = 50.0, shade: str = "margin",
                        draws: int | None = None, seed: int | None = None, measured_up_to: int | None = None):
     """Cells coloured by the cheapest candidate and shaded by its margin over the runner-up
     (faint: the choice barely matters), with the break-even line of ``against`` drawn on top.
@@ -590,52 +689,99 @@ def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bo
     xs, xt = _axis(x, x_log, x_domain)
     ys, yt = _axis(y, y_log, y_domain)
     base = _base(cells)
-    edges = dict(x=alt.X(f"{x}_lo:Q", scale=xs, title=xt), x2=f"{x}_hi:Q",
-                 y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt), y2=f"{y}_hi:Q")
+    edges = dict(x=alt.X(f"{x}_lo:Q", scale=xs, title=xt, axis=_axis_format(x, x_domain)), x2=f"{x}_hi:Q",
+                 y=alt.Y(f"{y}_lo:Q", scale=ys, title=yt, axis=_axis_format(y, y_domain)), y2=f"{y}_hi:Q")
     tips = [alt.Tooltip(f"{x}:Q", format=",.4~g"), alt.Tooltip(f"{y}:Q", format=",.4~g"),
             alt.Tooltip("cheapest:N"), alt.Tooltip("cheapest_ns:Q", format=",.0f"),
             alt.Tooltip("runner_up:N"), alt.Tooltip("margin_ns:Q", format=",.0f"),
             alt.Tooltip("margin_pct:Q", format=".1f")]
+    if not isinstance(cells, pd.DataFrame):  # live cells: every tooltip is re-encoded on every move
+        tips = [alt.Tooltip("cheapest:N"), alt.Tooltip("runner_up:N")]
     if prob:
         tips += [alt.Tooltip("p_cheapest:Q", format=".3f", title="P(cheapest is cheapest)"),
                  alt.Tooltip("most_likely:N", title="most often cheapest")]
     # Each cell is opaque, its colour already mixed with white by the margin, and stroked in that
     # same colour: neighbouring cells overlap by a hairline, so no seam of background (or axis
     # grid) shows between them. Translucent cells could not overlap without darker seams instead.
-    rect = base.transform_calculate(**_map_fill(candidates, margin_cap_pct, shade)).mark_rect(
+    # the fill is computed once in the cells' own pipeline, which every layer below reads
+    base = base.transform_calculate(**_map_fill(candidates, margin_cap_pct, shade))
+    rect = base.mark_rect(
         strokeWidth=1, clip=True).encode(
         **edges,
         color=alt.Color("_fill:N", scale=None), stroke=alt.Stroke("_fill:N", scale=None),
         tooltip=tips,
     )
-    # the legends of that mixing, from a layer that draws nothing
-    opacity = alt.Opacity("p_cheapest:Q", scale=alt.Scale(domain=[_COIN_TOSS, 1], range=[_FAINTEST, 1], clamp=True),
-                          title="P(it is the cheapest)") if prob else \
-        alt.Opacity("margin_pct:Q", scale=alt.Scale(domain=[0, margin_cap_pct], range=[_FAINTEST, 1], clamp=True),
-                    title="margin over runner-up (%)")
-    legends = base.transform_filter("false").mark_rect().encode(
-        **edges, color=alt.Color("cheapest:N", scale=policy_scale(candidates), title="cheapest"), opacity=opacity)
-    layers = [rect, legends]
+    layers = [rect]
     for src in lines:
         layers.append(_base(src).mark_line(color="black", strokeDash=[6, 3], strokeWidth=2).encode(
             x=alt.X(f"{x}:Q", scale=xs), y=alt.Y(f"{y}:Q", scale=ys), detail="along:N", order="order:Q"))
-    subtitle = [f"colour: cheapest of {', '.join(candidates)}; dashed: {against[0]} = {against[1]}"]
+    # where the two policies never change order there is no dashed line: say so on the map
+    layers.append(base.transform_aggregate(lo="min(against_diff_ns)", hi="max(against_diff_ns)").transform_calculate(
+        msg=f"datum.lo < 0 && datum.hi > 0 ? '' : 'no dashed line: {against[0]} and {against[1]} do not change "
+            f"order on this map (' + (datum.hi <= 0 ? '{against[0]}' : '{against[1]}') + ' is cheaper everywhere)'"
+    ).mark_text(align="center", baseline="top", fontSize=11, color="#222", dy=6).encode(
+        x=alt.value(width / 2), y=alt.value(0), text="msg:N"))
+    layers += _map_key(candidates, margin_cap_pct, shade, width)
+    subtitle = [f"colour: the cheapest of {', '.join(candidates)}", f"dashed: where {against[0]} = {against[1]}"]
     if prob:
         how = f" ({draws:,} draws, seed {seed})" if draws else ""
         subtitle.append(f"shade: probability that it is the cheapest over the parameters' intervals{how}: "
                         "faint = coin toss, full = robust")
     else:
-        subtitle[0] += "; shade: its margin"
+        subtitle[1] += "; shade: the cheapest's margin over the runner-up"
     if measured_up_to is not None and x == "remote_cpus":
         mark = alt.Chart(pd.DataFrame({x: [float(max(measured_up_to, 1))],
                                        "label": [f"measured up to {measured_up_to} targets; extrapolated to the right"]}))
         layers.append(mark.mark_rule(color="#333", strokeDash=[2, 2], strokeWidth=1.5).encode(
             x=alt.X(f"{x}:Q", scale=xs), tooltip=["label:N"]))
-        layers.append(mark.mark_text(align="left", baseline="top", dx=4, dy=4, color="#333", fontSize=11).encode(
-            x=alt.X(f"{x}:Q", scale=xs), y=alt.value(0), text=alt.value("extrapolated \u2192")))
+        layers.append(mark.mark_text(align="left", baseline="bottom", dx=4, dy=-4, color="#333", fontSize=11).encode(
+            x=alt.X(f"{x}:Q", scale=xs), y=alt.value(height), text=alt.value("extrapolated \u2192")))
         subtitle.append(f"dotted: the shootdown was measured at up to {measured_up_to} target CPUs; beyond it, extrapolated")
-    return alt.layer(*layers).properties(width=width, height=height, title=alt.Title(
-        f"Cheapest policy over {x} and {y}", subtitle=subtitle if len(subtitle) > 1 else subtitle[0]))
+    return alt.layer(*layers).properties(width=width, height=height, title=chart_title(
+        f"Cheapest policy over {x} and {y}", subtitle, width=100))
+
+
+#: how many shades of each policy the decision map's key shows
+KEY_STEPS = 6
+
+
+def _map_key(candidates: Sequence[str], margin_cap_pct: float, shade: str, width: int) -> list:
+    """The decision map's key, drawn beside the plot with the cells' own colours: one row per
+    candidate, one swatch per shade (margin over the runner-up, or the probability that it is the
+    cheapest), so the key shows exactly the colours the map shows."""
+    import altair as alt
+
+    if shade == "probability":
+        levels = [_COIN_TOSS + (1 - _COIN_TOSS) * i / (KEY_STEPS - 1) for i in range(KEY_STEPS)]
+        field, head, fmt = "p_cheapest", "P(it is the cheapest)", lambda v: f"{v:.1f}"
+    else:
+        levels = [margin_cap_pct * i / (KEY_STEPS - 1) for i in range(KEY_STEPS)]
+        field, head, fmt = "margin_pct", "margin over the runner-up", lambda v: f"{v:.0f}%"
+    sw, gap, left = 16, 2, width + 18
+    label_w = 118
+    rows = []
+    for i, p in enumerate(candidates):
+        for k, v in enumerate(levels):
+            rows.append({"cheapest": p, field: v, "px": left + label_w + k * (sw + gap), "py": 34 + i * (sw + gap)})
+    key = alt.Chart(pd.DataFrame(rows))
+    swatches = key.transform_calculate(**_map_fill(candidates, margin_cap_pct, shade)).mark_rect(
+        width=sw, height=sw, strokeWidth=1).encode(
+        x=alt.X("px:Q", scale=None), y=alt.Y("py:Q", scale=None), color=alt.Color("_fill:N", scale=None),
+        stroke=alt.Stroke("_fill:N", scale=None))
+    names = pd.DataFrame({"cheapest": list(candidates), "px": [left + label_w - 12] * len(candidates),
+                          "py": [34 + i * (sw + gap) for i in range(len(candidates))]})
+    labels = alt.Chart(names).mark_text(align="right", baseline="middle", fontSize=11).encode(
+        x=alt.X("px:Q", scale=None), y=alt.Y("py:Q", scale=None), text="cheapest:N")
+    ticks = pd.DataFrame({"t": [fmt(levels[0]), fmt(levels[-1])],
+                          "px": [left + label_w, left + label_w + (KEY_STEPS - 1) * (sw + gap)],
+                          "py": [34 + len(candidates) * (sw + gap) - 2] * 2})
+    tick_text = alt.Chart(ticks).mark_text(baseline="top", fontSize=10, color="#444").encode(
+        x=alt.X("px:Q", scale=None), y=alt.Y("py:Q", scale=None), text="t:N")
+    title = alt.Chart(pd.DataFrame({"t": ["cheapest policy,", f"shaded by {head}"], "px": [left, left],
+                                    "py": [4, 18]})).mark_text(
+        align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
+        x=alt.X("px:Q", scale=None), y=alt.Y("py:Q", scale=None), text="t:N")
+    return [swatches, labels, tick_text, title]
 
 
 def decision_map_figure(dm: DecisionMap, **kw):
@@ -667,10 +813,12 @@ def residency_chart(source, width: int = 320, height: int = 240):
             continue
         base = _base(source).transform_filter(f"datum.gap_param == '{param}'")
         scale = alt.Scale(type="log") if param == "wp_gap_s" else alt.Scale(zero=True)
+        axis = alt.Axis(labelExpr=log_labels(TIME_LABEL_EXPR.replace("datum.value", "(datum.value * 1e9)"))) \
+            if param == "wp_gap_s" else alt.Axis()
         color = alt.Color("gap_model:N", title="gap model",
                           scale=alt.Scale(domain=["fixed_count", "fixed_time", "exponential_time"],
                                           range=["#8c564b", "#1f77b4", "#ff7f0e"]))
-        x = alt.X("gap:Q", scale=scale, title=title)
+        x = alt.X("gap:Q", scale=scale, title=title, axis=axis)
         y = alt.Y("residency:Q", scale=alt.Scale(domain=[0, 1]), title="P(page still in its batch)")
         line = base.transform_filter("datum.source == 'closed form'").mark_line().encode(
             x=x, y=y, color=color, tooltip=[alt.Tooltip("gap_model:N"), alt.Tooltip("gap:Q", format=".4~g"),
@@ -701,10 +849,10 @@ def tornado_data(sens, n: int | None = 12) -> pd.DataFrame:
     t = sens.table.head(n) if n else sens.table
     rows = []
 
-    def g(x):
-        return "-" if x is None or (isinstance(x, float) and not np.isfinite(x)) else f"{float(x):,.4g}"
-
     for i, r in enumerate(t.itertuples()):
+        def g(x, unit=r.unit):
+            return format_value(x, unit)
+
         flips = []
         if r.flip_below is not None:
             flips.append(f"{r.flips_to_below} below {g(r.flip_below)}")
@@ -713,7 +861,7 @@ def tornado_data(sens, n: int | None = 12) -> pd.DataFrame:
         rows.append({"label": f"{r.parameter} ({r.origin})", "parameter": r.parameter, "rank": i,
                      "origin": "measured" if r.origin == "measured" else "assumed or varied",
                      "margin_min": r.margin_min, "margin_max": r.margin_max, "margin_at_value": r.margin_at_value,
-                     "interval": f"{g(r.low)} .. {g(r.high)} {r.unit}".strip(),
+                     "interval": f"{g(r.low)} .. {g(r.high)}",
                      "flip": "; ".join(flips) or "no flip within the bounds", "gain": r.gain})
     return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "margin_min", "margin_max",
                                        "margin_at_value", "interval", "flip", "gain"])
@@ -730,7 +878,8 @@ def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 48
     order = list(df["label"])
     y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
     x = alt.X("margin_min:Q", scale=alt.Scale(type="symlog", constant=100),
-              title="cost of the next cheapest candidate minus the verdict's (ns); below 0: the verdict flips")
+              title="cost of the next cheapest candidate minus the verdict's; below 0: the verdict flips",
+              axis=alt.Axis(labelExpr=TIME_LABEL_EXPR))
     tips = [alt.Tooltip("parameter:N"), alt.Tooltip("interval:N"), alt.Tooltip("flip:N"),
             alt.Tooltip("margin_min:Q", format=",.0f"), alt.Tooltip("margin_max:Q", format=",.0f"),
             alt.Tooltip("gain:Q", format=".4f", title="gain in P(verdict) if known")]
@@ -799,9 +948,24 @@ def calibration_data(paramset) -> pd.DataFrame:
                                        "fitted", "residual", "ci_low", "ci_high"])
 
 
-def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
+#: what a calibration record's observed values are, by the unit in their column name
+_MEASURED_AS = {"ns": "measured time", "fraction": "measured fraction of trials that copied"}
+
+
+def _measured_axis(unit: str, residual: bool = False):
+    """The y axis of a calibration panel, named by what was measured (its unit), not by the
+    parameter fitted: times in the report's time format."""
+    import altair as alt
+
+    what = _MEASURED_AS.get(unit, f"measured ({unit})")
+    title = f"residual ({'time' if unit == 'ns' else unit})" if residual else what
+    return alt.Axis(title=title, labelExpr=TIME_LABEL_EXPR) if unit == "ns" else alt.Axis(title=title)
+
+
+def calibration_chart(df: pd.DataFrame, width: int = 230, height: int = 180, columns: int = 3):
     """Per fit: measured points with their 95 % intervals and the fitted values joined as a
-    curve (top), residuals (bottom)."""
+    curve (top), residuals (bottom); ``columns`` fits to a row, so the figure stays as wide as a
+    page."""
     import altair as alt
 
     panels = []
@@ -810,12 +974,15 @@ def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
         x_name = sub["x_name"].iloc[0]
         nominal = sub["x_kind"].iloc[0] == "nominal"
         base = alt.Chart(sub)
-        x = alt.X("x_label:N", title=x_name, axis=alt.Axis(labelAngle=-30, labelLimit=140)) if nominal \
-            else alt.X("x:Q", title=x_name, scale=alt.Scale(zero=False))
+        x_title = f"{x_name} ({registry.NUMERIC[x_name].unit})" if x_name in registry.NUMERIC else x_name
+        if x_name == "target_cpus":
+            x_title = "target CPUs"
+        x = alt.X("x_label:N", title=x_title, axis=alt.Axis(labelAngle=-30, labelLimit=120)) if nominal \
+            else alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
         has_series = sub["series"].ne("").any()
         color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if has_series \
             else alt.value("#1f77b4")
-        y = alt.Y("observed:Q", title=f"{fit} ({unit})")
+        y = alt.Y("observed:Q", axis=_measured_axis(unit))
         layers = []
         if sub["ci_low"].notna().any():
             layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
@@ -829,12 +996,13 @@ def calibration_chart(df: pd.DataFrame, width: int = 260, height: int = 200):
         else:
             layers.append(base.mark_line(color="black").encode(x=x, y="fitted:Q", detail="series:N"))
         top = alt.layer(*layers).properties(width=width, height=height, title=fit)
-        resid = base.mark_point(filled=True).encode(x=x, y=alt.Y("residual:Q", title=f"residual ({unit})"),
-                                                    color=color).properties(width=width, height=80)
+        resid = base.mark_point(filled=True).encode(x=x, y=alt.Y("residual:Q", axis=_measured_axis(unit, True)),
+                                                    color=color).properties(width=width, height=70)
         zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="#888").encode(y="y:Q")
         panels.append(alt.vconcat(top, alt.layer(resid, zero)))
-    return alt.hconcat(*panels).resolve_scale(color="independent").properties(title=alt.Title(
-        "Calibration fits", subtitle="points: measured medians with 95% intervals; line: the fit; below: residuals"))
+    return alt.concat(*panels, columns=columns).resolve_scale(color="independent").properties(title=alt.Title(
+        "Calibration fits", subtitle="points: the measured statistic of each fit with its 95% interval; line or "
+                                     "tick: the fit; below: residuals"))
 
 
 def parameter_sets_data(sets: Mapping[str, object], names: Sequence[str] | None = None) -> pd.DataFrame:
@@ -912,6 +1080,17 @@ TIME_LABEL_EXPR = (
     " : format(datum.value / 1e9, ',.4~r') + ' s'")
 
 
+def log_labels(expr: str) -> str:
+    """``expr`` (a label expression of ``datum.value``) shown only at 1, 2 and 5 times a power of
+    ten: a log axis ticked at every digit stays readable."""
+    m = "(datum.value / pow(10, floor(log(datum.value) / LN10 + 1e-9)))"
+    return f"datum.value > 0 && abs({m} - round({m})) < 1e-6 && indexof([1, 2, 5], round({m})) >= 0 ? ({expr}) : ''"
+
+
+#: :data:`TIME_LABEL_EXPR` for a log axis (labels at 1, 2 and 5 times a power of ten)
+LOG_TIME_LABEL_EXPR = log_labels(TIME_LABEL_EXPR)
+
+
 def format_ns(ns) -> str:
     """A time in ns as the report writes every time: ns below 10 us, then us, ms, s (each while
     the number is below 10,000 of that unit), four significant digits, thousands separated, no
@@ -925,6 +1104,36 @@ def format_ns(ns) -> str:
         if abs(x) / scale < 1e4:
             return f"{_sig4(x / scale)} {unit}"
     return f"{_sig4(x / 1e9)} s"
+
+
+def format_value(x, unit: str = "") -> str:
+    """A value as every table and label of the report writes it: times (ns, s) by
+    :func:`format_ns`, whole numbers in full with thousands separated, anything else to four
+    significant digits, never an exponent; with its unit unless it is a time (which carries its own)."""
+    if x is None or isinstance(x, str):
+        return "-" if x is None else x
+    if isinstance(x, bool):
+        return str(x)
+    v = float(x)
+    if not np.isfinite(v):
+        return "-"
+    if unit == "ns":
+        return format_ns(v)
+    if unit == "s":
+        return "0 s" if v == 0 else format_ns(v * 1e9)
+    if v.is_integer() and abs(v) < 1e18:
+        text = f"{int(v):,}"
+    elif abs(v) < 1e-4:
+        text = f"{v:.4g}" if v == 0 else _small(v)
+    else:
+        text = _sig4(v)
+    return f"{text} {unit}".strip() if unit not in ("", "probability", "flag") else text
+
+
+def _small(v: float) -> str:
+    """A tiny non-time number without an exponent: four significant digits after the zeros."""
+    digits = 3 - int(np.floor(np.log10(abs(v))))
+    return f"{v:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def _sig4(v: float) -> str:
@@ -1107,10 +1316,9 @@ def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tole
                                            color=color),
         base.mark_rule(opacity=0.7).encode(x=alt.X("predicted_ci_low:Q", scale=scale), x2="predicted_ci_high:Q",
                                            y=y, color=color),
-        base.mark_point(size=45, strokeWidth=1.5).encode(
-            x=x, y=y, color=color, tooltip=tips,
-            fill=alt.condition("datum.priced", alt.Fill("kind:N", sort=kinds, legend=None, scale=alt.Scale(
-                domain=kinds, range=[palette.get(k, "#999999") for k in kinds])), alt.value("white"))),
+        *[base.transform_filter("datum.priced" if filled else "!datum.priced").mark_point(
+            size=45, strokeWidth=1.5, filled=filled, opacity=0.9).encode(x=x, y=y, color=color, tooltip=tips)
+          for filled in (True, False)],
     ]
     sub = "dashed: y = x; vertical: measured 95% interval; horizontal: predicted, from the parameters' intervals"
     if tolerance:
@@ -1129,10 +1337,9 @@ def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tole
                                                                           y=alt.Y("a:Q", scale=pscale)),
         base.transform_filter("isValid(datum.copied)").mark_rule(opacity=0.7).encode(
             x=px, y=alt.Y("copied_ci_low:Q", scale=pscale), y2="copied_ci_high:Q", color=color),
-        base.transform_filter("isValid(datum.copied)").mark_point(size=45, strokeWidth=1.5).encode(
-            x=px, y=py, color=color, tooltip=ptips,
-            fill=alt.condition("datum.priced", alt.Fill("kind:N", sort=kinds, legend=None, scale=alt.Scale(
-                domain=kinds, range=[palette.get(k, "#999999") for k in kinds])), alt.value("white"))),
+        *[base.transform_filter(f"isValid(datum.copied) && {'' if filled else '!'}datum.priced").mark_point(
+            size=45, strokeWidth=1.5, filled=filled, opacity=0.9).encode(x=px, y=py, color=color, tooltip=ptips)
+          for filled in (True, False)],
     ).properties(width=int(width * 0.75), height=height, title=alt.Title(
         "Copies: model against measurement", subtitle="vertical: the measured fraction's Wilson interval"))
     return alt.hconcat(cost, copies).resolve_scale(x="independent", y="independent")

@@ -450,3 +450,557 @@ def values_panel(names: Sequence[str], columns: int = 3):
 def slider_inputs(params: Sequence[dict]) -> list[str]:
     """Names of the bound inputs (what a reader moves)."""
     return [p["name"] for p in params if "bind" in p]
+
+
+# ---- the explore view: every choice live, each sub-expression computed where it varies --------
+#
+# The sources above compute every output on every row. The explore view splits the work by what
+# each sub-expression depends on: a part that depends only on parameters is a Vega signal,
+# computed once per slider move; a part that moves with a chart axis is a row field; on the
+# decision map, what depends only on the gap axis is computed once per grid row before the rows
+# are expanded into cells. The categorical choices are selects: each enters the outputs only
+# through the sub-expressions in PARTS, which the browser computes for the chosen combination.
+
+import itertools  # noqa: E402
+from functools import lru_cache  # noqa: E402
+
+from .model import costs as _costs  # noqa: E402
+from .model.residency import fill_after_flush as _fill_after_flush  # noqa: E402
+from .model.residency import held_batch_fill as _held_batch_fill  # noqa: E402
+from .model.residency import residency as _residency  # noqa: E402
+from .vegaexpr import to_vega  # noqa: E402
+
+#: the categorical choices, in the order policy_outputs takes them
+CHOICES: tuple[str, ...] = ("gap_model", "position_model", "shootdown_model")
+
+#: The sub-expressions through which the choices enter the outputs: (name, the choices it
+#: depends on, its builder). For every combination of choices the outputs are the same
+#: expression of these parts; :func:`templates` checks that, and a model change that breaks it
+#: raises NotPrintable rather than drawing something else.
+PARTS: tuple[tuple[str, tuple[str, ...], object], ...] = (
+    ("held_fill", ("gap_model", "position_model"), lambda c: _held_batch_fill(c["gap_model"], c["position_model"])),
+    ("residency", ("gap_model", "position_model"), lambda c: _residency(c["gap_model"], c["position_model"])),
+    ("fill_after_flush", ("gap_model",), lambda c: _fill_after_flush(c["gap_model"])),
+    ("shootdown", ("shootdown_model",), lambda c: _costs.shootdown_ns(c["shootdown_model"])),
+)
+#: a sum over the batch position is written out term by term up to its registry bound, guarded
+#: by its actual bound, when it has at most this many terms
+MAX_TERMS = 64
+#: CPU counts (log-spaced) at which the live breakdown is drawn
+BREAKDOWN_POINTS = 64
+#: the decision map while a slider is being dragged: this many cells a side (the full map after)
+DRAG_MAP_N = 40
+#: the signal that says whether the map is at full resolution (the page clears it while a slider moves)
+DETAIL_SIGNAL = "map_detail"
+#: prefix of the signal holding a choice's index (the formulas compare numbers, not words)
+CHOICE_PREFIX = "_choice_"
+#: the remote_cpus the cost chart marks (its slider moves the mark, not the formulas: every chart
+#: has remote_cpus on an axis)
+POINT_SIGNAL = "point_remote_cpus"
+
+
+def _combos(names: Sequence[str] = CHOICES) -> list[dict[str, str]]:
+    return [dict(zip(names, c)) for c in itertools.product(*(registry.CATEGORICAL[n].choices for n in names))]
+
+
+@lru_cache(maxsize=8)
+def templates(policies: tuple[str, ...], keys: tuple[str, ...]) -> tuple[dict, dict[str, sp.Symbol]]:
+    """The outputs ``(policy, key)`` as expressions of the parameters and of one symbol per part
+    of :data:`PARTS`, the same for every combination of choices (checked: put each
+    combination's parts back and the model's own outputs for that combination come out)."""
+    ref = {n: registry.CATEGORICAL[n].default for n in CHOICES}
+    syms = {name: sp.Symbol(f"_part_{name}") for name, _, _ in PARTS}
+    sub = {build(ref): syms[name] for name, _, build in PARTS}
+    if len(sub) != len(PARTS):
+        raise NotPrintable("two parts of the model are the same expression")
+    out = {}
+    for p in policies:
+        exprs = policy_outputs(p, *(ref[c] for c in CHOICES))
+        for k in keys:
+            out[(p, k)] = exprs[k].xreplace(sub)
+    for combo in _combos():
+        back = {syms[name]: build(combo) for name, _, build in PARTS}
+        for p in policies:
+            exprs = policy_outputs(p, *(combo[c] for c in CHOICES))
+            for k in keys:
+                if out[(p, k)].xreplace(back) != exprs[k]:
+                    raise NotPrintable(f"{p} {k}: with {combo} the outputs are not the same expression of the parts")
+    return out, syms
+
+
+def _upper_bound(e: sp.Expr) -> float | None:
+    """The largest value of ``e`` over the registry bounds of its parameters (corners only: the
+    limits of a sum are linear in them)."""
+    names = [s.name for s in e.free_symbols]
+    if any(n not in registry.NUMERIC for n in names):
+        return None
+    best = None
+    for corner in itertools.product(*((registry.NUMERIC[n].low, registry.NUMERIC[n].high) for n in names)):
+        v = float(e.xreplace({registry.S[n]: sp.Float(c) for n, c in zip(names, corner)}))
+        best = v if best is None else max(best, v)
+    return best
+
+
+def _write_out_sums(e: sp.Expr) -> sp.Expr | None:
+    """``e`` with each sum over the batch position written out to its registry bound, each term
+    guarded by the sum's own bound; None where a sum is too long or not of that kind."""
+    sums = sorted(e.atoms(sp.Sum), key=sp.default_sort_key)
+    if not sums:
+        return e
+    rep = {}
+    for s in sums:
+        if len(s.limits) != 1:
+            return None
+        j, lo, hi = s.limits[0]
+        top = _upper_bound(hi)
+        if not lo.is_Integer or top is None or top - int(lo) + 1 > MAX_TERMS:
+            return None
+        terms = [sp.Piecewise((s.function.xreplace({j: sp.Integer(k)}), sp.Le(k, hi)), (0, True))
+                 for k in range(int(lo), int(math.floor(top)) + 1)]
+        rep[s] = sp.Add(*terms)
+    return e.xreplace(rep)
+
+
+class _Program:
+    """Vega-Lite signals and per-level row steps computing a set of expressions.
+
+    Level 0 is the parameters (signals); level k >= 1 are rows (``level_of`` says which row
+    fields live where). Each expression is computed at the lowest level its symbols allow:
+    :meth:`output` hoists every largest sub-expression of a lower level there, so the row work
+    is only what truly varies by row."""
+
+    def __init__(self, level_of: Mapping[sp.Symbol, int], names: Mapping[sp.Symbol, str], tag: str):
+        self.level_of = dict(level_of)
+        self.names = dict(names)
+        self.tag = tag
+        self.defs: dict[int, list[tuple[str, sp.Expr]]] = {}
+        self._hoisted: dict[int, dict[sp.Expr, sp.Symbol]] = {}
+        self._levels: dict[sp.Basic, int] = {}
+        self._n = 0
+
+    def level(self, e) -> int:
+        got = self._levels.get(e)
+        if got is None:
+            if isinstance(e, sp.Symbol):
+                got = self.level_of.get(e, 0)
+            else:
+                got = max((self.level(a) for a in e.args), default=0)
+            self._levels[e] = got
+        return got
+
+    def _hoist(self, e: sp.Expr, lvl: int) -> sp.Symbol:
+        seen = self._hoisted.setdefault(lvl, {})
+        if e in seen:
+            return seen[e]
+        inner = self._visit(e, lvl)
+        sym = sp.Symbol(f"_{self.tag}{lvl}_{self._n}")
+        self._n += 1
+        self.level_of[sym] = lvl
+        self.names[sym] = sym.name if lvl == 0 else f"datum.{sym.name}"
+        seen[e] = sym
+        self.defs.setdefault(lvl, []).append((sym.name, inner))
+        return sym
+
+    def _visit(self, e, L: int):
+        if not e.args:
+            return e
+        lvl = self.level(e)
+        if lvl < L and isinstance(e, sp.Expr) and not isinstance(e, sp.Number):
+            return self._hoist(e, lvl)
+        if isinstance(e, (sp.Add, sp.Mul)):
+            low = [a for a in e.args if self.level(a) < L]
+            high = [self._visit(a, L) for a in e.args if self.level(a) >= L]
+            if len(low) == 1 and (not low[0].args or isinstance(low[0], sp.Number)):
+                return e.func(*low, *high)
+            if low:
+                return e.func(self._hoist(e.func(*low), max(self.level(a) for a in low)), *high)
+            return e.func(*high)
+        args = [self._visit(a, L) for a in e.args]
+        if all(a is b for a, b in zip(args, e.args)):
+            return e
+        return e.func(*args)
+
+    def output(self, name: str, e: sp.Expr, level: int, group: str = "") -> None:
+        """Compute ``e`` as the field (level >= 1) or signal (0) ``name``; ``group``: which
+        dataset's steps the field belongs to (rows of different tables share the signals)."""
+        self.defs.setdefault(level if not group else (level, group), []).append(
+            (name, self._visit(sp.sympify(e), level)))
+
+    def signals(self) -> list[dict]:
+        """The level-0 definitions as Vega-Lite parameters, common sub-expressions once."""
+        defs = self.defs.get(0, [])
+        if not defs:
+            return []
+        subs, reduced = sp.cse([e for _, e in defs], symbols=sp.numbered_symbols(f"_{self.tag}g", cls=sp.Dummy),
+                               order="none")
+        names = dict(self.names)
+        out = []
+        for i, (sym, sub) in enumerate(subs):
+            names[sym] = f"_{self.tag}g{i}"
+            out.append({"name": names[sym], "expr": to_vega(sub, names)})
+        for (name, _), e in zip(defs, reduced):
+            out.append({"name": name, "expr": to_vega(e, names)})
+        return out
+
+    def steps(self, level: int, group: str = "", cse: bool = False) -> list[dict]:
+        """The definitions of ``level`` as calculate steps, one field each; with ``cse``, common
+        sub-expressions become fields of their own (worth it where few rows compute long formulas;
+        elsewhere rows stay narrow, and what rows share is a signal already)."""
+        defs = self.defs.get(level if not group else (level, group), [])
+        if cse and defs:
+            return transforms(dict(defs), self.names, prefix=f"_{self.tag}c{level}_")
+        return [{"calculate": to_vega(e, self.names), "as": name} for name, e in defs]
+
+
+@dataclass
+class Explore:
+    """The explore view's sources: charts computing the columns of the data builders, the
+    parameters they read (sliders, selects and the derived signals), and what the browser
+    cannot follow."""
+
+    cost: object
+    #: the breakdown's columns, long (``remote_cpus``, ``policy``, ``part``, ``part_order``, ``part_ns``)
+    breakdown: object
+    cells: object
+    lines: list
+    params: list[dict]
+    inputs: list[str]
+    x: str
+    y: str
+    x_log: bool
+    y_log: bool
+    domains: tuple
+    #: choice (name=value) -> parameters whose sliders do not move that part, and why
+    frozen: dict[str, tuple[list[str], str]] = field(default_factory=dict)
+    #: numeric parameters that feed the charts (each has a slider)
+    numeric: list[str] = field(default_factory=list)
+    #: numeric parameter -> the choices under which it matters at all (absent: always), as
+    #: {"keys": ["gap|position|shootdown", ...], "words": [...]}
+    matters_when: dict[str, dict] = field(default_factory=dict)
+    #: map axis -> the same, for an axis that does not enter the map under some choices
+    axis_matters: dict[str, dict] = field(default_factory=dict)
+
+
+def _choice_index(name: str) -> sp.Symbol:
+    return sp.Symbol(CHOICE_PREFIX + name)
+
+
+def _variant_condition(deps: Sequence[str], combo: Mapping[str, str]) -> sp.Boolean:
+    return sp.And(*[sp.Eq(_choice_index(d), registry.CATEGORICAL[d].choices.index(combo[d])) for d in deps])
+
+
+class _Parts:
+    """Each part's expression for every combination of its choices, made printable: as is, with
+    its sums written out, or, where neither works (the incomplete gamma of the fixed-time gap),
+    computed here at the set's values (its parameters then do not follow the sliders in that
+    part) as a constant or as a column over the axis that moves it."""
+
+    def __init__(self, values, axes: Mapping[str, Sequence[np.ndarray]]):
+        self.values = values
+        #: axis name -> the arrays of its values per row table that carries it
+        self.axes = axes
+        self.columns: dict[str, dict[str, np.ndarray]] = {a: {} for a in axes}
+        self.frozen: dict[str, tuple[set[str], list[str]]] = {}
+
+    def variant(self, name: str, deps: Sequence[str], combo: Mapping[str, str], e: sp.Expr) -> sp.Expr:
+        if printable(e):
+            return e
+        written = _write_out_sums(e)
+        if written is not None and printable(written):
+            return written
+        label = ", ".join(f"{d} = {combo[d]}" for d in deps)
+        # a sum whose bounds no axis moves: written out at the set's bounds (their parameters,
+        # batch_size say, then do not follow their sliders in this part)
+        limits = {s for A in e.atoms(sp.Sum) for lim in A.limits for b in lim[1:] for s in b.free_symbols}
+        if limits and not limits & {registry.S[a] for a in self.axes}:
+            at = {s: _const(s.name, self.values[s.name]) for s in limits}
+            written = e.xreplace(at).doit()
+            if printable(written):
+                frozen_params, parts = self.frozen.setdefault(label, (set(), []))
+                frozen_params.update(s.name for s in limits)
+                parts.append(name.replace("_", " "))
+                return written
+        axis_syms = {registry.S[a] for a in self.axes}
+        moving = sorted(e.free_symbols & axis_syms, key=lambda s: s.name)
+        if len(moving) > 1:
+            raise NotPrintable(f"{name}: moves with two chart axes and cannot be written for the browser")
+        fixed = sorted(s.name for s in e.free_symbols if s.name in registry.NUMERIC and s not in axis_syms)
+        subs = {registry.S[n]: _const(n, self.values[n]) for n in fixed}
+        g = e.xreplace(subs)
+        if isinstance(g, sp.Sum) or g.has(sp.Sum):
+            g = g.doit()
+        frozen_params, parts = self.frozen.setdefault(label, (set(), []))
+        frozen_params.update(fixed)
+        parts.append(name.replace("_", " "))
+        if not moving:
+            return sp.Float(float(sp.N(g, 17)), 17)
+        from .model.numeric import lambdify
+
+        fn = lambdify(moving, g)
+        col = f"_pre_{name}_{'_'.join(combo[d] for d in deps)}"
+        axis = moving[0].name
+        with np.errstate(all="ignore"):
+            self.columns[axis][col] = [np.broadcast_to(np.asarray(fn(v), dtype=float), np.shape(v))
+                                       for v in self.axes[axis]]
+        sym = sp.Symbol(col)
+        return sym
+
+    def expression(self, name: str, deps: Sequence[str], build) -> sp.Expr:
+        combos = _combos(deps)
+        pieces = []
+        for i, combo in enumerate(combos):
+            e = self.variant(name, deps, combo, build(combo))
+            cond = sp.true if i == len(combos) - 1 else _variant_condition(deps, combo)
+            pieces.append((e, cond))
+        return pieces[0][0] if len(pieces) == 1 else sp.Piecewise(*pieces)
+
+
+def _param_names() -> dict[sp.Symbol, str]:
+    names = {registry.S[n]: n for n in registry.NUMERIC}
+    names.update({_choice_index(c): _choice_index(c).name for c in CHOICES})
+    return names
+
+
+def _choice_params(values) -> list[dict]:
+    out = []
+    for c in CHOICES:
+        e = registry.CATEGORICAL[c]
+        out.append({"name": c, "value": values[c],
+                    "bind": {"input": "select", "options": list(e.choices), "name": f"{c} "}})
+        out.append({"name": _choice_index(c).name, "expr": f"indexof({list(e.choices)!r}, {c})".replace("'", '"')})
+    return out
+
+
+def _choice_key(combo: Mapping[str, str]) -> str:
+    return "|".join(combo[c] for c in CHOICES)
+
+
+def _words(where: list[dict[str, str]]) -> list[str]:
+    """The combinations of choices ``where`` in few words: 'gap_model = fixed_count' when one
+    choice alone decides, else each combination of the choices that do."""
+    everything = _combos()
+    for c in CHOICES:
+        vals = sorted({w[c] for w in where}, key=registry.CATEGORICAL[c].choices.index)
+        if len(where) == sum(1 for e in everything if e[c] in vals):
+            return [f"{c} = {v}" for v in vals]
+    deciding = [c for c in CHOICES if len({w[c] for w in where}) > 1 or len({w[c] for w in where}) <
+                len(registry.CATEGORICAL[c].choices)]
+    return sorted({", ".join(f"{c} = {w[c]}" for c in deciding) for w in where})
+
+
+def _matters(names: Iterable[str], tmpl: Mapping, keys: Sequence[tuple[str, str]]) -> dict[str, dict]:
+    """Parameters that enter the outputs ``keys`` under some combinations of choices only:
+    name -> {"keys": those combinations (``gap|position|shootdown``), "words": the same in words}."""
+    always = set().union(*(tmpl[k].free_symbols for k in keys))
+    out = {}
+    for n in names:
+        sym = registry.S[n]
+        if sym in always:
+            continue
+        where = [combo for combo in _combos()
+                 if any(sym in build(combo).free_symbols for _, _, build in PARTS)]
+        if len(where) < len(_combos()):
+            out[n] = {"keys": [_choice_key(c) for c in where], "words": _words(where)}
+    return out
+
+
+_COST_KEYS = ("expected_ns", "p_copy", "p_unnecessary_copy") + tuple(f"breakdown_ns.{b}" for b in BREAKDOWN)
+
+
+def _cost_program(values, policies: Sequence[str], parts_syms, tmpl) -> tuple[list[dict], list[dict], list[dict], _Parts]:
+    """Rows, steps and signals of the cost chart's columns (one row per remote_cpus and policy)."""
+    lo, hi = charts.CPU_RANGE
+    xs = np.arange(lo, hi + 1, dtype=float)
+    parts = _Parts(values, {"remote_cpus": [xs]})
+    level_of = {registry.S["remote_cpus"]: 1, sp.Symbol("_pi"): 1}
+    names = _param_names()
+    names[registry.S["remote_cpus"]] = "datum.remote_cpus"
+    names[sp.Symbol("_pi")] = "datum._pi"
+    pre_steps = []
+    for name, (partner, _) in VEGA_RULES.items():
+        if partner == "remote_cpus":
+            level_of[registry.S[name]] = 1
+            names[registry.S[name]] = f"datum.{name}"
+            pre_steps.append({"calculate": _rule_expr(name, name, "datum.remote_cpus"), "as": name})
+    prog = _Program(level_of, names, "k")
+    part_exprs = {parts_syms[name]: parts.expression(name, deps, build) for name, deps, build in PARTS}
+    for sym in [s for cols in parts.columns.values() for s in map(sp.Symbol, cols)]:
+        prog.level_of[sym] = 1
+        prog.names[sym] = f"datum.{sym.name}"
+    pi, pj = sp.Symbol("_pi"), sp.Symbol("_pj")
+    prog.level_of[pj] = 1
+    prog.names[pj] = "datum._pj"
+    # the breakdown, long: one row per (remote_cpus, policy, part), each computing only its own part
+    pieces = []
+    for i, p in enumerate(policies):
+        inner = [(tmpl[(p, f"breakdown_ns.{b}")].xreplace(part_exprs), sp.Eq(pj, k) if k < len(BREAKDOWN) - 1 else sp.true)
+                 for k, b in enumerate(BREAKDOWN)]
+        pieces.append((sp.Piecewise(*inner), sp.Eq(pi, i) if i < len(policies) - 1 else sp.true))
+    prog.output("part_ns", sp.Piecewise(*pieces), 1, group="parts")
+    for key in _COST_KEYS:
+        pieces = [(tmpl[(p, key)].xreplace(part_exprs), sp.Eq(pi, i) if i < len(policies) - 1 else sp.true)
+                  for i, p in enumerate(policies)]
+        col = key if not key.startswith("breakdown_ns.") else f"breakdown_{key.split('.', 1)[1]}_ns"
+        prog.output(col, sp.Piecewise(*pieces), 1)
+    # the breakdown's areas at fewer CPU counts, evenly spread on its log axis (the curves are smooth)
+    sparse = set(np.unique(np.round(np.geomspace(lo, hi, BREAKDOWN_POINTS))).astype(int).tolist())
+    rows, part_rows = [], []
+    for i, p in enumerate(policies):
+        for k, r in enumerate(range(lo, hi + 1)):
+            row = {"remote_cpus": r, "policy": p, "_pi": i}
+            for col, arrs in parts.columns["remote_cpus"].items():
+                row[col] = float(arrs[0][k])
+            rows.append(row)
+            if r in sparse:
+                for j, b in enumerate(BREAKDOWN):
+                    part_rows.append(dict(row, _pj=j, part=b, part_order=j))
+    return rows, pre_steps + prog.steps(1), prog.signals(), parts, part_rows, pre_steps + prog.steps(1, "parts")
+
+
+def _map_program(values, x: str, y: str, n: int, drag_n: int, candidates, against, parts_syms, tmpl):
+    """Grid rows (one per y value, at two resolutions), the steps that expand them into cells
+    and compute the columns of :attr:`charts.DecisionMap.cells`, and the signals they read."""
+    levels = []
+    for side in (drag_n, n):
+        xv, yv = charts.axis_values(x, side), charts.axis_values(y, side)
+        x_log = charts.axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
+        y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
+        levels.append((xv, yv, charts.cell_edges(xv, x_log), charts.cell_edges(yv, y_log), x_log, y_log))
+    parts = _Parts(values, {x: [lv[0] for lv in levels], y: [lv[1] for lv in levels]})
+    X, Y = registry.S[x], registry.S[y]
+    level_of = {Y: 1, X: 2}
+    names = _param_names()
+    names[X], names[Y] = f"datum.{x}", f"datum.{y}"
+    rule_steps = []
+    for name, (partner, _) in VEGA_RULES.items():
+        if partner in (x, y) and name not in (x, y):
+            level_of[registry.S[name]] = 2 if partner == x else 1
+            names[registry.S[name]] = f"datum.{name}"
+            rule_steps.append((level_of[registry.S[name]],
+                               {"calculate": _rule_expr(name, name, f"datum.{partner}"), "as": name}))
+    prog = _Program(level_of, names, "m")
+    part_exprs = {parts_syms[name]: parts.expression(name, deps, build) for name, deps, build in PARTS}
+    for axis, cols in parts.columns.items():
+        for col in cols:
+            prog.level_of[sp.Symbol(col)] = 2 if axis == x else 1
+            prog.names[sp.Symbol(col)] = f"datum.{col}"
+    pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
+    for p in pols:
+        prog.output(f"{p}__expected_ns", tmpl[(p, "expected_ns")].xreplace(part_exprs), 2)
+    # the y rows of both resolutions; x arrays ride on signals and are flattened into cells
+    rows = []
+    for lvl, (xv, yv, _, (y_lo, y_hi), _, _) in enumerate(levels):
+        for j in range(yv.size):
+            row = {"_lvl": lvl, "_j": j, y: yv[j].item(), f"{y}_lo": y_lo[j].item(), f"{y}_hi": y_hi[j].item()}
+            for col, arrs in parts.columns[y].items():
+                row[col] = float(arrs[lvl][j])
+            rows.append(row)
+    arrays = []
+    x_fields = {x: 0, f"{x}_lo": 1, f"{x}_hi": 2}
+    for lvl, (xv, _, (x_lo, x_hi), _, _, _) in enumerate(levels):
+        for fname, idx in x_fields.items():
+            arrays.append({"name": f"_mx{lvl}_{idx}", "value": [float(v) for v in (xv, x_lo, x_hi)[idx]]})
+        for col, arrs in parts.columns[x].items():
+            arrays.append({"name": f"_mx{lvl}_{col}", "value": [float(v) for v in arrs[lvl]]})
+    steps = [{"filter": f"datum._lvl === ({DETAIL_SIGNAL} ? 1 : 0)"}]
+    steps += [s for lvl, s in rule_steps if lvl == 1]
+    steps += prog.steps(1)
+    flat = list(x_fields) + list(parts.columns[x])
+    for fname in flat:
+        idx = x_fields.get(fname)
+        sig = [f"_mx{lvl}_{idx if idx is not None else fname}" for lvl in range(2)]
+        steps.append({"calculate": f"datum._lvl ? {sig[1]} : {sig[0]}", "as": fname})
+    tail = [s for lvl, s in rule_steps if lvl == 2] + prog.steps(2)
+    return rows, steps, flat, tail, prog.signals(), arrays, parts, levels
+
+
+def explore(values: Mapping[str, object], x: str | None = None, y: str | None = None, map_n: int = 200,
+            drag_n: int = DRAG_MAP_N, policies: Sequence[str] = charts.POLICY_ORDER,
+            candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = charts.DEFAULT_AGAINST) -> Explore:
+    """The explore view's live sources at the checked point ``values``: the cost chart's columns
+    (:func:`charts.cost_vs_cpus_data`) and the decision map's cells and break-even line, with
+    selects for the choices and the map computed at ``drag_n`` cells a side while a slider is
+    dragged (:data:`DETAIL_SIGNAL` false) and ``map_n`` otherwise."""
+    import altair as alt
+
+    values = registry.resolve(values)
+    dx, dy = charts.default_map_axes(values)
+    x, y = x or dx, y or dy
+    pols = tuple(policies)
+    map_pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
+    tmpl, syms = templates(tuple(dict.fromkeys(pols + map_pols)), _COST_KEYS)
+    # the cost chart
+    rows, steps, sig_cost, cost_parts, part_rows, part_steps = _cost_program(values, pols, syms, tmpl)
+    cost = _chart(rows, steps)
+    breakdown = _chart(part_rows, part_steps)
+    # the map
+    mrows, msteps, flat, tail, sig_map, arrays, map_parts, levels = _map_program(
+        values, x, y, map_n, drag_n, candidates, against, syms, tmpl)
+    cells = alt.Chart(alt.InlineData(values=mrows))
+    for s in msteps:
+        cells = cells.transform_filter(s["filter"]) if "filter" in s else \
+            cells.transform_calculate(**{s["as"]: s["calculate"]})
+    cells = cells.transform_flatten(flat)
+    tail = list(tail)
+    for p in candidates:
+        tail.append({"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"})
+    cost_f = {p: f"datum.expected_{p}_ns" for p in candidates}
+    tail.append({"calculate": f"min({', '.join(cost_f.values())})", "as": "cheapest_ns"})
+    tail.append({"calculate": _first_match(candidates, lambda p: f"{cost_f[p]} === datum.cheapest_ns"),
+                 "as": "cheapest"})
+    others = ", ".join(f"(datum.cheapest === '{p}' ? 1 / 0 : {cost_f[p]})" for p in candidates)
+    tail.append({"calculate": f"min({others})" if len(candidates) > 1 else "datum.cheapest_ns", "as": "runner_up_ns"})
+    tail.append({"calculate": _first_match(candidates, lambda p: f"datum.cheapest !== '{p}' && "
+                                                                 f"{cost_f[p]} === datum.runner_up_ns"),
+                 "as": "runner_up"})
+    tail.append({"calculate": "datum.runner_up_ns - datum.cheapest_ns", "as": "margin_ns"})
+    tail.append({"calculate": "100 * datum.margin_ns / datum.cheapest_ns", "as": "margin_pct"})
+    tail.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
+                 "as": "against_diff_ns"})
+    for s in tail:
+        cells = cells.transform_calculate(**{s["as"]: s["calculate"]})
+    keep = _rule_filter((x, y), {k: tmpl[(p, "expected_ns")] for k, p in enumerate(map_pols)})
+    if keep:
+        cells = cells.transform_filter(keep)
+    xv, yv, (x_lo, x_hi), (y_lo, y_hi), x_log, y_log = levels[-1]
+    lines = [_crossings(cells, x, y, x_log), _crossings(cells, y, x, y_log, along="y")]
+    # the parameters: the choices, the sliders of every numeric parameter the formulas read
+    import re
+
+    text = " ".join([s["calculate"] for s in steps + part_steps + msteps[1:] + tail if "calculate" in s]
+                                + [p["expr"] for p in sig_cost + sig_map])
+    used = set(re.findall(r"(?<![\w.])([a-z_][a-z0-9_]*)(?![\w(])", text))
+    numeric = [n for n in registry.NUMERIC if n in used]
+    frozen = {}
+    for src in (cost_parts, map_parts):
+        for label, (params, what) in src.frozen.items():
+            have = frozen.setdefault(label, (set(), set()))
+            have[0].update(p for p in params if p not in (x, y))
+            have[1].update(what)
+    frozen = {k: (sorted(v[0]), ", ".join(sorted(v[1]))) for k, v in frozen.items()}
+    sliders = slider_params(numeric, values)
+    lo, hi = charts.CPU_RANGE
+    at = min(max(int(values["remote_cpus"]), lo), hi)
+    point = [{"name": POINT_SIGNAL + LOG_SUFFIX, "value": round(math.log10(at), 6),
+              "bind": {"input": "range", "min": 0, "max": round(math.log10(hi), 6), "step": charts.LOG_STEP,
+                       "name": "remote_cpus (CPUs, log) "}},
+             {"name": POINT_SIGNAL, "expr": f"clamp(round(pow(10, {POINT_SIGNAL + LOG_SUFFIX})), {lo}, {hi})"}]
+    detail = [{"name": DETAIL_SIGNAL, "value": True}]
+    params = _choice_params(values) + sliders + point + detail + arrays + _dedupe_signals(sig_cost + sig_map)
+    domains = ((float(x_lo.min()), float(x_hi.max())), (float(y_lo.min()), float(y_hi.max())))
+    keys = [(p, k) for p in pols for k in _COST_KEYS]
+    axes = _matters([a for a in (x, y) if a in registry.NUMERIC], tmpl, [(p, "expected_ns") for p in map_pols])
+    return Explore(cost, breakdown, cells, lines, params, slider_inputs(params), x, y, x_log, y_log, domains, frozen, numeric,
+                   _matters(numeric, tmpl, keys), axes)
+
+
+def _dedupe_signals(params: list[dict]) -> list[dict]:
+    seen, out = {}, []
+    for p in params:
+        if p["name"] in seen:
+            if seen[p["name"]] != p["expr"]:
+                raise NotPrintable(f"signal {p['name']} defined twice")
+            continue
+        seen[p["name"]] = p["expr"]
+        out.append(p)
+    return out

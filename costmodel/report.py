@@ -16,25 +16,30 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import __version__, charts, live, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
-from .breakeven import breakeven
+from .breakeven import breakeven_row
 from .errors import UserError
 from .evaluate import cheapest_candidate, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
 VL_VERSION = charts.VL_VERSION
-#: cells per side of the decision map (browser-computed in the report; drawn static for PNG)
-REPORT_MAP_N = 60
+#: cells per side of the decision map (browser-computed in the report; drawn static for PNG); while a
+#: slider is dragged the browser draws it at live.DRAG_MAP_N a side
+REPORT_MAP_N = 200
 PNG_MAP_N = 120
+#: what every table computed at the point says of itself
+AT_POINT = "At the shipped point (the parameter set as written), not at the sliders' values"
 #: draws behind the verdict's probability, the bands and the probability map (seed 0; shown with them)
 VERDICT_DRAWS = 10_000
 BAND_DRAWS = 1000
@@ -77,49 +82,55 @@ def vega_bundle() -> str:
 # ---- the verdict ------------------------------------------------------------------------------
 
 
-def _fmt(x: float, unit: str = "") -> str:
-    if isinstance(x, str):
-        return x
-    if x == 0:
-        s = "0"
-    elif abs(x) >= 1e7 or abs(x) < 1e-3:
-        s = f"{x:.3g}"
-    elif float(x).is_integer():
-        s = f"{int(x):,}"
-    elif abs(x) >= 1e3:
-        s = f"{x:,.0f}"
-    else:
-        s = f"{x:,.4g}"
-    return f"{s} {unit}".strip()
+def _fmt(x, unit: str = "") -> str:
+    """Every number of the report, in one style (:func:`charts.format_value`): times in ns below
+    10 us, then us, ms and s; whole numbers in full; no exponents."""
+    return charts.format_value(x, unit)
+
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
+
+
+def _refmt(text: str, unit: str) -> str:
+    """``text`` (a break-even answer's words) with each plain number written as :func:`_fmt`
+    writes a value in ``unit``; a unit that follows a number is dropped (the value carries it)."""
+    if not text:
+        return text
+    if unit not in ("ns", "s"):  # the unit stays where the words put it; only the digits change
+        return _NUMBER.sub(lambda m: _fmt(float(m.group(0))), text)
+    text = re.sub(rf"(\d) {re.escape(unit)}(?![\w/])", r"\1", text)
+    return _NUMBER.sub(lambda m: _fmt(float(m.group(0)), unit), text)
 
 
 def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
-    """The answers to :data:`BREAKEVEN_QUESTIONS` at ``values``; remote_cpus is asked over
-    1..256 with cpus raised to 257 where the set has fewer (the charts' convention)."""
+    """The answers to :data:`BREAKEVEN_QUESTIONS` at ``values``, each the row of
+    :func:`costmodel.breakeven.breakeven_row` (the answer ``costmodel breakeven`` gives; for an
+    integer parameter the integer where the order changes) with its numbers in the report's one
+    style. remote_cpus is asked over 1..256 with cpus raised to 257 where the set has fewer (the
+    charts' convention); ``command`` is the command line that gives the same answer, and
+    ``_raw`` the row as breakeven_row wrote it."""
     rows = []
     for a, b, param in BREAKEVEN_QUESTIONS:
         point = dict(values)
         lo = hi = None
-        note = ""
+        extra = ""
         if param == "remote_cpus":
             lo, hi = charts.CPU_RANGE
             point["cpus"] = registry.raise_cpus(dict(values, remote_cpus=hi))["cpus"]
             if point["cpus"] != values["cpus"]:
-                note = f"cpus = {point['cpus']} (raised from {values['cpus']})"
-        try:
-            be = breakeven(point, a, b, param, low=lo, high=hi)
-        except UserError as exc:
-            rows.append({"policy": a, "against": b, "parameter": param, "break_even": "-", "verdict": str(exc),
-                         "note": note})
-            continue
+                extra = f" --set cpus={point['cpus']}"
+        row = breakeven_row(point, a, b, param, low=lo, high=hi)
         unit = registry.NUMERIC[param].unit
-        roots = ", ".join(_fmt(r, unit) for r in be.roots) or "none"
-        parts = []
-        for lo_, hi_, who in be.regions:
-            parts.append(f"{who} cheaper for {_fmt(lo_)} .. {_fmt(hi_)}" if who != "equal"
-                         else f"equal for {_fmt(lo_)} .. {_fmt(hi_)}")
-        rows.append({"policy": a, "against": b, "parameter": param, "break_even": roots,
-                     "verdict": "; ".join(parts), "note": note or be.method})
+        note = row["note"].split(";")[0] if row["note"] else ""
+        if param == "remote_cpus" and point["cpus"] != values["cpus"]:
+            note += f"; cpus = {point['cpus']} (raised from {values['cpus']}, the charts' convention)"
+        command = (f"costmodel breakeven --policy {a} --against {b} --solve-for {param}{extra}"
+                   + (f" --low {lo} --high {hi}" if lo is not None else ""))
+        rows.append({"policy": a, "against": b, "parameter": param,
+                     "break_even": _refmt(row["break_even"], unit),
+                     "curves cross at": _refmt(row.get("crossing", ""), unit),
+                     "verdict": _refmt(row["verdict"], unit), "note": note, "same answer from": command,
+                     "_raw": row})
     return rows
 
 
@@ -236,21 +247,45 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
 # ---- HTML pieces -------------------------------------------------------------------------------
 
 
-def _table(rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None, cls: str = "") -> str:
+class Cell(str):
+    """Text already formatted as a number (right-aligned in a table)."""
+
+
+def _head(c: str) -> str:
+    # long parameter-like headers may break after an underscore
+    return html.escape(str(c)).replace("_", "_<wbr>")
+
+
+def _table(rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None = None, cls: str = "",
+           units: Mapping[str, str] | None = None, caption: str | None = None) -> str:
+    """An HTML table; numbers in the report's one style (``units``: column -> unit of its numbers),
+    ``caption`` saying what the table describes."""
+    cap = f"<caption>{caption}</caption>" if caption else ""
     if not rows:
-        return "<p><i>none</i></p>"
-    cols = list(columns or rows[0].keys())
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+        return f"<table class='{cls}'>{cap}<tbody><tr><td><i>none</i></td></tr></tbody></table>"
+    cols = list(columns or [k for k in rows[0].keys() if not str(k).startswith("_")])
+    units = units or {}
+    head = "".join(f"<th>{_head(c)}</th>" for c in cols)
     body = []
     for r in rows:
         cells = []
         for c in cols:
             v = r.get(c, "")
-            text = _fmt(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else html.escape(str(v))
-            num = isinstance(v, (int, float)) and not isinstance(v, bool)
-            cells.append(f"<td class='num'>{text}</td>" if num else f"<td>{text}</td>")
+            if isinstance(v, Cell):
+                cells.append(f"<td class='num'>{html.escape(v)}</td>")
+            elif isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool):
+                cells.append(f"<td class='num'>{html.escape(_fmt(v, units.get(c, '')))}</td>")
+            elif isinstance(v, _Raw):
+                cells.append(f"<td>{v}</td>")
+            else:
+                cells.append(f"<td>{html.escape(str(v))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
-    return f"<table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return (f"<div class='table'><table class='{cls}'>{cap}<thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table></div>")
+
+
+class _Raw(str):
+    """HTML that a table cell holds as it is (a small table inside a cell)."""
 
 
 def _policy_table(point: dict, best: str, preset_policy: str | None) -> str:
@@ -258,26 +293,55 @@ def _policy_table(point: dict, best: str, preset_policy: str | None) -> str:
     for p, out in point.items():
         top = max(((k, v) for k, v in out["breakdown_ns"].items() if k != "fault_entry"), key=lambda kv: kv[1])
         mark = (" (cheapest)" if p == best else "") + (" (preset)" if p == preset_policy else "")
-        rows.append({"policy": p + mark, "expected_ns": round(out["expected_ns"], 1),
-                     "p_copy": round(out["p_copy"], 4), "p_unnecessary_copy": round(out["p_unnecessary_copy"], 4),
-                     "p_local_drain": round(out["p_local_drain"], 4), "p_remote_drain": round(out["p_remote_drain"], 4),
-                     "p_drain_all": round(out["p_drain_all"], 4), "cpu_us_per_s": round(out["cpu_us_per_s"], 0),
-                     "largest part": f"{top[0]} {top[1]:,.0f} ns", "kernels": POLICIES[p].kernels})
-    return _table(rows)
+        rows.append({"policy": p + mark, "cost per WP fault": out["expected_ns"],
+                     "p_copy": out["p_copy"], "p_unnecessary_copy": out["p_unnecessary_copy"],
+                     "p_local_drain": out["p_local_drain"], "p_remote_drain": out["p_remote_drain"],
+                     "p_drain_all": out["p_drain_all"],
+                     "CPU time per second": Cell(_fmt(out["cpu_us_per_s"] * 1e3, "ns") + "/s"),
+                     "largest part": f"{top[0]} {_fmt(top[1], 'ns')}", "kernels": POLICIES[p].kernels})
+    probs = {c: "probability" for c in ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain",
+                                        "p_drain_all")}
+    return _table(rows, cls="policies", units={"cost per WP fault": "ns", **probs},
+                  caption=f"{AT_POINT}: every policy's expected cost per WP fault and how often each step happens.")
 
 
 def _params_table(values: Mapping[str, object], paramset=None) -> str:
     rows = []
     for name, e in registry.PARAMS.items():
         entry = paramset.parameters.get(name) if paramset is not None else None
+        unit = getattr(e, "unit", "")
         interval = ""
         if entry is not None and getattr(entry, "ci_low", None) is not None:
-            interval = f"[{_fmt(entry.ci_low)}, {_fmt(entry.ci_high)}]"
+            interval = f"{_fmt(entry.ci_low, unit)} .. {_fmt(entry.ci_high, unit)}"
         source = entry.source if entry is not None else ("registry default" if values[name] == e.default else "set")
         note = entry.note if entry is not None else e.source
-        rows.append({"parameter": name, "value": values[name] if not isinstance(values[name], str) else values[name],
-                     "unit": e.unit, "interval": interval, "source": source, "note": note})
-    return _table(rows, cls="params")
+        v = values[name]
+        rows.append({"parameter": name, "value": v if isinstance(v, str) else Cell(_fmt(v, unit)),
+                     "unit": unit, "interval": interval, "source": source, "note": note})
+    return _table(rows, cls="params", caption=f"{AT_POINT}: every parameter's value, interval and source.")
+
+
+def _fact_unit(name: str) -> str:
+    for suffix, unit in (("_kib", "KiB"), ("_bytes", "bytes"), ("_ns", "ns"), ("_cpus", "CPUs")):
+        if name.endswith(suffix):
+            return unit
+    return ""
+
+
+def _probes_table(probes: Mapping[str, object]) -> str:
+    """The provenance's probe runs, one row each: what ran, how long, how many samples."""
+    rows = []
+    for name, info in probes.items():
+        if not isinstance(info, Mapping):
+            rows.append({"probe": name, "status": str(info)})
+            continue
+        skips = info.get("skips") or []
+        rows.append({"probe": name, "status": info.get("status", ""),
+                     "arguments": " ".join(str(a) for a in info.get("args") or []),
+                     "run time": float(info["seconds"]) if isinstance(info.get("seconds"), (int, float)) else "",
+                     "samples": info.get("samples", ""),
+                     "skipped": "; ".join(str(x) for x in skips) if skips else "none"})
+    return _table(rows, cls="probes", units={"run time": "s"})
 
 
 def _provenance(paramset) -> str:
@@ -294,27 +358,51 @@ def _provenance(paramset) -> str:
         counts[e.source] = counts.get(e.source, 0) + 1
     out.append("<p>Sources: " + ", ".join(f"{n} {html.escape(s)}" for s, n in sorted(counts.items())) + ".</p>")
     if paramset.provenance:
-        rows = [{"fact": k, "value": v if isinstance(v, (str, int, float)) else json.dumps(v)}
-                for k, v in paramset.provenance.items()]
-        out.append(_table(rows))
+        rows = []
+        for k, v in paramset.provenance.items():
+            if k == "probes" and isinstance(v, Mapping):
+                rows.append({"fact": "probes", "value": _Raw(_probes_table(v))})
+            elif isinstance(v, (int, float)) and not isinstance(v, bool):
+                rows.append({"fact": k, "value": Cell(_fmt(v, _fact_unit(k)))})
+            elif isinstance(v, (str, bool)) or v is None:
+                rows.append({"fact": k, "value": str(v)})
+            else:
+                rows.append({"fact": k, "value": json.dumps(v)})
+        out.append(_table(rows, cls="facts", caption="The machine the set was measured on (provenance of the "
+                                                     "measurements); the probes' own details are in its directory."))
     if paramset.fit:
         rows = [{"fit": f.get("name", ""), "parameters": ", ".join(f.get("parameters", [])),
                  "points": f.get("n_points", ""), "method": f.get("method", ""), "note": f.get("note", "")}
                 for f in paramset.fit]
-        out.append(_table(rows))
+        out.append(_table(rows, caption="How each group of parameters was fitted (fit records of the set)."))
     return "\n".join(out)
 
 
 _CSS = """
+*{box-sizing:border-box}
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
-td.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4}
-table.params td:nth-child(6){font-size:.85em;color:#555}
+div.table{max-width:100%;overflow-x:auto}
+table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
+th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}
+caption{caption-side:top;text-align:left;font-size:.85em;color:#555;padding:2px 0}
+table.params:not(.sens) td:nth-child(6),table.sens td:last-child{font-size:.85em;color:#555}
+table.sens{font-size:.85em}
+table.facts table{margin:0;font-size:.95em}
 .verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
-.vega-bindings{display:grid;grid-template-columns:repeat(auto-fill,minmax(360px,1fr));gap:2px 18px;font-size:.85em;margin-top:.8em}
-.vega-bind{display:flex;align-items:center}.vega-bind-name{min-width:15em;display:inline-block}
-.vega-bind input[type=range]{flex:1}
+.chart{max-width:100%;overflow-x:auto}
+code{overflow-wrap:anywhere}code.cmd{font-size:.8em;color:#444}
+table.breakeven td:last-child{min-width:16em}
+#controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:2px 24px;font-size:.85em;margin:.6em 0}
+#controls h4{grid-column:1/-1;margin:.6em 0 .1em}
+.ctl{display:grid;grid-template-columns:13.5em 1fr 7.5em;align-items:center;gap:6px}
+.ctl .vega-bind-name{display:none}.ctl input[type=range]{width:100%}.ctl input[type=range]+span{display:none}
+.ctl .vega-bind,.ctl label{display:block;margin:0}
+.ctl output{font-variant-numeric:tabular-nums;text-align:right}
+.ctl.idle{opacity:.45}.ctl .why{grid-column:1/-1;color:#777;font-size:.9em;margin-top:-3px}
+.warn{background:#fff6e0;border-left:3px solid #e0a000;padding:4px 8px;font-size:.9em}
+.warn[hidden]{display:none}
 """
 
 
@@ -327,40 +415,155 @@ def _script_json(obj) -> str:
 
 
 def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | None = None,
-              y: str | None = None) -> tuple[dict, list[str], set[str]]:
-    """The interactive part: cost chart, breakdown and decision map computed in the browser,
-    with one shared set of sliders. Returns the spec, the slider inputs and the fixed parameters."""
+              y: str | None = None, drag_n: int = live.DRAG_MAP_N, measured_up_to: int | None = None,
+              measured_note: str = "") -> tuple[dict, "live.Explore"]:
+    """The interactive part: cost chart, breakdown and decision map computed in the browser from
+    one set of controls (:func:`costmodel.live.explore`). Returns the spec and the sources (their
+    inputs, what the browser cannot follow)."""
     import altair as alt
 
-    dx, dy = charts.default_map_axes(values)
-    x, y = x or dx, y or dy
-    cost = live.cost_source(values)
-    msrc, x_log, y_log, (x_dom, y_dom) = live.map_source(values, x, y, n=map_n)
-    cost_chart = charts.cost_vs_cpus_chart(cost.charts[0])
-    breakdown = charts.cost_breakdown_chart(cost.charts[0])
-    dmap = charts.decision_map_chart(msrc.charts[0], msrc.charts[1:], x=x, y=y, x_log=x_log, y_log=y_log,
-                                     x_domain=x_dom, y_domain=y_dom)
-    signals = sorted(cost.signals | msrc.signals)
-    fixed = cost.fixed | msrc.fixed
-    panel = live.values_panel(signals)
-    spec = alt.vconcat(cost_chart, breakdown, dmap, panel).resolve_scale(color="independent", opacity="independent") \
-        .to_dict()
-    params = live.slider_params(signals, values, fixed=fixed)
+    ex = live.explore(values, x, y, map_n=map_n, drag_n=drag_n)
+    cost_chart = charts.cost_vs_cpus_chart(ex.cost, measured_up_to=measured_up_to, measured_note=measured_note,
+                                           point_param=live.POINT_SIGNAL)
+    breakdown = charts.cost_breakdown_chart(ex.breakdown, long=True)
+    dmap = charts.decision_map_chart(ex.cells, ex.lines, x=ex.x, y=ex.y, x_log=ex.x_log, y_log=ex.y_log,
+                                     x_domain=ex.domains[0], y_domain=ex.domains[1],
+                                     measured_up_to=measured_up_to if ex.x == "remote_cpus" else None)
+    spec = alt.vconcat(cost_chart, breakdown, dmap, spacing=28).resolve_scale(
+        color="independent", opacity="independent", strokeDash="independent").to_dict()
+    spec["align"] = "none"  # each chart from the left edge, not aligned on the widest axis
+    params = []
+    for p in ex.params:
+        if "bind" in p:
+            p = dict(p, bind=dict(p["bind"], element=f"#ctl-{_control_of(p['name'])}"))
+        params.append(p)
     spec["params"] = params + spec.get("params", [])
-    return spec, live.slider_inputs(params), fixed
+    return spec, ex
+
+
+def _control_of(signal: str) -> str:
+    """The parameter a bound signal sets (``x__log10`` and ``x__raw`` set ``x``)."""
+    for suffix in (live.LOG_SUFFIX, live.RAW_SUFFIX):
+        if signal.endswith(suffix):
+            return signal[: -len(suffix)]
+    return signal
+
+
+def _controls_html(ex: "live.Explore", values: Mapping[str, object]) -> tuple[str, dict]:
+    """The controls of the explore view: one row per choice and parameter (name and unit, the
+    input, its value in its unit), and what the page script needs to keep them honest."""
+    bound = {_control_of(n) for n in ex.inputs}
+    groups = [("Choices", list(live.CHOICES)),
+              ("Where the charts' point is (marked on the cost chart)", [live.POINT_SIGNAL]),
+              ("Workload", [n for n in ex.numeric if registry.NUMERIC[n].kind == registry.WORKLOAD]),
+              ("Machine", [n for n in ex.numeric if registry.NUMERIC[n].kind == registry.MACHINE])]
+    rows, readouts = [], {}
+    for title, names in groups:
+        names = [n for n in names if n in bound]
+        if not names:
+            continue
+        rows.append(f"<h4>{html.escape(title)}</h4>")
+        for n in names:
+            if n in registry.CATEGORICAL:
+                label, unit = n, ""
+            elif n == live.POINT_SIGNAL:
+                label, unit = "remote_cpus (CPUs)", "CPUs"
+            else:
+                unit = registry.NUMERIC[n].unit
+                label = f"{n} ({unit})" if unit else n
+            why = ""
+            if n in ex.matters_when:
+                why = f"<span class='why'>matters only with {html.escape(' or '.join(ex.matters_when[n]['words']))}</span>"
+            rows.append(f"<div class='ctl' id='row-{n}'><label for='ctl-{n}'>{html.escape(label)}</label>"
+                        f"<div id='ctl-{n}'></div><output id='val-{n}'></output>{why}</div>")
+            if n not in registry.CATEGORICAL:
+                readouts[n] = unit
+    warns = []
+    for i, (label, (params, what)) in enumerate(sorted(ex.frozen.items())):
+        warns.append({"id": f"warn-{i}", "when": label})
+        rows.append(f"<p class='warn' id='warn-{i}' hidden>With {html.escape(label)}, the {html.escape(what)} "
+                    f"cannot be computed in the browser (the incomplete gamma function of the fixed-time gap, or a "
+                    f"sum over the batch position): it is computed at the shipped values of "
+                    f"{html.escape(', '.join(params))}, and their sliders do not move it.</p>")
+    for i, (axis, info) in enumerate(sorted(ex.axis_matters.items())):
+        warns.append({"id": f"axis-{i}", "unless": info["keys"]})
+        rows.append(f"<p class='warn' id='axis-{i}' hidden>The decision map's axis {html.escape(axis)} does not "
+                    f"enter the model with these choices (it matters only with "
+                    f"{html.escape(' or '.join(info['words']))}): the map does not change along it.</p>")
+    page = {"readouts": readouts, "choices": list(live.CHOICES), "warnings": warns,
+            "matters": {n: m["keys"] for n, m in ex.matters_when.items()}, "detail": live.DETAIL_SIGNAL}
+    return "<div id='controls'>" + "".join(rows) + "</div>", page
+
+
+#: the page script: readouts in each value's unit, controls that do not matter dimmed, the
+#: warnings of choices the browser cannot follow, and the coarse map while a slider moves
+_PAGE_JS = r"""
+function costmodelSig4(v) {
+  if (v === 0) return '0';
+  const d = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v))));
+  return Number(v.toFixed(d)).toLocaleString('en-US', {maximumFractionDigits: d});
+}
+function costmodelFormat(v, unit) {
+  if (v === null || v === undefined || !isFinite(v)) return '-';
+  if (unit === 's') v = v * 1e9;
+  if (unit === 'ns' || unit === 's') {
+    const a = Math.abs(v);
+    if (v === 0) return unit === 's' ? '0 s' : '0 ns';
+    if (a < 1e4) return costmodelSig4(v) + ' ns';
+    if (a < 1e7) return costmodelSig4(v / 1e3) + ' \u00b5s';
+    if (a < 1e10) return costmodelSig4(v / 1e6) + ' ms';
+    return costmodelSig4(v / 1e9) + ' s';
+  }
+  const text = Number.isInteger(v) ? v.toLocaleString('en-US') : costmodelSig4(v);
+  return (unit && unit !== 'probability' && unit !== 'flag') ? text + ' ' + unit : text;
+}
+window.costmodelReady.then(() => {
+  const page = costmodelPage, view = window.costmodelViews.explore;
+  for (const [name, unit] of Object.entries(page.readouts)) {
+    const out = document.getElementById('val-' + name);
+    const show = (v) => { out.textContent = costmodelFormat(v, unit); };
+    show(view.signal(name));
+    view.addSignalListener(name, (_, v) => show(v));
+  }
+  const choice = () => page.choices.map(c => view.signal(c)).join('|');
+  const update = () => {
+    const key = choice();
+    for (const [name, keys] of Object.entries(page.matters))
+      document.getElementById('row-' + name).classList.toggle('idle', !keys.includes(key));
+    for (const w of page.warnings) {
+      const el = document.getElementById(w.id);
+      el.hidden = w.when ? !w.when.split(', ').every(kv => { const [k, v] = kv.split(' = '); return view.signal(k) === v; })
+                         : w.unless.includes(key);
+    }
+  };
+  for (const c of page.choices) view.addSignalListener(c, update);
+  update();
+  // while a slider moves, the map is drawn coarse; a moment after the last move, in full
+  let timer = null;
+  document.getElementById('controls').addEventListener('input', (ev) => {
+    if (!ev.target || ev.target.type !== 'range') return;
+    if (view.signal(page.detail)) view.signal(page.detail, false);
+    clearTimeout(timer);
+    timer = setTimeout(() => { view.signal(page.detail, true).runAsync(); }, 250);
+  }, true);
+});
+"""
 
 
 def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts.DecisionMap,
-                 res_df: pd.DataFrame, calib=None, uncertain: Mapping[str, object] | None = None) -> dict[str, dict]:
+                 res_df: pd.DataFrame, calib=None, uncertain: Mapping[str, object] | None = None,
+                 measured_up_to: int | None = None, measured_note: str = "") -> dict[str, dict]:
     """Each chart as a static Vega-Lite spec; ``uncertain``: the charts of the verdict's
-    uncertainty, already built (``cost_bands``, ``probability_map``, ``tornado``)."""
+    uncertainty, already built (``cost_bands``, ``probability_map``, ``tornado``); charts
+    against the CPUs mark the range beyond ``measured_up_to`` as extrapolated."""
     import altair as alt
 
     with alt.data_transformers.disable_max_rows():
         specs = {
-            "cost_vs_cpus": charts.cost_vs_cpus_chart(cost_df).to_dict(),
+            "cost_vs_cpus": charts.cost_vs_cpus_chart(cost_df, measured_up_to=measured_up_to,
+                                                      measured_note=measured_note).to_dict(),
             "cost_breakdown": charts.cost_breakdown_chart(cost_df).to_dict(),
-            "decision_map": charts.decision_map_figure(dm).to_dict(),
+            "decision_map": charts.decision_map_figure(dm, measured_up_to=measured_up_to).to_dict(),
             "residency": charts.residency_chart(res_df).to_dict(),
         }
         for name, chart in (uncertain or {}).items():
@@ -386,10 +589,125 @@ def uncertainty_charts(values: Mapping[str, object], sens: uncertainty.Sensitivi
     }, measured_note
 
 
+def machines_section(sets: Mapping[str, object] | None = None) -> tuple[list[str], dict | None]:
+    """'Across machines': every committed parameter set's machine costs side by side (HTML
+    pieces, and the chart's spec, None where no set is committed)."""
+    from . import paramfile
+
+    if sets is None:
+        sets = {name: paramfile.load(path) for name, path in paramfile.committed_sets().items()}
+    head = ["<h2>Across machines</h2>"]
+    if not sets:
+        return head + ["<p class='note'>No parameter sets are committed in this installation (an installed "
+                       "package carries no data directory), so there is nothing to compare.</p>"], None
+    df = charts.machine_comparison_data(sets)
+    measured = df[df["measured"]]
+    counts = ", ".join(f"{m} {int((measured['machine'] == m).sum())} of {int((df['machine'] == m).sum())}"
+                       for m in dict.fromkeys(df["machine"]))
+    text = (f"<p class='note'>Every machine cost of the {len(sets)} committed parameter sets (data/params: "
+            f"calibrated on a machine; data/reference: from published figures), each with its interval. "
+            f"Measured costs per set: {html.escape(counts)}. The axis is symmetric-log, so a cost of 0 (or an "
+            f"interval reaching 0) stays on it.</p>")
+    return head + [text, "<div id='machines' class='chart'></div>"], charts.machine_comparison_chart(df).to_dict()
+
+
+def _swap_sentence(rows: pd.DataFrame) -> str:
+    """Does the unnecessary copy happen on swap-in? In numbers, from the swap_cow rows."""
+    sw = rows[(rows["probe"] == "swap_cow")].copy()
+    if sw.empty:
+        return ""
+
+    def count(frame, col):
+        n = frame["copied_n"].fillna(0).astype(int)
+        return int((frame[col].fillna(0) * n).round().sum()), int(n.sum())
+
+    no_fault = sw[sw["faulted"].fillna(1) == 0]
+    reused = sw[(sw["faulted"].fillna(0) > 0) & (sw["copied"].fillna(0) == 0)]
+    copied = sw[sw["copied"].fillna(0) > 0]
+    unnecessary = copied[copied["sharing"] != "child_alive"]
+
+    def which(frame):
+        kinds = sorted({f"{r.sharing} page, {r.swap_path} swap-in" for r in frame.itertuples()})
+        return "; ".join(kinds)
+
+    f0, n0 = count(no_fault, "faulted")
+    parts = []
+    if len(no_fault):
+        parts.append(f"after {n0:,} writes to pages swapped in with their exclusive marker ({which(no_fault)}) "
+                     f"{f0:,} took a WP fault: the swap-in mapped them writable")
+    if len(reused):
+        f1, n1 = count(reused, "faulted")
+        c1, _ = count(reused, "copied")
+        parts.append(f"{f1:,} of {n1:,} writes to pages that lost exclusivity and came back through the swap "
+                     f"cache ({which(reused)}) faulted and reused the page ({c1:,} copies)")
+    if len(copied):
+        c2, n2 = count(copied, "copied")
+        parts.append(f"{c2:,} of {n2:,} writes copied, all of them to pages still shared with a live child "
+                     f"({which(copied)})" if unnecessary.empty else
+                     f"{c2:,} of {n2:,} writes copied ({which(copied)})")
+    answer = "No" if unnecessary.empty else "Yes"
+    return (f"<b>Does the unnecessary copy happen on swap-in (zram, SWP_SYNCHRONOUS_IO)? {answer}, on this "
+            f"machine:</b> " + "; ".join(parts) + ".")
+
+
+def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
+    """'The model against whole workloads': the held-out prediction of the committed dataset of
+    the default set's machine, where its measurements hold workload or swap_cow rows."""
+    from . import paramfile, prediction
+
+    head = ["<h2>The model against whole workloads</h2>"]
+    try:
+        default = paramfile.load(paramfile.default_params_path())
+    except UserError as exc:
+        return head + [f"<p class='note'>Skipped: {html.escape(str(exc))}.</p>"], None
+    dataset = (default.provenance or {}).get("dataset_id") or paramfile.DEFAULT_SET
+    directory = paramfile.DATA_DIR / "measurements" / str(dataset)
+    if not directory.is_dir():
+        return head + [f"<p class='note'>Skipped: the measurements of the default set's machine "
+                       f"(data/measurements/{html.escape(str(dataset))}) are not in this installation (an "
+                       f"installed package carries none).</p>"], None
+    try:
+        rows, summary = prediction.predict(directory)
+    except UserError as exc:
+        return head + [f"<p class='note'>Skipped: {html.escape(str(exc))}.</p>"], None
+    s = summary
+    lacking = [m for m in s["model_lacks"] if m.get("lacks")]
+    text = [f"<p class='note'>A held-out test (calibration reads neither probe): every configuration the "
+            f"<code>workload</code> and <code>swap_cow</code> probes ran on {html.escape(s['cpu'])}, kernel "
+            f"{html.escape(str(s['kernel_release']))}, mapped to a parameter point and priced with the kernel's "
+            f"policy ({html.escape(s['policy'])}, preset {html.escape(s['preset'])}) and the parameter set "
+            f"{html.escape(s['param_set'])}.</p>",
+            "<ul class='verdict'>"
+            f"<li>Cost: {s['cost_within']} of {s['priced']} priced configurations lie within "
+            f"{s['cost_tolerance']:.0%} of the measured mean; {s['configurations'] - s['priced']} took no WP fault "
+            f"at all (the model prices a fault, so they are shown hollow and left out).</li>"
+            f"<li>Copies: {s['copy_inside']} of {s['copy_rows']} measured copy fractions hold the model's P(copy) "
+            f"in their {s['fraction_confidence']:.0%} Wilson interval"
+            + (f"; faults: {s['fault_inside']} of {s['fault_rows']}" if s["fault_rows"] else "") + ".</li>"
+            + (f"<li>Where the model lacks a concept ({len(lacking)} configurations), the rows say so: "
+               f"{html.escape('; '.join(sorted({m['lacks'] for m in lacking})))}.</li>" if lacking else "")
+            + (f"<li>{_swap_sentence(rows)}</li>" if (rows["probe"] == "swap_cow").any() else "")
+            + "</ul>",
+            "<div id='workloads' class='chart'></div>"]
+    return head + text, charts.prediction_chart(charts.prediction_data(rows), tolerance=s["cost_tolerance"]).to_dict()
+
+
+def _embed_id(pieces: Sequence[str]) -> str:
+    """The chart id a section's HTML leaves room for (its ``<div id='...' class='chart'>``)."""
+    for piece in pieces:
+        m = re.search(r"<div id='([\w-]+)' class='chart'>", piece)
+        if m:
+            return m.group(1)
+    raise ValueError("the section has no chart")
+
+
 def build_report(values: Mapping[str, object], *, paramset=None, preset: str | None = None,
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
-                 map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS) -> Report:
-    """Every piece of the report for the checked parameter point ``values``."""
+                 map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS,
+                 machines: Mapping[str, object] | None = None, workloads: bool = True) -> Report:
+    """Every piece of the report for the checked parameter point ``values``. ``machines``: the
+    sets to compare across machines (default: every committed set); ``workloads``: with the
+    prediction of the whole-workload probes where their measurements are present."""
     missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
@@ -418,58 +736,71 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
         cal = charts.calibration_data(paramset)
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
-    spec, sliders, fixed = live_spec(values, map_n=map_n)
+    measured, measured_note = uncertainty.measured_targets(paramset)
+    spec, ex = live_spec(values, map_n=map_n, measured_up_to=measured, measured_note=measured_note)
     params = uncertainty.uncertain_parameters(values, paramset)
     sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0, flips_for=FLIPS_FOR)
     unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
-    statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts)
+    statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
+                           measured_note=measured_note)
+    extra_html = []
+    for section in (machines_section(machines), workloads_section(paramset) if workloads else ([], None)):
+        pieces, chart_spec = section
+        extra_html += pieces
+        if chart_spec is not None:
+            statics[_embed_id(pieces)] = chart_spec
     best = cheapest_candidate(point)
     verdict = verdict_sentences(values, point, runs, shares, dm, preset_policy)
     verdict = verdict[:1] + uncertainty_sentences(sens, preset) + verdict[1:]
     be = breakeven_rows(values)
     doc = _html(values, title=title, paramset=paramset, preset=preset, point=point, best=best,
                 preset_policy=preset_policy, verdict=verdict, runs=runs, shares=shares, be=be, spec=spec,
-                fixed=fixed, statics=statics, sim_note=sim_note, sens=sens, measured_note=measured_note)
-    return Report(doc, statics, spec, sliders, verdict)
+                ex=ex, statics=statics, sim_note=sim_note, sens=sens, measured_note=measured_note,
+                extra_html=extra_html, dm=dm)
+    return Report(doc, statics, spec, ex.inputs, verdict)
 
 
 def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
     rows = []
     for r in sens.table.to_dict("records"):
+        unit = r["unit"]
         flips = []
         if r["flip_below"] is not None:
-            flips.append(f"{r['flips_to_below']} below {_fmt(r['flip_below'])}")
+            flips.append(f"{r['flips_to_below']} below {_fmt(r['flip_below'], unit)}")
         if r["flip_above"] is not None:
-            flips.append(f"{r['flips_to_above']} above {_fmt(r['flip_above'])}")
+            flips.append(f"{r['flips_to_above']} above {_fmt(r['flip_above'], unit)}")
         looked = r["p_flip_alone"] == r["p_flip_alone"]
-        rows.append({"parameter": r["parameter"], "value": r["value"], "unit": r["unit"],
-                     "interval": f"{_fmt(r['low'])} .. {_fmt(r['high'])}", "origin": r["origin"],
-                     "distribution": r["distribution"], "elasticity": round(r["elasticity"], 4),
+        rows.append({"parameter": r["parameter"], "value": Cell(_fmt(r["value"], unit)),
+                     "interval": f"{_fmt(r['low'], unit)} .. {_fmt(r['high'], unit)}",
+                     "origin (distribution)": f"{r['origin']} ({r['distribution']})",
+                     "elasticity": round(r["elasticity"], 4),
                      "flips (this parameter alone)": "; ".join(flips) or ("none within its bounds" if looked
                                                                          else "not looked up"),
                      "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
     return rows
 
 
-def _html(values, *, title, paramset, preset, point, best, preset_policy, verdict, runs, shares, be, spec, fixed,
-          statics, sim_note, sens=None, measured_note="") -> str:
+def _html(values, *, title, paramset, preset, point, best, preset_policy, verdict, runs, shares, be, spec, ex,
+          statics, sim_note, sens=None, measured_note="", extra_html=(), dm=None) -> str:
     name = paramset.name if paramset is not None else "registry defaults"
     title = title or f"Write-protect faults and LRU batch drains: {name}"
     cats = ", ".join(f"{n} = {values[n]}" for n in registry.CATEGORICAL)
-    fixed_note = ""
-    if fixed:
-        fixed_note = (f"<p class='note'>With gap_model = {values['gap_model']} the browser cannot compute the "
-                      f"residency, so it is computed here and {', '.join(sorted(fixed))} stay fixed in the "
-                      f"interactive charts (no slider).</p>")
+    controls, page = _controls_html(ex, values)
     embeds = {"explore": spec, "residency": statics["residency"]}
-    for name in ("cost_bands", "probability_map", "tornado"):
-        if name in statics:
-            embeds[name] = statics[name]
-    if "calibration" in statics:
-        embeds["calibration"] = statics["calibration"]
-    shares_rows = shares.to_dict("records") if not shares.empty else []
+    for key in ("cost_bands", "probability_map", "tornado", "calibration", "machines", "workloads"):
+        if key in statics:
+            embeds[key] = statics[key]
+    x, y = (dm.x, dm.y) if dm is not None else ("x", "y")
+    xu = registry.NUMERIC[x].unit if x in registry.NUMERIC else ""
+    yu = registry.NUMERIC[y].unit if y in registry.NUMERIC else ""
+    shares_rows = []
+    for r in (shares.to_dict("records") if not shares.empty else []):
+        shares_rows.append({"cheapest": r["policy"], "share of the map": Cell(f"{r['share_pct']:.1f}%"),
+                            f"{x} from": Cell(_fmt(r[f"{x}_min"], xu)), "to": Cell(_fmt(r[f"{x}_max"], xu)),
+                            f"{y} from": Cell(_fmt(r[f"{y}_min"], yu)), f"{y} to": Cell(_fmt(r[f"{y}_max"], yu)),
+                            "median margin over the runner-up": Cell(f"{r['median_margin_pct']:.1f}%")})
     runs_rows = [{"remote_cpus from": r["from"], "to": r["to"], "cheapest": r["policy"],
-                  "smallest margin over runner-up (%)": round(r["margin_pct_min"], 2)} for r in runs]
+                  "smallest margin over the runner-up": Cell(f"{r['margin_pct_min']:.2f}%")} for r in runs]
     parts = [
         "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title>",
@@ -483,36 +814,50 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
         + " This file is self-contained: it needs no kernel, server or network.</p>",
         "<h2>Verdict</h2>", "<ul class='verdict'>" + "".join(f"<li>{s}</li>" for s in verdict) + "</ul>",
         "<h3>Every policy at this point</h3>", _policy_table(point, best, preset_policy),
-        "<h3>Cheapest policy along remote_cpus</h3>", _table(runs_rows),
-        "<h3>Cheapest policy over the decision map</h3>", _table(shares_rows),
+        "<h3>Cheapest policy along remote_cpus</h3>",
+        _table(runs_rows, caption=f"{AT_POINT}: remote_cpus from 1 to 256, cpus raised to remote_cpus + 1 where the "
+                                  f"set has fewer."),
+        "<h3>Cheapest policy over the decision map</h3>",
+        _table(shares_rows, caption=f"{AT_POINT}: the share of the map's {x} &times; {y} grid where each policy "
+                                    f"is the cheapest, and the ranges it covers."),
         "<h3>Break-even values</h3>",
-        "<p class='note'>Where two policies cost the same as one parameter moves and every other stays at this "
-        "point (costmodel breakeven).</p>", _table(be),
+        _table([{"policy": r["policy"], "against": r["against"], "moving": r["parameter"],
+                 "break-even": Cell(r["break_even"]), "curves cross at": Cell(r["curves cross at"]),
+                 "cheaper where": r["verdict"], "method": r["note"],
+                 "same answer from": _Raw(f"<code class='cmd'>{html.escape(r['same answer from'])}</code>")}
+                for r in be], cls="breakeven",
+               caption=f"{AT_POINT}: where two policies cost the same as one parameter moves and every other "
+                       f"stays at the point (for a whole-number parameter, the value from which the order "
+                       f"changes); each row is the answer of the command in its last column."),
         *(_uncertainty_section(sens, measured_note) if sens is not None else []),
         "<h2>Explore</h2>",
-        "<p class='note'>The sliders below the charts set the model's parameters; the charts recompute in the "
-        "browser from the model's own formulas. Log sliders show log10 of the value; where a parameter's lower "
-        "bound is 0, the leftmost step is 0. Hover the lines for the breakdown.</p>",
-        "<p class='note'>The sliders move independently, the parameters do not: the formulas hold batch_position "
-        "at batch_size &minus; 1 at most, and raise cpus to remote_cpus + 1 where the sliders (or a chart's "
-        "remote_cpus axis) ask for more CPUs than the set has, as the static charts do. The list of current "
-        "values shows what the formulas use.</p>", fixed_note,
+        "<p class='note'>Everything above describes the shipped point (the parameter set as written); the "
+        "controls below move only the charts of this section, which recompute in the browser from the model's "
+        "own formulas. Each control shows its value in its unit; the selects switch the formulas to the chosen "
+        "model. The parameters are kept consistent: batch_position at most batch_size &minus; 1, cpus raised to "
+        "remote_cpus + 1 where an axis asks for more CPUs than the set has (as the static charts do). While a "
+        f"slider moves, the decision map is drawn at {live.DRAG_MAP_N} cells a side; a moment after, in full "
+        f"({REPORT_MAP_N} a side).</p>",
+        controls,
         "<div id='explore' class='chart'></div>",
         "<h2>Residency</h2>",
-        f"<p class='note'>The probability that the page is still in its CPU's add batch at the WP fault, for each "
-        f"gap model (other parameters as above). Lines: closed form. {html.escape(sim_note)}</p>",
+        f"<p class='note'>At the shipped point: the probability that the page is still in its CPU's add batch at "
+        f"the WP fault, for each gap model. Lines: closed form. {html.escape(sim_note)}</p>",
         "<div id='residency' class='chart'></div>",
+        *extra_html,
         "<h2>Calibration and provenance</h2>", _provenance(paramset),
     ]
     if "calibration" in embeds:
         parts.append("<div id='calibration' class='chart'></div>")
     parts += ["<h3>Parameters</h3>", _params_table(values, paramset)]
     parts.append("<script>\nconst costmodelSpecs = " + _script_json(embeds) + ";\n"
+                 "const costmodelPage = " + _script_json(page) + ";\n"
                  "window.costmodelViews = {};\n"
                  "window.costmodelReady = Promise.all(Object.entries(costmodelSpecs).map(([id, spec]) =>\n"
-                 "  vegaEmbed('#' + id, spec, {actions: false, renderer: 'svg'}).then(r => {\n"
+                 "  vegaEmbed('#' + id, spec, {actions: false, renderer: id === 'explore' ? 'canvas' : 'svg'})"
+                 ".then(r => {\n"
                  "    window.costmodelViews[id] = r.view; })));\n"
-                 "</script>")
+                 + _PAGE_JS + "</script>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 
@@ -522,7 +867,7 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
     return [
         "<h2>How sure is the verdict?</h2>",
         f"<p class='note'>At the shipped point only: these charts are computed here, not in the browser, and do not "
-        f"follow the sliders. Every parameter with an interval is drawn ({prop.draws:,} draws for the verdict, seed "
+        f"follow the controls. Every parameter with an interval is drawn ({prop.draws:,} draws for the verdict, seed "
         f"{prop.seed}): a measured interval as a 95% interval around its value, an assumption over its stated "
         f"range (see costmodel.uncertainty for the distributions); workload parameters and the categorical choices "
         f"({html.escape(', '.join(f'{k} = {v}' for k, v in prop.fixed_categoricals().items()))}) stay fixed. "
@@ -535,7 +880,8 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
         "breakeven); gain: how much knowing it exactly would raise the probability of the verdict, on average: "
         "the ranking of what to measure next.</p>",
         "<div id='tornado' class='chart'></div>",
-        _table(_sensitivity_rows(sens), cls="params"),
+        _table(_sensitivity_rows(sens), cls="params sens",
+               caption=f"{AT_POINT}: each parameter's interval and what it would take to flip the verdict."),
     ]
 
 

@@ -28,12 +28,13 @@ from costmodel.report import write_report  # noqa: E402
 #: JavaScript: the live cost rows (remote_cpus, policy, expected_ns) from the page's Vega view
 _COST_ROWS = """() => {
   const v = window.costmodelViews.explore;
+  let best = null;  // the largest such table (others are its subsets: the marked point, the hover)
   for (const name of Object.keys(v.getState({data: () => true, signals: () => false}).data)) {
     let d; try { d = v.data(name); } catch (e) { continue; }
-    if (d && d.length && 'expected_ns' in d[0] && 'policy' in d[0] && 'remote_cpus' in d[0] && !('part_ns' in d[0]))
-      return d.map(r => [r.remote_cpus, r.policy, r.expected_ns]);
+    if (d && d.length && 'expected_ns' in d[0] && 'policy' in d[0] && 'remote_cpus' in d[0] && !('part_ns' in d[0])
+        && (!best || d.length > best.length)) best = d;
   }
-  return null;
+  return best && best.map(r => [r.remote_cpus, r.policy, r.expected_ns]);
 }"""
 
 
@@ -102,13 +103,20 @@ def test_every_chart_rendered(page_state, point):
         assert "calibration" in ids
     for chart_id in ids:
         info = page.evaluate(f"""() => {{
-            const svg = document.querySelector('#{chart_id} svg');
-            if (!svg) return null;
-            const b = svg.getBoundingClientRect();
-            return {{w: b.width, h: b.height, marks: svg.querySelectorAll('path, rect, line, text').length}};
+            const el = document.querySelector('#{chart_id} svg, #{chart_id} canvas');
+            if (!el) return null;
+            const b = el.getBoundingClientRect();
+            const marks = el.tagName === 'svg' ? el.querySelectorAll('path, rect, line, text').length : null;
+            return {{w: b.width, h: b.height, marks}};
         }}""")
-        assert info is not None, f"{chart_id}: no SVG"
-        assert info["w"] > 100 and info["h"] > 100 and info["marks"] > 50, (chart_id, info)
+        assert info is not None, f"{chart_id}: nothing drawn"
+        assert info["w"] > 100 and info["h"] > 100, (chart_id, info)
+        if info["marks"] is not None:
+            assert info["marks"] > 50, (chart_id, info)
+
+
+def _canvas(page) -> str:
+    return page.evaluate("document.querySelector('#explore canvas').toDataURL()")
 
 
 def test_no_console_errors(page_state):
@@ -136,19 +144,17 @@ def test_page_computes_the_models_numbers(page_state, point):
 
 def test_moving_a_slider_changes_the_chart(page_state, point):
     page, _ = page_state
-    label = "shootdown_per_cpu_ns"
-    sel = f"#explore .vega-bind:has(.vega-bind-name:text-is('{label} (ns, log) ')) input[type=range]"
-    slider = page.locator(sel)
+    slider = page.locator("#ctl-shootdown_per_cpu_ns input[type=range]")
     assert slider.count() == 1
-    before_svg = page.evaluate("document.querySelector('#explore svg').outerHTML")
+    before_img = _canvas(page)
     before = _costs(page)
     new_pos = float(slider.input_value()) + 0.5  # half a decade up
     slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
                     str(new_pos))
     page.evaluate("() => window.costmodelViews.explore.runAsync().then(() => true)")
-    after_svg = page.evaluate("document.querySelector('#explore svg').outerHTML")
+    after_img = _canvas(page)
     after = _costs(page)
-    assert after_svg != before_svg
+    assert after_img != before_img
     assert after[(64, "copy_if_referenced")] > before[(64, "copy_if_referenced")]
     # and the new numbers are the model's at the new value
     pos = float(page.evaluate("window.costmodelViews.explore.signal('shootdown_per_cpu_ns__log10')"))
@@ -158,6 +164,10 @@ def test_moving_a_slider_changes_the_chart(page_state, point):
                                   cpus=max(point[0]["cpus"], 65)))
     for p, out in evaluate_point(moved).items():
         assert after[(64, p)] == pytest.approx(out["expected_ns"], rel=1e-9)
+    # put it back for the tests after this one
+    slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+                    str(new_pos - 0.5))
+    page.evaluate("() => window.costmodelViews.explore.signal('map_detail', true).runAsync().then(() => true)")
 
 
 # ---- the notebook chart widget's JavaScript, driven by a stand-in for the widget model ----------
@@ -216,18 +226,20 @@ def test_notebook_widget_redraws_from_new_data(browser):
 
 _P_ROWS = """() => {
   const v = window.costmodelViews.explore;
+  let best = null;
   for (const name of Object.keys(v.getState({data: () => true, signals: () => false}).data)) {
     let d; try { d = v.data(name); } catch (e) { continue; }
-    if (d && d.length && 'p_copy' in d[0] && 'policy' in d[0] && !('part_ns' in d[0]))
-      return d.map(r => [r.remote_cpus, r.policy, r.p_copy, r.p_unnecessary_copy]);
+    if (d && d.length && 'p_copy' in d[0] && 'policy' in d[0] && !('part_ns' in d[0])
+        && (!best || d.length > best.length)) best = d;
   }
-  return null;
+  return best && best.map(r => [r.remote_cpus, r.policy, r.p_copy, r.p_unnecessary_copy]);
 }"""
 
 
-def _move(page, label: str, value) -> None:
-    slider = page.locator(f"#explore .vega-bind:has(.vega-bind-name:text-is('{label}')) input[type=range]")
-    assert slider.count() == 1, label
+def _move(page, name: str, value) -> None:
+    """Move the slider of parameter ``name`` (its input sits in the controls, ``#ctl-<name>``)."""
+    slider = page.locator(f"#ctl-{name} input[type=range]")
+    assert slider.count() == 1, name
     slider.evaluate("(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }", str(value))
     page.evaluate("() => window.costmodelViews.explore.runAsync().then(() => true)")
 
@@ -245,8 +257,8 @@ def test_batch_position_slider_past_batch_size(tmp_path, browser):
     try:
         page.goto(out.resolve().as_uri())
         page.evaluate("window.costmodelReady")
-        _move(page, "batch_size (folios) ", 15)
-        _move(page, "batch_position (folios) ", 20)
+        _move(page, "batch_size", 15)
+        _move(page, "batch_position", 20)
         view = "window.costmodelViews.explore"
         assert page.evaluate(f"{view}.signal('batch_position__raw')") == 20
         assert page.evaluate(f"{view}.signal('batch_position')") == 14  # what the formulas read
@@ -263,3 +275,166 @@ def test_batch_position_slider_past_batch_size(tmp_path, browser):
         direct = evaluate_point(registry.resolve(dict(moved, remote_cpus=r, cpus=max(values["cpus"], r + 1))))
         for p, o in direct.items():
             assert got[(r, p)] == pytest.approx(o["p_copy"], rel=1e-9, abs=1e-12)
+
+
+# ---- what a reader sees: layout, lines told apart, readouts, choices, the map's two resolutions ----
+
+
+@pytest.mark.parametrize("width", [1024, 1400])
+def test_no_horizontal_overflow(report_url, browser, width):
+    """Nothing is wider than the window: the page does not scroll sideways, and no table or
+    chart is cut (none needs its own horizontal scroll bar)."""
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:")) else r.abort())
+    try:
+        page.goto(report_url)
+        page.evaluate("window.costmodelReady")
+        scroll, inner = page.evaluate("[document.scrollingElement.scrollWidth, window.innerWidth]")
+        assert scroll <= inner, (width, scroll, inner)
+        cut = page.evaluate("""() => Array.from(document.querySelectorAll('div.table, div.chart'))
+            .filter(d => d.scrollWidth > d.clientWidth + 1)
+            .map(d => (d.id || d.querySelector('caption')?.textContent || '?').slice(0, 60) + ' ' + d.scrollWidth + '>' + d.clientWidth)""")
+        assert cut == []
+    finally:
+        page.close()
+
+
+_LINES = """() => {
+  const out = {};
+  const walk = (node) => {
+    if (!node) return;
+    if (node.marktype === 'line') {
+      for (const item of node.items || []) {
+        const d = item.datum;
+        if (d && d.policy !== undefined && d.remote_cpus !== undefined && !(d.policy in out))
+          out[d.policy] = {dash: JSON.stringify(item.strokeDash || null), stroke: item.stroke};
+      }
+    }
+    for (const item of node.items || []) if (item.items) for (const m of item.items) walk(m);
+  };
+  walk(window.costmodelViews.explore.scenegraph().root);
+  return out;
+}"""
+
+
+def test_overlapping_policy_lines_are_told_apart(page_state):
+    """drain_local lies on drain_local_always where the local drain is nearly free: each policy's
+    line has its own dash pattern (generated, so every policy gets one)."""
+    page, _ = page_state
+    lines = page.evaluate(_LINES)
+    from costmodel.model import POLICIES
+
+    assert set(lines) == set(POLICIES)
+    assert lines["drain_local"]["dash"] != lines["drain_local_always"]["dash"]
+    assert len({v["dash"] for v in lines.values()}) == len(POLICIES)
+
+
+def _readout(page, name: str) -> str:
+    return page.evaluate(f"document.getElementById('val-{name}').textContent")
+
+
+def test_each_slider_shows_its_value_in_its_unit(page_state, point):
+    page, _ = page_state
+    assert _readout(page, "cpus") == f"{point[0]['cpus']} CPUs"
+    assert _readout(page, "p_same_cpu") == f"{point[0]['p_same_cpu']:g}"
+    before = page.locator("#ctl-remote_drain_ns input[type=range]").input_value()
+    _move(page, "remote_drain_ns", 4.5)  # log10 of 31,622.8 ns
+    try:
+        assert _readout(page, "remote_drain_ns") == "31.62 \u00b5s"
+        _move(page, "remote_drain_ns", 7.3)  # 19,952,623 ns
+        assert _readout(page, "remote_drain_ns") == "19.95 ms"
+        _move(page, "remote_drain_ns", 2.0)
+        assert _readout(page, "remote_drain_ns") == "100 ns"
+    finally:
+        _move(page, "remote_drain_ns", before)
+    # the log10 a range input holds is not what a reader reads
+    assert "4.5" not in page.evaluate("document.getElementById('controls').innerText")
+
+
+def _select(page, name: str, value: str) -> None:
+    sel = page.locator(f"#ctl-{name} select")
+    assert sel.count() == 1, name
+    sel.select_option(value)
+    page.evaluate("() => window.costmodelViews.explore.runAsync().then(() => true)")
+
+
+@pytest.mark.parametrize("choice", [{"shootdown_model": "log2"}, {"shootdown_model": "broadcast"},
+                                    {"gap_model": "fixed_count"}, {"position_model": "fixed"},
+                                    {"gap_model": "fixed_count", "position_model": "fixed"}])
+def test_selects_switch_the_formulas(page_state, point, choice):
+    """A select changes which of the model's expressions the page computes: the costs are the
+    package's for that choice."""
+    page, _ = page_state
+    values = point[0]
+    try:
+        for k, v in choice.items():
+            _select(page, k, v)
+        got = _costs(page)
+        for r in (1, 7, 64):
+            direct = evaluate_point(registry.resolve(dict(values, **choice, remote_cpus=r,
+                                                          cpus=max(values["cpus"], r + 1))))
+            for p, out in direct.items():
+                assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (choice, r, p)
+    finally:
+        for k in choice:
+            _select(page, k, values[k])
+    got = _costs(page)
+    direct = evaluate_point(registry.resolve(dict(values, remote_cpus=7, cpus=max(values["cpus"], 8))))
+    assert got[(7, "drain_local")] == pytest.approx(direct["drain_local"]["expected_ns"], rel=1e-9)
+
+
+def test_a_choice_the_browser_cannot_follow_is_said(page_state, point):
+    """With the fixed-time gap the residency needs the incomplete gamma function: the page says
+    which sliders then do not move that part, and only while that choice is selected."""
+    page, _ = page_state
+    warned = "() => Array.from(document.querySelectorAll('p.warn')).filter(p => !p.hidden).map(p => p.textContent)"
+    if point[0]["gap_model"] != "fixed_time":
+        assert not any("fixed_time" in t for t in page.evaluate(warned))
+    try:
+        _select(page, "gap_model", "fixed_time")
+        shown = [t for t in page.evaluate(warned) if "gap_model = fixed_time" in t]
+        assert shown and "batch_adds_per_s" in shown[0]
+        # adds_between does not enter with a time gap: its control is dimmed
+        assert "idle" in page.evaluate("document.getElementById('row-adds_between').className")
+    finally:
+        _select(page, "gap_model", point[0]["gap_model"])
+
+
+_CELLS = """() => {
+  const v = window.costmodelViews.explore;
+  let best = null;
+  for (const name of Object.keys(v.getState({data: () => true, signals: () => false}).data)) {
+    let d; try { d = v.data(name); } catch (e) { continue; }
+    if (d && d.length && 'cheapest' in d[0] && 'margin_pct' in d[0] && (!best || d.length > best.length)) best = d;
+  }
+  return best && best.map(r => [r.remote_cpus, r.wp_gap_s, r.cheapest, r.cheapest_ns]);
+}"""
+
+
+def test_map_is_coarse_while_dragging_and_the_models_after(page_state, point):
+    """While a slider moves the page draws the map at live.DRAG_MAP_N a side; at rest at the
+    report's full resolution. Both are the package's decision map at those grid points."""
+    from costmodel import charts, live
+    from costmodel.report import REPORT_MAP_N
+
+    page, _ = page_state
+    values = point[0]
+    x, y = charts.default_map_axes(values)
+    view = "window.costmodelViews.explore"
+    for detail, n in ((False, live.DRAG_MAP_N), (True, REPORT_MAP_N)):
+        page.evaluate(f"() => {view}.signal('map_detail', {str(detail).lower()}).runAsync().then(() => true)")
+        cells = page.evaluate(_CELLS)
+        xv, yv = charts.axis_values(x, n), charts.axis_values(y, n)
+        assert len(cells) == len(xv) * len(yv)
+        dm = charts.decision_map_data(values, x, y, x_values=xv, y_values=yv)
+        want = {(int(r[x]), round(float(r[y]), 15)): (str(r["cheapest"]), float(r["cheapest_ns"]))
+                for r in dm.cells.to_dict("records")}
+        for cx, cy, cheapest, ns in cells[:: max(1, len(cells) // 400)]:
+            w = want[(int(cx), round(float(cy), 15))]
+            assert ns == pytest.approx(w[1], rel=1e-9)
+            assert cheapest == w[0] or ns == pytest.approx(w[1], rel=1e-12)
+    # a slider's input event puts the map in drag mode; it returns to full a moment later
+    page.locator("#ctl-p_same_cpu input[type=range]").evaluate(
+        "(el) => { el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    assert page.evaluate(f"{view}.signal('map_detail')") is False
+    page.wait_for_function(f"{view}.signal('map_detail') === true", timeout=5000)
