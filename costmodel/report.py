@@ -91,6 +91,15 @@ def _fmt(x, unit: str = "") -> str:
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
 
 
+_EXPONENT = re.compile(r"(?<![\w.])(-?\d+(?:\.\d+)?e[+-]?\d+)(?: (ns|s)\b)?")
+
+
+def _prose(text: str) -> str:
+    """Words from a parameter file or a fit record with any number in exponent form (and its
+    time unit) written in the report's one style."""
+    return _EXPONENT.sub(lambda m: _fmt(float(m.group(1)), m.group(2) or ""), text)
+
+
 def _refmt(text: str, unit: str) -> str:
     """``text`` (a break-even answer's words) with each plain number written as :func:`_fmt`
     writes a value in ``unit``; a unit that follows a number is dropped (the value carries it)."""
@@ -278,7 +287,7 @@ def _table(rows: Sequence[Mapping[str, object]], columns: Sequence[str] | None =
             elif isinstance(v, _Raw):
                 cells.append(f"<td>{v}</td>")
             else:
-                cells.append(f"<td>{html.escape(str(v))}</td>")
+                cells.append(f"<td>{html.escape(_prose(str(v)))}</td>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     return (f"<div class='table'><table class='{cls}'>{cap}<thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")

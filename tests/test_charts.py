@@ -4,6 +4,7 @@ against an independent route to the same numbers."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -560,3 +561,124 @@ def test_format_ns_one_style():
     assert charts.format_ns(2.1e7) == "21 ms"
     assert charts.format_ns(9.4821e8) == "948.2 ms"
     assert charts.format_ns(5e10) == "50 s"
+
+
+# ---- what a reader sees in the charts -------------------------------------------------------------
+
+
+def _scenegraph(spec):
+    vlc = pytest.importorskip("vl_convert")
+    return vlc.vegalite_to_scenegraph(spec, vl_version=charts.VL_VERSION)
+
+
+def _mix(policy, shade):
+    """A policy's colour mixed with white (shade 1: all colour), rounded as JavaScript rounds."""
+    rgb = [int(charts.policy_color(policy)[i:i + 2], 16) for i in (1, 3, 5)]
+    return "rgb({},{},{})".format(*(math.floor(255 - shade * (255 - c) + 0.5) for c in rgb))
+
+
+def test_map_key_shows_the_cells_own_colours(defaults):
+    """The key beside the map is drawn in the colours the cells use (the policy's colour mixed
+    with white by its margin), not in grey."""
+    dm = charts.decision_map_data(defaults, n=6)
+    sg = _scenegraph(charts.decision_map_figure(dm).to_dict())
+    rects = _walk_marks(sg, lambda n: n.get("marktype") == "rect")
+    fills = {i.get("fill") for i in rects}
+    steps = charts.KEY_STEPS
+    for p in CANDIDATES:
+        for k in range(steps):
+            shade = 0.2 + 0.8 * k / (steps - 1)  # margins 0 .. 50% over 0.2 .. 1 of the colour
+            assert _mix(p, shade) in fills, (p, k)
+    greys = [f for f in fills if f and f.startswith("rgb(") and len(set(f[4:-1].split(","))) == 1 and f != "rgb(255,255,255)"]
+    assert greys == []
+
+
+def _texts_of(sg):
+    return [str(i.get("text")) for i in _walk_marks(sg, lambda n: n.get("marktype") == "text")]
+
+
+def test_a_missing_break_even_line_is_said(defaults):
+    with_line = charts.decision_map_data(defaults, n=12)
+    assert not with_line.line.empty
+    assert not any("no dashed line" in t for t in _texts_of(_scenegraph(charts.decision_map_figure(with_line).to_dict())))
+    # a remote drain dearer than any copy: drain_remote never beats drain_local, so no line
+    never = charts.decision_map_data(registry.resolve(dict(defaults, remote_drain_ns=1e9)), n=12)
+    assert never.line.empty
+    said = [t for t in _texts_of(_scenegraph(charts.decision_map_figure(never).to_dict())) if "no dashed line" in t]
+    assert said and "drain_local is cheaper everywhere" in said[0]
+
+
+def _axis_labels(sg, title_word):
+    out = []
+
+    def walk(node, in_axis=False, title=""):
+        if isinstance(node, dict):
+            role = node.get("role")
+            if role == "axis":
+                titles = [str(i.get("text")) for m in _walk_marks(node, lambda n: n.get("role") == "axis-title")
+                          for i in [m]]
+                title = " ".join(titles)
+                in_axis = True
+            if in_axis and node.get("role") == "axis-label" and title_word in title:
+                out.extend(str(i.get("text")) for i in node.get("items", []))
+            for v in node.values():
+                walk(v, in_axis, title)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v, in_axis, title)
+
+    walk(sg)
+    return out
+
+
+def test_cpu_axes_have_no_ticks_below_one(defaults):
+    dm = charts.decision_map_data(defaults, n=10)
+    for spec in (charts.decision_map_figure(dm).to_dict(),
+                 charts.cost_vs_cpus_chart(charts.cost_vs_cpus_data(defaults)).to_dict()):
+        labels = [t for t in _axis_labels(_scenegraph(spec), "remote_cpus") if t]
+        assert labels, "no remote_cpus axis labels found"
+        values = [float(t.replace(",", "")) for t in labels]
+        assert min(values) >= 1 and all(v == int(v) for v in values)
+
+
+def test_breakdown_panels_each_on_their_own_scale(defaults):
+    """The cheapest policy's parts are a sliver on the dearest policy's axis: each panel has its
+    own y scale, so every panel's stack reaches near its top."""
+    spec = charts.cost_breakdown_chart(charts.cost_vs_cpus_data(defaults)).to_dict()
+    assert spec["resolve"]["scale"]["y"] == "independent"
+    sg = _scenegraph(spec)
+    areas = _walk_marks(sg, lambda n: n.get("marktype") == "area")
+    tops = {}
+    for a in areas:  # each point of an area carries its datum in words: "...; policy: drain_local; ..."
+        m = re.search(r"policy: (\w+)", str(a.get("description", "")))
+        if m:
+            tops[m.group(1)] = min(tops.get(m.group(1), 1e9), a.get("y", 1e9))
+    assert set(tops) == set(POLICIES)
+    height = 150
+    assert all(t < 0.25 * height for t in tops.values()), tops
+
+
+def test_calibration_axes_name_what_was_measured():
+    _, ps, _ = presets.default_values()
+    if ps is None or not ps.fit:
+        pytest.skip("no calibrated set with fits")
+    df = charts.calibration_data(ps)
+    spec = charts.calibration_chart(df).to_dict()
+    text = str(spec)
+    assert "batch_size (fraction)" not in text
+    if (df["unit"] == "fraction").any():
+        assert "fraction of trials that copied" in text
+    assert "concat" in spec and spec.get("columns") == 3  # wrapped, not one row as wide as every fit
+
+
+def test_every_policy_has_its_own_dash():
+    dashes = [tuple(charts.policy_dash(p)) for p in POLICIES]
+    assert len(set(dashes)) == len(dashes)
+
+
+def test_format_value_one_style():
+    f = charts.format_value
+    assert f(1e-7, "s") == "100 ns" and f(0.1, "s") == "100 ms" and f(1e9, "ns") == "1,000 ms"
+    assert f(24_700_000.0, "KiB") == "24,700,000 KiB" and f(3, "CPUs") == "3 CPUs"
+    assert f(0.457, "probability") == "0.457" and f(10.495, "GB/s") in ("10.49 GB/s", "10.5 GB/s")
+    assert f(0.00001) == "0.00001" and "e" not in f(2.1e6) and f(2.1e6) == "2,100,000"

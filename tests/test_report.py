@@ -305,3 +305,172 @@ def test_report_reads_the_parameter_file_once(tmp_path, capsys, monkeypatch):
     f.write_text(json.dumps(doc))
     assert main(["report", "--params", str(f), "-o", str(tmp_path / "r.html"), "--no-simulation"]) == 0
     assert capsys.readouterr().err.count("migrated schema_version 0 -> 1") == 1
+
+
+# ---- what a reader reads: one number style, captions, provenance, break-even, new sections -------
+
+
+@pytest.fixture(scope="module")
+def shipped_report(tmp_path_factory):
+    """The report of the shipped default set (with its fits, provenance and, where committed, its
+    machine's whole-workload measurements)."""
+    from costmodel import presets
+
+    values, paramset, _ = presets.default_values()
+    out = tmp_path_factory.mktemp("shipped") / "report.html"
+    write_report(values, out, paramset=paramset, simulate_points=0)
+    return out.read_text(encoding="utf-8"), values, paramset
+
+
+def _cells(text: str) -> list[str]:
+    body = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", body, flags=re.S)]
+
+
+def test_tables_use_one_number_style(shipped_report):
+    """No exponents anywhere in the tables, and each time in the unit of its size: ns below
+    10 us, then us, ms and s, never more than 9,999 of a unit."""
+    text, _, _ = shipped_report
+    cells = _cells(text)
+    assert cells
+    exp = [c for c in cells if re.search(r"(?<![\w.])-?\d+(\.\d+)?e[+-]?\d+(?![\w.])", c)]
+    assert exp == []
+    times = re.findall(r"(-?[\d,]+(?:\.\d+)?) (ns|\u00b5s|ms|s)\b", " ".join(cells))
+    assert times
+    for number, unit in times:
+        v = abs(float(number.replace(",", "")))
+        assert v < 10_000, (number, unit)
+        if unit in ("\u00b5s", "ms"):
+            assert v >= 10 or v == 0, (number, unit)  # below 10 of a unit the smaller unit is used
+
+
+def test_every_table_says_what_it_describes(shipped_report):
+    """Every table at the point says it describes the shipped point, not the sliders."""
+    text, _, _ = shipped_report
+    body = re.sub(r"<script>.*?</script>", "", text, flags=re.S)
+    tables = re.findall(r"<div class='table'><table[^>]*>(.*?)</table></div>", body, flags=re.S)
+    assert len(tables) >= 6
+    for t in tables:
+        cap = re.search(r"<caption>(.*?)</caption>", t, flags=re.S)
+        assert cap, t[:200]
+    point_tables = [t for t in tables if "<th>cost per WP fault</th>" in t or "parameter</th>" in t
+                    or "break-even</th>" in t or "cheapest</th>" in t]
+    assert point_tables
+    for t in point_tables:
+        assert "shipped point" in re.search(r"<caption>(.*?)</caption>", t, flags=re.S).group(1)
+    assert "describe the shipped point" in text  # the verdict's own sentence stays
+
+
+def test_provenance_probes_are_a_table(shipped_report):
+    text, _, paramset = shipped_report
+    if paramset is None or not isinstance(paramset.provenance.get("probes"), dict):
+        pytest.skip("no probes in the provenance")
+    assert '{"status"' not in text and "&quot;status&quot;" not in text
+    probes = re.search(r"<table class='probes'>(.*?)</table>", text, flags=re.S)
+    assert probes
+    for name in paramset.provenance["probes"]:
+        assert f"<td>{name}</td>" in probes.group(1)
+
+
+def test_break_even_rows_are_the_break_even_commands_answer(shipped_report):
+    """The integer at which drain_remote becomes cheaper than drain_local as remote_cpus grows,
+    found here by pricing every integer, is the report's break-even (and breakeven_row's)."""
+    from costmodel.breakeven import breakeven_row
+
+    text, values, _ = shipped_report
+    values = registry.resolve(values)
+    cpus = max(values["cpus"], 257)
+    first = None
+    for r in range(1, 257):
+        d = evaluate_point(registry.resolve(dict(values, remote_cpus=r, cpus=cpus)), ["drain_remote", "drain_local"])
+        if d["drain_remote"]["expected_ns"] < d["drain_local"]["expected_ns"]:
+            first = r
+            break
+    row = breakeven_row(dict(values, cpus=cpus), "drain_remote", "drain_local", "remote_cpus", low=1, high=256)
+    if first is None or first == 1:
+        assert row["break_even"] == "none"
+        return
+    assert row["break_even"] == f"{first} CPUs"
+    table = re.search(r"<table class='breakeven'>(.*?)</table>", text, flags=re.S).group(1)
+    line = next(r for r in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+                if "<td>drain_remote</td><td>drain_local</td><td>remote_cpus</td>" in r)
+    assert f">{first} CPUs<" in line
+    assert "costmodel breakeven --policy drain_remote --against drain_local --solve-for remote_cpus" in line
+
+
+def test_sections_across_machines_and_whole_workloads(shipped_report):
+    from costmodel import paramfile
+
+    text, _, _ = shipped_report
+    assert ">Across machines<" in text
+    if paramfile.committed_sets():
+        assert "id='machines'" in text
+        assert f"of the {len(paramfile.committed_sets())} committed parameter sets" in text
+    assert ">The model against whole workloads<" in text
+    default = paramfile.load(paramfile.default_params_path())
+    directory = paramfile.DATA_DIR / "measurements" / default.provenance.get("dataset_id", "")
+    if not directory.is_dir():
+        assert "Skipped" in text
+        return
+    from costmodel.bench import read_measurements
+
+    frame, _ = read_measurements(directory)
+    if not (frame["probe"] == "swap_cow").any():
+        return
+    assert "id='workloads'" in text
+    sw = frame[(frame["probe"] == "swap_cow") & (frame["op"] == "swap_write")]
+    copied = sw[sw["measure"] == "copied"]
+    # copies happen only where the page is still shared with a live child: then the answer is No
+    copies_elsewhere = copied[(copied["sharing"] != "child_alive") & (copied["successes"] > 0)]
+    answer = "No" if copies_elsewhere.empty else "Yes"
+    assert f"Does the unnecessary copy happen on swap-in (zram, SWP_SYNCHRONOUS_IO)? {answer}, on this machine" in text
+    child = copied[copied["sharing"] == "child_alive"]
+    assert f"{int(child['successes'].sum()):,} of {int(child['n'].sum()):,} writes copied" in text
+
+
+def test_report_builds_where_the_data_are_absent(tmp_path, monkeypatch):
+    """An installed package carries no data directory: the two data sections say they are
+    skipped, and the report is still written."""
+    from costmodel import paramfile
+
+    monkeypatch.setattr(paramfile, "committed_sets", lambda: {})
+    monkeypatch.setattr(paramfile, "DATA_DIR", tmp_path / "no-data")
+    monkeypatch.setattr(paramfile, "PARAMS_DIR", tmp_path / "no-data" / "params")
+    out = tmp_path / "r.html"
+    write_report(registry.resolve(), out, simulate_points=0)
+    text = out.read_text(encoding="utf-8")
+    assert ">Across machines<" in text and "nothing to compare" in text
+    assert ">The model against whole workloads<" in text and "Skipped" in text
+    assert "id='machines'" not in text and "id='workloads'" not in text
+
+
+# ---- the explore view's formulas for every choice, evaluated by vl-convert's JavaScript engine ----
+
+
+def test_explore_formulas_equal_the_package_for_every_choice():
+    """The selects switch the formulas: for every combination of gap_model, position_model and
+    shootdown_model, the page's cost columns are the package's."""
+    import itertools
+
+    values = registry.resolve({"batch_position": 3})
+    ex = live.explore(values, map_n=8, drag_n=4)
+    remote = [1, 7, 100]
+    shown = "datum.remote_cpus + '|' + datum.policy + '|' + format(datum.expected_ns, '.12e')"
+    chart = ex.cost.transform_filter({"field": "remote_cpus", "oneOf": remote}).transform_calculate(
+        label=shown).mark_text().encode(text="label:N", y="label:N")
+    base = chart.to_dict()
+    cats = {c: registry.CATEGORICAL[c].choices for c in live.CHOICES}
+    for combo in itertools.product(*cats.values()):
+        choice = dict(zip(cats, combo))
+        spec = dict(base, params=[dict(p, value=choice[p["name"]]) if p["name"] in choice else p for p in ex.params])
+        got = {}
+        for t in _texts(spec):
+            parts = t.split("|")
+            if len(parts) == 3:
+                got[(int(parts[0]), parts[1])] = float(parts[2].replace("\u2212", "-"))
+        assert len(got) == len(remote) * 6, choice
+        for r in remote:
+            direct = evaluate_point(registry.resolve(dict(values, **choice, remote_cpus=r,
+                                                          cpus=max(values["cpus"], r + 1))))
+            for p, out in direct.items():
+                assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (choice, r, p)
