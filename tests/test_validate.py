@@ -16,8 +16,13 @@ DATASETS = sorted(p for p in (Path(__file__).parent.parent / "data" / "measureme
 
 def check_agreement(rows):
     fixed = rows[rows["position_model"] == "fixed"]
-    # position 0 (after a drain): the model predicts exactly 0 or 1, and the kernel must show it
-    assert fixed["inside_ci"].all(), fixed[~fixed["inside_ci"]]
+    # position 0 (after a drain): the model predicts exactly 0 or 1. The kernel shows it, but for
+    # the guest's own stray drains of the holder's batch (kworkers): at most 1 % of a row's trials
+    # (the flip rate the batch-size fit allows) and in no more rows than 95 % intervals let through
+    gap = (fixed["measured_fraction"] - fixed["model_p_copy"]).abs()
+    assert (gap <= 0.01).all(), fixed[gap > 0.01]
+    misses = int((~fixed["inside_ci"]).sum())
+    assert stats.binom.sf(misses - 1, len(fixed), 0.05) > 1e-3, fixed[~fixed["inside_ci"]]
     stationary = rows[rows["position_model"] == "stationary"]
     outside = int((~stationary["inside_ci"]).sum())
     # 95% intervals: about 5% of correct predictions fall outside; more than a binomial 1e-3
