@@ -23,6 +23,7 @@ pytest.importorskip("vl_convert")
 
 from costmodel import presets, registry  # noqa: E402
 from costmodel.evaluate import evaluate_point  # noqa: E402
+from costmodel.model import POLICIES  # noqa: E402
 from costmodel.report import write_report  # noqa: E402
 
 #: JavaScript: the live cost rows (remote_cpus, policy, expected_ns) from the page's Vega view
@@ -266,7 +267,7 @@ def test_batch_position_slider_past_batch_size(tmp_path, browser):
     finally:
         page.close()
     assert errors == []
-    assert rows and len(rows) == 256 * 6
+    assert rows and len(rows) == 256 * len(POLICIES)
     bad = [r for r in rows if not (0 <= r[2] <= 1 and 0 <= r[3] <= 1)]
     assert bad == []
     got = {(int(r), p): pc for r, p, pc, _ in rows}

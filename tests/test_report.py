@@ -17,7 +17,7 @@ pytest.importorskip("vl_convert")
 from costmodel import live, registry  # noqa: E402
 from costmodel.cli import main  # noqa: E402
 from costmodel.evaluate import evaluate_point  # noqa: E402
-from costmodel.model import CANDIDATES  # noqa: E402
+from costmodel.model import CANDIDATES, POLICIES  # noqa: E402
 from costmodel.report import VL_VERSION, write_report  # noqa: E402
 
 #: URLs that appear as plain strings inside the inlined libraries and the spec's $schema; none is
@@ -207,7 +207,7 @@ def test_browser_formulas_equal_the_package(over):
     values = registry.resolve(over)
     remote = [1, 7, 100, 256]
     got = _browser_costs(values, remote)
-    assert len(got) == len(remote) * 6
+    assert len(got) == len(remote) * len(POLICIES)
     for r in remote:
         point = registry.resolve(dict(values, remote_cpus=r, cpus=max(values["cpus"], r + 1)))
         direct = evaluate_point(point)
@@ -223,7 +223,7 @@ def test_batch_position_past_batch_size_stays_a_probability():
     moved = {"batch_size": 15, "batch_position" + live.RAW_SUFFIX: 20}
     remote = [1, 7, 100]
     got = _browser_costs(values, remote, ("p_copy", "p_unnecessary_copy", "expected_ns"), moved)
-    assert len(got) == len(remote) * 6
+    assert len(got) == len(remote) * len(POLICIES)
     for (r, p), (p_copy, p_unnecessary, ns) in got.items():
         assert 0 <= p_copy <= 1 and 0 <= p_unnecessary <= 1, (r, p, p_copy, p_unnecessary)
         # what the formulas use: the last position of a 15-folio batch
@@ -468,7 +468,7 @@ def test_explore_formulas_equal_the_package_for_every_choice():
             parts = t.split("|")
             if len(parts) == 3:
                 got[(int(parts[0]), parts[1])] = float(parts[2].replace("\u2212", "-"))
-        assert len(got) == len(remote) * 6, choice
+        assert len(got) == len(remote) * len(POLICIES), choice
         for r in remote:
             direct = evaluate_point(registry.resolve(dict(values, **choice, remote_cpus=r,
                                                           cpus=max(values["cpus"], r + 1))))
