@@ -41,7 +41,7 @@ _MEASURE = """async ([moves, detail]) => {
   const out = {};
   if (detail !== null) { view.signal('map_detail', detail); await view.runAsync(); }
   for (const [name, values] of Object.entries(moves)) {
-    const times = [], settle = [];
+    const times = [], settle = [], start = view.signal(name);
     for (const v of values) {
       const t0 = performance.now();
       view.signal(name, v);
@@ -57,6 +57,8 @@ _MEASURE = """async ([moves, detail]) => {
       }
     }
     out[name] = {times, settle};
+    view.signal(name, start);  // each slider is moved from the shipped point, the others left there
+    await view.runAsync();
   }
   return out;
 }"""

@@ -813,8 +813,8 @@ def residency_chart(source, width: int = 320, height: int = 240):
             continue
         base = _base(source).transform_filter(f"datum.gap_param == '{param}'")
         scale = alt.Scale(type="log") if param == "wp_gap_s" else alt.Scale(zero=True)
-        axis = alt.Axis(labelExpr=log_labels(TIME_LABEL_EXPR.replace("datum.value", "(datum.value * 1e9)"))) \
-            if param == "wp_gap_s" else alt.Axis()
+        axis = alt.Axis(labelExpr=log_labels(TIME_LABEL_EXPR.replace("datum.value", "(datum.value * 1e9)")),
+                        labelOverlap="greedy", labelSeparation=6) if param == "wp_gap_s" else alt.Axis()
         color = alt.Color("gap_model:N", title="gap model",
                           scale=alt.Scale(domain=["fixed_count", "fixed_time", "exponential_time"],
                                           range=["#8c564b", "#1f77b4", "#ff7f0e"]))

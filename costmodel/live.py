@@ -10,11 +10,20 @@ Where part of an expression cannot be printed (the fixed-time gap needs the inco
 function; some terms are sums over the batch position), that part is computed here in Python and
 handed over as a number or, where a chart axis moves it, a column; the parameters it depends on
 are then fixed in that chart (no slider), and :attr:`LiveSource.fixed` says which.
+
+Two kinds of sources. ``cost_source`` and ``map_source`` are the plain ones: every output on every
+row, at the set's categorical choices (the benchmark's baseline, and a second route in the tests).
+:func:`explore` is what the report draws: selects for the categorical choices (the outputs are
+one expression of a few parts, :data:`PARTS`, and the page computes each part for the chosen
+combination), every sub-expression computed where it varies (once per slider move as a signal,
+per row only what an axis moves, the map's gap-only parts once per grid row), and the map at
+:data:`DRAG_MAP_N` cells a side while a slider moves.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
@@ -199,8 +208,6 @@ def _names(axes: Sequence[str], extra: Mapping[sp.Symbol, str] | None = None) ->
 
 
 def _signals(steps: Sequence[dict], axes: Sequence[str]) -> set[str]:
-    import re
-
     text = " ".join(s["calculate"] for s in steps)
     used = set(re.findall(r"(?<![\w.])([a-z_][a-z0-9_]*)(?![\w(])", text))
     return {n for n in registry.NUMERIC if n in used and n not in axes}
@@ -487,9 +494,9 @@ PARTS: tuple[tuple[str, tuple[str, ...], object], ...] = (
 #: by its actual bound, when it has at most this many terms
 MAX_TERMS = 64
 #: CPU counts (log-spaced) at which the live breakdown is drawn
-BREAKDOWN_POINTS = 64
+BREAKDOWN_POINTS = 40
 #: the decision map while a slider is being dragged: this many cells a side (the full map after)
-DRAG_MAP_N = 40
+DRAG_MAP_N = 24
 #: the signal that says whether the map is at full resolution (the page clears it while a slider moves)
 DETAIL_SIGNAL = "map_detail"
 #: prefix of the signal holding a choice's index (the formulas compare numbers, not words)
@@ -965,17 +972,15 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
     xv, yv, (x_lo, x_hi), (y_lo, y_hi), x_log, y_log = levels[-1]
     lines = [_crossings(cells, x, y, x_log), _crossings(cells, y, x, y_log, along="y")]
     # the parameters: the choices, the sliders of every numeric parameter the formulas read
-    import re
-
     text = " ".join([s["calculate"] for s in steps + part_steps + msteps[1:] + tail if "calculate" in s]
-                                + [p["expr"] for p in sig_cost + sig_map])
+                    + [p["expr"] for p in sig_cost + sig_map])
     used = set(re.findall(r"(?<![\w.])([a-z_][a-z0-9_]*)(?![\w(])", text))
     numeric = [n for n in registry.NUMERIC if n in used]
     frozen = {}
     for src in (cost_parts, map_parts):
         for label, (params, what) in src.frozen.items():
             have = frozen.setdefault(label, (set(), set()))
-            have[0].update(p for p in params if p not in (x, y))
+            have[0].update(params)  # the map's own axes are never among them (it computes along them)
             have[1].update(what)
     frozen = {k: (sorted(v[0]), ", ".join(sorted(v[1]))) for k, v in frozen.items()}
     sliders = slider_params(numeric, values)
@@ -990,8 +995,8 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
     domains = ((float(x_lo.min()), float(x_hi.max())), (float(y_lo.min()), float(y_hi.max())))
     keys = [(p, k) for p in pols for k in _COST_KEYS]
     axes = _matters([a for a in (x, y) if a in registry.NUMERIC], tmpl, [(p, "expected_ns") for p in map_pols])
-    return Explore(cost, breakdown, cells, lines, params, slider_inputs(params), x, y, x_log, y_log, domains, frozen, numeric,
-                   _matters(numeric, tmpl, keys), axes)
+    return Explore(cost, breakdown, cells, lines, params, slider_inputs(params), x, y, x_log, y_log, domains, frozen,
+                   numeric, _matters(numeric, tmpl, keys), axes)
 
 
 def _dedupe_signals(params: list[dict]) -> list[dict]:

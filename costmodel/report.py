@@ -326,7 +326,7 @@ def _params_table(values: Mapping[str, object], paramset=None) -> str:
         note = entry.note if entry is not None else e.source
         v = values[name]
         rows.append({"parameter": name, "value": v if isinstance(v, str) else Cell(_fmt(v, unit)),
-                     "unit": unit, "interval": interval, "source": source, "note": note})
+                     "interval": interval, "source": source, "note": note})
     return _table(rows, cls="params", caption=f"{AT_POINT}: every parameter's value, interval and source.")
 
 
@@ -396,7 +396,7 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}
 caption{caption-side:top;text-align:left;font-size:.85em;color:#555;padding:2px 0}
-table.params:not(.sens) td:nth-child(6),table.sens td:last-child{font-size:.85em;color:#555}
+table.params:not(.sens) td:nth-child(5),table.sens td:last-child{font-size:.85em;color:#555}
 table.sens{font-size:.85em}
 table.facts table{margin:0;font-size:.95em}
 .verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
@@ -441,6 +441,9 @@ def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | 
     spec = alt.vconcat(cost_chart, breakdown, dmap, spacing=28).resolve_scale(
         color="independent", opacity="independent", strokeDash="independent").to_dict()
     spec["align"] = "none"  # each chart from the left edge, not aligned on the widest axis
+    # no ARIA description per mark item: it formats every field of every cell on every move (the
+    # canvas has no such descriptions to read anyway)
+    spec.setdefault("config", {})["aria"] = False
     params = []
     for p in ex.params:
         if "bind" in p:
