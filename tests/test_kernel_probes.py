@@ -380,9 +380,15 @@ def test_workload_copies_as_the_model_predicts(quick_run):
     assert len(wl) >= 12
     never = wl[wl.model_p_copy == 0]
     assert len(never) >= 8 and (never.copied == 0).all(), never[["config", "copied"]]
-    outside = int((~wl.copy_inside.astype(bool)).sum())
+    # the fixed-count configurations: the adds are the probe's own, so the model's p_copy is exact.
+    # (The timed-gap ones depend on a background adder's rate, which a quick run beside the test
+    # suite's load does not hold; the committed full run checks them in costmodel predict.)
+    counted = wl[wl["adds_per_s"].isna()] if "adds_per_s" in wl.columns else wl
+    assert len(counted) >= 10
+    outside = int((~counted.copy_inside.astype(bool)).sum())
     # 99% intervals: about 1% of correct predictions fall outside; more than a binomial 1e-3 tail
-    assert sst.binom.sf(outside - 1, len(wl), 0.01) > 1e-3, wl[~wl.copy_inside.astype(bool)][["config", "copied"]]
+    assert sst.binom.sf(outside - 1, len(counted), 0.01) > 1e-3, \
+        counted[~counted.copy_inside.astype(bool)][["config", "copied"]]
 
 
 def test_swap_cow_faults_and_copies_as_the_model_predicts(quick_run):
