@@ -50,6 +50,15 @@ VEGA_RULES: dict[str, tuple[str, registry.Constraint]] = {
 }
 
 
+def _as_expr(e) -> sp.Expr:
+    """A model expression, or a plain number made one; strings are refused, never parsed."""
+    if isinstance(e, sp.Basic):
+        return e
+    if isinstance(e, bool) or not isinstance(e, (int, float)):
+        raise TypeError(f"expected a sympy expression or a number, got {type(e).__name__}")
+    return sp.Integer(e) if isinstance(e, int) else sp.Float(e)
+
+
 def _rule_expr(name: str, value: str, partner_expr: str) -> str:
     """The feasible value of ``name`` (given as the Vega expression ``value``) against its partner,
     whose value is the Vega expression ``partner_expr``."""
@@ -631,7 +640,7 @@ class _Program:
         """Compute ``e`` as the field (level >= 1) or signal (0) ``name``; ``group``: which
         dataset's steps the field belongs to (rows of different tables share the signals)."""
         self.defs.setdefault(level if not group else (level, group), []).append(
-            (name, self._visit(sp.sympify(e), level)))
+            (name, self._visit(_as_expr(e), level)))
 
     def signals(self) -> list[dict]:
         """The level-0 definitions as Vega-Lite parameters, common sub-expressions once."""
