@@ -316,22 +316,7 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     extra = _precomputed(rows, columns, values, axes)
     rule_steps, row_fields = _rule_steps(axes, exprs)
     names = _names(axes + row_fields, extra)
-    steps = rule_steps + transforms(exprs, names)
-    for p in candidates:
-        steps.append({"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"})
-    cost = {p: f"datum.expected_{p}_ns" for p in candidates}
-    steps.append({"calculate": f"min({', '.join(cost.values())})", "as": "cheapest_ns"})
-    steps.append({"calculate": _first_match(candidates, lambda p: f"{cost[p]} === datum.cheapest_ns"),
-                  "as": "cheapest"})
-    others = ", ".join(f"(datum.cheapest === '{p}' ? 1 / 0 : {cost[p]})" for p in candidates)
-    steps.append({"calculate": f"min({others})" if len(candidates) > 1 else "datum.cheapest_ns", "as": "runner_up_ns"})
-    steps.append({"calculate": _first_match(candidates, lambda p: f"datum.cheapest !== '{p}' && "
-                                                                  f"{cost[p]} === datum.runner_up_ns"),
-                  "as": "runner_up"})
-    steps.append({"calculate": "datum.runner_up_ns - datum.cheapest_ns", "as": "margin_ns"})
-    steps.append({"calculate": "100 * datum.margin_ns / datum.cheapest_ns", "as": "margin_pct"})
-    steps.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
-                  "as": "against_diff_ns"})
+    steps = rule_steps + transforms(exprs, names) + _verdict_steps(candidates, against)
     cells = _chart(rows, steps)
     keep = _rule_filter(axes, exprs)
     if keep:
@@ -350,6 +335,26 @@ def _first_match(candidates, cond) -> str:
     for p in reversed(candidates):
         expr = f"({cond(p)} ? '{p}' : {expr})"
     return expr
+
+
+def _verdict_steps(candidates, against) -> list[dict]:
+    """The steps that follow each cell's per-policy costs: the cheapest candidate and its cost, the
+    runner-up, the margin between them, and the difference of the ``against`` pair."""
+    steps = [{"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"} for p in candidates]
+    cost = {p: f"datum.expected_{p}_ns" for p in candidates}
+    steps.append({"calculate": f"min({', '.join(cost.values())})", "as": "cheapest_ns"})
+    steps.append({"calculate": _first_match(candidates, lambda p: f"{cost[p]} === datum.cheapest_ns"),
+                  "as": "cheapest"})
+    others = ", ".join(f"(datum.cheapest === '{p}' ? 1 / 0 : {cost[p]})" for p in candidates)
+    steps.append({"calculate": f"min({others})" if len(candidates) > 1 else "datum.cheapest_ns", "as": "runner_up_ns"})
+    steps.append({"calculate": _first_match(candidates, lambda p: f"datum.cheapest !== '{p}' && "
+                                                                  f"{cost[p]} === datum.runner_up_ns"),
+                  "as": "runner_up"})
+    steps.append({"calculate": "datum.runner_up_ns - datum.cheapest_ns", "as": "margin_ns"})
+    steps.append({"calculate": "100 * datum.margin_ns / datum.cheapest_ns", "as": "margin_pct"})
+    steps.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
+                  "as": "against_diff_ns"})
+    return steps
 
 
 def _crossings(cells, move: str, keep: str, log: bool, along: str = "x"):
@@ -957,22 +962,7 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
         cells = cells.transform_filter(s["filter"]) if "filter" in s else \
             cells.transform_calculate(**{s["as"]: s["calculate"]})
     cells = cells.transform_flatten(flat)
-    tail = list(tail)
-    for p in candidates:
-        tail.append({"calculate": f"datum.{p}__expected_ns", "as": f"expected_{p}_ns"})
-    cost_f = {p: f"datum.expected_{p}_ns" for p in candidates}
-    tail.append({"calculate": f"min({', '.join(cost_f.values())})", "as": "cheapest_ns"})
-    tail.append({"calculate": _first_match(candidates, lambda p: f"{cost_f[p]} === datum.cheapest_ns"),
-                 "as": "cheapest"})
-    others = ", ".join(f"(datum.cheapest === '{p}' ? 1 / 0 : {cost_f[p]})" for p in candidates)
-    tail.append({"calculate": f"min({others})" if len(candidates) > 1 else "datum.cheapest_ns", "as": "runner_up_ns"})
-    tail.append({"calculate": _first_match(candidates, lambda p: f"datum.cheapest !== '{p}' && "
-                                                                 f"{cost_f[p]} === datum.runner_up_ns"),
-                 "as": "runner_up"})
-    tail.append({"calculate": "datum.runner_up_ns - datum.cheapest_ns", "as": "margin_ns"})
-    tail.append({"calculate": "100 * datum.margin_ns / datum.cheapest_ns", "as": "margin_pct"})
-    tail.append({"calculate": f"datum.{against[0]}__expected_ns - datum.{against[1]}__expected_ns",
-                 "as": "against_diff_ns"})
+    tail = list(tail) + _verdict_steps(candidates, against)
     for s in tail:
         cells = cells.transform_calculate(**{s["as"]: s["calculate"]})
     keep = _rule_filter((x, y), {k: tmpl[(p, "expected_ns")] for k, p in enumerate(map_pols)})

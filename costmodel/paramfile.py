@@ -667,6 +667,32 @@ def _compare(a: Entry | None, b: Entry | None) -> str:
     return "within an interval"
 
 
+def _side(e: Entry | None) -> dict | None:
+    """One set's value, interval and source of a parameter, as a diff lists it (None: not in the set)."""
+    return None if e is None else {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high, "source": e.source}
+
+
+def _side_cell(side: dict | None, short_source: bool = False) -> str:
+    """A :func:`_side` as a table cell: value, interval and source (its first letter if ``short_source``)."""
+    if side is None:
+        return "-"
+    iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
+    return f"{_fmt(side['value'])}{iv} {side['source'][0] if short_source else side['source']}"
+
+
+def _diff_text(preamble: list[str], heads, table, rows: list[dict], flagged_label: str) -> str:
+    """A diff as text: the preamble lines, the table in aligned columns under ``heads``, then the
+    parameters whose verdict is beyond both intervals."""
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+    lines = list(preamble)
+    lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
+    lines.append("-" * len(lines[-1]))
+    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
+    flagged = [r["parameter"] for r in rows if r["verdict"] == "EXCEEDS BOTH INTERVALS"]
+    lines += ["", f"{flagged_label}: {', '.join(flagged) if flagged else 'none'}"]
+    return "\n".join(lines)
+
+
 def diff_sets(a: ParamSet, b: ParamSet) -> list[dict]:
     """One row per parameter of either set: both values, intervals, sources and the verdict."""
     rows = []
@@ -676,8 +702,7 @@ def diff_sets(a: ParamSet, b: ParamSet) -> list[dict]:
             continue
         row = {"parameter": name, "unit": (ea or eb).unit or ""}
         for tag, e in (("a", ea), ("b", eb)):
-            row[tag] = None if e is None else {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                                               "source": e.source}
+            row[tag] = _side(e)
         both_numeric = ea is not None and eb is not None and not isinstance(ea.value, str)
         row["difference"] = (eb.value - ea.value) if both_numeric else None
         row["verdict"] = _compare(ea, eb)
@@ -692,24 +717,10 @@ def diff(path_a: str | Path, path_b: str | Path, as_json: bool = False) -> str:
     if as_json:
         return json.dumps({"a": {"file": str(path_a), "name": a.name}, "b": {"file": str(path_b), "name": b.name},
                            "parameters": rows}, indent=2)
-
-    def cell(side):
-        if side is None:
-            return "-"
-        iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
-        return f"{_fmt(side['value'])}{iv} {side['source']}"
-
-    table = [(r["parameter"], r["unit"], cell(r["a"]), cell(r["b"]), _fmt(r["difference"]) if r["difference"] is not None else "",
-              r["verdict"]) for r in rows]
+    table = [(r["parameter"], r["unit"], _side_cell(r["a"]), _side_cell(r["b"]),
+              _fmt(r["difference"]) if r["difference"] is not None else "", r["verdict"]) for r in rows]
     heads = ("parameter", "unit", f"A: {a.name}", f"B: {b.name}", "B - A", "verdict")
-    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
-    lines = [f"A = {path_a}", f"B = {path_b}", ""]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
-    lines.append("-" * len(lines[-1]))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
-    flagged = [r["parameter"] for r in rows if r["verdict"] == "EXCEEDS BOTH INTERVALS"]
-    lines += ["", f"beyond both intervals: {', '.join(flagged) if flagged else 'none'}"]
-    return "\n".join(lines)
+    return _diff_text([f"A = {path_a}", f"B = {path_b}", ""], heads, table, rows, "beyond both intervals")
 
 
 def diff_many(paths, as_json: bool = False) -> str:
@@ -728,33 +739,19 @@ def diff_many(paths, as_json: bool = False) -> str:
         numeric = [e.value for e in present if not isinstance(e.value, str)]
         spread = (max(numeric) / min(numeric)) if numeric and min(numeric) > 0 else None
         rows.append({"parameter": name, "unit": present[0].unit or "",
-                     "sets": [None if e is None else {"value": e.value, "ci_low": e.ci_low, "ci_high": e.ci_high,
-                                                      "source": e.source} for e in entries],
+                     "sets": [_side(e) for e in entries],
                      "spread": spread,
                      "verdict": "EXCEEDS BOTH INTERVALS" if "EXCEEDS BOTH INTERVALS" in pairs else
                                 ("differs" if any(v not in ("same",) for v in pairs) else "same")})
     if as_json:
         return json.dumps({"sets": [{"file": str(p), "name": ps.name} for p, ps in zip(paths, sets)],
                            "parameters": rows}, indent=2)
-
-    def cell(side):
-        if side is None:
-            return "-"
-        iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
-        return f"{_fmt(side['value'])}{iv} {side['source'][0]}"
-
     tags = [chr(ord("A") + i) for i in range(len(sets))]
-    table = [(r["parameter"], r["unit"], *(cell(c) for c in r["sets"]),
+    table = [(r["parameter"], r["unit"], *(_side_cell(c, short_source=True) for c in r["sets"]),
               "" if r["spread"] is None else f"{r['spread']:.3g}x", r["verdict"]) for r in rows]
     heads = ("parameter", "unit", *(f"{t}: {ps.name}" for t, ps in zip(tags, sets)), "max/min", "verdict")
-    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
-    lines = [f"{t} = {p}" for t, p in zip(tags, paths)] + ["(m measured, p published, a assumed)", ""]
-    lines.append("  ".join(h.ljust(w) for h, w in zip(heads, widths)).rstrip())
-    lines.append("-" * len(lines[-1]))
-    lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)).rstrip() for t in table]
-    flagged = [r["parameter"] for r in rows if r["verdict"] == "EXCEEDS BOTH INTERVALS"]
-    lines += ["", f"some pair of sets beyond both intervals: {', '.join(flagged) if flagged else 'none'}"]
-    return "\n".join(lines)
+    preamble = [f"{t} = {p}" for t, p in zip(tags, paths)] + ["(m measured, p published, a assumed)", ""]
+    return _diff_text(preamble, heads, table, rows, "some pair of sets beyond both intervals")
 
 
 def write_schema(force: bool = True) -> Path:

@@ -3,22 +3,13 @@ is fetched, no console error, and a slider recomputes the model in the page."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from helpers import chromium, chromium_missing
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-if not CHROMIUM.exists():
-    pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium as root)", allow_module_level=True)
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:
-    pytest.skip("playwright is not installed (pip install 'costmodel[test]')", allow_module_level=True)
+if chromium_missing():
+    pytest.skip(chromium_missing(), allow_module_level=True)
 pytest.importorskip("vl_convert")
 
 from costmodel import presets, registry  # noqa: E402
@@ -56,12 +47,7 @@ def report_url(tmp_path_factory, point):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    yield from chromium()
 
 
 @pytest.fixture(scope="module")

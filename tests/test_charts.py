@@ -331,29 +331,14 @@ def test_decision_map_cells_are_opaque_and_abut(defaults):
     vlc = pytest.importorskip("vl_convert")
     dm = charts.decision_map_data(defaults, n=8)
     sg = vlc.vegalite_to_scenegraph(charts.decision_map_figure(dm).to_dict(), vl_version=charts.VL_VERSION)
-    marks = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("marktype") == "rect" and node.get("name") == "layer_0_marks":
-                marks.extend(node["items"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(sg)
+    marks = _map_cell_marks(sg)
     assert len(marks) == len(dm.cells)
     for item in marks:
         assert item["fill"] == item["stroke"] and item["strokeWidth"] > 0
         assert item.get("opacity", 1) == 1 and item.get("fillOpacity", 1) == 1
     # each fill is the cheapest policy's colour mixed with white by the margin (0.2 .. 1 over 0 .. 50 %)
-    want = []
-    for p, m in zip(dm.cells["cheapest"], dm.cells["margin_pct"]):
-        shade = min(max(0.2 + 0.8 * m / 50.0, 0.2), 1.0)
-        rgb = [int(charts.policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
-        want.append("rgb({},{},{})".format(*(math.floor(255 - shade * (255 - c) + 0.5) for c in rgb)))  # JS round
+    want = [_mix(p, min(max(0.2 + 0.8 * m / 50.0, 0.2), 1.0))
+            for p, m in zip(dm.cells["cheapest"], dm.cells["margin_pct"])]
     assert sorted(item["fill"] for item in marks) == sorted(want)
     # neighbours share their edges: each cell starts where the one before it ends
     lo, hi = dm.cells[f"{dm.x}_lo"].to_numpy(), dm.cells[f"{dm.x}_hi"].to_numpy()
@@ -406,24 +391,9 @@ def test_probability_map_cells_and_shading(defaults):
     assert cell["p_cheapest"] == pytest.approx(one.p_cheapest[str(cell["cheapest"])], abs=1e-12)
     spec = charts.decision_map_figure(dm, shade="probability", measured_up_to=1).to_dict()
     sg = vlc.vegalite_to_scenegraph(spec, vl_version=charts.VL_VERSION)
-    fills = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("marktype") == "rect" and node.get("name") == "layer_0_marks":
-                fills.extend(i["fill"] for i in node["items"])
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-
-    walk(sg)
-    want = []
-    for p, pr in zip(c["cheapest"], c["p_cheapest"]):  # 0.2 of the colour at a coin toss, all of it at 1
-        shade = min(max(0.2 + 0.8 * (pr - 0.5) / 0.5, 0.2), 1.0)
-        rgb = [int(charts.policy_color(p)[i:i + 2], 16) for i in (1, 3, 5)]
-        want.append("rgb({},{},{})".format(*(math.floor(255 - shade * (255 - x) + 0.5) for x in rgb)))
+    fills = [i["fill"] for i in _map_cell_marks(sg)]
+    # 0.2 of the colour at a coin toss, all of it at 1
+    want = [_mix(p, min(max(0.2 + 0.8 * (pr - 0.5) / 0.5, 0.2), 1.0)) for p, pr in zip(c["cheapest"], c["p_cheapest"])]
     assert sorted(fills) == sorted(want)
     assert any(layer.get("mark", {}).get("type") == "rule" for layer in spec["layer"][2:])  # the measured edge
     with pytest.raises(ValueError):
@@ -462,6 +432,7 @@ def test_tornado_chart_from_a_sensitivity(defaults):
 
 
 def _walk_marks(sg, pred):
+    """The items of every mark in the scenegraph ``sg`` for which ``pred(node)`` holds."""
     out = []
 
     def walk(node):
@@ -476,6 +447,11 @@ def _walk_marks(sg, pred):
 
     walk(sg)
     return out
+
+
+def _map_cell_marks(sg):
+    """The decision map's cells: the items of its first layer's rect marks."""
+    return _walk_marks(sg, lambda n: n.get("marktype") == "rect" and n.get("name") == "layer_0_marks")
 
 
 def _set(name, **values):

@@ -16,6 +16,7 @@ import pytest
 import sympy as sp
 
 from costmodel import notebook, presets, registry
+from helpers import chromium, chromium_missing
 
 pytestmark = pytest.mark.notebook
 
@@ -27,9 +28,6 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 #: each notebook should finish well inside this on a 2-core machine
 BUDGET_S = 60
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
@@ -147,18 +145,10 @@ def chart_cells(nb) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def browser():
-    if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing (make test installs Debian's chromium as root)")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (pip install 'costmodel[test]')")
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    reason = chromium_missing()
+    if reason:
+        pytest.skip(reason)
+    yield from chromium()
 
 
 def _offline_page(browser, html_path: Path):

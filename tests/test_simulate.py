@@ -23,6 +23,7 @@ from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
 from costmodel.simulate import (_EXCL, _LARGE, _OTHER, _RES, _SAME, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
+from helpers import holder_fill_law
 
 PROBABILITIES = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all",
                  "orphaned_pages_per_fault")
@@ -302,45 +303,6 @@ def test_local_drain_fill_on_another_cpu_after_drain_all_against_quadrature():
     assert abs(true_ns - model["expected_ns"]) <= approximation_bound_ns(values, "drain_local", held)
     assert abs(true_ns - model["expected_ns"]) / true_ns <= 0.012  # measured 1.0 % of expected_ns
     assert inside(result.policies["drain_local"]["expected_ns"], true_ns)
-
-
-def holder_fill_law(v):
-    """The page's own batch at the WP fault from the batch-fill chain, solved directly (as in
-    test_outputs): states (fill, page held); a small add moves the fill up (the add that fills the
-    batch moves it), a drain, drain-all or large add empties it. Returns (R, E[F; held],
-    E[F; not held], stationary mean fill)."""
-    B, lam, q = v["batch_size"], v["batch_adds_per_s"], v["p_large_add"]
-    small, empty = lam * (1 - q), v["explicit_drains_per_s"] + v["drain_all_per_s"] + lam * q
-    Q = np.zeros((2 * B, 2 * B))
-    for f in range(B):
-        for state, up in ((f, f + 1 if f + 1 < B else B), (B + f, B + f + 1 if f + 1 < B else B)):
-            Q[state, up] += small
-            Q[state, B] += empty
-    np.fill_diagonal(Q, 0.0)
-    Q -= np.diag(Q.sum(axis=1))
-    # balance pi Qf = 0, sum pi = 1: Qf scaled to unit rates first (the law does not depend on the
-    # time unit), else an emptying rate far below the add rate is lost to the solver's cutoff
-    Qf = Q[B:, B:] / max(np.abs(Q[B:, B:]).max(), 1e-300)
-    A = np.vstack([Qf.T[:-1], np.ones(B)])  # one balance equation is redundant: normalise instead
-    pi = np.linalg.solve(A, np.r_[np.zeros(B - 1), 1.0]) if B > 1 else np.ones(1)
-    weights = pi if v["position_model"] == "stationary" else np.eye(B)[v["batch_position"]]
-    start = np.zeros(2 * B)
-    for j, w in enumerate(weights):
-        start[j + 1 if j + 1 < B else B] += w
-    if v["gap_model"] == "fixed_time":
-        end = start @ linalg.expm(Q * v["wp_gap_s"])
-    elif v["gap_model"] == "exponential_time":
-        end = np.linalg.solve((np.eye(2 * B) - v["wp_gap_s"] * Q).T, start)
-    else:
-        p_clean = small / (small + empty)
-        step = np.zeros((2 * B, 2 * B))
-        for x in range(2 * B):
-            f, is_held = x % B, x < B
-            for prob, (g, still) in ((p_clean, (f, is_held)), (1 - p_clean, (0, False))):
-                step[x, (0 if still else B) + (g + 1) if g + 1 < B else B] += prob
-        end = start @ np.linalg.matrix_power(step, v["adds_between"])
-    fills = np.arange(B)
-    return end[:B].sum(), end[:B] @ fills, end[B:] @ fills, pi @ fills
 
 
 #: measured error of the model's drain_local_always fill on the holding CPU, in folios per drain

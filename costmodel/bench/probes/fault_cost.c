@@ -32,14 +32,11 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 const char *const hx_probe_name = "fault_cost";
@@ -144,27 +141,6 @@ static inline double timed_read(volatile char *p, volatile char *sink)
 	return hx_elapsed_ns(t0, t1, 1);
 }
 
-static pid_t fork_sleeping_child(int cpu)
-{
-	pid_t pid = fork();
-	if (pid < 0)
-		hx_die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		hx_pin(cpu);
-		for (;;)
-			pause();
-	}
-	return pid;
-}
-
-static void kill_child(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
-}
-
 static void record_pfns(char *p, int pages)
 {
 	for (int i = 0; i < pages && pfn_visible; i++)
@@ -262,12 +238,12 @@ static int run_round(enum op op)
 		hx_touch(p, bytes);
 		hx_drain_local();
 		record_pfns(p, ROUND_PAGES);
-		pid_t child = fork_sleeping_child(other_cpu);
+		pid_t child = hx_fork_sleeper(other_cpu, -1);
 		long long ipi0 = ipi_mark(op, -1);
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
 		ipi_mark(op, ipi0);
-		kill_child(child);
+		hx_kill_child(child);
 		n = keep_verified(p, n, 1);
 		break;
 	}
@@ -298,12 +274,7 @@ int probe_main(void)
 	other_cpu = ncpu > 1 ? 1 : 0;
 	hx_pin(hold_cpu);
 	hx_realtime(1);
-	{
-		char *p = hx_map(HX_PAGE, 0);
-		hx_touch(p, HX_PAGE);
-		pfn_visible = hx_pfn(p) != 0;
-		hx_unmap(p, HX_PAGE, 0);
-	}
+	pfn_visible = hx_fresh_pfn(NULL) != 0;
 	if (ncpu > 1)
 		hx_guard_start(hold_cpu);
 	hx_meta("verified", "%s", pfn_visible ? "reuse and copy samples checked by PFN"

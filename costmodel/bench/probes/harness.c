@@ -238,7 +238,7 @@ void hx_touch(void *p, size_t bytes)
 		((volatile char *)p)[off] = 1;
 }
 
-uint64_t hx_pfn(const void *addr)
+uint64_t hx_pagemap(const void *addr)
 {
 	uint64_t entry = 0;
 	if (pagemap_fd < 0)
@@ -248,6 +248,12 @@ uint64_t hx_pfn(const void *addr)
 	off_t off = (off_t)((uintptr_t)addr / HX_PAGE) * 8;
 	if (pread(pagemap_fd, &entry, sizeof entry, off) != (ssize_t)sizeof entry)
 		return 0;
+	return entry;
+}
+
+uint64_t hx_pfn(const void *addr)
+{
+	uint64_t entry = hx_pagemap(addr);
 	if (!(entry >> 63))
 		return 0;
 	return entry & ((1ULL << 55) - 1);
@@ -263,6 +269,25 @@ uint64_t hx_kpageflags(uint64_t pfn)
 	if (pread(kpageflags_fd, &flags, sizeof flags, (off_t)(pfn * 8)) != (ssize_t)sizeof flags)
 		return 0;
 	return flags;
+}
+
+uint64_t hx_fresh_pfn(uint64_t *flags)
+{
+	char *p = hx_map(HX_PAGE, 0);
+	hx_touch(p, HX_PAGE);
+	uint64_t pfn = hx_pfn(p);
+	if (flags)
+		*flags = hx_kpageflags(pfn);
+	hx_unmap(p, HX_PAGE, 0);
+	return pfn;
+}
+
+int hx_need_pfns(void)
+{
+	if (hx_fresh_pfn(NULL))
+		return 1;
+	hx_skip("", "/proc/self/pagemap shows no page frame numbers (needs root / CAP_SYS_ADMIN)");
+	return 0;
 }
 
 void hx_drain_local(void)
@@ -282,6 +307,8 @@ void hx_warm_memory(size_t mib)
 	hx_touch(p, bytes);
 	hx_unmap(p, bytes, 0);
 }
+
+/* ---------------------------------------------------------------- processes */
 
 long hx_fork_exit_wait(void)
 {
@@ -330,26 +357,94 @@ long hx_fork_exit_wait(void)
 		hx_die("fork: %s", strerror(errno));
 	if (pid == 0)
 		_exit(0);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	hx_reap(pid);
 	return pid;
 #endif
 }
 
-/* ---------------------------------------------------------------- guard */
+pid_t hx_fork_sleeper(int cpu, int close_fd)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		hx_die("fork: %s", strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (close_fd >= 0)
+			close(close_fd);
+		hx_pin(cpu);
+		for (;;)
+			pause();
+	}
+	return pid;
+}
 
-static _Noreturn void guard_loop(int cpu, int fd)
+void hx_kill_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	hx_reap(pid);
+}
+
+void hx_reap(pid_t pid)
+{
+	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+		;
+}
+
+void *hx_helper_start(const char *what, const char *flag, int cpu, size_t ready_offset, pid_t *pid_out)
+{
+	char name[64];
+	snprintf(name, sizeof name, "costmodel-%s", what);
+	int fd = memfd_create(name, 0);
+	if (fd < 0 || ftruncate(fd, HX_PAGE) != 0)
+		hx_die("memfd (%s): %s", what, strerror(errno));
+	char *page = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (page == MAP_FAILED)
+		hx_die("mmap (%s): %s", what, strerror(errno));
+	memset(page, 0, HX_PAGE);
+	volatile int *ready = (volatile int *)(page + ready_offset);
+	char cpu_arg[16], fd_arg[16];
+	snprintf(cpu_arg, sizeof cpu_arg, "%d", cpu);
+	snprintf(fd_arg, sizeof fd_arg, "%d", fd);
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		hx_die("fork (%s): %s", what, strerror(errno));
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl("/proc/self/exe", name, flag, cpu_arg, fd_arg, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	*pid_out = pid;
+	uint64_t t0 = hx_now_ns();
+	while (!*ready) {
+		if (waitpid(pid, NULL, WNOHANG) == pid || hx_now_ns() - t0 > 5000000000ULL)
+			hx_die("the %s process did not start", what);
+		usleep(1000);
+	}
+	return page;
+}
+
+void *hx_helper_attach(int cpu, int fd)
 {
 	cpu_set_t set;
 	struct sched_param sp = { .sched_priority = 1 };
-	volatile int *word = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (word == MAP_FAILED)
+	void *page = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (page == MAP_FAILED)
 		_exit(1);
 	CPU_ZERO(&set);
 	CPU_SET(cpu, &set);
 	if (sched_setaffinity(0, sizeof set, &set) != 0)
 		_exit(1);
 	sched_setscheduler(0, SCHED_FIFO, &sp);   /* best effort, as for the measuring threads */
+	return page;
+}
+
+/* ---------------------------------------------------------------- guard */
+
+static _Noreturn void guard_loop(int cpu, int fd)
+{
+	volatile int *word = hx_helper_attach(cpu, fd);
 	word[1] = 1;                              /* ready */
 	for (;;) {
 		int m = word[0];
@@ -367,35 +462,9 @@ void hx_guard_start(int cpu)
 	if (guard_pid)
 		return;
 	/* The guard execs this binary afresh, so it holds none of our pages (a forked copy would keep
-	 * every page we have shared, and our later writes to them would copy). */
-	int fd = memfd_create("costmodel-guard", 0);
-	if (fd < 0 || ftruncate(fd, HX_PAGE) != 0)
-		hx_die("memfd (guard): %s", strerror(errno));
-	guard_word = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (guard_word == MAP_FAILED)
-		hx_die("mmap (guard): %s", strerror(errno));
-	guard_word[0] = GUARD_SLEEP;
-	guard_word[1] = 0;
-	char cpu_arg[16], fd_arg[16];
-	snprintf(cpu_arg, sizeof cpu_arg, "%d", cpu);
-	snprintf(fd_arg, sizeof fd_arg, "%d", fd);
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		hx_die("fork (guard): %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/proc/self/exe", "costmodel-guard", "--guard", cpu_arg, fd_arg, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	guard_pid = pid;
-	uint64_t t0 = hx_now_ns();
-	while (!guard_word[1]) {
-		if (waitpid(pid, NULL, WNOHANG) == pid || hx_now_ns() - t0 > 5000000000ULL)
-			hx_die("the guard process did not start");
-		usleep(1000);
-	}
+	 * every page we have shared, and our later writes to them would copy). Its page starts zeroed:
+	 * GUARD_SLEEP, and word 1 (ready) clear. */
+	guard_word = hx_helper_start("guard", "--guard", cpu, sizeof(int), &guard_pid);
 	hx_meta("guard", "a helper process spins on CPU %d while the probe works from another CPU", cpu);
 }
 
@@ -414,10 +483,96 @@ void hx_guard_stop(void)
 		return;
 	*guard_word = GUARD_EXIT;
 	syscall(SYS_futex, guard_word, FUTEX_WAKE, 1, NULL, NULL, 0);
-	while (waitpid(guard_pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	hx_reap(guard_pid);
 	guard_pid = 0;
 	munmap((void *)guard_word, HX_PAGE);
+}
+
+/* ---------------------------------------------------------------- sibling */
+
+enum { SIB_SLEEP = 0, SIB_SPIN = 1, SIB_EXIT = 2 };
+#define SIBLING_SETTLE_US 20000
+static volatile int sib_mode = SIB_SLEEP;
+static volatile int sib_spinning;
+static pthread_t sib_thread;
+static int sib_cpu = -1;
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#else
+	__asm__ volatile("" ::: "memory");
+#endif
+}
+
+static void *sibling_main(void *arg)
+{
+	(void)arg;
+	hx_realtime(1);
+	for (;;) {
+		int m = sib_mode;
+		if (m == SIB_EXIT)
+			return NULL;
+		if (m == SIB_SPIN) {
+			sib_spinning = 1;   /* its one write, before the spin */
+			while (sib_mode == SIB_SPIN)   /* reads only: the sibling takes no faults */
+				cpu_relax();
+			sib_spinning = 0;
+			continue;
+		}
+		syscall(SYS_futex, &sib_mode, FUTEX_WAIT_PRIVATE, SIB_SLEEP, NULL, NULL, 0);
+	}
+}
+
+void hx_sibling_start(int cpu)
+{
+	sib_mode = SIB_SLEEP;
+	sib_spinning = 0;
+	int err = pthread_create(&sib_thread, NULL, sibling_main, NULL);
+	if (err)
+		hx_die("pthread_create: %s", strerror(err));
+	hx_sibling_to(cpu);
+}
+
+void hx_sibling_to(int cpu)
+{
+	if (cpu == sib_cpu)
+		return;
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	int err = pthread_setaffinity_np(sib_thread, sizeof set, &set);
+	if (err)
+		hx_die("pthread_setaffinity_np (sibling): %s", strerror(err));
+	sib_cpu = cpu;
+}
+
+static void sibling_set(int m)
+{
+	sib_mode = m;
+	syscall(SYS_futex, &sib_mode, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+void hx_sibling_spin(int on, int cpu)
+{
+	if (on)
+		hx_sibling_to(cpu);
+	sibling_set(on ? SIB_SPIN : SIB_SLEEP);
+	if (on) {
+		uint64_t t0 = hx_now_ns();
+		while (!sib_spinning)
+			if (hx_now_ns() - t0 > 2000000000ULL)
+				hx_die("the sibling thread does not run");
+	}
+	usleep(SIBLING_SETTLE_US);   /* a vCPU just woken may be parked by the host a while */
+}
+
+void hx_sibling_stop(void)
+{
+	sibling_set(SIB_EXIT);
+	pthread_join(sib_thread, NULL);
+	sib_cpu = -1;
 }
 
 /* ---------------------------------------------------------------- counters */
@@ -491,6 +646,25 @@ void hx_shuffle(int *a, long n)
 		a[i] = a[j];
 		a[j] = t;
 	}
+}
+
+int *hx_trial_order(int nconf, const int *runnable, const long *reps, long *n)
+{
+	long total = 0;
+	for (int c = 0; c < nconf; c++)
+		if (runnable[c])
+			total += reps[c];
+	int *order = malloc(sizeof(int) * (size_t)(total ? total : 1));
+	if (!order)
+		hx_die("out of memory");
+	long k = 0;
+	for (int c = 0; c < nconf; c++)
+		if (runnable[c])
+			for (long r = 0; r < reps[c]; r++)
+				order[k++] = c;
+	hx_shuffle(order, k);
+	*n = k;
+	return order;
 }
 
 /* ---------------------------------------------------------------- main */

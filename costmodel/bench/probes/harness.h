@@ -25,6 +25,7 @@
 #endif
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #define HX_FORMAT 1
@@ -79,11 +80,32 @@ _Noreturn void hx_die(const char *fmt, ...) __attribute__((format(printf, 1, 2))
 void *hx_map(size_t bytes, int huge);        /* private anon; NOHUGEPAGE, or a 2 MiB aligned HUGEPAGE span */
 void hx_unmap(void *p, size_t bytes, int huge);
 void hx_touch(void *p, size_t bytes);        /* write one byte per 4 KiB page */
+uint64_t hx_pagemap(const void *addr);       /* raw /proc/self/pagemap entry; 0 when unreadable */
 uint64_t hx_pfn(const void *addr);           /* 0 when not present or hidden (not root) */
 uint64_t hx_kpageflags(uint64_t pfn);        /* 0 when unreadable */
+/* Maps, touches and unmaps one page: its PFN (0 when hidden), and its kpageflags (read while it
+ * is still mapped) into *flags unless flags is NULL. */
+uint64_t hx_fresh_pfn(uint64_t *flags);
+/* 1 when PFNs are visible; otherwise reports the whole probe skipped (needs root) and returns 0. */
+int hx_need_pfns(void);
 void hx_drain_local(void);                   /* MADV_COLD on a resident page: empties this CPU's LRU batches */
 void hx_warm_memory(size_t mib);             /* touch then free, so first touches below are not host faults */
+
+/* ---- processes ---- */
 long hx_fork_exit_wait(void);                /* raw clone(CLONE_VFORK) child that exits at once, raw wait */
+/* A forked child pinned to `cpu` that sleeps until killed (SIGKILL when we die, too); it first
+ * closes close_fd unless that is -1. */
+pid_t hx_fork_sleeper(int cpu, int close_fd);
+void hx_kill_child(pid_t pid);               /* SIGKILL, then reap */
+void hx_reap(pid_t pid);                     /* waitpid, again after EINTR */
+/* A helper process: this binary exec'd afresh (so it holds none of our pages) with argv
+ * "costmodel-<what>" <flag> <cpu> <fd>, fd a memfd page shared with us. Returns that page, zeroed,
+ * once the helper has set the int at byte ready_offset of it (dies after 5 s); *pid_out is set
+ * before the wait. `what` names the helper in errors. */
+void *hx_helper_start(const char *what, const char *flag, int cpu, size_t ready_offset, pid_t *pid_out);
+/* In the helper: maps the shared page, pins to `cpu` and takes SCHED_FIFO 1 where allowed;
+ * _exit(1) when it cannot. */
+void *hx_helper_attach(int cpu, int fd);
 
 /* ---- guard ----
  * A helper process (not a thread: it must not share our mm, or TLB flushes would have to reach
@@ -94,11 +116,25 @@ void hx_guard_start(int cpu);
 void hx_guard_hold(int on);
 void hx_guard_stop(void);
 
+/* ---- sibling ----
+ * A thread of this process (SCHED_FIFO 1 where allowed) that either sleeps in a futex or spins
+ * reading memory only, so it takes no faults of its own; while it spins, a TLB flush of our mm
+ * must reach its CPU. */
+void hx_sibling_start(int cpu);              /* creates it, asleep, on `cpu` */
+void hx_sibling_to(int cpu);                 /* moves it (nothing to do when it is there) */
+/* on: moves it to `cpu`, wakes it and waits until it spins; off: sends it to sleep. Either way
+ * then lets it settle for 20 ms. */
+void hx_sibling_spin(int on, int cpu);
+void hx_sibling_stop(void);                  /* ends and joins it */
+
 /* ---- counters ---- */
 long long hx_tlb_ipis(int first_cpu, int last_cpu);  /* TLB row of /proc/interrupts, summed; -1 if absent */
 
 /* ---- randomness ---- */
 uint64_t hx_rand(void);
 void hx_shuffle(int *a, long n);
+/* Every configuration c with runnable[c] set, reps[c] times, shuffled: a malloc'd array (free it)
+ * of *n indices. */
+int *hx_trial_order(int nconf, const int *runnable, const long *reps, long *n);
 
 #endif

@@ -541,11 +541,8 @@ int probe_main(void)
 	local_cpu = 0;
 	remote_cpu = 1;
 	{
-		char *p = hx_map(HX_PAGE, 0);
-		hx_touch(p, HX_PAGE);
-		uint64_t pfn = hx_pfn(p);
-		uint64_t flags = flags_of(pfn);
-		hx_unmap(p, HX_PAGE, 0);
+		uint64_t flags;
+		uint64_t pfn = hx_fresh_pfn(&flags);
 		if (!pfn || !flags) {
 			hx_skip("", "/proc/self/pagemap or /proc/kpageflags unreadable (needs root): a remote drain "
 				"cannot be verified");
@@ -607,7 +604,7 @@ int probe_main(void)
 	}
 
 	int runnable[MAX_CONFIGS];
-	long ntrials = 0, nsamples = 0;
+	long nsamples = 0;
 	for (int c = 0; c < nconf; c++) {
 		const struct trial *t = &configs[c];
 		char cfg[160];
@@ -620,20 +617,11 @@ int probe_main(void)
 			hx_skip(cfg, "%s", file_skip);
 			runnable[c] = 0;
 		}
-		if (runnable[c]) {
-			ntrials += reps_of[c];
-			nsamples += 2 * reps_of[c];   /* at most: ns or copied, and verified */
-		}
-	}
-	int *order = malloc(sizeof(int) * (size_t)(ntrials ? ntrials : 1));
-	if (!order)
-		hx_die("out of memory");
-	long n = 0;
-	for (int c = 0; c < nconf; c++)
 		if (runnable[c])
-			for (long r = 0; r < reps_of[c]; r++)
-				order[n++] = c;
-	hx_shuffle(order, n);
+			nsamples += 2 * reps_of[c];   /* at most: ns or copied, and verified */
+	}
+	long n;
+	int *order = hx_trial_order(nconf, runnable, reps_of, &n);
 
 	hx_meta("local_cpu", "%d", local_cpu);
 	hx_meta("remote_cpu", "%d", remote_cpu);

@@ -37,20 +37,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <linux/kernel-page-flags.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/swap.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef MADV_PAGEOUT
@@ -64,7 +59,6 @@ const char *const hx_probe_name = "swap_cow";
 #define ZRAM_BYTES (64UL << 20)
 #define ROUND_PAGES 16
 #define LOOP_BLOCK 50
-#define SIBLING_SETTLE_US 20000
 
 enum sharing { EXCLUSIVE, FORKED, CHILD_ALIVE, NSHARING };
 static const char *const sharing_names[NSHARING] = { "exclusive", "forked", "child_alive" };
@@ -196,8 +190,7 @@ static void keeper_stop(void)
 {
 	zram_restore();
 	if (keeper_pid) {
-		while (waitpid(keeper_pid, NULL, 0) < 0 && errno == EINTR)
-			;
+		hx_reap(keeper_pid);
 		keeper_pid = 0;
 	}
 }
@@ -302,100 +295,9 @@ static int zram_setup(char *why, size_t len)
 
 /* ------------------------------------------------------------------ page state */
 
-static int pagemap_fd = -1;
-
-static uint64_t pagemap_entry(const void *addr)
-{
-	uint64_t e = 0;
-	if (pagemap_fd < 0)
-		pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
-	if (pread(pagemap_fd, &e, sizeof e, (off_t)((uintptr_t)addr / HX_PAGE) * 8) != (ssize_t)sizeof e)
-		return 0;
-	return e;
-}
-
 static int is_swapped(const void *addr)
 {
-	return (pagemap_entry(addr) >> 62) & 1;
-}
-
-/* ------------------------------------------------------------------ sibling and child */
-
-enum { SIB_SLEEP = 0, SIB_SPIN = 1, SIB_EXIT = 2 };
-static volatile int sib_mode = SIB_SLEEP;
-static volatile int sib_spinning;
-static pthread_t sib_thread;
-static int sib_cpu = -1;
-
-static void *sibling_main(void *arg)
-{
-	(void)arg;
-	hx_realtime(1);
-	for (;;) {
-		int m = sib_mode;
-		if (m == SIB_EXIT)
-			return NULL;
-		if (m == SIB_SPIN) {
-			sib_spinning = 1;
-			while (sib_mode == SIB_SPIN)   /* reads only: the sibling takes no faults */
-				__builtin_ia32_pause();
-			sib_spinning = 0;
-			continue;
-		}
-		syscall(SYS_futex, &sib_mode, FUTEX_WAIT_PRIVATE, SIB_SLEEP, NULL, NULL, 0);
-	}
-}
-
-static void sibling_to(int cpu)
-{
-	if (cpu == sib_cpu)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	int err = pthread_setaffinity_np(sib_thread, sizeof set, &set);
-	if (err)
-		hx_die("pthread_setaffinity_np (sibling): %s", strerror(err));
-	sib_cpu = cpu;
-}
-
-static void sibling_mode(int m)
-{
-	if (m == SIB_SPIN)
-		sibling_to(other_cpu);
-	sib_mode = m;
-	syscall(SYS_futex, &sib_mode, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	if (m == SIB_SPIN) {
-		uint64_t t0 = hx_now_ns();
-		while (!sib_spinning)
-			if (hx_now_ns() - t0 > 2000000000ULL)
-				hx_die("the sibling thread does not run");
-	}
-	usleep(SIBLING_SETTLE_US);
-}
-
-static pid_t fork_sleeping_child(int cpu)
-{
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		hx_die("fork: %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (keeper_fd >= 0)
-			close(keeper_fd);   /* the keeper must see the pipe close when the probe dies */
-		hx_pin(cpu);
-		for (;;)
-			pause();
-	}
-	return pid;
-}
-
-static void kill_child(pid_t pid)
-{
-	kill(pid, SIGKILL);
-	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	return (hx_pagemap(addr) >> 62) & 1;
 }
 
 /* ------------------------------------------------------------------ op=swap_write */
@@ -448,7 +350,7 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 
 	hx_pin(hold_cpu);
 	if (c->sibling)
-		sibling_to(writer == hold_cpu ? other_cpu : hold_cpu);
+		hx_sibling_to(writer == hold_cpu ? other_cpu : hold_cpu);
 	memset(ok, 0, sizeof ok);
 	memset(pfn_read, 0, sizeof pfn_read);
 	touch_state(res, pfn_read, ok);
@@ -465,7 +367,9 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 	}
 	if (c->sharing == CHILD_ALIVE) {
 		hx_pin(other_cpu);
-		child = fork_sleeping_child(other_cpu);
+		fflush(stdout);
+		/* The keeper must see the pipe close when the probe dies: the child closes its end. */
+		child = hx_fork_sleeper(other_cpu, keeper_fd);
 		touch_state(res, pfn_read, ok);
 		hx_pin(hold_cpu);
 	}
@@ -475,8 +379,7 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 	for (int i = 0; i < ROUND_PAGES; i++)
 		(void)*(volatile char *)(p + i * HX_PAGE);      /* swap-in by a read */
 	for (int i = 0; i < ROUND_PAGES; i++) {
-		uint64_t e = pagemap_entry(p + i * HX_PAGE);
-		pfn_read[i] = (e >> 63) ? (e & ((1ULL << 55) - 1)) : 0;
+		pfn_read[i] = hx_pfn(p + i * HX_PAGE);
 		if (ok[i] && !pfn_read[i])
 			hx_die("page not present after the read that swapped it in");
 		if (ok[i]) {
@@ -507,7 +410,7 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 	hx_guard_hold(0);
 	hx_pin(hold_cpu);
 	if (child)
-		kill_child(child);
+		hx_kill_child(child);
 	hx_unmap(p, bytes, 0);
 }
 
@@ -560,7 +463,7 @@ static void *loop_main(void *arg)
 static void run_loop(int threads, int sibling, int path, long iterations)
 {
 	if (sibling)
-		sibling_mode(SIB_SPIN);
+		hx_sibling_spin(1, other_cpu);
 	static struct looper loopers[2];
 	for (int t = 0; t < threads; t++) {
 		loopers[t] = (struct looper){ .cpu = t == 0 ? hold_cpu : other_cpu, .path = path,
@@ -587,7 +490,7 @@ static void run_loop(int threads, int sibling, int path, long iterations)
 	}
 	char key[64];
 	if (sibling)
-		sibling_mode(SIB_SLEEP);
+		hx_sibling_spin(0, other_cpu);
 	snprintf(key, sizeof key, "loop_faults_threads_%d_%s_%s", threads, path_names[path],
 		 sibling ? "sibling_spinning" : "no_sibling");
 	hx_meta(key, "minor_per_iteration=%.3f major_per_iteration=%.3f iterations=%ld",
@@ -613,16 +516,8 @@ int probe_main(void)
 		hx_skip("", "needs two online CPUs (writes on the other CPU, two-thread loop)");
 		return 0;
 	}
-	{
-		char *q = hx_map(HX_PAGE, 0);
-		hx_touch(q, HX_PAGE);
-		uint64_t pfn = hx_pfn(q);
-		hx_unmap(q, HX_PAGE, 0);
-		if (!pfn) {
-			hx_skip("", "/proc/self/pagemap shows no page frame numbers (needs root / CAP_SYS_ADMIN)");
-			return 0;
-		}
-	}
+	if (!hx_need_pfns())
+		return 0;
 	if (zram_setup(why, sizeof why) != 0) {
 		hx_skip("", "%s", why);
 		return 0;
@@ -643,10 +538,7 @@ int probe_main(void)
 	hx_pin(hold_cpu);
 	hx_realtime(2);
 	hx_guard_start(hold_cpu);
-	int err = pthread_create(&sib_thread, NULL, sibling_main, NULL);
-	if (err)
-		hx_die("pthread_create: %s", strerror(err));
-	sibling_to(other_cpu);
+	hx_sibling_start(other_cpu);
 	hx_meta("hold_cpu", "%d", hold_cpu);
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("pages_per_round", "%d", ROUND_PAGES);
@@ -655,7 +547,7 @@ int probe_main(void)
 	hx_warm_memory(64);
 	struct round_result res;
 	for (int sib = 0; sib <= 1; sib++) {
-		sibling_mode(sib ? SIB_SPIN : SIB_SLEEP);
+		hx_sibling_spin(sib, other_cpu);
 		for (long w = 0; w < warm; w++)
 			for (int c = 0; c < nconf; c++)
 				if (configs[c].sibling == sib)
@@ -676,7 +568,7 @@ int probe_main(void)
 				for (long r = 0; r < rounds; r++)
 					order[n++] = c;
 		hx_shuffle(order, n);
-		sibling_mode(sib ? SIB_SPIN : SIB_SLEEP);
+		hx_sibling_spin(sib, other_cpu);
 		for (long i = 0; i < n; i++) {
 			const struct wconfig *c = &configs[order[i]];
 			write_round(c, &res);
@@ -690,7 +582,7 @@ int probe_main(void)
 			hx_progress();
 		}
 	}
-	sibling_mode(SIB_SLEEP);
+	hx_sibling_spin(0, other_cpu);
 	for (int s = 0; s < NSHARING; s++)
 		for (int pth = 0; pth < NPATHS; pth++) {
 			char key[64];
@@ -706,8 +598,7 @@ int probe_main(void)
 		run_loop(1, 1, pth, loop_iters);
 	}
 
-	sibling_mode(SIB_EXIT);
-	pthread_join(sib_thread, NULL);
+	hx_sibling_stop();
 	hx_guard_stop();
 	keeper_stop();
 	hx_meta("swap_restored", "swapoff %s and zram reset done", ZRAM_DEV);

@@ -105,16 +105,8 @@ int probe_main(void)
 	other_cpu = ncpu > 1 ? 1 : 0;
 
 	/* PFNs are only shown to CAP_SYS_ADMIN; without them nothing here can be seen. */
-	{
-		char *p = hx_map(HX_PAGE, 0);
-		hx_touch(p, HX_PAGE);
-		uint64_t pfn = hx_pfn(p);
-		hx_unmap(p, HX_PAGE, 0);
-		if (!pfn) {
-			hx_skip("", "/proc/self/pagemap shows no page frame numbers (needs root / CAP_SYS_ADMIN)");
-			return 0;
-		}
-	}
+	if (!hx_need_pfns())
+		return 0;
 
 	long cross_reps = hx.quick ? 16 : 1000;
 	long same_reps = hx.quick ? 4 : 200;
@@ -146,7 +138,7 @@ int probe_main(void)
 
 	/* Configurations this machine cannot run are reported, not measured. */
 	int runnable[512];
-	long ntrials = 0, nsamples = 0;
+	long nsamples = 0;
 	for (int c = 0; c < nconf; c++) {
 		runnable[c] = configs[c].same || ncpu > 1;
 		if (!runnable[c]) {
@@ -155,18 +147,10 @@ int probe_main(void)
 			hx_skip(cfg, "needs a second online CPU to write from");
 			continue;
 		}
-		ntrials += reps_of[c];
 		nsamples += reps_of[c] * configs[c].pages;
 	}
-	int *order = malloc(sizeof(int) * (size_t)(ntrials ? ntrials : 1));
-	if (!order)
-		hx_die("out of memory");
-	long n = 0;
-	for (int c = 0; c < nconf; c++)
-		if (runnable[c])
-			for (long r = 0; r < reps_of[c]; r++)
-				order[n++] = c;
-	hx_shuffle(order, n);
+	long n;
+	int *order = hx_trial_order(nconf, runnable, reps_of, &n);
 
 	hx_pin(hold_cpu);
 	hx_realtime(1);

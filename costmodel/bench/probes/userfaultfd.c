@@ -178,13 +178,7 @@ int probe_main(void)
 		hx_skip("", "%s", why);
 		return 0;
 	}
-	int pfn_visible;
-	{
-		char *p = hx_map(HX_PAGE, 0);
-		hx_touch(p, HX_PAGE);
-		pfn_visible = hx_pfn(p) != 0;
-		hx_unmap(p, HX_PAGE, 0);
-	}
+	int pfn_visible = hx_fresh_pfn(NULL) != 0;
 	stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (stop_fd < 0)
 		hx_die("eventfd: %s", strerror(errno));

@@ -26,18 +26,12 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
-#include <errno.h>
 #include <linux/futex.h>
-#include <pthread.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 const char *const hx_probe_name = "workload";
@@ -46,7 +40,6 @@ const char *const hx_probe_name = "workload";
 #define SCRATCH_PAGES 128
 #define ADDER_REGION_PAGES (32768UL)          /* 128 MiB of fresh pages for the adder */
 #define ADDER_LATE_NS 5000                    /* later than this: it was preempted; redraw */
-#define SIBLING_SETTLE_US 20000
 
 enum gap_kind { GAP_COUNT, GAP_TIME };
 
@@ -84,13 +77,6 @@ struct adder_ctl {
 static struct adder_ctl *adder;
 static pid_t adder_pid;
 
-static inline uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 /* Natural logarithm of u in (0, 1], without libm: u = m 2^e, ln m by the atanh series. */
 static double ln01(double u)
 {
@@ -122,22 +108,13 @@ static double exp_gap_ns(long rate_per_s)
 
 static _Noreturn void adder_loop(int cpu, int fd)
 {
-	struct sched_param sp = { .sched_priority = 1 };
-	cpu_set_t set;
-	struct adder_ctl *ctl = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (ctl == MAP_FAILED)
-		_exit(1);
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	if (sched_setaffinity(0, sizeof set, &set) != 0)
-		_exit(1);
-	sched_setscheduler(0, SCHED_FIFO, &sp);   /* best effort, as for the measuring threads */
+	struct adder_ctl *ctl = hx_helper_attach(cpu, fd);
 	size_t bytes = ADDER_REGION_PAGES * HX_PAGE;
 	char *region = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (region == MAP_FAILED)
 		_exit(1);
 	madvise(region, bytes, MADV_NOHUGEPAGE);
-	adder_rng ^= now_ns() * 0x9e3779b97f4a7c15ULL;
+	adder_rng ^= hx_now_ns() * 0x9e3779b97f4a7c15ULL;
 	size_t used = 0;
 	ctl->ready = 1;
 	for (;;) {
@@ -155,9 +132,9 @@ static _Noreturn void adder_loop(int cpu, int fd)
 		}
 		ctl->running = 1;
 		long rate = ctl->rate_per_s > 0 ? ctl->rate_per_s : 1;
-		double next = (double)now_ns() + exp_gap_ns(rate);
+		double next = (double)hx_now_ns() + exp_gap_ns(rate);
 		while (ctl->mode == ADDER_RUN) {
-			double t = (double)now_ns();
+			double t = (double)hx_now_ns();
 			if (t < next) {
 				__builtin_ia32_pause();
 				continue;
@@ -188,33 +165,7 @@ __attribute__((constructor)) static void adder_entry(int argc, char **argv)
 
 static void adder_start(int cpu)
 {
-	int fd = memfd_create("costmodel-adder", 0);
-	if (fd < 0 || ftruncate(fd, HX_PAGE) != 0)
-		hx_die("memfd (adder): %s", strerror(errno));
-	adder = mmap(NULL, HX_PAGE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-	if (adder == MAP_FAILED)
-		hx_die("mmap (adder): %s", strerror(errno));
-	memset((void *)adder, 0, sizeof *adder);
-	char cpu_arg[16], fd_arg[16];
-	snprintf(cpu_arg, sizeof cpu_arg, "%d", cpu);
-	snprintf(fd_arg, sizeof fd_arg, "%d", fd);
-	fflush(stdout);
-	pid_t pid = fork();
-	if (pid < 0)
-		hx_die("fork (adder): %s", strerror(errno));
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/proc/self/exe", "costmodel-adder", "--workload-adder", cpu_arg, fd_arg, (char *)NULL);
-		_exit(127);
-	}
-	close(fd);
-	adder_pid = pid;
-	uint64_t t0 = now_ns();
-	while (!adder->ready) {
-		if (waitpid(pid, NULL, WNOHANG) == pid || now_ns() - t0 > 5000000000ULL)
-			hx_die("the adder process did not start");
-		usleep(1000);
-	}
+	adder = hx_helper_start("adder", "--workload-adder", cpu, offsetof(struct adder_ctl, ready), &adder_pid);
 }
 
 static void adder_set(int mode, long rate)
@@ -229,9 +180,9 @@ static void adder_set(int mode, long rate)
 static void adder_stop(void)
 {
 	adder_set(ADDER_SLEEP, 0);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = hx_now_ns();
 	while (adder->running)
-		if (now_ns() - t0 > 5000000000ULL)
+		if (hx_now_ns() - t0 > 5000000000ULL)
 			hx_die("the adder process does not stop");
 }
 
@@ -240,66 +191,8 @@ static void adder_exit(void)
 	if (!adder_pid)
 		return;
 	adder_set(ADDER_EXIT, 0);
-	while (waitpid(adder_pid, NULL, 0) < 0 && errno == EINTR)
-		;
+	hx_reap(adder_pid);
 	adder_pid = 0;
-}
-
-/* ------------------------------------------------------------------ the sibling thread */
-
-enum { SIB_SLEEP = 0, SIB_SPIN = 1, SIB_EXIT = 2 };
-static volatile int sib_mode = SIB_SLEEP;
-static volatile int sib_spinning;
-static pthread_t sib_thread;
-static int sib_cpu = -1;
-
-static void *sibling_main(void *arg)
-{
-	(void)arg;
-	hx_realtime(1);
-	for (;;) {
-		int m = sib_mode;
-		if (m == SIB_EXIT)
-			return NULL;
-		if (m == SIB_SPIN) {
-			sib_spinning = 1;   /* the one write, before any trial of the block */
-			while (sib_mode == SIB_SPIN)
-				__builtin_ia32_pause();
-			sib_spinning = 0;
-			continue;
-		}
-		syscall(SYS_futex, &sib_mode, FUTEX_WAIT_PRIVATE, SIB_SLEEP, NULL, NULL, 0);
-	}
-}
-
-static void sibling_to(int cpu)
-{
-	if (cpu == sib_cpu)
-		return;
-	cpu_set_t set;
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	int err = pthread_setaffinity_np(sib_thread, sizeof set, &set);
-	if (err)
-		hx_die("pthread_setaffinity_np (sibling): %s", strerror(err));
-	sib_cpu = cpu;
-}
-
-static void sibling_mode(int m)
-{
-	if (m == SIB_SPIN)
-		sibling_to(other_cpu);   /* never where this thread waits for it */
-	sib_mode = m;
-	syscall(SYS_futex, &sib_mode, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	if (m == SIB_SPIN) {
-		uint64_t t0 = now_ns();
-		while (!sib_spinning)
-			if (now_ns() - t0 > 2000000000ULL)
-				hx_die("the sibling thread does not run");
-		usleep(SIBLING_SETTLE_US);   /* a vCPU just woken may be parked by the host a while */
-	} else {
-		usleep(SIBLING_SETTLE_US);
-	}
 }
 
 /* ------------------------------------------------------------------ one trial */
@@ -346,7 +239,7 @@ static struct outcome run_trial(struct config *c, int same)
 
 	hx_pin(hold_cpu);
 	if (c->sibling)
-		sibling_to(writer == hold_cpu ? other_cpu : hold_cpu);
+		hx_sibling_to(writer == hold_cpu ? other_cpu : hold_cpu);
 	char *target = hx_map(HX_PAGE, 0);
 	char *scratch = hx_map(scratch_bytes, 0);
 	if (c->gap == GAP_TIME)
@@ -355,7 +248,7 @@ static struct outcome run_trial(struct config *c, int same)
 	hx_drain_local();
 	hx_touch(scratch, (size_t)pre * HX_PAGE);
 	*(volatile char *)target = 1;                      /* install: enters H's batch */
-	uint64_t t_install = now_ns();
+	uint64_t t_install = hx_now_ns();
 	uint64_t adds0 = c->gap == GAP_TIME ? adder->adds : 0;
 	if (c->gap == GAP_COUNT)
 		hx_touch(scratch + (size_t)pre * HX_PAGE, (size_t)c->k * HX_PAGE);
@@ -367,12 +260,12 @@ static struct outcome run_trial(struct config *c, int same)
 		hx_fork_exit_wait();
 		touch_stack();
 		uint64_t deadline = t_install + (uint64_t)c->gap_us * 1000ULL;
-		while (now_ns() < deadline)
+		while (hx_now_ns() < deadline)
 			__builtin_ia32_pause();
 		if (same)
 			hx_pin(hold_cpu);
 		uint64_t adds1 = adder->adds;
-		uint64_t t_write = now_ns();
+		uint64_t t_write = hx_now_ns();
 		out.ns = timed_write(target);
 		double a = (double)(adds1 - adds0);
 		c->gap_adds_sum += a;
@@ -433,16 +326,8 @@ int probe_main(void)
 		hx_skip("", "needs two online CPUs: the writes and the sibling are placed on the other CPU");
 		return 0;
 	}
-	{
-		char *p = hx_map(HX_PAGE, 0);
-		hx_touch(p, HX_PAGE);
-		uint64_t pfn = hx_pfn(p);
-		hx_unmap(p, HX_PAGE, 0);
-		if (!pfn) {
-			hx_skip("", "/proc/self/pagemap shows no page frame numbers (needs root / CAP_SYS_ADMIN)");
-			return 0;
-		}
-	}
+	if (!hx_need_pfns())
+		return 0;
 
 	static const int same_pcts[] = { 0, 50, 100 };
 	for (int s = 0; s < 3; s++)
@@ -469,10 +354,7 @@ int probe_main(void)
 	hx_realtime(2);
 	hx_guard_start(hold_cpu);
 	adder_start(hold_cpu);
-	int err = pthread_create(&sib_thread, NULL, sibling_main, NULL);
-	if (err)
-		hx_die("pthread_create: %s", strerror(err));
-	sibling_to(other_cpu);
+	hx_sibling_start(other_cpu);   /* the spinning sibling, asleep until a block wants it */
 	hx_meta("hold_cpu", "%d", hold_cpu);
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("batch_size_assumed", "%d", batch_size);
@@ -487,7 +369,7 @@ int probe_main(void)
 	long warm = hx.warmup >= 0 ? hx.warmup : (hx.quick ? 2 : 10);
 	hx_warm_memory(128);
 	for (int sib = 0; sib <= 1; sib++) {
-		sibling_mode(sib ? SIB_SPIN : SIB_SLEEP);
+		hx_sibling_spin(sib, other_cpu);
 		for (long w = 0; w < warm; w++)
 			for (int c = 0; c < nconf; c++)
 				if (configs[c].sibling == sib)
@@ -515,7 +397,7 @@ int probe_main(void)
 					order[n++] = c * 2 + (r < n_same);
 			}
 			hx_shuffle(order, n);
-			sibling_mode(sib ? SIB_SPIN : SIB_SLEEP);
+			hx_sibling_spin(sib, other_cpu);
 			for (long i = 0; i < n; i++)
 				res[i] = run_trial(&configs[order[i] / 2], order[i] % 2);
 			for (long i = 0; i < n; i++) {
@@ -527,8 +409,7 @@ int probe_main(void)
 			hx_progress();
 		}
 	}
-	sibling_mode(SIB_EXIT);
-	pthread_join(sib_thread, NULL);
+	hx_sibling_stop();
 	hx_pin(other_cpu);
 	adder_exit();
 	hx_pin(hold_cpu);

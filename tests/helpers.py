@@ -1,0 +1,81 @@
+"""Helpers shared by several test modules: the batch-fill chain solved directly, and headless
+Chromium through Playwright."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+import numpy as np
+from scipy import linalg
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_missing() -> str | None:
+    """Why headless Chromium cannot be driven here (the reason to skip), or None."""
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (make test installs Debian's chromium as root)"
+    try:
+        importlib.import_module("playwright.sync_api")
+    except ImportError:
+        return "playwright is not installed (pip install 'costmodel[test]')"
+    return None
+
+
+def chromium():
+    """Yield a launched headless Chromium, closed afterwards (the body of a browser fixture)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def holder_fill_law(v):
+    """The page's own batch at the WP fault, derived directly from the batch-fill chain (no model
+    function): states (fill, page still held); a small add (rate lambda (1 - p_large_add)) moves
+    the fill up, and the add that fills the batch moves it to the LRU; a drain, a drain-all or a
+    large add (rate mu + nu + lambda p_large_add) empties it. The page's position is the chain's
+    stationary law seen by an add (balance equations; PASTA) or batch_position. Returns
+    (R, E[F; held], E[F; not held], stationary mean fill)."""
+    B, lam, q = v["batch_size"], v["batch_adds_per_s"], v["p_large_add"]
+    small, empty = lam * (1 - q), v["explicit_drains_per_s"] + v["drain_all_per_s"] + lam * q
+    H, U = (lambda f: f), (lambda f: B + f)  # state index: held with fill f, not held with fill f
+    Q = np.zeros((2 * B, 2 * B))
+    for f in range(B):
+        for state, up in ((H(f), H(f + 1) if f + 1 < B else U(0)), (U(f), U(f + 1) if f + 1 < B else U(0))):
+            Q[state, up] += small
+            Q[state, U(0)] += empty
+    np.fill_diagonal(Q, 0.0)
+    Q -= np.diag(Q.sum(axis=1))
+    # the fill law seen by an add: balance of the (not held) fill chain
+    # balance pi Qf = 0, sum pi = 1: Qf scaled to unit rates first (the law does not depend on the
+    # time unit), else an emptying rate far below the add rate is lost to the solver's cutoff
+    Qf = Q[B:, B:] / max(np.abs(Q[B:, B:]).max(), 1e-300)
+    A = np.vstack([Qf.T[:-1], np.ones(B)])  # one balance equation is redundant: normalise instead
+    pi = np.linalg.solve(A, np.r_[np.zeros(B - 1), 1.0]) if B > 1 else np.ones(1)
+    weights = pi if v["position_model"] == "stationary" else np.eye(B)[v["batch_position"]]
+    start = np.zeros(2 * B)
+    for j, w in enumerate(weights):  # the install: j folios before it, the page makes j + 1
+        start[H(j + 1) if j + 1 < B else U(0)] += w
+    gap, t = v["gap_model"], v["wp_gap_s"]
+    if gap == "fixed_time":
+        end = start @ linalg.expm(Q * t)
+    elif gap == "exponential_time":  # E[exp(Q T)] for T ~ Exp(mean t): (I - t Q)^-1
+        end = np.linalg.solve((np.eye(2 * B) - t * Q).T, start)
+    else:  # the WP fault comes with the k-th small add; before each, an emptying event or not
+        p_clean = small / (small + empty) if small + empty > 0 else 1.0
+        step = np.zeros((2 * B, 2 * B))
+        for x in range(2 * B):
+            f, held = x % B, x < B
+            for prob, (g, still) in ((p_clean, (f, held)), (1 - p_clean, (0, False))):
+                step[x, (H if still else U)(g + 1) if g + 1 < B else U(0)] += prob
+        end = start @ np.linalg.matrix_power(step, v["adds_between"])
+    fills = np.arange(B)
+    return end[:B].sum(), end[:B] @ fills, end[B:] @ fills, pi @ fills
