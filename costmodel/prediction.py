@@ -36,6 +36,9 @@ from .errors import UserError
 PROBES = ("workload", "swap_cow")
 #: relative error of the predicted mean cost that still counts as agreement
 COST_TOLERANCE = 0.15
+#: relative error of the predicted ratio of swap-loop times (threads or a sibling against one
+#: thread alone) that still counts as agreement
+LOOP_RATIO_TOLERANCE = 0.20
 #: confidence of the measured copy (and fault) fraction's Wilson interval
 FRACTION_CONFIDENCE = 0.99
 #: draws of the machine parameters (from their intervals) behind the predicted cost's interval
@@ -397,7 +400,8 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
                                    if row["faulted"] is not None else None)
             rows.append(row)
     out = pd.DataFrame(rows)
-    summary = _summary(out, loops, directory, prov, ps, how, preset, tolerance)
+    ratios = _loop_ratios(loops, base, preset, cpus, draws, rng)
+    summary = _summary(out, loops, ratios, directory, prov, ps, how, preset, tolerance)
     return out, summary
 
 
@@ -407,7 +411,43 @@ def _inside(value, low, high) -> bool | None:
     return bool(low - 1e-12 <= value <= high + 1e-12)
 
 
-def _loop_ratios(loops: list[dict]) -> list[dict]:
+def loop_point(row: Mapping, one_thread_ns: float, base: Mapping, preset: registry.KernelPreset, cpus: int) -> dict:
+    """A ``swap_loop`` configuration as a parameter point: the one-thread loop of the same swap path
+    is the loop's own time (the swap I/O, which the model takes as given); the other CPUs running
+    the mm are the shootdown targets, and those that run the loop too are its peers."""
+    values = {"cpus": int(cpus), "remote_cpus": int(row["target_cpus"]), "loop_peers": int(row["threads"]) - 1,
+              "swap_loop_base_ns": float(one_thread_ns)}
+    return _compose(base, preset, values)
+
+
+def predicted_loop(point: Mapping, draws: Mapping[str, np.ndarray]) -> tuple[float, float, float]:
+    """The model's time per loop iteration at ``point`` (:func:`costmodel.model.costs.swap_loop_ns`),
+    with a 95% interval over ``draws`` (machine parameters, and the loop's own time)."""
+    from .model import costs
+    from .model.numeric import lambdify
+
+    expr = costs.swap_loop_ns(str(point["shootdown_model"]))
+    syms = sorted(expr.free_symbols, key=str)
+    f = lambdify(syms, expr)
+    at = float(f(*(float(point[str(s)]) for s in syms)))
+    if not draws:
+        return at, at, at
+    n = len(next(iter(draws.values())))
+    vals = np.broadcast_to(np.asarray(f(*(np.asarray(draws.get(str(s), point[str(s)]), float) for s in syms)), float), (n,))
+    low, high = (float(x) for x in np.quantile(vals, [0.025, 0.975]))
+    return at, low, high
+
+
+def _mean_se(x: Mapping) -> float:
+    return (x["ci_high"] - x["ci_low"]) / (2 * stats.Z95)
+
+
+def _loop_ratios(loops: list[dict], base: Mapping, preset: registry.KernelPreset, cpus: int,
+                 draws: Mapping[str, np.ndarray], rng: np.random.Generator,
+                 tolerance: float = LOOP_RATIO_TOLERANCE) -> list[dict]:
+    """Per swap path, every loop configuration against the one thread alone: the measured ratio of
+    their times per iteration (with its interval) and the model's, whose only measured input from
+    this probe is the one-thread time."""
     out = []
     by = {(r["swap_path"], int(r["threads"]), r["siblings"]): r for r in loops if r.get("mean_ns") is not None}
     for path in sorted({k[0] for k in by}):
@@ -419,15 +459,25 @@ def _loop_ratios(loops: list[dict]) -> list[dict]:
                 continue
             ratio = r["mean_ns"] / one["mean_ns"]
             # interval of a ratio of two independent means, by the delta method on their log
-            se = lambda x: (x["ci_high"] - x["ci_low"]) / (2 * stats.Z95 * x["mean_ns"])  # noqa: E731
-            half = stats.Z95 * math.hypot(se(r), se(one))
+            half = stats.Z95 * math.hypot(_mean_se(r) / r["mean_ns"], _mean_se(one) / one["mean_ns"])
+            point = loop_point(r, one["mean_ns"], base, preset, cpus)
+            n = len(next(iter(draws.values()))) if draws else PARAM_DRAWS
+            loop_draws = dict(draws, swap_loop_base_ns=one["mean_ns"] + _mean_se(one) * rng.standard_normal(n))
+            pred, pred_low, pred_high = predicted_loop(point, loop_draws)
+            pred_ratio = pred / one["mean_ns"]
             out.append({"swap_path": path, "against": f"threads={threads} siblings={sib}",
+                        "threads": threads, "siblings": sib, "target_cpus": int(r["target_cpus"]),
                         "one_thread_ns": one["mean_ns"], "ns": r["mean_ns"], "ratio": ratio,
-                        "ratio_ci_low": ratio * math.exp(-half), "ratio_ci_high": ratio * math.exp(half)})
+                        "ratio_ci_low": ratio * math.exp(-half), "ratio_ci_high": ratio * math.exp(half),
+                        "predicted_ns": pred, "predicted_ci_low": pred_low, "predicted_ci_high": pred_high,
+                        "predicted_ratio": pred_ratio, "ratio_error": pred_ratio / ratio - 1,
+                        "ratio_within": bool(abs(pred_ratio / ratio - 1) <= tolerance),
+                        "pageout_tlb_flushes": int(point["pageout_tlb_flushes"])})
     return out
 
 
-def _summary(out: pd.DataFrame, loops: list[dict], directory, prov, ps, how, preset, tolerance: float) -> dict:
+def _summary(out: pd.DataFrame, loops: list[dict], ratios: list[dict], directory, prov, ps, how, preset,
+             tolerance: float) -> dict:
     priced = out[out["priced"]] if len(out) else out
     copy_rows = out[out["copy_inside"].notna()] if len(out) else out
     fault_rows = out[out["fault_inside"].notna()] if len(out) and "fault_inside" in out else out.iloc[0:0]
@@ -454,7 +504,10 @@ def _summary(out: pd.DataFrame, loops: list[dict], directory, prov, ps, how, pre
                          "miss_ns": (r.mean_ns - r.predicted_ns) if r.mean_ns is not None else None}
                         for r in lacks.itertuples()],
         "loop": loops,
-        "loop_ratios": _loop_ratios(loops),
+        "loop_ratios": ratios,
+        "loop_ratio_tolerance": LOOP_RATIO_TOLERANCE,
+        "loop_rows": len(ratios),
+        "loop_within": sum(r["ratio_within"] for r in ratios),
     }
 
 
@@ -468,7 +521,9 @@ def check(summary: Mapping, min_share: float = 1.0) -> list[str]:
     problems = []
     for what, hit, total in (("costs within the tolerance", summary["cost_within"], summary["priced"]),
                              ("copy fractions holding the model", summary["copy_inside"], summary["copy_rows"]),
-                             ("fault fractions holding the model", summary["fault_inside"], summary["fault_rows"])):
+                             ("fault fractions holding the model", summary["fault_inside"], summary["fault_rows"]),
+                             ("swap-loop ratios within their tolerance", summary.get("loop_within", 0),
+                              summary.get("loop_rows", 0))):
         if total and hit / total < min_share - 1e-12:
             problems.append(f"{hit}/{total} {what}, below {min_share:g}")
     return problems
@@ -513,8 +568,13 @@ def describe(rows: pd.DataFrame, summary: Mapping) -> str:
             lines.append(f"  {item['config']}: {item['lacks']} ({_f(item['miss_ns'], '{:+.0f}')} ns)")
     if s["loop_ratios"]:
         lines.append("")
-        lines.append("swap-out / swap-in / write loop, mean ns per iteration (the model does not price swap):")
+        lines.append(f"swap-out / swap-in / write loop, mean ns per iteration against one thread alone (the model "
+                     f"takes that time as given and adds the pageouts' shootdowns; ratio within "
+                     f"{s['loop_ratio_tolerance']:.0%}: {s['loop_within']}/{s['loop_rows']}):")
         for r in s["loop_ratios"]:
-            lines.append(f"  {r['swap_path']:9s} {r['against']:28s} {r['ns']:9.0f} against one thread {r['one_thread_ns']:8.0f}"
-                         f": {r['ratio']:.2f}x [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}]")
+            mark = " " if r["ratio_within"] else "*"
+            lines.append(f"  {r['swap_path']:9s} {r['against']:28s} {r['ns']:9.0f} against {r['one_thread_ns']:8.0f}"
+                         f": {r['ratio']:.2f}x [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}]; model "
+                         f"{r['predicted_ns']:9.0f} [{r['predicted_ci_low']:.0f}, {r['predicted_ci_high']:.0f}] ns, "
+                         f"{r['predicted_ratio']:.2f}x ({r['ratio_error']:+.0%}){mark}")
     return "\n".join(lines)

@@ -175,6 +175,20 @@ _ENTRIES: list[Numeric | Categorical] = [
     _p("p_cpu_needs_drain", 1.0,
        "Share of the other CPUs (neither the faulting one nor the holder) whose batches are non-empty when"
        " lru_add_drain_all() runs: each gets drain work queued.", tex=r"p_{n}"),
+    _n("pageout_tlb_flushes", "flushes", 2, 0, 16,
+       "TLB shootdowns that one MADV_PAGEOUT of a mapped, written anon page sends to each other CPU running"
+       " the mm.", WORKLOAD,
+       "kernel behaviour, measured on Linux 6.18: the swap_cow loop counts 2 TLB IPIs per pageout on a CPU"
+       " spinning in the mm, none on the swap-in or the write", integer=True, tex=r"n_{\mathrm{po}}",
+       introduced=3),
+    _n("swap_loop_base_ns", "ns", 12000.0, 0.0, 1.0e9,
+       "A swap-out / swap-in / write loop of one page: the time per iteration with no other CPU in the mm"
+       " (the swap I/O itself, which the model takes as given).", WORKLOAD,
+       "assumed: about the one-thread loop on zram in this project's guests", log_scale=True,
+       tex=r"c_{\mathrm{loop}}", introduced=3),
+    _n("loop_peers", "CPUs", 0, 0, 4096,
+       "Other CPUs running the same swap loop in the mm: each sends this CPU its pageout shootdowns.",
+       WORKLOAD, integer=True, tex=r"q", introduced=3),
     _n("remote_cpus", "CPUs", 3, 0, 4096,
        "Other CPUs currently running the mm: the targets of a TLB shootdown.", WORKLOAD, integer=True, tex=r"r"),
     _n("cpus", "CPUs", 8, 1, 4096, "CPUs in the system.", WORKLOAD, integer=True, tex=r"N"),
@@ -212,6 +226,13 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("shootdown_per_cpu_ns", "ns", 400.0, 0.0, 1.0e7,
        "Shootdown cost added per target CPU (its scale per shootdown_model).", MACHINE,
        "assumed split of ~2100 cycles per remote shootdown (Nadav Amit, LKML 2022-07-18) at ~2.3 GHz", tex=r"c_{\mathrm{sd}}"),
+    _n("shootdown_receive_ns", "ns", 2000.0, 0.0, 1.0e7,
+       "Time a CPU running the mm loses to each TLB-shootdown IPI it receives: the interrupt, the flush"
+       " and the return (in a guest, also the exits to the host). The sender's wait is in the shootdown cost.",
+       MACHINE, "assumed until measured (the shootdown probe: a spinning sibling's lost time per IPI)",
+       tex=r"c_{\mathrm{rcv}}", plausible=(200.0, 20000.0),
+       plausible_basis="well under 1 us on bare metal; several us in a guest whose IPIs exit to the host",
+       introduced=3),
     _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7, "Fixed cost of a local lru_add_drain().", MACHINE, tex=r"c_{\mathrm{d},0}"),
     _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
        "Cost per folio moved from the local batch to the LRU.", MACHINE, tex=r"c_{\mathrm{d}}"),
@@ -246,8 +267,9 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: Parameter files record the generation of the registry that wrote them; a machine parameter
 #: introduced in a later generation than a file's migrates into it as its assumed default, while one
 #: the file's own generation already had must be there. Raise it with every new machine parameter.
-#: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns.
-REGISTRY_GENERATION = 2
+#: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns;
+#: 3: shootdown_receive_ns.
+REGISTRY_GENERATION = 3
 
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}

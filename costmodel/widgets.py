@@ -182,12 +182,19 @@ class _CategoricalControl:
 
 
 class ParameterPanel:
-    """One control per entry of :data:`registry.PARAMS`, grouped by kind (workload, machine)."""
+    """One control per entry of :data:`registry.PARAMS` that a policy's outputs depend on, grouped
+    by kind (workload, machine); the others (the swap loop's) keep the values they were given."""
 
     def __init__(self, values: Mapping[str, object] | None = None):
+        from .model.outputs import policy_parameters
+
         vals = registry.resolve(values)
+        shown = policy_parameters()
+        self._kept = {n: vals[n] for n in registry.PARAMS if n not in shown}
         self.controls: dict[str, _NumericControl | _CategoricalControl] = {}
         for name, entry in registry.PARAMS.items():
+            if name not in shown:
+                continue
             cls = _NumericControl if isinstance(entry, registry.Numeric) else _CategoricalControl
             self.controls[name] = cls(entry, vals[name], on_change=self._changed)
         groups = []
@@ -199,11 +206,12 @@ class ParameterPanel:
 
     def values(self) -> dict:
         """The current values, checked against the registry (raises UserError if inconsistent)."""
-        return registry.resolve({n: c.get() for n, c in self.controls.items()})
+        return registry.resolve({**self._kept, **{n: c.get() for n, c in self.controls.items()}})
 
     def set_values(self, values: Mapping[str, object]) -> None:
         """Set every control at once; observers are told once, afterwards."""
         vals = registry.resolve(values)
+        self._kept = {n: vals[n] for n in self._kept}
         self._quiet = True
         try:
             for n, c in self.controls.items():

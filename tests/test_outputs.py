@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from scipy import linalg
 
 from costmodel import registry
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import POLICIES
+from helpers import holder_fill_law
 
 CATEGORICAL_COMBOS = list(itertools.product(*(c.choices for c in registry.CATEGORICAL.values())))
 PROBS = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all")
@@ -115,50 +115,6 @@ def test_policy_probabilities_match_event_tree_enumeration(pe, pl, po, ps, lam, 
         expected = enumerate_policy(policy, v, R)
         for key in PROBS:
             assert out[policy][key] == pytest.approx(expected[key], abs=1e-12), (policy, key)
-
-
-def holder_fill_law(v):
-    """The page's own batch at the WP fault, derived directly from the batch-fill chain (no model
-    function): states (fill, page still held); a small add (rate lambda (1 - p_large_add)) moves
-    the fill up, and the add that fills the batch moves it to the LRU; a drain, a drain-all or a
-    large add (rate mu + nu + lambda p_large_add) empties it. The page's position is the chain's
-    stationary law seen by an add (balance equations; PASTA) or batch_position. Returns
-    (R, E[F; held], E[F; not held], stationary mean fill)."""
-    B, lam, q = v["batch_size"], v["batch_adds_per_s"], v["p_large_add"]
-    small, empty = lam * (1 - q), v["explicit_drains_per_s"] + v["drain_all_per_s"] + lam * q
-    H, U = (lambda f: f), (lambda f: B + f)  # state index: held with fill f, not held with fill f
-    Q = np.zeros((2 * B, 2 * B))
-    for f in range(B):
-        for state, up in ((H(f), H(f + 1) if f + 1 < B else U(0)), (U(f), U(f + 1) if f + 1 < B else U(0))):
-            Q[state, up] += small
-            Q[state, U(0)] += empty
-    np.fill_diagonal(Q, 0.0)
-    Q -= np.diag(Q.sum(axis=1))
-    # the fill law seen by an add: balance of the (not held) fill chain
-    # balance pi Qf = 0, sum pi = 1: Qf scaled to unit rates first (the law does not depend on the
-    # time unit), else an emptying rate far below the add rate is lost to the solver's cutoff
-    Qf = Q[B:, B:] / max(np.abs(Q[B:, B:]).max(), 1e-300)
-    A = np.vstack([Qf.T[:-1], np.ones(B)])  # one balance equation is redundant: normalise instead
-    pi = np.linalg.solve(A, np.r_[np.zeros(B - 1), 1.0]) if B > 1 else np.ones(1)
-    weights = pi if v["position_model"] == "stationary" else np.eye(B)[v["batch_position"]]
-    start = np.zeros(2 * B)
-    for j, w in enumerate(weights):  # the install: j folios before it, the page makes j + 1
-        start[H(j + 1) if j + 1 < B else U(0)] += w
-    gap, t = v["gap_model"], v["wp_gap_s"]
-    if gap == "fixed_time":
-        end = start @ linalg.expm(Q * t)
-    elif gap == "exponential_time":  # E[exp(Q T)] for T ~ Exp(mean t): (I - t Q)^-1
-        end = np.linalg.solve((np.eye(2 * B) - t * Q).T, start)
-    else:  # the WP fault comes with the k-th small add; before each, an emptying event or not
-        p_clean = small / (small + empty) if small + empty > 0 else 1.0
-        step = np.zeros((2 * B, 2 * B))
-        for x in range(2 * B):
-            f, held = x % B, x < B
-            for prob, (g, still) in ((p_clean, (f, held)), (1 - p_clean, (0, False))):
-                step[x, (H if still else U)(g + 1) if g + 1 < B else U(0)] += prob
-        end = start @ np.linalg.matrix_power(step, v["adds_between"])
-    fills = np.arange(B)
-    return end[:B].sum(), end[:B] @ fills, end[B:] @ fills, pi @ fills
 
 
 def log_uniform(lo, hi):
@@ -364,8 +320,28 @@ def contexts_for(name):
         yield dict(live, **dict(zip(registry.CATEGORICAL, combo)))
 
 
+def _swap_loop_changes(name: str) -> bool:
+    """Whether ``name`` moves the swap loop's time anywhere in its range (a point with a sibling
+    that loops too, so every term is live)."""
+    from costmodel.model import costs
+    from costmodel.model.numeric import lambdify
+
+    expr = costs.swap_loop_ns("linear")
+    if registry.S[name] not in expr.free_symbols:
+        return False
+    entry = registry.NUMERIC[name]
+    point = dict(registry.defaults(), remote_cpus=1, loop_peers=1)
+    syms = sorted(expr.free_symbols, key=str)
+    f = lambdify(syms, expr)
+    seen = {float(f(*(value if s.name == name else point[s.name] for s in syms)))
+            for value in (entry.low, entry.default, entry.high)}
+    return len(seen) > 1
+
+
 @pytest.mark.parametrize("name", list(registry.PARAMS))
 def test_every_registry_parameter_changes_some_output(name):
+    if name in registry.NUMERIC and _swap_loop_changes(name):
+        return
     entry = registry.PARAMS[name]
     for ctx in contexts_for(name):
         if name in registry.CATEGORICAL:
@@ -411,3 +387,31 @@ def test_arrays_of_any_parameter_give_the_pointwise_values(combo):
             for (policy, key), arr in arrays.items():
                 want = point[policy]["breakdown_ns"][key.split(".")[1]] if key.startswith("breakdown") else point[policy][key]
                 assert arr[i] == pytest.approx(want, rel=1e-12, abs=1e-15), (name, x, policy, key)
+
+
+def test_swap_loop_time_is_the_sum_over_its_events():
+    """The loop's time per iteration against a count of what happens to one thread's CPU over many
+    iterations, with peers running the same loop on other CPUs and spinning siblings besides: its
+    own work, a wait for every target at each of its pageouts' shootdowns, and one interruption at
+    each shootdown of each peer (peers iterate at the same rate)."""
+    from costmodel.model import costs
+    from costmodel.model.numeric import lambdify
+
+    expr = costs.swap_loop_ns("linear")
+    syms = sorted(expr.free_symbols, key=str)
+    f = lambdify(syms, expr)
+    for targets, peers, flushes in ((0, 0, 2), (1, 0, 2), (1, 1, 2), (3, 2, 1), (5, 5, 3)):
+        p = dict(registry.defaults(), remote_cpus=targets, loop_peers=peers, pageout_tlb_flushes=flushes,
+                 swap_loop_base_ns=11_000.0, shootdown_base_ns=3_000.0, shootdown_per_cpu_ns=700.0,
+                 shootdown_receive_ns=5_000.0)
+        iterations, total = 1000, 0.0
+        for _ in range(iterations):
+            total += p["swap_loop_base_ns"]
+            for _flush in range(flushes):
+                if targets:   # wait until every target CPU has flushed
+                    total += p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"] * targets
+            for _peer in range(peers):          # each peer's iteration, in step with this one
+                for _flush in range(flushes):   # its shootdowns interrupt this CPU
+                    total += p["shootdown_receive_ns"]
+        got = float(f(*(p[s.name] for s in syms)))
+        assert got == pytest.approx(total / iterations, rel=1e-12), (targets, peers, flushes)

@@ -64,7 +64,8 @@ RESULT_COLUMNS: dict[str, str] = {
     "mean_ci_high": "ns rows: 95% percentile-bootstrap interval of the mean, high end",
     "unit": "unit of median/fraction, the percentiles, the mean and the intervals: ns or fraction",
     "bandwidth_gbps": "size_bytes / median_ns, in GB/s (10^9 bytes per second), where size_bytes is set",
-    "tlb_ipis_per_op": "TLB shootdown interrupts counted on the target CPUs per operation of the block",
+    "tlb_ipis_per_op": "TLB shootdown interrupts counted on the target CPUs per operation of the block "
+                       "(swap_loop: on the loop's CPUs per iteration)",
     "skipped_reason": "set when this configuration could not run here; the other columns are then empty",
 }
 
@@ -128,7 +129,8 @@ PROBES: list[ProbeSpec] = [
     ),
     ProbeSpec(
         "shootdown",
-        "one-page mprotect / MADV_DONTNEED with 0..N-1 other CPUs spinning or asleep; TLB IPIs",
+        "one-page mprotect / MADV_DONTNEED with 0..N-1 other CPUs spinning or asleep; TLB IPIs; what each "
+        "IPI costs the spinning CPUs that receive it (op=ipi_receive)",
         config=("op", "target_cpus", "siblings"),
         measures=("ns",),
         counters=("tlb_ipis",),
@@ -171,10 +173,11 @@ PROBES: list[ProbeSpec] = [
         "swap_cow",
         "zram swap (set up and restored by the probe where no swap is active): whether a write after "
         "swap-in faults and copies, by sharing, swap_path, same_cpu, siblings; the swap-out/in/write loop "
-        "with one thread against two",
+        "with one thread against two, and the TLB IPIs its CPUs get per iteration",
         config=("op", "swap_path", "target_cpus", "siblings"),
         optional_config=("sharing", "same_cpu", "threads"),
         measures=("ns", "faulted", "copied"),
+        counters=("tlb_ipis",),
     ),
 ]
 

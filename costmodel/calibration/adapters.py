@@ -16,7 +16,7 @@ from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
-from .recipes import (DRAIN_PARAMS, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+from .recipes import (DRAIN_PARAMS, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
@@ -134,6 +134,7 @@ RECIPE_STATISTIC = {
     "drain": ("mean", "the model prices the expected cost of a drain: a mean"),
     "remote_drain": ("mean", "the tail is the cost (waiting for the holder's scheduler): the model prices the mean"),
     "sibling": ("mean", "the model prices the expected cost of a fault: a mean"),
+    "shootdown_receive": ("mean", "the model prices the expected time lost per IPI: a mean"),
 }
 
 
@@ -171,6 +172,18 @@ def _from_fault_and_copy(df, provenance, rng, n_boot, known=None) -> FitOutcome:
             size = float(sizes[0])
     copy4k = _obs(df, "copy_bandwidth", "copy_bandwidth_gbps", stat, op="copy_4k", cache_state="cold", measure="ns")
     return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot)
+
+
+#: the shootdown probe's rows of a sibling's lost time per IPI received
+RECEIVE_OP = "ipi_receive"
+
+
+def _from_receive(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """What each shootdown IPI costs the CPU that receives it: the shootdown probe's spinning
+    siblings, pooled over the target counts."""
+    stat = RECIPE_STATISTIC["shootdown_receive"][0]
+    lost = _obs(df, "shootdown", "shootdown_receive_ns", stat, op=RECEIVE_OP, siblings="spinning", measure="ns")
+    return fit_receive(lost, rng=rng, n_boot=n_boot)
 
 
 def _has(df, probe: str, op: str) -> bool:
@@ -362,6 +375,7 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("drain", DRAIN_PARAMS, _from_drain),
     ("batch_size", ("batch_size",), _from_batch),
     ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
+    ("shootdown_receive", ("shootdown_receive_ns",), _from_receive),
 ]
 
 
@@ -370,7 +384,7 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
 GROUP_PROBES = {"remote_drain": "remote_drain"}
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
-GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning")}
+GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP)}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,
@@ -523,9 +537,10 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
             for row, name in zip(res, outcome.record["forward"]):
                 pred = _evaluate_measurable(measurable(name), values)
                 add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
-        elif group == "sibling":
-            row = res[0]
-            expr = measurable("reuse_fault_sibling_ns") - measurable("reuse_fault_ns")
+        elif group in ("sibling", "shootdown_receive"):
+            # one figure: the first forward expression, less the second where there is one
+            row, forward = res[0], outcome.record["forward"]
+            expr = measurable(forward[0]) - (measurable(forward[1]) if len(forward) > 1 else 0)
             add(group, row["measurement"], row["observed_ns"], _evaluate_measurable(expr, values),
                 tol_of(row["observed_ns"], row["se_ns"]))
         elif group == "remote_drain":

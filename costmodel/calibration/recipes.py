@@ -492,6 +492,29 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     return FitOutcome({name: est}, record)
 
 
+def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """``shootdown_receive_ns`` from what a sibling spinning in user space loses per shootdown IPI
+    it receives (its spin rate during the sender's flushes against its rate alone), through the
+    model's expression."""
+    from ..model.forward import measurable
+
+    expr = measurable("shootdown_receive_ns")
+    if not lost.value > 0:
+        raise UserError(f"{lost.label}: the sibling lost {lost.value:.4g} ns per IPI, not more than 0; "
+                        f"re-run `costmodel bench --probe shootdown` on a quiet machine")
+    v, _ = solve_measurement(expr, lost.value, {})
+    vb, _ = solve_measurement(expr, np.maximum(lost.value + lost.se * rng.standard_normal(n_boot), 0.0), {})
+    (name, value), = v.items()
+    est = Estimate(float(value), "measured", f"{lost.label} ({lost.statistic} per IPI received)",
+                   *_percentiles(np.asarray(vb[name], float)))
+    rows = [{"measurement": lost.label, "statistic": lost.statistic, "observed_ns": _r(lost.value),
+             "se_ns": _r(lost.se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(lost.value - float(value), 4)}]
+    record = {"name": "shootdown_receive", "parameters": [name], "n_points": 1, "forward": ["shootdown_receive_ns"],
+              "method": f"one {lost.statistic}, pooled over target counts; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome({name: est}, record)
+
+
 REMOTE_PARAMS = ("drain_all_base_ns", "remote_drain_ns", "remote_drain_busy_ns", "remote_drain_rt_ns")
 #: remote CPU state -> the measurable that prices it
 REMOTE_STATES = {"idle": "remote_drain_idle_ns", "busy": "remote_drain_busy_ns", "rt": "remote_drain_rt_ns"}

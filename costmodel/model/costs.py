@@ -29,6 +29,21 @@ def fault_entry_ns(targets: sp.Expr = S["remote_cpus"]) -> sp.Expr:
     return S["fault_entry_ns"] + sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (S["sibling_fault_ns"], True))
 
 
+def shootdown_received_ns(ipis: sp.Expr = sp.S.One) -> sp.Expr:
+    """What a CPU running the mm loses to ``ipis`` shootdown IPIs it receives (the sender's wait
+    is :func:`shootdown_ns`)."""
+    return S["shootdown_receive_ns"] * ipis
+
+
+def swap_loop_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> sp.Expr:
+    """One iteration of a swap-out / swap-in / write loop of one page, with ``targets`` other CPUs
+    running the mm and ``loop_peers`` of them running the same loop: the loop's own time, and for
+    each shootdown of a pageout, the wait for the targets and what the peers' pageouts cost this
+    CPU (each peer sends as many as it receives)."""
+    per_flush = shootdown_ns(shootdown_model, targets) + shootdown_received_ns(S["loop_peers"])
+    return S["swap_loop_base_ns"] + S["pageout_tlb_flushes"] * per_flush
+
+
 def copy_step_ns(shootdown_model: str) -> dict[str, sp.Expr]:
     """The parts of ``wp_page_copy()`` beyond the common fault entry, by name."""
     return {

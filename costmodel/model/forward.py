@@ -102,6 +102,8 @@ MEASURABLES: dict[str, Measurable] = {
                    lambda sd: copy_fault_ns(sd, sp.S.One)),
         Measurable("page_copy_ns", "cold copy of one page", page_copy_ns),
         Measurable("shootdown_ns", "TLB shootdown to `targets` CPUs", shootdown_at_ns),
+        Measurable("shootdown_receive_ns", "what a CPU running the mm loses to one shootdown IPI it receives",
+                   lambda sd: costs.shootdown_received_ns()),
         Measurable("local_drain_ns", "local lru_add_drain() moving `folios` folios", local_drain_at_ns),
         Measurable("drain_all_base_ns", "lru_add_drain_all() with no CPU needing a drain", drain_all_idle_base_ns),
         Measurable("drain_all_one_cpu_ns", "lru_add_drain_all() with one idle CPU needing a drain",

@@ -114,6 +114,23 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
 
 
 
+def policy_parameters() -> frozenset[str]:
+    """Every registry parameter some policy output depends on, under any choice of the categorical
+    models, and the categorical models themselves: what a panel of a policy's outputs offers.
+    (Parameters of other model quantities, such as the swap loop's, are left out.)"""
+    from itertools import product
+
+    from ..registry import CATEGORICAL
+    from .policies import POLICIES
+
+    names: set[str] = set(CATEGORICAL)
+    gap, pos, sd = (CATEGORICAL[n].choices for n in ("gap_model", "position_model", "shootdown_model"))
+    for policy, g, p, d in product(POLICIES, gap, pos, sd):
+        for expr in policy_outputs(policy, g, p, d).values():
+            names |= {s.name for s in expr.free_symbols}
+    return frozenset(names)
+
+
 def output_names() -> tuple[str, ...]:
     return OUTPUTS + tuple(f"breakdown_ns.{b}" for b in BREAKDOWN)
 

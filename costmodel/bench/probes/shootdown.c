@@ -14,6 +14,11 @@
  * The TLB row of /proc/interrupts, summed over the sibling CPUs, is read around every block.
  * Sample: ns=<per operation>; counter: name=tlb_ipis total=<interrupts> ops=<operations>, where
  * for the two mprotect ops the block holds both calls, so ops counts mprotect calls of either kind.
+ *
+ * op=ipi_receive (siblings=spinning): what the receiving CPUs lose. Each spinning sibling's spin
+ * rate alone is taken at the end of its settle time; over every SUB_OPS operations of a block the
+ * time it did not spin at that rate, summed over the siblings and divided by the IPIs they got in
+ * that stretch (the block's count, spread evenly over its operations), is one sample, in ns per IPI.
  */
 #define _GNU_SOURCE
 #include "harness.h"
@@ -31,6 +36,8 @@
 const char *const hx_probe_name = "shootdown";
 
 #define SPIN_SETTLE_US 100000
+#define SPIN_RATE_US 30000   /* the last part of the settle time: each sibling's spin rate alone */
+#define SUB_OPS 50
 
 enum { RUN_SPIN = 0, RUN_SLEEP = 1, RUN_EXIT = 2 };
 enum { OP_MPROTECT, OP_DONTNEED, NOPS };
@@ -43,6 +50,7 @@ struct sibling {
 
 static volatile int mode = RUN_SLEEP;
 static struct sibling sibs[1024];
+static double spins_per_ns[1024];
 static int nsibs;
 
 static void *sibling_main(void *arg)
@@ -78,7 +86,14 @@ static void set_mode(int m, int active)
 		}
 		/* A vCPU that was idle may be parked by the host for a while after it wakes; the
 		 * paravirtual flush skips the IPI to a preempted vCPU. Let the spin settle. */
-		usleep(SPIN_SETTLE_US);
+		usleep(SPIN_SETTLE_US - SPIN_RATE_US);
+		uint64_t s0[1024], t0 = hx_now_ns();
+		for (int i = 0; i < active; i++)
+			s0[i] = sibs[i].spins;
+		usleep(SPIN_RATE_US);
+		uint64_t t1 = hx_now_ns();
+		for (int i = 0; i < active; i++)
+			spins_per_ns[i] = (double)(sibs[i].spins - s0[i]) / (double)(t1 - t0);
 	} else if (m == RUN_SLEEP) {
 		usleep(20000);   /* let them block and their CPUs go idle */
 	}
@@ -175,9 +190,23 @@ int probe_main(void)
 				double scratch[2];
 				for (long w = 0; w < warm; w++)
 					one_op(op, page, scratch);
+				int receive = t && m == RUN_SPIN;
+				static uint64_t mark_ns[(1 << 16) / SUB_OPS + 2], mark_spins[(1 << 16) / SUB_OPS + 2][1024];
+				long nmarks = 0;
 				long long ipi0 = hx_tlb_ipis(1, t ? t : ncpu - 1);
-				for (long r = 0; r < per_block; r++)
+				for (long r = 0; r < per_block; r++) {
+					if (receive && r % SUB_OPS == 0) {
+						for (int i = 0; i < t; i++)
+							mark_spins[nmarks][i] = sibs[i].spins;
+						mark_ns[nmarks++] = hx_now_ns();
+					}
 					one_op(op, page, times[r]);
+				}
+				if (receive) {
+					for (int i = 0; i < t; i++)
+						mark_spins[nmarks][i] = sibs[i].spins;
+					mark_ns[nmarks++] = hx_now_ns();
+				}
 				long long ipi1 = hx_tlb_ipis(1, t ? t : ncpu - 1);
 				const char *sib = m < 0 ? "none" : m == RUN_SPIN ? "spinning" : "asleep";
 				int nkinds = op == OP_MPROTECT ? 2 : 1;
@@ -190,6 +219,18 @@ int probe_main(void)
 						hx_sample(cfg, "ns=%.1f", times[r][kind]);
 					if (ipi0 >= 0 && ipi1 >= 0)
 						hx_counter(cfg, "tlb_ipis", (double)(ipi1 - ipi0), per_block * nkinds);
+				}
+				if (receive && ipi0 >= 0 && ipi1 > ipi0) {
+					char cfg[128];
+					snprintf(cfg, sizeof cfg, "op=ipi_receive\ttarget_cpus=%d\tsiblings=spinning", t);
+					double ipis_per_op = (double)(ipi1 - ipi0) / (double)per_block;
+					for (long k = 0; k + 1 < nmarks; k++) {
+						long ops = k + 2 < nmarks ? SUB_OPS : per_block - k * SUB_OPS;
+						double elapsed = (double)(mark_ns[k + 1] - mark_ns[k]), lost = 0;
+						for (int i = 0; i < t; i++)
+							lost += elapsed - (double)(mark_spins[k + 1][i] - mark_spins[k][i]) / spins_per_ns[i];
+						hx_sample(cfg, "ns=%.1f", lost / (ipis_per_op * (double)ops));
+					}
 				}
 				hx_progress();
 			}

@@ -473,12 +473,16 @@ static void run_loop(int threads, int sibling, int path, long iterations)
 			hx_die("pthread_create: %s", strerror(err));
 	}
 	usleep(20000);
+	/* TLB IPIs the loop's two CPUs get: with one thread alone, none (no other CPU in the mm) */
+	long long ipi0 = hx_tlb_ipis(hold_cpu, hold_cpu), ipi0b = hx_tlb_ipis(other_cpu, other_cpu);
 	for (int t = 0; t < threads; t++)
 		loopers[t].go = 1;
 	long minflt = 0, majflt = 0, iters = 0;
-	for (int t = 0; t < threads; t++) {
+	for (int t = 0; t < threads; t++)
 		pthread_join(loopers[t].thread, NULL);
-		char cfg[128];
+	long long ipi1 = hx_tlb_ipis(hold_cpu, hold_cpu), ipi1b = hx_tlb_ipis(other_cpu, other_cpu);
+	char cfg[128];
+	for (int t = 0; t < threads; t++) {
 		snprintf(cfg, sizeof cfg, "op=swap_loop\tthreads=%d\tswap_path=%s\ttarget_cpus=%d\tsiblings=%s",
 			 threads, path_names[path], threads - 1 + sibling,
 			 sibling ? "spinning" : threads > 1 ? "looping" : "none");
@@ -488,6 +492,9 @@ static void run_loop(int threads, int sibling, int path, long iterations)
 		majflt += loopers[t].majflt;
 		iters += loopers[t].blocks * LOOP_BLOCK;
 	}
+	/* per iteration of either thread: the IPIs both CPUs got over the iterations of both */
+	if (ipi0 >= 0 && ipi0b >= 0 && ipi1 >= 0 && ipi1b >= 0)
+		hx_counter(cfg, "tlb_ipis", (double)(ipi1 - ipi0 + ipi1b - ipi0b), iters);
 	char key[64];
 	if (sibling)
 		hx_sibling_spin(0, other_cpu);
