@@ -386,13 +386,30 @@ def build_reference_sets(out_dir: str | Path = REFERENCE_DIR, source_dir: str | 
     return [save(ps, Path(out_dir) / f"{ps.name}.json", force=force) for ps in sets]
 
 
-if __name__ == "__main__":  # pragma: no cover - maintenance entry point
+def main(argv: list[str] | None = None) -> int:
+    """``python -m costmodel.reference build-reference [OUT_DIR]``: rewrite every reference set."""
+    import argparse
     import sys
 
-    if sys.argv[1:2] == ["build-reference"]:
-        for p in build_reference_sets(sys.argv[2] if len(sys.argv) > 2 else REFERENCE_DIR, force=True):
-            print(f"wrote {p}")
-    else:
-        print("usage: python -m costmodel.reference build-reference [OUT_DIR]", file=sys.stderr)
-        sys.exit(2)
+    from .errors import UserError
 
+    parser = argparse.ArgumentParser(prog="python -m costmodel.reference",
+                                     description="regenerate the reference parameter sets from their CSVs")
+    sub = parser.add_subparsers(dest="command", required=True)
+    build = sub.add_parser("build-reference", help="rewrite every reference set (replacing the files)")
+    build.add_argument("out_dir", nargs="?", default=str(REFERENCE_DIR), metavar="OUT_DIR",
+                       help=f"where to write them (default: {REFERENCE_DIR})")
+    args = parser.parse_args(argv)
+    try:
+        if not Path(args.out_dir).is_dir():
+            raise UserError(f"OUT_DIR {args.out_dir}: no such directory; create it or give an existing one")
+        for p in build_reference_sets(args.out_dir, force=True):
+            print(f"wrote {p}")
+    except UserError as exc:
+        print(f"python -m costmodel.reference: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover - maintenance entry point
+    raise SystemExit(main())

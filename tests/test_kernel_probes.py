@@ -407,6 +407,38 @@ def test_swap_cow_faults_and_copies_as_the_model_predicts(quick_run):
     assert (sw.copied == sw.model_p_copy).all(), sw[sw.copied != sw.model_p_copy][["config", "copied", "model_p_copy"]]
 
 
+def test_swap_loop_sends_the_preset_shootdowns_per_pageout(quick_run):
+    """The TLB IPIs a CPU spinning in the mm gets per iteration of the loop equal the preset's
+    pageout_tlb_flushes (fewer only where the host preempted that vCPU: the paravirtual flush then
+    skips the IPI); the loop alone on one CPU sends none."""
+    from costmodel import registry
+
+    out, frame, prov, _ = quick_run
+    if prov["probes"]["swap_cow"]["status"] == "skipped":
+        pytest.skip(f"swap_cow skipped here: {prov['probes']['swap_cow'].get('reason')}")
+    preset = registry.kernel_preset_for(prov["kernel_release"])
+    flushes = registry.resolve(dict(preset.values))["pageout_tlb_flushes"]
+    loop = frame[(frame.probe == "swap_cow") & (frame.op == "swap_loop") & (frame.measure == "ns")]
+    for r in loop.itertuples():
+        print(r.swap_path, r.threads, r.siblings, r.tlb_ipis_per_op)
+        if r.siblings == "spinning":
+            assert 0.5 * flushes <= r.tlb_ipis_per_op <= flushes + 0.05, (r.swap_path, r.tlb_ipis_per_op, flushes)
+        elif r.siblings == "none":
+            assert r.tlb_ipis_per_op < 0.1, (r.swap_path, r.tlb_ipis_per_op)
+
+
+def test_a_shootdown_ipi_costs_the_spinning_receiver_time(quick_run):
+    """op=ipi_receive: the spinning sibling loses time to each IPI (interval above 0), and not much
+    more than the sender waits for it (the sender's wait spans most of the receiver's handling)."""
+    _, frame, _, _ = quick_run
+    sd = frame[(frame.probe == "shootdown") & (frame.measure == "ns")].set_index(["op", "target_cpus", "siblings"])
+    lost = sd.loc[("ipi_receive", 1, "spinning")]
+    wait = sd.loc[("mprotect_ro", 1, "spinning")].mean_ns - sd.loc[("mprotect_ro", 0, "none")].mean_ns
+    print(f"lost per IPI {lost.mean_ns:.0f} [{lost.mean_ci_low:.0f}, {lost.mean_ci_high:.0f}] ns; sender waits {wait:.0f} ns")
+    assert lost.n >= 4 and lost.mean_ci_low > 0
+    assert lost.mean_ns < 1.5 * wait
+
+
 def test_swap_cow_leaves_swap_as_it_found_it(tmp_path):
     from costmodel.bench import read_measurements, run_suite
 

@@ -53,6 +53,11 @@ def _copy_parts(p, targets=0):
     return p["alloc_ns"] + p["page_bytes"] / p["copy_bandwidth_gbps"] + p["local_flush_ns"] + p["free_ns"] + shootdown
 
 
+def _entry(p, targets=0):
+    """What every fault pays: the entry, and the sibling cost while another CPU runs the mm."""
+    return p["fault_entry_ns"] + (p["sibling_fault_ns"] if targets else 0.0)
+
+
 def _wilson(k, n, z=2.5758293035489004):
     ph = k / n
     centre = (ph + z * z / (2 * n)) / (1 + z * z / n)
@@ -74,7 +79,7 @@ def test_cross_cpu_write_at_position_zero_copies_and_pays_every_part(result, p, 
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=0, target_cpus=targets)
     assert r.model_p_copy == pytest.approx(1.0)
     # not on an LRU: the writer drains its own batch (uniform fill), in vain, then copies
-    expected = (p["fault_entry_ns"] + _copy_parts(p, targets)
+    expected = (_entry(p, targets) + _copy_parts(p, targets)
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL)
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -110,7 +115,7 @@ def test_batch_flushed_before_the_write_is_a_plain_reuse(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=B + 9, drained_first=1, same_cpu_percent=0, target_cpus=1)
     assert r.model_p_copy == 0
-    assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + p["reuse_ns"], rel=1e-6)
+    assert r.predicted_ns == pytest.approx(_entry(p, 1) + p["reuse_ns"], rel=1e-6)
 
 
 def test_timed_gap_uses_the_adder_measured_adds(result):
@@ -156,7 +161,7 @@ def test_forked_page_through_the_swap_cache_faults_and_reuses(result, p):
     rows, _ = result
     for _, r in rows[(rows.sharing == "forked") & (rows.swap_path == "readahead")].iterrows():
         assert r.p_fault == 1 and r.model_p_copy == 0
-        assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + p["reuse_ns"], rel=1e-6)
+        assert r.predicted_ns == pytest.approx(_entry(p, r.target_cpus) + p["reuse_ns"], rel=1e-6)
         assert "folio_free_swap" in r.model_lacks
 
 
@@ -164,7 +169,7 @@ def test_page_shared_with_a_live_child_copies(result, p):
     rows, _ = result
     r = _row(rows, probe="swap_cow", sharing="child_alive", swap_path="direct", same_cpu=0, target_cpus=1)
     assert r.model_p_copy == 1
-    assert r.predicted_ns == pytest.approx(p["fault_entry_ns"] + _copy_parts(p, 1), rel=1e-6)
+    assert r.predicted_ns == pytest.approx(_entry(p, 1) + _copy_parts(p, 1), rel=1e-6)
 
 
 def test_loop_ratio_is_the_ratio_of_means(result):
@@ -174,6 +179,28 @@ def test_loop_ratio_is_the_ratio_of_means(result):
     ratio = next(r for r in summary["loop_ratios"] if r["swap_path"] == "direct" and r["against"].startswith("threads=2"))
     assert ratio["ratio"] == pytest.approx(loop[(2, "looping")] / loop[(1, "none")])
     assert ratio["ratio_ci_low"] < ratio["ratio"] < ratio["ratio_ci_high"]
+
+
+def test_loop_prediction_adds_two_shootdowns_per_pageout_to_the_one_thread_time(result, p):
+    """Linux 6.18 sends two TLB shootdowns per pageout of a written page: a spinning sibling
+    makes each pageout wait for two, a second looping thread also interrupts this CPU twice per
+    iteration of its own."""
+    _, summary = result
+    csv = pd.read_csv(RUN / "measurements.csv")
+    for path in ("direct", "readahead"):
+        loop = csv[(csv.op == "swap_loop") & (csv.swap_path == path)].set_index(["threads", "siblings"])["mean_ns"]
+        one = loop[(1, "none")]
+        shootdown = p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"]
+        for threads, siblings, expected in ((1, "spinning", one + 2 * shootdown),
+                                            (2, "looping", one + 2 * (shootdown + p["shootdown_receive_ns"]))):
+            r = next(r for r in summary["loop_ratios"]
+                     if r["swap_path"] == path and r["against"] == f"threads={threads} siblings={siblings}")
+            assert r["pageout_tlb_flushes"] == 2
+            assert r["predicted_ns"] == pytest.approx(expected, rel=1e-9)
+            assert r["predicted_ratio"] == pytest.approx(expected / one, rel=1e-9)
+            assert r["predicted_ci_low"] <= r["predicted_ns"] <= r["predicted_ci_high"]
+            measured_ratio = loop[(threads, siblings)] / one
+            assert r["ratio_within"] == (abs(expected / one / measured_ratio - 1) <= 0.20)
 
 
 def test_default_set_is_the_one_of_the_same_cpu(monkeypatch):
