@@ -204,6 +204,18 @@ _ENTRIES: list[Numeric | Categorical] = [
        "assumed 0 until measured (a reuse fault with a sibling thread spinning, against one without)",
        tex=r"c_{\mathrm{sib}}", plausible=(0.0, 2000.0),
        plausible_basis="0 to about 2 us: a few cache-line transfers in a guest", introduced=2),
+    _n("cross_cpu_fault_ns", "ns", 0.0, 0.0, 1.0e6,
+       "Extra cost of a WP fault on a CPU other than the one that installed the page (p_same_cpu's other"
+       " side), reuse or copy: its PTE, struct page and mapping come from the other CPU's cache.", MACHINE,
+       "assumed 0 until measured (a reuse written on the other CPU, against the same reuse on the installing one)",
+       tex=r"c_{\mathrm{x}}", plausible=(0.0, 3000.0),
+       plausible_basis="a few cache-line transfers between cores: 0.1 to 1 us, more across sockets", introduced=3),
+    _n("cross_cpu_copy_ns", "ns", 0.0, 0.0, 1.0e6,
+       "Further cost of a copy made on a CPU other than the one that installed the page: the source page's"
+       " lines come from the other CPU's cache rather than this one's.", MACHINE,
+       "assumed 0 until measured (the copy forced by the other CPU's batch, against a copy on the installing CPU)",
+       tex=r"c_{\mathrm{xc}}", plausible=(0.0, 5000.0),
+       plausible_basis="64 cache lines from another core: up to a few us across sockets", introduced=3),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
        "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}", plausible=(4096, 4096),
@@ -268,7 +280,7 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: introduced in a later generation than a file's migrates into it as its assumed default, while one
 #: the file's own generation already had must be there. Raise it with every new machine parameter.
 #: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns;
-#: 3: shootdown_receive_ns.
+#: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns.
 REGISTRY_GENERATION = 3
 
 #: name -> entry, in declaration order

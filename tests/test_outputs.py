@@ -63,6 +63,7 @@ def enumerate_policy(policy, v, R):
     large_reuse = bool(v["large_folio_cow_reuse"])
     pe, pl, po, ps = v["p_exclusive"], v["p_large_folio"], v["p_other_ref"], v["p_same_cpu"]
     totals = dict.fromkeys(PROBS, 0.0)
+    totals["p_copy_elsewhere"] = 0.0   # copies written on another CPU than the page's installer
     for exclusive, large, other, held, local in itertools.product([True, False], repeat=5):
         w = (pe if exclusive else 1 - pe) * (pl if large else 1 - pl) * (po if other else 1 - po)
         w *= (R if held else 1 - R) * (ps if local else 1 - ps)
@@ -77,6 +78,7 @@ def enumerate_policy(policy, v, R):
             # kernel cannot reuse a non-exclusive large folio
             copy = other or not large_reuse
             totals["p_copy"] += w * copy
+            totals["p_copy_elsewhere"] += w * copy * (not local)
             continue
         drained_here = local_rule == "always" or (local_rule == "if_not_on_lru" and held)
         if drained_here:
@@ -89,6 +91,7 @@ def enumerate_policy(policy, v, R):
             totals["p_drain_all"] += w
             still = False
         totals["p_copy"] += w * (other or still)
+        totals["p_copy_elsewhere"] += w * (other or still) * (not local)
         totals["p_unnecessary_copy"] += w * (still and not other)
     return totals
 
@@ -188,17 +191,22 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
             folios = 0.0
         # every fault pays the entry, and the sibling cost while another CPU runs the mm
         entry = v["fault_entry_ns"] + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0)
-        by_hand = {"fault_entry": entry, "reuse": (1 - p["p_copy"]) * v["reuse_ns"],
+        by_hand = {"fault_entry": entry, "cross_cpu_fault": (1 - s) * v["cross_cpu_fault_ns"],
+                   "reuse": (1 - p["p_copy"]) * v["reuse_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
+                   "cross_cpu_copy": p["p_copy_elsewhere"] * v["cross_cpu_copy_ns"],
                    "local_drain": p["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios,
                    "remote_drain": p["p_remote_drain"] * remote, "drain_all": p["p_drain_all"] * drain_all}
         # float rounding only, measured against the prices that enter each part
         price = {"local_drain": v["drain_base_ns"] + B * v["drain_per_folio_ns"], "remote_drain": remote,
-                 "drain_all": drain_all, "reuse": v["reuse_ns"], "fault_entry": entry, **copy_parts}
+                 "drain_all": drain_all, "reuse": v["reuse_ns"], "fault_entry": entry, **copy_parts,
+                 "cross_cpu_fault": v["cross_cpu_fault_ns"], "cross_cpu_copy": v["cross_cpu_copy_ns"]}
         for part, want in by_hand.items():
-            assert o["breakdown_ns"][part] == pytest.approx(want, rel=1e-9, abs=1e-9 * price[part]), (policy, part)
+            # (1e-12 ns floor: a price that is a difference of near-equal terms rounds to about 0)
+            assert o["breakdown_ns"][part] == pytest.approx(want, rel=1e-9, abs=1e-9 * abs(price[part]) + 1e-12), \
+                (policy, part)
         total = sum(by_hand.values())
-        assert o["expected_ns"] == pytest.approx(total, rel=1e-9, abs=1e-9 * sum(price.values()))
+        assert o["expected_ns"] == pytest.approx(total, rel=1e-9, abs=1e-9 * sum(map(abs, price.values())) + 1e-12)
         assert o["cpu_us_per_s"] == pytest.approx(o["expected_ns"] * v["wp_faults_per_s"] / 1e3, rel=1e-12)
 
 

@@ -16,7 +16,7 @@ from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
-from .recipes import (DRAIN_PARAMS, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+from .recipes import (CROSS_CPU_PARAMS, DRAIN_PARAMS, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
@@ -135,6 +135,7 @@ RECIPE_STATISTIC = {
     "remote_drain": ("mean", "the tail is the cost (waiting for the holder's scheduler): the model prices the mean"),
     "sibling": ("mean", "the model prices the expected cost of a fault: a mean"),
     "shootdown_receive": ("mean", "the model prices the expected time lost per IPI: a mean"),
+    "cross_cpu": ("mean", "the model prices the expected cost of a fault: a mean"),
 }
 
 
@@ -172,6 +173,17 @@ def _from_fault_and_copy(df, provenance, rng, n_boot, known=None) -> FitOutcome:
             size = float(sizes[0])
     copy4k = _obs(df, "copy_bandwidth", "copy_bandwidth_gbps", stat, op="copy_4k", cache_state="cold", measure="ns")
     return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot)
+
+
+def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """What a fault on another CPU than the page's installer adds: fault_cost's reuse and copy,
+    each on the installing CPU and on the other."""
+    need = "cross_cpu_fault_ns, cross_cpu_copy_ns"
+    stat = RECIPE_STATISTIC["cross_cpu"][0]
+    obs = {op: _obs(df, "fault_cost", need, stat, op=op, measure="ns")
+           for op in ("reuse_after_fork", "reuse_other_cpu", "copy_child_alive", "copy_batch_ref")}
+    return fit_cross_cpu(obs["reuse_after_fork"], obs["reuse_other_cpu"], obs["copy_child_alive"],
+                         obs["copy_batch_ref"], rng=rng, n_boot=n_boot)
 
 
 #: the shootdown probe's rows of a sibling's lost time per IPI received
@@ -371,6 +383,7 @@ def _from_remote_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
 FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("fault_and_copy", FAULT_AND_COPY_PARAMS, _from_fault_and_copy),
     ("sibling", ("sibling_fault_ns",), _from_sibling),
+    ("cross_cpu", CROSS_CPU_PARAMS, _from_cross_cpu),
     ("shootdown", ("shootdown_model", *SHOOTDOWN_PARAMS), _from_shootdown),
     ("drain", DRAIN_PARAMS, _from_drain),
     ("batch_size", ("batch_size",), _from_batch),
@@ -384,7 +397,8 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
 GROUP_PROBES = {"remote_drain": "remote_drain"}
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
-GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP)}
+GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP),
+             "cross_cpu": ("fault_cost", "reuse_other_cpu")}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,
@@ -537,6 +551,11 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
             for row, name in zip(res, outcome.record["forward"]):
                 pred = _evaluate_measurable(measurable(name), values)
                 add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
+        elif group == "cross_cpu":
+            for row in res:
+                a, b = row["forward"]
+                add(group, row["measurement"], row["observed_ns"],
+                    _evaluate_measurable(measurable(a) - measurable(b), values), tol_of(row["observed_ns"], row["se_ns"]))
         elif group in ("sibling", "shootdown_receive"):
             # one figure: the first forward expression, less the second where there is one
             row, forward = res[0], outcome.record["forward"]

@@ -492,6 +492,49 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     return FitOutcome({name: est}, record)
 
 
+CROSS_CPU_PARAMS = ("cross_cpu_fault_ns", "cross_cpu_copy_ns")
+
+
+def fit_cross_cpu(reuse: Obs, reuse_other: Obs, copy: Obs, copy_other: Obs, *, rng: np.random.Generator,
+                  n_boot: int = N_BOOT) -> FitOutcome:
+    """What a WP fault on another CPU than the page's installer adds: the reuse written there less
+    the same reuse on the installing CPU gives ``cross_cpu_fault_ns``; the copy forced there by the
+    installer's batch, less a copy on the installing CPU, less that, gives ``cross_cpu_copy_ns``.
+    Through the model's expressions (their differences). A difference within noise of 0 or below
+    gives 0 (the interval says how far it reaches)."""
+    from ..model.forward import measurable
+
+    z = rng.standard_normal((n_boot, 4))
+    pairs = [("cross_cpu_fault", ("reuse_fault_other_cpu_ns", "reuse_fault_ns"), reuse_other, reuse, 0),
+             ("cross_cpu_copy", ("copy_fault_other_cpu_ns", "copy_fault_ns"), copy_other, copy, 2)]
+    point: dict = {}
+    draws: dict = {}
+    ests, rows = {}, []
+    for _part, (a, b), there, here, k in pairs:
+        expr = measurable(a) - measurable(b)
+        d = there.value - here.value
+        d_draw = (there.value + there.se * z[:, k]) - (here.value + here.se * z[:, k + 1])
+        v, _ = solve_measurement(expr, d, point)
+        vb, _ = solve_measurement(expr, d_draw, draws)
+        (name, value), = v.items()
+        value = max(float(value), 0.0)
+        point[name] = value
+        draws[name] = np.maximum(np.asarray(vb[name], float), 0.0)
+        fitted = float(_evaluate_measurable(expr, point))
+        ests[name] = Estimate(value, "measured",
+                              f"{there.label} minus {here.label} ({there.statistic}s: {there.value:.4g} - "
+                              f"{here.value:.4g} ns)" + (", less cross_cpu_fault_ns" if name == "cross_cpu_copy_ns" else "")
+                              + ("; below 0 within noise: 0" if value == 0.0 else ""), *_percentiles(draws[name]))
+        rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
+                     "observed_ns": _r(d), "se_ns": _r(math.hypot(there.se, here.se), 4), "fitted_ns": _r(fitted),
+                     "residual_ns": _r(d - fitted, 4), "forward": [a, b]})
+    record = {"name": "cross_cpu", "parameters": list(CROSS_CPU_PARAMS), "n_points": len(rows),
+              "forward": [r["forward"] for r in rows],
+              "method": f"differences of {reuse.statistic}s on the two CPUs; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome(ests, record)
+
+
 def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
     """``shootdown_receive_ns`` from what a sibling spinning in user space loses per shootdown IPI
     it receives (its spin rate during the sender's flushes against its rate alone), through the

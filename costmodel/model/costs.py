@@ -44,6 +44,16 @@ def swap_loop_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> s
     return S["swap_loop_base_ns"] + S["pageout_tlb_flushes"] * per_flush
 
 
+def cross_cpu_fault_ns() -> sp.Expr:
+    """What a WP fault on another CPU than the page's installer adds, reuse or copy."""
+    return S["cross_cpu_fault_ns"]
+
+
+def cross_cpu_copy_ns() -> sp.Expr:
+    """What a copy on another CPU than the page's installer adds beyond that (its source lines)."""
+    return S["cross_cpu_copy_ns"]
+
+
 def copy_step_ns(shootdown_model: str) -> dict[str, sp.Expr]:
     """The parts of ``wp_page_copy()`` beyond the common fault entry, by name."""
     return {

@@ -48,9 +48,11 @@ OUTPUT_DECLARATIONS: tuple[Output, ...] = (
 )
 OUTPUT_BY_NAME = {o.name: o for o in OUTPUT_DECLARATIONS}
 OUTPUTS = tuple(o.name for o in OUTPUT_DECLARATIONS)
-#: the parts of expected_ns, in order: the fault entry, the reuse, every step of the copy (as
-#: costs.copy_step_ns names them, so a new step is a new part), and the drains
-BREAKDOWN = ("fault_entry", "reuse", *costs.copy_step_ns("linear"), "local_drain", "remote_drain", "drain_all")
+#: the parts of expected_ns, in order: the fault entry and what a fault on another CPU than the
+#: page's installer adds, the reuse, every step of the copy (as costs.copy_step_ns names them, so a
+#: new step is a new part) and what a copy there adds, and the drains
+BREAKDOWN = ("fault_entry", "cross_cpu_fault", "reuse", *costs.copy_step_ns("linear"), "cross_cpu_copy",
+             "local_drain", "remote_drain", "drain_all")
 
 
 def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, shootdown_model: str) -> dict[str, sp.Expr]:
@@ -71,13 +73,18 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
 
     # a non-exclusive large folio is never in a batch; whether it is reused depends on the kernel
     large_copies = o + (1 - o) * (1 - S["large_folio_cow_reuse"])
+    # of those held at the test, the ones written on another CPU than the holder's: after a local
+    # drain all of them, without one the share 1 - p_same_cpu
+    held_elsewhere = held_at_test if pol.local_drain != NEVER else held_at_test * (1 - s)
     if pol.refcount_test:
         p_copy = (1 - S["p_exclusive"]) * (S["p_large_folio"] * large_copies
                                            + (1 - S["p_large_folio"]) * (o + (1 - o) * held_at_test))
+        p_copy_elsewhere = (1 - S["p_exclusive"]) * (S["p_large_folio"] * large_copies * (1 - s)
+                                                     + (1 - S["p_large_folio"]) * (o * (1 - s) + (1 - o) * held_elsewhere))
         p_unnecessary = small_shared * (1 - o) * held_at_test
         orphaned = small_shared * held_at_test
     else:
-        p_copy = p_unnecessary = orphaned = sp.S.Zero
+        p_copy = p_copy_elsewhere = p_unnecessary = orphaned = sp.S.Zero
 
     out = {
         "p_copy": p_copy,
@@ -86,8 +93,10 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
         "p_remote_drain": small_shared * remote_call,
         "p_drain_all": small_shared * all_call,
     }
-    breakdown = {"fault_entry": costs.fault_entry_ns(), "reuse": (1 - p_copy) * S["reuse_ns"]}
+    breakdown = {"fault_entry": costs.fault_entry_ns(), "cross_cpu_fault": (1 - s) * costs.cross_cpu_fault_ns(),
+                 "reuse": (1 - p_copy) * S["reuse_ns"]}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
+    breakdown["cross_cpu_copy"] = p_copy_elsewhere * costs.cross_cpu_copy_ns()
     # folios moved by local drains. On the CPU whose batch holds the page, a drain moves that fuller
     # batch (the page and every add since: held_batch_fill); a drain of the page's own batch after
     # it was moved (drain_local_always only) moves what came since (fill_after_flush). A drain of

@@ -22,8 +22,10 @@ from .kernel import _CODES, _EXCL, _LARGE, _OTHER, _RES, _SAME
 @dataclass(frozen=True)
 class _Costs:
     fault_entry: float
+    cross_cpu_fault: float
     reuse: float
     copy_parts: dict  # part -> ns
+    cross_cpu_copy: float
     local_drain_by_fill: np.ndarray  # ns, indexed by the folios the drain moves (0..B-1)
     remote_drain: float
     drain_all: float
@@ -63,6 +65,8 @@ def _costs_at(point: tuple, shootdown_model: str) -> _Costs:
             fault_entry=num(costs.fault_entry_ns()),
             reuse=float(values["reuse_ns"]),
             copy_parts={part: num(expr) for part, expr in costs.copy_step_ns(shootdown_model).items()},
+            cross_cpu_fault=num(costs.cross_cpu_fault_ns()),
+            cross_cpu_copy=num(costs.cross_cpu_copy_ns()),
             local_drain_by_fill=table,
             remote_drain=num(costs.remote_drain_ns()),
             drain_all=num(costs.drain_all_ns()),
@@ -123,16 +127,21 @@ def _policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_
     }
     copy_total = sum(costs.copy_parts.values())
     local_cost = np.where(d["local_drain"][:, None], costs.local_drain_by_fill[None, :], 0.0)
-    per_fault = (costs.fault_entry + np.where(d["copy"], copy_total, costs.reuse)
+    elsewhere = ~_bits()["same_cpu"]   # written on another CPU than the page's installer
+    copy_elsewhere = d["copy"] & elsewhere
+    per_fault = (costs.fault_entry + elsewhere * costs.cross_cpu_fault + np.where(d["copy"], copy_total, costs.reuse)
+                 + copy_elsewhere * costs.cross_cpu_copy
                  + d["remote_drain"] * costs.remote_drain + d["drain_all"] * costs.drain_all)[:, None] + local_cost
     expected = _mean_estimate(counts, per_fault, z)
     out["expected_ns"] = expected
     out["cpu_us_per_s"] = _scaled(expected, wp_faults_per_s / 1000)
     out["orphaned_pages_per_fault"] = prop(d["orphaned"])
     breakdown = {"fault_entry": Estimate(costs.fault_entry, costs.fault_entry, costs.fault_entry, "exact"),
+                 "cross_cpu_fault": _scaled(prop(elsewhere), costs.cross_cpu_fault),
                  "reuse": _scaled(prop(~d["copy"]), costs.reuse)}
     for part, ns in costs.copy_parts.items():
         breakdown[part] = _scaled(out["p_copy"], ns)
+    breakdown["cross_cpu_copy"] = _scaled(prop(copy_elsewhere), costs.cross_cpu_copy)
     breakdown["local_drain"] = _mean_estimate(counts, local_cost, z)
     breakdown["remote_drain"] = _scaled(out["p_remote_drain"], costs.remote_drain)
     breakdown["drain_all"] = _scaled(out["p_drain_all"], costs.drain_all)

@@ -15,6 +15,8 @@
  *                          copy's TLB flush must interrupt it: the shootdown inside the fault
  *   reuse_after_fork_spinning   reuse_after_fork with that sibling spinning: what a running
  *                          sibling costs a fault that flushes nothing remotely
+ *   reuse_other_cpu        reuse_after_fork, the write made on the other CPU: what a fault pays
+ *                          when the page, its struct page and its PTE were last touched elsewhere
  * The sibling exists only in the blocks of the *_spinning ops: each pass runs one block of the
  * other ops (shuffled; the process single-threaded as before) and then one block of the two
  * spinning ops (shuffled), the sibling created for it, seen spinning and settled, and joined after.
@@ -51,11 +53,11 @@ static int pfn_visible;
 static long mislabeled;
 
 enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH,
-	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, NOPS };
+	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, REUSE_OTHER, NOPS };
 static const char *const op_names[NOPS] = {
 	"first_touch", "zero_page_read", "zero_page_then_write", "reuse_after_fork",
 	"reuse_drain_local", "copy_child_alive", "copy_batch_ref",
-	"copy_child_alive_spinning", "reuse_after_fork_spinning",
+	"copy_child_alive_spinning", "reuse_after_fork_spinning", "reuse_other_cpu",
 };
 
 static int is_spinning_op(int op)
@@ -224,6 +226,16 @@ static int run_round(enum op op)
 		n = keep_verified(p, n, 0);
 		break;
 	}
+	case REUSE_OTHER:
+		hx_touch(p, bytes);
+		hx_drain_local();          /* on the LRU: the write on the other CPU reuses */
+		record_pfns(p, ROUND_PAGES);
+		hx_pin(other_cpu);
+		hx_fork_exit_wait();
+		for (int i = 0; i < ROUND_PAGES; i++)
+			times[n++] = timed_write(p + i * HX_PAGE);
+		n = keep_verified(p, n, 0);
+		break;
 	case REUSE_DRAIN:
 		/* Only the first page's fault drains; one timed fault per round. */
 		hx_drain_local();
@@ -290,11 +302,11 @@ int probe_main(void)
 		rounds[op] = (samples_per_op + per_round - 1) / per_round;
 		if (op == REUSE_DRAIN)
 			rounds[op] = rounds[op] / 4 > 0 ? rounds[op] / 4 : 1;   /* one fault per round: fewer */
-		runnable[op] = !((op == COPY_BATCH || is_spinning_op(op)) && ncpu < 2);
+		runnable[op] = !((op == COPY_BATCH || op == REUSE_OTHER || is_spinning_op(op)) && ncpu < 2);
 		if (!runnable[op]) {
 			char cfg[64];
 			snprintf(cfg, sizeof cfg, "op=%s", op_names[op]);
-			hx_skip(cfg, "%s", op == COPY_BATCH ? "needs a second online CPU to write from"
+			hx_skip(cfg, "%s", op == COPY_BATCH || op == REUSE_OTHER ? "needs a second online CPU to write from"
 							  : "needs a second online CPU for the spinning sibling");
 			continue;
 		}
