@@ -53,9 +53,10 @@ def _copy_parts(p, targets=0):
     return p["alloc_ns"] + p["page_bytes"] / p["copy_bandwidth_gbps"] + p["local_flush_ns"] + p["free_ns"] + shootdown
 
 
-def _entry(p, targets=0):
-    """What every fault pays: the entry, and the sibling cost while another CPU runs the mm."""
-    return p["fault_entry_ns"] + (p["sibling_fault_ns"] if targets else 0.0)
+def _entry(p, targets=0, elsewhere=0.0):
+    """What every fault pays: the entry, the sibling cost while another CPU runs the mm, and, for
+    the share ``elsewhere`` written on another CPU than the page's installer, what that adds."""
+    return p["fault_entry_ns"] + (p["sibling_fault_ns"] if targets else 0.0) + elsewhere * p["cross_cpu_fault_ns"]
 
 
 def _wilson(k, n, z=2.5758293035489004):
@@ -79,7 +80,7 @@ def test_cross_cpu_write_at_position_zero_copies_and_pays_every_part(result, p, 
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=0, target_cpus=targets)
     assert r.model_p_copy == pytest.approx(1.0)
     # not on an LRU: the writer drains its own batch (uniform fill), in vain, then copies
-    expected = (_entry(p, targets) + _copy_parts(p, targets)
+    expected = (_entry(p, targets, 1.0) + _copy_parts(p, targets) + p["cross_cpu_copy_ns"]
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL)
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -96,7 +97,8 @@ def test_half_the_writes_on_the_holding_cpu_is_the_even_mixture(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=50, target_cpus=0)
     assert r.model_p_copy == pytest.approx(0.5)
-    expected = (p["fault_entry_ns"] + 0.5 * p["reuse_ns"] + 0.5 * _copy_parts(p)
+    # the copies are the writes on the other CPU: each pays what a copy there adds
+    expected = (_entry(p, 0, 0.5) + 0.5 * p["reuse_ns"] + 0.5 * (_copy_parts(p) + p["cross_cpu_copy_ns"])
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * (0.5 * 1 + 0.5 * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -106,7 +108,7 @@ def test_uniform_position_and_ten_adds(result, p):
     r = _row(rows, probe="workload", adds_between=10, drained_first=0, same_cpu_percent=0, target_cpus=0)
     held = (B - 1 - 10) / B
     assert r.model_p_copy == pytest.approx(held, rel=1e-9)
-    expected = (p["fault_entry_ns"] + (1 - held) * p["reuse_ns"] + held * _copy_parts(p)
+    expected = (_entry(p, 0, 1.0) + (1 - held) * p["reuse_ns"] + held * (_copy_parts(p) + p["cross_cpu_copy_ns"])
                 + held * (p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -115,7 +117,7 @@ def test_batch_flushed_before_the_write_is_a_plain_reuse(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=B + 9, drained_first=1, same_cpu_percent=0, target_cpus=1)
     assert r.model_p_copy == 0
-    assert r.predicted_ns == pytest.approx(_entry(p, 1) + p["reuse_ns"], rel=1e-6)
+    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0) + p["reuse_ns"], rel=1e-6)
 
 
 def test_timed_gap_uses_the_adder_measured_adds(result):
@@ -161,7 +163,7 @@ def test_forked_page_through_the_swap_cache_faults_and_reuses(result, p):
     rows, _ = result
     for _, r in rows[(rows.sharing == "forked") & (rows.swap_path == "readahead")].iterrows():
         assert r.p_fault == 1 and r.model_p_copy == 0
-        assert r.predicted_ns == pytest.approx(_entry(p, r.target_cpus) + p["reuse_ns"], rel=1e-6)
+        assert r.predicted_ns == pytest.approx(_entry(p, r.target_cpus, 1 - r.same_cpu) + p["reuse_ns"], rel=1e-6)
         assert "folio_free_swap" in r.model_lacks
 
 
@@ -169,7 +171,7 @@ def test_page_shared_with_a_live_child_copies(result, p):
     rows, _ = result
     r = _row(rows, probe="swap_cow", sharing="child_alive", swap_path="direct", same_cpu=0, target_cpus=1)
     assert r.model_p_copy == 1
-    assert r.predicted_ns == pytest.approx(_entry(p, 1) + _copy_parts(p, 1), rel=1e-6)
+    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0) + _copy_parts(p, 1) + p["cross_cpu_copy_ns"], rel=1e-6)
 
 
 def test_loop_ratio_is_the_ratio_of_means(result):
