@@ -485,7 +485,8 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
             + ("; below 0 within noise: 0" if d <= 0 else ""))
     est = Estimate(float(value), "measured", note, *_percentiles(np.asarray(vb[name], float)))
     rows = [{"measurement": f"{spinning.label} - {plain.label}", "statistic": spinning.statistic,
-             "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(d - float(value), 4)}]
+             "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(d - float(value), 4),
+             "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"]}]
     record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"],
               "method": f"difference of two {spinning.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
               "residuals": rows}
@@ -551,7 +552,8 @@ def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) ->
     est = Estimate(float(value), "measured", f"{lost.label} ({lost.statistic} per IPI received)",
                    *_percentiles(np.asarray(vb[name], float)))
     rows = [{"measurement": lost.label, "statistic": lost.statistic, "observed_ns": _r(lost.value),
-             "se_ns": _r(lost.se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(lost.value - float(value), 4)}]
+             "se_ns": _r(lost.se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(lost.value - float(value), 4),
+             "forward": ["shootdown_receive_ns"]}]
     record = {"name": "shootdown_receive", "parameters": [name], "n_points": 1, "forward": ["shootdown_receive_ns"],
               "method": f"one {lost.statistic}, pooled over target counts; parametric bootstrap ({n_boot}, seed {SEED})",
               "residuals": rows}
