@@ -500,7 +500,9 @@ def swap_answer(rows: pd.DataFrame, summary: Mapping) -> str:
         worst = max(ratios, key=lambda r: r["ratio"])
         sentence += (f" The report's swap-out/swap-in/write loop costs {worst['ratio']:.2f}× with two threads on "
                      f"two CPUs against one thread ({worst['swap_path']}); the model, given the one-thread time, "
-                     f"predicts {worst['predicted_ratio']:.2f}× ({worst['ratio_error']:+.0%}) from "
+                     f"predicts {worst['predicted_ratio']:.2f}× ({worst['ratio_error']:+.1%}, "
+                     f"{'within' if worst['ratio_within'] else 'outside'} the "
+                     f"{summary.get('loop_ratio_tolerance', 0.2):.0%} target) from "
                      f"{worst['pageout_tlb_flushes']} shootdowns per pageout, each a wait for the other CPU and "
                      f"an interruption of it: TLB shootdowns, not copies.")
     return sentence

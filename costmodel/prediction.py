@@ -576,5 +576,5 @@ def describe(rows: pd.DataFrame, summary: Mapping) -> str:
             lines.append(f"  {r['swap_path']:9s} {r['against']:28s} {r['ns']:9.0f} against {r['one_thread_ns']:8.0f}"
                          f": {r['ratio']:.2f}x [{r['ratio_ci_low']:.2f}, {r['ratio_ci_high']:.2f}]; model "
                          f"{r['predicted_ns']:9.0f} [{r['predicted_ci_low']:.0f}, {r['predicted_ci_high']:.0f}] ns, "
-                         f"{r['predicted_ratio']:.2f}x ({r['ratio_error']:+.0%}){mark}")
+                         f"{r['predicted_ratio']:.2f}x ({r['ratio_error']:+.1%}){mark}")
     return "\n".join(lines)

@@ -667,7 +667,7 @@ def _loop_sentence(summary: Mapping) -> str:
     spinning sibling, against one thread: measured and predicted ratios, in one sentence."""
     names = {"threads=2 siblings=looping": "two threads", "threads=1 siblings=spinning": "a spinning sibling"}
     parts = [f"{names.get(r['against'], r['against'])} ({r['swap_path']}) {r['ratio']:.2f}× measured, {r['predicted_ratio']:.2f}× predicted "
-             f"({r['ratio_error']:+.0%})" for r in summary["loop_ratios"]]
+             f"({r['ratio_error']:+.1%})" for r in summary["loop_ratios"]]
     flushes = summary["loop_ratios"][0]["pageout_tlb_flushes"]
     return ("<b>The original report's swap-out/swap-in/write loop</b> against one thread alone: "
             + "; ".join(parts) + f". {summary['loop_within']} of {summary['loop_rows']} within "

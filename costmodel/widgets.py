@@ -592,7 +592,7 @@ class Explorer:
 def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
     """The columns of the decision map's cells that its chart reads (less to send)."""
     cols = [dm.x, dm.y, f"{dm.x}_lo", f"{dm.x}_hi", f"{dm.y}_lo", f"{dm.y}_hi", "cheapest", "cheapest_ns",
-            "runner_up", "margin_ns", "margin_pct"]
+            "runner_up", "margin_ns", "margin_pct", "against_diff_ns"]
     return dm.cells[cols]
 
 

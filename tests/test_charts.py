@@ -672,3 +672,21 @@ def test_format_value_one_style():
     assert f(24_700_000.0, "KiB") == "24,700,000 KiB" and f(3, "CPUs") == "3 CPUs"
     assert f(0.457, "probability") == "0.457" and f(10.495, "GB/s") in ("10.49 GB/s", "10.5 GB/s")
     assert f(0.00001) == "0.00001" and "e" not in f(2.1e6) and f(2.1e6) == "2,100,000"
+
+
+def test_explorer_map_sends_every_field_its_chart_reads(defaults):
+    """The notebook's map widget sends only some columns of the cells: every field the chart's
+    encodings and transforms name must be among them (the 'no dashed line' message reads the
+    difference of the two policies, so without it the message shows over a map that has the line)."""
+    import json
+    import re
+
+    from costmodel.widgets import map_frame
+
+    dm = charts.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=12)
+    spec = json.dumps(charts.decision_map_figure(dm).to_dict())
+    sent = set(map_frame(dm).columns)
+    for name in dm.cells.columns:
+        if re.search(rf'"field": "{re.escape(name)}"|datum\.{re.escape(name)}\b|\({re.escape(name)}\)', spec):
+            assert name in sent, name
+    assert "against_diff_ns" in sent

@@ -11,7 +11,7 @@ from typing import Callable, Mapping
 
 import numpy as np
 
-from .. import registry
+from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import REFERENCE_DIR
 from .fitting import (N_BOOT, SEED, MIN_SHAPE_COUNTS, CurveFit, Estimate, FitOutcome, _default_ratio, _percentiles,
@@ -468,6 +468,22 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
 
 
 
+def clamped_difference(d: float, se: float) -> tuple[float, float, str]:
+    """A cost that cannot be negative, measured as a difference ``d`` with standard error ``se``:
+    (value, upper end of its 95% interval, what the note should add). At or below 0 the value is
+    0; the upper end is then what noise of that size could hide (1.96 se), and the note says
+    whether the difference was within noise of 0 or clearly below it (then the two sides of the
+    difference differ in something else, which the note names as such)."""
+    z = stats.Z95
+    if d > 0:
+        return d, d + z * se, ""
+    if d + z * se >= 0:
+        return 0.0, z * se, f"; {d:.4g} ns, within noise of 0: 0"
+    return 0.0, z * se, (f"; {d:.4g} ns [{d - z * se:.4g}, {d + z * se:.4g}], clearly below 0: the two sides differ in "
+                         f"something besides this cost (another CPU, another moment of the host); 0, up to what noise "
+                         f"of this size could hide")
+
+
 def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
     """``sibling_fault_ns`` from the same reuse fault with and without a sibling thread spinning on
     the other CPU, through the model's expressions (their difference). A difference within noise of
@@ -481,9 +497,11 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     v, _ = solve_measurement(expr, max(d, 0.0), {})
     vb, _ = solve_measurement(expr, np.maximum(draws, 0.0), {})
     (name, value), = v.items()
+    _, upper, below = clamped_difference(d, se)
     note = (f"{spinning.label} minus {plain.label} ({spinning.statistic}s: {spinning.value:.4g} - {plain.value:.4g} ns)"
-            + ("; below 0 within noise: 0" if d <= 0 else ""))
-    est = Estimate(float(value), "measured", note, *_percentiles(np.asarray(vb[name], float)))
+            + below)
+    low, high = _percentiles(np.asarray(vb[name], float))
+    est = Estimate(float(value), "measured", note, low, high if d > 0 else max(high, upper))
     rows = [{"measurement": f"{spinning.label} - {plain.label}", "statistic": spinning.statistic,
              "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(d - float(value), 4),
              "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"]}]
@@ -518,14 +536,17 @@ def fit_cross_cpu(reuse: Obs, reuse_other: Obs, copy: Obs, copy_other: Obs, *, r
         v, _ = solve_measurement(expr, d, point)
         vb, _ = solve_measurement(expr, d_draw, draws)
         (name, value), = v.items()
+        se = math.hypot(there.se, here.se)
+        _, upper, below = clamped_difference(float(value), se)
         value = max(float(value), 0.0)
         point[name] = value
         draws[name] = np.maximum(np.asarray(vb[name], float), 0.0)
         fitted = float(_evaluate_measurable(expr, point))
+        low, high = _percentiles(draws[name])
         ests[name] = Estimate(value, "measured",
                               f"{there.label} minus {here.label} ({there.statistic}s: {there.value:.4g} - "
                               f"{here.value:.4g} ns)" + (", less cross_cpu_fault_ns" if name == "cross_cpu_copy_ns" else "")
-                              + ("; below 0 within noise: 0" if value == 0.0 else ""), *_percentiles(draws[name]))
+                              + below, low, high if value > 0 else max(high, upper))
         rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
                      "observed_ns": _r(d), "se_ns": _r(math.hypot(there.se, here.se), 4), "fitted_ns": _r(fitted),
                      "residual_ns": _r(d - fitted, 4), "forward": [a, b]})
