@@ -159,12 +159,23 @@ def main(argv=None) -> int:
     results = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:"))
-                   else r.abort())
+
+        def fresh_page():   # one renderer per view, so the baseline's memory is its own
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.route("**/*", lambda r: r.continue_() if r.request.url.startswith(("file:", "data:", "blob:"))
+                       else r.abort())
+            return page
+
+        page = fresh_page()
         results["current"] = _run(page, _page(cur, bundle), _moves(cur, args.moves), False)
+        page.close()
         if base is not None:
-            results["baseline"] = _run(page, _page(base, bundle), _moves(base, args.baseline_moves), None)
+            page = fresh_page()
+            try:
+                results["baseline"] = _run(page, _page(base, bundle), _moves(base, args.baseline_moves), None)
+            except Exception as exc:   # the old view can exhaust a renderer: say so, keep the figure measured
+                print(f"baseline: not measured, the renderer failed ({str(exc).splitlines()[0]}); "
+                      f"rerun with --no-baseline to skip it", file=sys.stderr)
         browser.close()
     print(f"machine: {platform.machine()} {os.cpu_count()} CPUs, python {platform.python_version()}; "
           f"Chromium headless, canvas renderer; decision map {MAP_N} x {MAP_N}")
