@@ -25,6 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .textfmt import format_ns, sig4 as _sig4  # noqa: F401  (format_ns: part of this module's API)
 from . import palette, registry
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
@@ -1091,21 +1092,6 @@ def log_labels(expr: str) -> str:
 LOG_TIME_LABEL_EXPR = log_labels(TIME_LABEL_EXPR)
 
 
-def format_ns(ns) -> str:
-    """A time in ns as the report writes every time: ns below 10 us, then us, ms, s (each while
-    the number is below 10,000 of that unit), four significant digits, thousands separated, no
-    exponent. ``format_ns(27420.0) == '27.42 us'`` (with the micro sign)."""
-    if ns is None or (isinstance(ns, float) and not np.isfinite(ns)):
-        return "-"
-    x = float(ns)
-    if x == 0:
-        return "0 ns"
-    for scale, unit in ((1.0, "ns"), (1e3, "\u00b5s"), (1e6, "ms")):
-        if abs(x) / scale < 1e4:
-            return f"{_sig4(x / scale)} {unit}"
-    return f"{_sig4(x / 1e9)} s"
-
-
 def format_value(x, unit: str = "") -> str:
     """A value as every table and label of the report writes it: times (ns, s) by
     :func:`format_ns`, whole numbers in full with thousands separated, anything else to four
@@ -1134,17 +1120,6 @@ def _small(v: float) -> str:
     """A tiny non-time number without an exponent: four significant digits after the zeros."""
     digits = 3 - int(np.floor(np.log10(abs(v))))
     return f"{v:.{digits}f}".rstrip("0").rstrip(".")
-
-
-def _sig4(v: float) -> str:
-    """Four significant digits without an exponent, thousands separated, no trailing zeros."""
-    if v == 0:
-        return "0"
-    digits = max(0, 3 - int(np.floor(np.log10(abs(v)))))
-    s = f"{round(v, digits):,.{digits}f}"
-    if "." in s:
-        s = s.rstrip("0").rstrip(".")
-    return s
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:

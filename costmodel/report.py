@@ -673,7 +673,7 @@ def _loop_sentence(summary: Mapping) -> str:
             + "; ".join(parts) + f". {summary['loop_within']} of {summary['loop_rows']} within "
             f"{summary['loop_ratio_tolerance']:.0%}. The model takes the one-thread time as given and adds "
             f"{flushes} TLB shootdowns per pageout, each a wait for the other CPU and, where that CPU runs the "
-            f"loop too, the time its handler takes there: the slowdown is shootdowns, not copies.")
+            f"loop too, the time its shootdowns take on this one: the slowdown is shootdowns, not copies.")
 
 
 def workloads_section(paramset=None) -> tuple[list[str], dict | None]:

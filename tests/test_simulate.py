@@ -94,10 +94,15 @@ def priced_by_hand(values, result, policy: str) -> float:
             if not n:
                 continue
             cost = v["fault_entry_ns"] + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0)
+            # written on another CPU than the page's installer: every fault pays the cross-CPU
+            # fault cost, a copy there the cross-CPU copy cost besides
+            elsewhere = not same
+            cost += elsewhere * v["cross_cpu_fault_ns"]
+            there_copy = copy + elsewhere * v["cross_cpu_copy_ns"]
             if excl or not refcount:
                 cost += v["reuse_ns"]
             elif large:
-                cost += copy if (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
+                cost += there_copy if (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
             else:
                 drained = local_rule == ALWAYS or (local_rule == IF_NOT_ON_LRU and held)
                 if drained:
@@ -106,7 +111,7 @@ def priced_by_hand(values, result, policy: str) -> float:
                 if still and escalation != COPY:
                     cost += remote if escalation == DRAIN_REMOTE else drain_all
                     still = False
-                cost += copy if (other or still) else v["reuse_ns"]
+                cost += there_copy if (other or still) else v["reuse_ns"]
             total += n * cost
     return total / result.counts.sum()
 
@@ -173,6 +178,7 @@ def points(draw):
         # approximation_bound_ns, not a zero cost)
         fault_entry_ns=draw(log_uniform(10, 2e3)), reuse_ns=draw(log_uniform(10, 1e3)),
         sibling_fault_ns=draw(log_uniform(10, 1e3)),
+        cross_cpu_fault_ns=draw(log_uniform(10, 1e3)), cross_cpu_copy_ns=draw(log_uniform(10, 2e3)),
         alloc_ns=draw(log_uniform(10, 2e3)), copy_bandwidth_gbps=draw(log_uniform(1, 100)),
         page_bytes=draw(st.sampled_from([4096, 16384, 65536])), local_flush_ns=draw(log_uniform(10, 1e3)),
         free_ns=draw(log_uniform(10, 1e3)), shootdown_base_ns=draw(log_uniform(10, 5e3)),

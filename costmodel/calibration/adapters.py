@@ -181,9 +181,9 @@ def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     need = "cross_cpu_fault_ns, cross_cpu_copy_ns"
     stat = RECIPE_STATISTIC["cross_cpu"][0]
     obs = {op: _obs(df, "fault_cost", need, stat, op=op, measure="ns")
-           for op in ("reuse_after_fork", "reuse_other_cpu", "copy_child_alive", "copy_batch_ref")}
+           for op in ("reuse_after_fork", "reuse_other_cpu", "copy_child_alive", "copy_child_alive_other_cpu")}
     return fit_cross_cpu(obs["reuse_after_fork"], obs["reuse_other_cpu"], obs["copy_child_alive"],
-                         obs["copy_batch_ref"], rng=rng, n_boot=n_boot)
+                         obs["copy_child_alive_other_cpu"], rng=rng, n_boot=n_boot)
 
 
 #: the shootdown probe's rows of a sibling's lost time per IPI received
@@ -398,7 +398,7 @@ GROUP_PROBES = {"remote_drain": "remote_drain"}
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
 GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP),
-             "cross_cpu": ("fault_cost", "reuse_other_cpu")}
+             "cross_cpu": ("fault_cost", "copy_child_alive_other_cpu")}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,

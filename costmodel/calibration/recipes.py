@@ -12,6 +12,7 @@ from typing import Callable, Mapping
 import numpy as np
 
 from .. import registry, stats
+from ..textfmt import format_ns
 from ..errors import UserError
 from ..paramfile import REFERENCE_DIR
 from .fitting import (N_BOOT, SEED, MIN_SHAPE_COUNTS, CurveFit, Estimate, FitOutcome, _default_ratio, _percentiles,
@@ -159,8 +160,8 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
             lo, hi_ = _percentiles(sums)
             fit = _constant_fit(x, y, total)
             record["method"] = f"weighted mean at one target count; parametric bootstrap ({n_boot}, seed {SEED})"
-            split = (f"only the sum shootdown_base_ns + shootdown_per_cpu_ns x {g:g} = {_ns(total * unit_scale)} ns at"
-                     f" {kk:g} target CPU(s) is identifiable; split in {ratio_basis} {_ns(d[0])}:{_ns(d[1])};"
+            split = (f"only the sum shootdown_base_ns + shootdown_per_cpu_ns x {g:g} = {format_ns(total * unit_scale)} at"
+                     f" {kk:g} target CPU(s) is identifiable; split in {ratio_basis} {d[0]:.4g}:{d[1]:.4g};"
                      f" the interval spans the other shapes, from broadcast (all base, per-CPU 0) to this split; {data}")
             share_per = (1 - share_base) / g
             # the shape beyond the measured count is the uncertainty: broadcast puts the whole sum in the
@@ -343,7 +344,7 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     for i, (obs, expr) in enumerate(steps):
         values, shown = solve_measurement(expr, obs.value, point)
         if any(float(v) <= 0 for v in values.values()):
-            raise UserError(f"{obs.label}: {obs.statistic} {_ns(obs.value)} ns leaves {shown} at or below 0 once the"
+            raise UserError(f"{obs.label}: {obs.statistic} {format_ns(obs.value)} leaves {shown} at or below 0 once the"
                             " parameters measured before it are taken out; the measurements are inconsistent,"
                             " re-run fault_cost and copy_bandwidth")
         sample = np.maximum(obs.value + obs.se * z[:, i], obs.value * 1e-3)
@@ -355,10 +356,10 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     for obs, shown, names in groups:
         if len(names) > 1:
             ratio = ":".join(f"{registry.NUMERIC[n].default:g}" for n in names)
-            note = (f"only the sum {shown} is identifiable from {obs.label} ({obs.statistic} {_ns(obs.value)} ns, less the"
+            note = (f"only the sum {shown} is identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the"
                     f" parameters measured before it); split {ratio} as the registry defaults (assumed)")
         else:
-            note = f"from {obs.label} ({obs.statistic} {_ns(obs.value)} ns) through the model's expression"
+            note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
         for n in names:
             ests[n] = Estimate(point[n], "measured", note, *_percentiles(draws[n]))
     fitted = [float(_evaluate_measurable(expr, point)) for _, expr in steps]
@@ -468,12 +469,6 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
 
 
 
-def _ns(x: float) -> str:
-    """A figure for a note: four significant digits, and whole numbers with thousands separators
-    from 10,000 on (no exponent)."""
-    return f"{x:,.0f}" if abs(x) >= 1e4 else f"{x:.4g}"
-
-
 def clamped_difference(d: float, se: float) -> tuple[float, float, str]:
     """A cost that cannot be negative, measured as a difference ``d`` with standard error ``se``:
     (value, upper end of its 95% interval, what the note should add). At or below 0 the value is
@@ -484,8 +479,8 @@ def clamped_difference(d: float, se: float) -> tuple[float, float, str]:
     if d > 0:
         return d, d + z * se, ""
     if d + z * se >= 0:
-        return 0.0, z * se, f"; {_ns(d)} ns, within noise of 0: 0"
-    return 0.0, z * se, (f"; {_ns(d)} ns [{_ns(d - z * se)}, {_ns(d + z * se)}], clearly below 0: the two sides differ in "
+        return 0.0, z * se, f"; {format_ns(d)}, within noise of 0: 0"
+    return 0.0, z * se, (f"; {format_ns(d)} [{format_ns(d - z * se)}, {format_ns(d + z * se)}], clearly below 0: the two sides differ in "
                          f"something besides this cost (another CPU, another moment of the host); 0, up to what noise "
                          f"of this size could hide")
 
@@ -504,7 +499,7 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     vb, _ = solve_measurement(expr, np.maximum(draws, 0.0), {})
     (name, value), = v.items()
     _, upper, below = clamped_difference(d, se)
-    note = (f"{spinning.label} minus {plain.label} ({spinning.statistic}s: {_ns(spinning.value)} - {_ns(plain.value)} ns)"
+    note = (f"{spinning.label} minus {plain.label} ({spinning.statistic}s: {format_ns(spinning.value)} - {format_ns(plain.value)})"
             + below)
     low, high = _percentiles(np.asarray(vb[name], float))
     est = Estimate(float(value), "measured", note, low, high if d > 0 else max(high, upper))
@@ -523,8 +518,9 @@ CROSS_CPU_PARAMS = ("cross_cpu_fault_ns", "cross_cpu_copy_ns")
 def fit_cross_cpu(reuse: Obs, reuse_other: Obs, copy: Obs, copy_other: Obs, *, rng: np.random.Generator,
                   n_boot: int = N_BOOT) -> FitOutcome:
     """What a WP fault on another CPU than the page's installer adds: the reuse written there less
-    the same reuse on the installing CPU gives ``cross_cpu_fault_ns``; the copy forced there by the
-    installer's batch, less a copy on the installing CPU, less that, gives ``cross_cpu_copy_ns``.
+    the same reuse on the installing CPU gives ``cross_cpu_fault_ns``; the copy a live child forces
+    there (the page on the LRU, so no drain in the fault), less the same copy on the installing
+    CPU, less that, gives ``cross_cpu_copy_ns``.
     Through the model's expressions (their differences). A difference within noise of 0 or below
     gives 0 (the interval says how far it reaches)."""
     from ..model.forward import measurable
@@ -550,8 +546,8 @@ def fit_cross_cpu(reuse: Obs, reuse_other: Obs, copy: Obs, copy_other: Obs, *, r
         fitted = float(_evaluate_measurable(expr, point))
         low, high = _percentiles(draws[name])
         ests[name] = Estimate(value, "measured",
-                              f"{there.label} minus {here.label} ({there.statistic}s: {_ns(there.value)} - "
-                              f"{_ns(here.value)} ns)" + (", less cross_cpu_fault_ns" if name == "cross_cpu_copy_ns" else "")
+                              f"{there.label} minus {here.label} ({there.statistic}s: {format_ns(there.value)} - "
+                              f"{format_ns(here.value)})" + (", less cross_cpu_fault_ns" if name == "cross_cpu_copy_ns" else "")
                               + below, low, high if value > 0 else max(high, upper))
         rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
                      "observed_ns": _r(d), "se_ns": _r(math.hypot(there.se, here.se), 4), "fitted_ns": _r(fitted),
@@ -571,7 +567,7 @@ def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) ->
 
     expr = measurable("shootdown_receive_ns")
     if not lost.value > 0:
-        raise UserError(f"{lost.label}: the sibling lost {_ns(lost.value)} ns per IPI, not more than 0; "
+        raise UserError(f"{lost.label}: the sibling lost {format_ns(lost.value)} per IPI, not more than 0; "
                         f"re-run `costmodel bench --probe shootdown` on a quiet machine")
     v, _ = solve_measurement(expr, lost.value, {})
     vb, _ = solve_measurement(expr, np.maximum(lost.value + lost.se * rng.standard_normal(n_boot), 0.0), {})
@@ -611,8 +607,8 @@ def fit_remote_drain(base: Obs, hole: Obs, seals: Mapping[str, tuple[Obs, Obs]],
     point.update({k: float(x) for k, x in v.items()})
     draws.update({k: np.asarray(x, float) for k, x in vb.items()})
     ests["drain_all_base_ns"] = Estimate(point["drain_all_base_ns"], "measured",
-                                         f"{base.label} minus {hole.label} ({base.statistic}s: {_ns(base.value)} - "
-                                         f"{_ns(hole.value)} ns)", *_percentiles(draws["drain_all_base_ns"]))
+                                         f"{base.label} minus {hole.label} ({base.statistic}s: {format_ns(base.value)} - "
+                                         f"{format_ns(hole.value)})", *_percentiles(draws["drain_all_base_ns"]))
     rows.append({"measurement": f"{base.label} - {hole.label}", "statistic": base.statistic, "observed_ns": _r(diff),
                  "se_ns": _r(math.hypot(base.se, hole.se), 4), "fitted_ns": _r(point["drain_all_base_ns"]),
                  "residual_ns": _r(diff - point["drain_all_base_ns"], 4)})
@@ -624,7 +620,7 @@ def fit_remote_drain(base: Obs, hole: Obs, seals: Mapping[str, tuple[Obs, Obs]],
         vb, _ = solve_measurement(expr, d_draw, draws)
         (name, value), = v.items()
         if value <= 0:
-            raise UserError(f"{remote.label}: the seal with the folio in the other CPU's batch ({_ns(remote.value)} ns) is"
+            raise UserError(f"{remote.label}: the seal with the folio in the other CPU's batch ({format_ns(remote.value)}) is"
                             f" not dearer than the control plus the drain-all base; re-run remote_drain")
         ests[name] = Estimate(float(value), "measured",
                               f"{remote.label} minus {control.label} ({remote.statistic}s), less drain_all_base_ns",

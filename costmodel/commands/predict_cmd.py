@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-error", metavar="FRACTION", default=None,
                         help="fail (exit 1) unless every priced configuration's predicted mean cost is within "
                              "FRACTION of the measured mean (e.g. 0.15) and every measured copy and fault fraction's "
-                             "99%% interval holds the model; relax with --min-share")
+                             "99%% interval holds the model, and every swap-loop ratio is within its own 20%% of the "
+                             "measured one; relax with --min-share")
     parser.add_argument("--min-share", metavar="SHARE", default=None,
                         help="with --max-error: the share (0 to 1) of configurations that must agree, per check")
 

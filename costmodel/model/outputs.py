@@ -10,6 +10,7 @@ from __future__ import annotations
 
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -123,6 +124,7 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
 
 
 
+@lru_cache(maxsize=None)
 def policy_parameters() -> frozenset[str]:
     """Every registry parameter some policy output depends on, under any choice of the categorical
     models, and the categorical models themselves: what a panel of a policy's outputs offers.

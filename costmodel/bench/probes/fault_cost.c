@@ -15,8 +15,11 @@
  *                          copy's TLB flush must interrupt it: the shootdown inside the fault
  *   reuse_after_fork_spinning   reuse_after_fork with that sibling spinning: what a running
  *                          sibling costs a fault that flushes nothing remotely
- *   reuse_other_cpu        reuse_after_fork, the write made on the other CPU: what a fault pays
- *                          when the page, its struct page and its PTE were last touched elsewhere
+ *   reuse_other_cpu        reuse_after_fork (fork and exit on this CPU too), the write made on the
+ *                          other CPU: what a fault pays when the page, its struct page and its PTE
+ *                          were last touched elsewhere
+ *   copy_child_alive_other_cpu  copy_child_alive, the child asleep on this CPU and the write made on
+ *                          the other: the copy's source lines come from this CPU's cache
  * The sibling exists only in the blocks of the *_spinning ops: each pass runs one block of the
  * other ops (shuffled; the process single-threaded as before) and then one block of the two
  * spinning ops (shuffled), the sibling created for it, seen spinning and settled, and joined after.
@@ -53,11 +56,12 @@ static int pfn_visible;
 static long mislabeled;
 
 enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH,
-	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, REUSE_OTHER, NOPS };
+	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, REUSE_OTHER, COPY_OTHER, NOPS };
 static const char *const op_names[NOPS] = {
 	"first_touch", "zero_page_read", "zero_page_then_write", "reuse_after_fork",
 	"reuse_drain_local", "copy_child_alive", "copy_batch_ref",
 	"copy_child_alive_spinning", "reuse_after_fork_spinning", "reuse_other_cpu",
+	"copy_child_alive_other_cpu",
 };
 
 static int is_spinning_op(int op)
@@ -230,12 +234,24 @@ static int run_round(enum op op)
 		hx_touch(p, bytes);
 		hx_drain_local();          /* on the LRU: the write on the other CPU reuses */
 		record_pfns(p, ROUND_PAGES);
+		hx_fork_exit_wait();       /* here, as reuse_after_fork: only the write moves */
 		hx_pin(other_cpu);
-		hx_fork_exit_wait();
 		for (int i = 0; i < ROUND_PAGES; i++)
 			times[n++] = timed_write(p + i * HX_PAGE);
 		n = keep_verified(p, n, 0);
 		break;
+	case COPY_OTHER: {
+		hx_touch(p, bytes);
+		hx_drain_local();          /* on the LRU: the copy is the live child's doing, no drain */
+		record_pfns(p, ROUND_PAGES);
+		pid_t child = hx_fork_sleeper(hold_cpu, -1);
+		hx_pin(other_cpu);
+		for (int i = 0; i < ROUND_PAGES; i++)
+			times[n++] = timed_write(p + i * HX_PAGE);
+		hx_kill_child(child);
+		n = keep_verified(p, n, 1);
+		break;
+	}
 	case REUSE_DRAIN:
 		/* Only the first page's fault drains; one timed fault per round. */
 		hx_drain_local();
@@ -302,11 +318,12 @@ int probe_main(void)
 		rounds[op] = (samples_per_op + per_round - 1) / per_round;
 		if (op == REUSE_DRAIN)
 			rounds[op] = rounds[op] / 4 > 0 ? rounds[op] / 4 : 1;   /* one fault per round: fewer */
-		runnable[op] = !((op == COPY_BATCH || op == REUSE_OTHER || is_spinning_op(op)) && ncpu < 2);
+		int writes_elsewhere = op == COPY_BATCH || op == REUSE_OTHER || op == COPY_OTHER;
+		runnable[op] = !((writes_elsewhere || is_spinning_op(op)) && ncpu < 2);
 		if (!runnable[op]) {
 			char cfg[64];
 			snprintf(cfg, sizeof cfg, "op=%s", op_names[op]);
-			hx_skip(cfg, "%s", op == COPY_BATCH || op == REUSE_OTHER ? "needs a second online CPU to write from"
+			hx_skip(cfg, "%s", writes_elsewhere ? "needs a second online CPU to write from"
 							  : "needs a second online CPU for the spinning sibling");
 			continue;
 		}

@@ -16,7 +16,9 @@
  * for the two mprotect ops the block holds both calls, so ops counts mprotect calls of either kind.
  *
  * op=ipi_receive (siblings=spinning): what the receiving CPUs lose. Each spinning sibling's spin
- * rate alone is taken at the end of its settle time; over every SUB_OPS operations of a block the
+ * rate is taken at the end of its settle time while this thread runs a syscall that flushes
+ * nothing (so that sharing the host's cores with a busy sender is not booked as IPI cost); over
+ * every SUB_OPS operations of a block the
  * time it did not spin at that rate, summed over the siblings and divided by the IPIs they got in
  * that stretch (the block's count, spread evenly over its operations), is one sample, in ns per IPI.
  */
@@ -87,13 +89,17 @@ static void set_mode(int m, int active)
 		/* A vCPU that was idle may be parked by the host for a while after it wakes; the
 		 * paravirtual flush skips the IPI to a preempted vCPU. Let the spin settle. */
 		usleep(SPIN_SETTLE_US - SPIN_RATE_US);
-		uint64_t s0[1024], t0 = hx_now_ns();
+		uint64_t s0[1024], t0 = hx_now_ns(), t1;
 		for (int i = 0; i < active; i++)
 			s0[i] = sibs[i].spins;
-		usleep(SPIN_RATE_US);
-		uint64_t t1 = hx_now_ns();
-		for (int i = 0; i < active; i++)
+		do
+			(void)syscall(SYS_getppid);
+		while ((t1 = hx_now_ns()) - t0 < SPIN_RATE_US * 1000ULL);
+		for (int i = 0; i < active; i++) {
 			spins_per_ns[i] = (double)(sibs[i].spins - s0[i]) / (double)(t1 - t0);
+			if (!(spins_per_ns[i] > 0))
+				hx_die("sibling on cpu %d did not spin while its rate was taken", sibs[i].cpu);
+		}
 	} else if (m == RUN_SLEEP) {
 		usleep(20000);   /* let them block and their CPUs go idle */
 	}
