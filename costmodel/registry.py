@@ -213,7 +213,8 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("cross_cpu_copy_ns", "ns", 0.0, 0.0, 1.0e6,
        "Further cost of a copy made on a CPU other than the one that installed the page: the source page's"
        " lines come from the other CPU's cache rather than this one's.", MACHINE,
-       "assumed 0 until measured (the copy forced by the other CPU's batch, against a copy on the installing CPU)",
+       "assumed 0 until measured (a live child's copy written on the other CPU, against the same copy on the"
+       " installing one)",
        tex=r"c_{\mathrm{xc}}", plausible=(0.0, 5000.0),
        plausible_basis="64 cache lines from another core: up to a few us across sockets", introduced=3),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),

@@ -469,46 +469,60 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
 
 
 
-def clamped_difference(d: float, se: float) -> tuple[float, float, str]:
+def clamped_difference(d: float, se: float) -> tuple[float, str]:
     """A cost that cannot be negative, measured as a difference ``d`` with standard error ``se``:
-    (value, upper end of its 95% interval, what the note should add). At or below 0 the value is
-    0; the upper end is then what noise of that size could hide (1.96 se), and the note says
-    whether the difference was within noise of 0 or clearly below it (then the two sides of the
-    difference differ in something else, which the note names as such)."""
+    the upper end of its 95% interval where it is clamped to 0 (what noise of that size could hide,
+    1.96 se), and what the note should add: nothing above 0, else whether the difference was within
+    noise of 0 or clearly below it (then the two sides differ in something else)."""
     z = stats.Z95
     if d > 0:
-        return d, d + z * se, ""
+        return d + z * se, ""
     if d + z * se >= 0:
-        return 0.0, z * se, f"; {format_ns(d)}, within noise of 0: 0"
-    return 0.0, z * se, (f"; {format_ns(d)} [{format_ns(d - z * se)}, {format_ns(d + z * se)}], clearly below 0: the two sides differ in "
-                         f"something besides this cost (another CPU, another moment of the host); 0, up to what noise "
-                         f"of this size could hide")
+        return z * se, f"; {format_ns(d)}, within noise of 0: 0"
+    return z * se, (f"; {format_ns(d)} [{format_ns(d - z * se)}, {format_ns(d + z * se)}], clearly below 0: the two sides differ in "
+                    f"something besides this cost (another CPU, another moment of the host); 0, up to what noise "
+                    f"of this size could hide")
+
+
+def _fit_difference(forward: tuple[str, str], there: Obs, here: Obs, d_draw: np.ndarray, point: dict, draws: dict,
+                    less: str = "") -> tuple[str, Estimate, dict]:
+    """One non-negative cost from the difference of two measured quantities (``forward``: the
+    measurables of ``there`` and of ``here``), through the model's expressions, given what
+    ``point`` and ``draws`` already know; both are updated with it. Returns (its name, its
+    estimate, its residual row); ``less`` names what was taken out besides ``here``."""
+    from ..model.forward import measurable
+
+    expr = measurable(forward[0]) - measurable(forward[1])
+    d = there.value - here.value
+    se = math.hypot(there.se, here.se)
+    v, _ = solve_measurement(expr, d, point)
+    vb, _ = solve_measurement(expr, d_draw, draws)
+    (name, value), = v.items()
+    upper, below = clamped_difference(float(value), se)
+    value = max(float(value), 0.0)
+    point[name] = value
+    draws[name] = np.maximum(np.asarray(vb[name], float), 0.0)
+    fitted = float(_evaluate_measurable(expr, point))
+    low, high = _percentiles(draws[name])
+    est = Estimate(value, "measured",
+                   f"{there.label} minus {here.label} ({there.statistic}s: {format_ns(there.value)} - "
+                   f"{format_ns(here.value)})" + (f", less {less}" if less else "") + below,
+                   low, high if value > 0 else max(high, upper))
+    row = {"measurement": f"{there.label} - {here.label}", "statistic": there.statistic, "observed_ns": _r(d),
+           "se_ns": _r(se, 4), "fitted_ns": _r(fitted), "residual_ns": _r(d - fitted, 4), "forward": list(forward)}
+    return name, est, row
 
 
 def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
     """``sibling_fault_ns`` from the same reuse fault with and without a sibling thread spinning on
     the other CPU, through the model's expressions (their difference). A difference within noise of
     0 or below gives 0 (the interval says how far it reaches)."""
-    from ..model.forward import measurable
-
-    expr = measurable("reuse_fault_sibling_ns") - measurable("reuse_fault_ns")
-    d = spinning.value - plain.value
-    se = math.hypot(plain.se, spinning.se)
-    draws = d + se * rng.standard_normal(n_boot)
-    v, _ = solve_measurement(expr, max(d, 0.0), {})
-    vb, _ = solve_measurement(expr, np.maximum(draws, 0.0), {})
-    (name, value), = v.items()
-    _, upper, below = clamped_difference(d, se)
-    note = (f"{spinning.label} minus {plain.label} ({spinning.statistic}s: {format_ns(spinning.value)} - {format_ns(plain.value)})"
-            + below)
-    low, high = _percentiles(np.asarray(vb[name], float))
-    est = Estimate(float(value), "measured", note, low, high if d > 0 else max(high, upper))
-    rows = [{"measurement": f"{spinning.label} - {plain.label}", "statistic": spinning.statistic,
-             "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(d - float(value), 4),
-             "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"]}]
-    record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": ["reuse_fault_sibling_ns", "reuse_fault_ns"],
+    forward = ("reuse_fault_sibling_ns", "reuse_fault_ns")
+    d_draw = spinning.value - plain.value + math.hypot(plain.se, spinning.se) * rng.standard_normal(n_boot)
+    name, est, row = _fit_difference(forward, spinning, plain, d_draw, {}, {})
+    record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": list(forward),
               "method": f"difference of two {spinning.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
-              "residuals": rows}
+              "residuals": [row]}
     return FitOutcome({name: est}, record)
 
 
@@ -523,35 +537,17 @@ def fit_cross_cpu(reuse: Obs, reuse_other: Obs, copy: Obs, copy_other: Obs, *, r
     CPU, less that, gives ``cross_cpu_copy_ns``.
     Through the model's expressions (their differences). A difference within noise of 0 or below
     gives 0 (the interval says how far it reaches)."""
-    from ..model.forward import measurable
-
     z = rng.standard_normal((n_boot, 4))
-    pairs = [("cross_cpu_fault", ("reuse_fault_other_cpu_ns", "reuse_fault_ns"), reuse_other, reuse, 0),
-             ("cross_cpu_copy", ("copy_fault_other_cpu_ns", "copy_fault_ns"), copy_other, copy, 2)]
+    pairs = [(("reuse_fault_other_cpu_ns", "reuse_fault_ns"), reuse_other, reuse, ""),
+             (("copy_fault_other_cpu_ns", "copy_fault_ns"), copy_other, copy, "cross_cpu_fault_ns")]
     point: dict = {}
     draws: dict = {}
     ests, rows = {}, []
-    for _part, (a, b), there, here, k in pairs:
-        expr = measurable(a) - measurable(b)
-        d = there.value - here.value
-        d_draw = (there.value + there.se * z[:, k]) - (here.value + here.se * z[:, k + 1])
-        v, _ = solve_measurement(expr, d, point)
-        vb, _ = solve_measurement(expr, d_draw, draws)
-        (name, value), = v.items()
-        se = math.hypot(there.se, here.se)
-        _, upper, below = clamped_difference(float(value), se)
-        value = max(float(value), 0.0)
-        point[name] = value
-        draws[name] = np.maximum(np.asarray(vb[name], float), 0.0)
-        fitted = float(_evaluate_measurable(expr, point))
-        low, high = _percentiles(draws[name])
-        ests[name] = Estimate(value, "measured",
-                              f"{there.label} minus {here.label} ({there.statistic}s: {format_ns(there.value)} - "
-                              f"{format_ns(here.value)})" + (", less cross_cpu_fault_ns" if name == "cross_cpu_copy_ns" else "")
-                              + below, low, high if value > 0 else max(high, upper))
-        rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
-                     "observed_ns": _r(d), "se_ns": _r(math.hypot(there.se, here.se), 4), "fitted_ns": _r(fitted),
-                     "residual_ns": _r(d - fitted, 4), "forward": [a, b]})
+    for k, (forward, there, here, less) in enumerate(pairs):
+        d_draw = (there.value + there.se * z[:, 2 * k]) - (here.value + here.se * z[:, 2 * k + 1])
+        name, est, row = _fit_difference(forward, there, here, d_draw, point, draws, less)
+        ests[name] = est
+        rows.append(row)
     record = {"name": "cross_cpu", "parameters": list(CROSS_CPU_PARAMS), "n_points": len(rows),
               "forward": [r["forward"] for r in rows],
               "method": f"differences of {reuse.statistic}s on the two CPUs; parametric bootstrap ({n_boot}, seed {SEED})",
