@@ -16,7 +16,7 @@ from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
-from .recipes import (CROSS_CPU_PARAMS, DRAIN_PARAMS, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
@@ -136,6 +136,7 @@ RECIPE_STATISTIC = {
     "sibling": ("mean", "the model prices the expected cost of a fault: a mean"),
     "shootdown_receive": ("mean", "the model prices the expected time lost per IPI: a mean"),
     "cross_cpu": ("mean", "the model prices the expected cost of a fault: a mean"),
+    "cold": ("mean", "the model prices the expected cost of a fault: a mean"),
 }
 
 
@@ -172,7 +173,21 @@ def _from_fault_and_copy(df, provenance, rng, n_boot, known=None) -> FitOutcome:
         if len(sizes) == 1:
             size = float(sizes[0])
     copy4k = _obs(df, "copy_bandwidth", "copy_bandwidth_gbps", stat, op="copy_4k", cache_state="cold", measure="ns")
-    return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot)
+    cold = {n: float(known[n]) for n in COLD_PARAMS if known and n in known}
+    return fit_fault_and_copy(reuse, copy, copy4k, size, rng=rng, n_boot=n_boot, known=cold)
+
+
+#: fault_cost's operation that times the first reuse fault after a fork alone
+COLD_OP = "reuse_first_after_fork"
+
+
+def _from_cold(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """What a fault that comes alone pays beyond one in a burst: fault_cost's first write after a
+    fork (one timed per round) against its rounds of 16 writes."""
+    stat = RECIPE_STATISTIC["cold"][0]
+    first = _obs(df, "fault_cost", "cold_fault_ns", stat, op=COLD_OP, measure="ns")
+    rounds = _obs(df, "fault_cost", "cold_fault_ns", stat, op="reuse_after_fork", measure="ns")
+    return fit_cold(first, rounds, rng=rng, n_boot=n_boot)
 
 
 def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
@@ -381,6 +396,7 @@ def _from_remote_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
 
 #: (fit name, parameters it sets, function) in the order they run; each has its own random stream
 FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
+    ("cold", COLD_PARAMS, _from_cold),
     ("fault_and_copy", FAULT_AND_COPY_PARAMS, _from_fault_and_copy),
     ("sibling", ("sibling_fault_ns",), _from_sibling),
     ("cross_cpu", CROSS_CPU_PARAMS, _from_cross_cpu),
@@ -398,7 +414,7 @@ GROUP_PROBES = {"remote_drain": "remote_drain"}
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
 GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP),
-             "cross_cpu": ("fault_cost", "copy_child_alive_other_cpu")}
+             "cross_cpu": ("fault_cost", "copy_child_alive_other_cpu"), "cold": ("fault_cost", COLD_OP)}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,

@@ -262,8 +262,11 @@ def measurable_parameters(*names: str) -> tuple[str, ...]:
 
 
 #: what the reuse fault alone identifies (as a sum), and everything the fault/copy recipe fits
-REUSE_SPLIT = measurable_parameters("reuse_fault_ns")
-FAULT_AND_COPY_PARAMS = measurable_parameters("reuse_fault_ns", "page_copy_ns", "copy_fault_ns")
+#: the cold-path cost is fitted before (fit_cold) and known to the fault/copy recipe
+COLD_PARAMS = ("cold_fault_ns",)
+REUSE_SPLIT = tuple(n for n in measurable_parameters("reuse_fault_ns") if n not in COLD_PARAMS)
+FAULT_AND_COPY_PARAMS = tuple(n for n in measurable_parameters("reuse_fault_ns", "page_copy_ns", "copy_fault_ns")
+                              if n not in COLD_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -323,7 +326,8 @@ def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict
 
 
 def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *, rng: np.random.Generator,
-                       n_boot: int = N_BOOT) -> FitOutcome:
+                       n_boot: int = N_BOOT, known: Mapping[str, float] | None = None,
+                       known_draws: Mapping[str, np.ndarray] | None = None) -> FitOutcome:
     """From three measurements, through the model's own expressions
     (:mod:`costmodel.model.forward`): the reuse fault, a cold page copy and the copy fault with no
     other CPU in the mm. Each fixes what it contains that the ones before did not; several
@@ -340,6 +344,11 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     z = rng.standard_normal((n_boot, len(steps)))
     point: dict[str, object] = {"page_bytes": float(copy_bytes)}
     draws: dict[str, object] = {"page_bytes": np.full(n_boot, float(copy_bytes))}
+    for n in COLD_PARAMS:   # fitted before (0 where the set has no cold measurement)
+        v = float((known or {}).get(n, registry.NUMERIC[n].default))
+        point[n] = v
+        kd = (known_draws or {}).get(n)
+        draws[n] = np.full(n_boot, v) if kd is None or len(kd) != n_boot else np.asarray(kd, float)
     groups = []
     for i, (obs, expr) in enumerate(steps):
         values, shown = solve_measurement(expr, obs.value, point)
@@ -522,6 +531,21 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     name, est, row = _fit_difference(forward, spinning, plain, d_draw, {}, {})
     record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": list(forward),
               "method": f"difference of two {spinning.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": [row]}
+    return FitOutcome({name: est}, record)
+
+
+def fit_cold(first: Obs, round_mean: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """``cold_fault_ns`` from the first reuse fault after a fork, timed alone, against the mean of
+    fault_cost's rounds of 16 reuses after a fork (one cold, 15 following a fault), through the
+    model's expressions (their difference is 15/16 of the cold cost). A difference within noise of
+    0 or below gives 0 (the interval says how far it reaches)."""
+    forward = ("reuse_fault_cold_ns", "reuse_fault_ns")
+    d_draw = first.value - round_mean.value + math.hypot(first.se, round_mean.se) * rng.standard_normal(n_boot)
+    draws: dict = {}
+    name, est, row = _fit_difference(forward, first, round_mean, d_draw, {}, draws)
+    record = {"name": "cold", "parameters": [name], "n_points": 1, "forward": list(forward),
+              "method": f"difference of two {first.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
               "residuals": [row]}
     return FitOutcome({name: est}, record)
 
