@@ -56,7 +56,8 @@ def _copy_parts(p, targets=0):
 def _entry(p, targets=0, elsewhere=0.0):
     """What every fault pays: the entry, the sibling cost while another CPU runs the mm, and, for
     the share ``elsewhere`` written on another CPU than the page's installer, what that adds."""
-    return p["fault_entry_ns"] + (p["sibling_fault_ns"] if targets else 0.0) + elsewhere * p["cross_cpu_fault_ns"]
+    return (p["fault_entry_ns"] + p.get("cold_fault_ns", 0.0) + (p["sibling_fault_ns"] if targets else 0.0)
+            + elsewhere * p["cross_cpu_fault_ns"])
 
 
 def _wilson(k, n, z=2.5758293035489004):
@@ -89,7 +90,8 @@ def test_same_cpu_write_drains_the_one_held_folio_and_reuses(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=100, target_cpus=0)
     assert r.model_p_copy == 0
-    expected = p["fault_entry_ns"] + p["reuse_ns"] + p["drain_base_ns"] + p["drain_per_folio_ns"] * 1
+    expected = (p["fault_entry_ns"] + p.get("cold_fault_ns", 0.0) + p["reuse_ns"] + p["drain_base_ns"]
+                + p["drain_per_folio_ns"] * 1)
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
 
@@ -268,3 +270,58 @@ def test_command_directory_without_the_probes(tmp_path):
     csv.iloc[0:0].to_csv(d / "measurements.csv", index=False)
     with pytest.raises(UserError, match="no workload or swap_cow"):
         _cmd([str(d), "--params", str(PARAMS)])
+
+
+def test_every_workload_write_is_cold_and_a_swap_round_one_in_16(tmp_path, result):
+    """The workload probe times the first write after each trial's fork (read in workload.c): with
+    a cold-path cost of 400 ns every workload prediction rises by exactly 400 ns; swap_cow times 16
+    writes in a row, as fault_cost's rounds: by 400/16 ns."""
+    doc = json.loads(PARAMS.read_text())
+    doc["registry_generation"] = 4
+    doc["parameters"]["cold_fault_ns"] = {"value": 400.0, "unit": "ns", "ci_low": 400.0, "ci_high": 400.0,
+                                          "source": "measured", "note": "test"}
+    warm = tmp_path / "cold.json"
+    warm.write_text(json.dumps(doc))
+    rows, _ = prediction.predict(RUN, params=warm)
+    base, _ = result
+    both = rows.merge(base, on=["probe", "config"], suffixes=("", "_base"))
+    rise = both["predicted_ns"] - both["predicted_ns_base"]
+    work = both["probe"] == "workload"
+    assert rise[work].to_numpy() == pytest.approx(400.0, rel=1e-9)
+    priced = (both["probe"] == "swap_cow") & both["priced"]
+    assert rise[priced].to_numpy() == pytest.approx(400.0 / 16, rel=1e-9)
+
+
+def test_interval_is_the_root_sum_of_its_parts(result):
+    rows, summary = result
+    priced = rows[rows["priced"]]
+    halves = priced[["params_half_ns", "drift_half_ns", "model_half_ns", "measured_half_ns"]].to_numpy()
+    total = (halves ** 2).sum(axis=1) ** 0.5
+    assert (priced["interval_high"] - priced["predicted_ns"]).to_numpy() == pytest.approx(total, rel=1e-9)
+    # the measured mean's own noise is one part: half its bootstrap interval
+    assert priced["measured_half_ns"].to_numpy() == pytest.approx(
+        ((priced["mean_ci_high"] - priced["mean_ci_low"]) / 2).to_numpy(), rel=1e-9)
+    holds = [lo <= m <= hi for lo, m, hi in zip(priced["interval_low"], priced["mean_ns"], priced["interval_high"])]
+    assert summary["interval_holds"] == sum(holds)
+
+
+def test_a_set_of_another_cpu_is_named_so(tmp_path):
+    """issue 17: predicting with another CPU's set warns and does not call it the same CPU."""
+    doc = json.loads(PARAMS.read_text())
+    doc["provenance"]["cpu_family"] = 6
+    doc["provenance"]["cpu_model_number"] = 167
+    doc["provenance"]["cpu_vendor"] = "GenuineIntel"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(doc))
+    rows, summary = prediction.predict(RUN, params=other)
+    text = prediction.describe(rows, summary)
+    assert summary["same_cpu"] is False
+    assert "NOT the same CPU" in text and "warning:" in text
+    assert "same CPU, held out" not in text
+
+
+def test_configuration_column_is_never_cut(result):
+    rows, summary = result
+    text = prediction.describe(rows, summary)
+    for config in rows["config"]:
+        assert f" {config} " in text
