@@ -370,7 +370,7 @@ int probe_main(void)
 	for (int op = 0; op < NOPS; op++) {
 		int per_round = is_single_op(op) ? 1 : ROUND_PAGES;
 		rounds[op] = (samples_per_op + per_round - 1) / per_round;
-		if (is_single_op(op))
+		if (op == REUSE_DRAIN)
 			rounds[op] = rounds[op] / 4 > 0 ? rounds[op] / 4 : 1;   /* one fault per round: fewer */
 		int writes_elsewhere = op == COPY_BATCH || op == REUSE_OTHER || op == COPY_OTHER;
 		runnable[op] = !((writes_elsewhere || is_spinning_op(op)) && ncpu < 2);
