@@ -107,8 +107,12 @@ def no_set_message(prov: Mapping, what: str = "this CPU") -> str:
     from .bench.provenance import dataset_id
 
     ident = prov.get("dataset_id") or dataset_id(prov)
-    return (f"no calibrated parameter set in {paramfile.PARAMS_DIR} was measured on {what}, {_describe_cpu(prov)}; "
-            f"make one: `costmodel bench --repeat 3 --out data/measurements/{ident}` then `costmodel calibrate "
+    if "unknown" in ident:   # the hypervisor is read by a probe binary: bench names the directory
+        return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+                f"make one: `costmodel bench --repeat 5` (it names the directory, data/measurements/ID) then "
+                f"`costmodel calibrate data/measurements/ID -o data/params/ID.json`")
+    return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+            f"make one: `costmodel bench --repeat 5 --out data/measurements/{ident}` then `costmodel calibrate "
             f"data/measurements/{ident} -o data/params/{ident}.json`")
 
 
@@ -249,6 +253,8 @@ def _draw_groups(ps: paramfile.ParamSet) -> tuple[list[tuple[str, ...]], set[str
             held.update(names)
             continue
         for part in ident.split(";"):
+            if part.strip().startswith("split:"):
+                continue   # drawn as a split of its measured sum (_draws)
             members = tuple(m.strip() for m in part.split("+") if m.strip() in registry.NUMERIC)
             if len(members) > 1:
                 groups.append(members)
@@ -260,14 +266,30 @@ def _draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str
     clipped to the registry bounds; members of a sum group share one deviate; parameters with no
     interval, or held (see :func:`_draw_groups`), stay at their value."""
     groups, held = _draw_groups(ps)
+    from .uncertainty import split_sums
+
+    splits = split_sums(ps)
+    out: dict[str, np.ndarray] = {}
+    by_label: dict[str, list[str]] = {}
+    for name, (label, _) in splits.items():
+        by_label.setdefault(label, []).append(name)
+    for label, members in by_label.items():
+        # the measured sum from its interval, split uniformly (a flat Dirichlet) among its parts
+        total, lo, hi = splits[members[0]][1]
+        z = rng.standard_normal(n)
+        sums = np.maximum(total + z * np.where(z < 0, total - lo, hi - total) / stats.Z95, 0.0)
+        e = rng.standard_exponential((n, len(members)))
+        shares = e / e.sum(axis=1, keepdims=True)
+        for i, m in enumerate(members):
+            spec = registry.NUMERIC[m]
+            out[m] = np.clip(shares[:, i] * sums, spec.low, spec.high)
     deviate: dict[str, np.ndarray] = {}
     for members in groups:
         z = rng.standard_normal(n)
         deviate.update({m: z for m in members})
-    out: dict[str, np.ndarray] = {}
     for name in MACHINE_NAMES:
         e = ps.parameters.get(name)
-        if name in held or e is None or e.ci_low is None or e.ci_high is None:
+        if name in out or name in held or e is None or e.ci_low is None or e.ci_high is None:
             continue
         spec = registry.NUMERIC[name]
         if spec.integer or not float(e.ci_high) > float(e.ci_low):
@@ -605,9 +627,13 @@ def _by_probe(out: pd.DataFrame) -> dict:
     for probe, g in out.groupby("probe", sort=False):
         priced = g[g["priced"]]
         copies = g[g["copy_inside"].notna()]
+        full = priced[priced["model_lacks"] == ""]
         res[str(probe)] = {"configurations": int(len(g)), "priced": int(len(priced)),
                            "cost_within": int(priced["within_tolerance"].sum()),
                            "interval_holds": int(priced["interval_holds"].fillna(False).astype(bool).sum()),
+                           "lacking": int(len(priced) - len(full)),
+                           "lacking_interval_holds": int(priced[priced["model_lacks"] != ""]["interval_holds"]
+                                                         .fillna(False).astype(bool).sum()),
                            "copy_rows": int(len(copies)), "copy_inside": int(copies["copy_inside"].astype(bool).sum())}
     return res
 
@@ -656,6 +682,9 @@ def describe(rows: pd.DataFrame, summary: Mapping) -> str:
                 f"{s['cost_tolerance']:.0%}, 95% interval holds the measured mean in {b['interval_holds']} of "
                 f"{b['priced']}; copy fractions {b['copy_inside']} of {b['copy_rows']} hold p_copy "
                 f"({s['fraction_confidence']:.0%} Wilson)")
+        if b.get("lacking"):
+            part += (f"; {b['lacking']} of the priced lack a concept the model does not have (listed below; "
+                     f"their intervals hold {b['lacking_interval_holds']})")
         if b["configurations"] > b["priced"]:
             part += f"; {b['configurations'] - b['priced']} configurations not priced (no WP fault taken)"
         lines.append(part)

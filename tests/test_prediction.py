@@ -306,7 +306,7 @@ def test_interval_is_the_root_sum_of_its_parts(result):
 
 
 def test_a_set_of_another_cpu_is_named_so(tmp_path):
-    """issue 17: predicting with another CPU's set warns and does not call it the same CPU."""
+    """Predicting with another CPU's set warns and does not call it the same CPU."""
     doc = json.loads(PARAMS.read_text())
     doc["provenance"]["cpu_family"] = 6
     doc["provenance"]["cpu_model_number"] = 167
@@ -325,3 +325,22 @@ def test_configuration_column_is_never_cut(result):
     text = prediction.describe(rows, summary)
     for config in rows["config"]:
         assert f" {config} " in text
+
+
+def test_a_cpu_without_a_committed_set_gets_one_line_with_the_two_commands(monkeypatch, capsys):
+    """eval (through the default set's hint) and predict on a CPU no committed set
+    comes from say so in one line naming the commands that make one."""
+    from costmodel.bench import provenance
+    from costmodel.commands import common
+
+    fake = {"cpu_vendor": "GenuineIntel", "cpu_family": 6, "cpu_model_number": 999, "cpu_model": "Test CPU",
+            "dataset_id": "kvm-intel-test-2cpu-linux6.18"}
+    monkeypatch.setattr(provenance, "machine_facts", lambda *a, **k: dict(fake))
+    common._machine_hint(paramfile.default_params_path())
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "no calibrated parameter set" in err[0]
+    assert "costmodel bench --repeat 5 --out data/measurements/kvm-intel-test-2cpu-linux6.18" in err[0]
+    assert "costmodel calibrate data/measurements/kvm-intel-test-2cpu-linux6.18 -o data/params/" in err[0]
+    with pytest.raises(UserError, match="costmodel calibrate data/measurements/kvm-intel-test"):
+        prediction.choose_param_set(fake)

@@ -365,13 +365,25 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
         draws.update({n: np.maximum(np.asarray(v, float), 0.0) for n, v in boot.items()})
         groups.append((obs, shown, list(values)))
     ests = {}
+    splits = []
     for obs, shown, names in groups:
         if len(names) > 1:
+            # a split of one measured sum: the sum is measured, the shares are the registry defaults'
+            # ratio (assumed); each part can be anything from 0 to the whole sum, and that is its interval
             ratio = ":".join(f"{registry.NUMERIC[n].default:g}" for n in names)
-            note = (f"only the sum {shown} is identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the"
-                    f" parameters measured before it); split {ratio} as the registry defaults (assumed)")
-        else:
-            note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
+            total = sum(point[n] for n in names)
+            total_draw = sum(np.asarray(draws[n], float) for n in names)
+            t_lo, t_hi = _percentiles(total_draw)
+            note = (f"split of a measured sum: only {shown} = {format_ns(total)} [{format_ns(t_lo)}, {format_ns(t_hi)}] is"
+                    f" identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the parameters measured"
+                    f" before it); this part is the registry defaults' share ({ratio}, assumed), and its interval is what"
+                    f" the split allows: 0 to the whole sum")
+            splits.append({"parameters": list(names), "sum_ns": _r(total), "sum_ci_low": _r(t_lo),
+                           "sum_ci_high": _r(t_hi), "shares": {n: _r(point[n] / total, 4) for n in names}})
+            for n in names:
+                ests[n] = Estimate(point[n], "measured", note, 0.0, max(t_hi, point[n]))
+            continue
+        note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
         for n in names:
             ests[n] = Estimate(point[n], "measured", note, *_percentiles(draws[n]))
     fitted = [float(_evaluate_measurable(expr, point)) for _, expr in steps]
@@ -379,7 +391,8 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
              "fitted_ns": _r(f), "residual_ns": _r(o.value - f, 4)} for (o, _), f in zip(steps, fitted)]
     names_all = [n for _, _, names in groups for n in names]
     record = {"name": "fault_and_copy", "parameters": names_all, "n_points": 3,
-              "identifiable": "; ".join(shown for _, shown, _ in groups),
+              "identifiable": "; ".join((f"split: {shown}" if len(names) > 1 else shown) for _, shown, names in groups),
+              "splits": splits,
               "forward": ["reuse_fault_ns", "page_copy_ns", "copy_fault_ns"],
               "split_rule": "several parameters in one measurement: split in the ratio of the registry defaults",
               "statistic": "/".join(sorted({o.statistic for o in (reuse, copy, copy_4k)})),
