@@ -344,3 +344,13 @@ def test_a_cpu_without_a_committed_set_gets_one_line_with_the_two_commands(monke
     assert "costmodel calibrate data/measurements/kvm-intel-test-2cpu-linux6.18 -o data/params/" in err[0]
     with pytest.raises(UserError, match="costmodel calibrate data/measurements/kvm-intel-test"):
         prediction.choose_param_set(fake)
+
+
+def test_a_gap_that_ran_far_past_its_length_is_priced_at_its_nominal_rate():
+    """Adds in a timed gap are about Poisson (variance/mean near 1); a trial held off for a second
+    makes them overdispersed, and then their mean says nothing about the gap."""
+    meta = {"gap_adds_100000_per_s_300_us_drained_1_same_100": "mean=233.1 var=16745821.5 gap_ns=2431644 trials=400",
+            "gap_adds_50000_per_s_200_us_drained_0_same_0": "mean=9.02 var=10.47 gap_ns=210596 trials=400"}
+    odd = prediction.gap_meta(meta, 100000, 300, 1, 100)
+    assert odd[0] == "overdispersed" and odd[1] == pytest.approx(16745821.5 / 233.1)
+    assert prediction.gap_meta(meta, 50000, 200, 0, 0) == pytest.approx((9.02, 210596e-9))
