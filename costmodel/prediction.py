@@ -6,9 +6,15 @@ to a parameter point (:func:`workload_point`, :func:`swap_point`): the machine's
 calibrated parameter set of the same CPU, the kernel preset of the kernel that ran, and the
 configuration's workload (share of writes on the holding CPU, the gap as a fixed count of adds or
 as a time with the adder's measured rate, the page's position, the shootdown targets, whether
-the page was exclusive or really shared). :func:`predict` evaluates the kernel's policy there and
-sets the model's expected cost per WP fault and copy probability beside the measured mean (with
-its bootstrap interval) and copy fraction (with a 99% Wilson interval).
+the page was exclusive or really shared, and how many of its faults come alone: every ``workload``
+write is the first after its trial's fork, ``p_cold_fault`` = 1). :func:`predict` evaluates the
+kernel's policy there and sets the model's expected cost per WP fault and copy probability beside
+the measured mean (with its bootstrap interval) and copy fraction (with a 99% Wilson interval).
+
+The predicted cost's 95% interval says what it is made of (:func:`interval_parts`): the set's
+parameter intervals, the host's drift between the rounds of the set's recording (``bench
+--repeat``), the model's own error on whole faults no fit used (the set's ``model_check``) and the
+measured mean's own noise. A set of another CPU than the measurements' is named so, with a warning.
 
 Where the model lacks a concept, the row says so in ``model_lacks`` and is left out of the
 agreement for what the model cannot price: a write that took no fault at all (the swap-in
@@ -356,15 +362,16 @@ def interval_parts(pred: Mapping, drift: float | None, model_rel: float | None, 
     """The halves (95%) of a predicted cost's interval, by source, and the whole interval (their
     root sum of squares around the prediction): ``params`` (the set's parameter intervals),
     ``drift`` (the host between rounds), ``model`` (the model's own error on like faults),
-    ``measured`` (the measured mean's own noise, which a comparison with it must allow)."""
+    ``measured`` (the measured mean's own noise, which a comparison with it must allow); the whole
+    interval is ``predicted_ci_low`` .. ``predicted_ci_high``."""
     value = float(pred["expected_ns"])
     halves = {"params": (float(pred["expected_ci_high"]) - float(pred["expected_ci_low"])) / 2,
               "drift": stats.Z95 * drift if drift is not None else 0.0,
               "model": stats.Z95 * model_rel * value if model_rel is not None else 0.0,
               "measured": float(measured_half) if measured_half is not None and math.isfinite(measured_half) else 0.0}
     total = math.sqrt(sum(h * h for h in halves.values()))
-    return {**{f"{k}_half_ns": h for k, h in halves.items()}, "interval_low": max(value - total, 0.0),
-            "interval_high": value + total}
+    return {**{f"{k}_half_ns": h for k, h in halves.items()}, "predicted_ci_low": max(value - total, 0.0),
+            "predicted_ci_high": value + total}
 
 
 def predicted(point: Mapping, policy: str, draws: Mapping[str, np.ndarray]) -> dict:
@@ -440,9 +447,11 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
             tolerance: float = COST_TOLERANCE) -> tuple[pd.DataFrame, dict]:
     """Predicted against measured, one row per configuration of the two probes, and a summary.
 
-    Row columns: probe, config, the key columns, policy, predicted_ns (+ interval), measured
-    mean_ns (+ interval) and median_ns, cost_error (predicted / measured - 1), within_tolerance
-    (``|cost_error| <= tolerance``),
+    Row columns: probe, config, the key columns, policy, predicted_ns with its 95% interval
+    (predicted_ci_low/high: the root sum of squares of params_half_ns, drift_half_ns, model_half_ns
+    and measured_half_ns, :func:`interval_parts`) and interval_holds (it holds the measured mean),
+    measured mean_ns (+ interval) and median_ns, cost_error (predicted / measured - 1),
+    within_tolerance (``|cost_error| <= tolerance``),
     model_p_copy, measured copy fraction with its 99% interval, copy_inside, p_fault and the
     measured fault fraction (swap_cow), model_lacks. The summary holds the set, the policy and the
     agreement; ``loop`` the swap loop's times per iteration and the two-thread/one-thread ratios.
@@ -490,8 +499,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
             copy = _fraction(group, "copied")
             fault = _fraction(group, "faulted")
             row = {"probe": probe, "config": _config_label(probe, key), **key, "policy": policy,
-                   "predicted_ns": pred["expected_ns"], "predicted_ci_low": pred["expected_ci_low"],
-                   "predicted_ci_high": pred["expected_ci_high"],
+                   "predicted_ns": pred["expected_ns"],
                    "mean_ns": cost.get("mean_ns"), "mean_ci_low": cost.get("ci_low"),
                    "mean_ci_high": cost.get("ci_high"), "median_ns": cost.get("median_ns"),
                    "priced": mapped.priced,
@@ -509,7 +517,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
                                       model_rel, meas_half))
             row["cost_error"] = (row["predicted_ns"] / m - 1) if (m and m > 0 and mapped.priced) else math.nan
             row["within_tolerance"] = bool(mapped.priced and abs(row["cost_error"]) <= tolerance)
-            row["interval_holds"] = (bool(row["interval_low"] <= m <= row["interval_high"])
+            row["interval_holds"] = (bool(row["predicted_ci_low"] <= m <= row["predicted_ci_high"])
                                      if mapped.priced and m is not None else None)
             row["copy_inside"] = _inside(row["model_p_copy"], row["copied_ci_low"], row["copied_ci_high"])
             row["fault_inside"] = (_inside(row["p_fault"], row["faulted_ci_low"], row["faulted_ci_high"])
@@ -725,7 +733,7 @@ def describe(rows: pd.DataFrame, summary: Mapping) -> str:
     lines += ["", f"{'probe':9s} {'configuration':{width}s} {'predicted ns [95%]':>24s} {'params':>7s} {'drift':>7s} "
                   f"{'model':>7s} {'meas':>7s} {'measured mean ns':>17s} {'err':>6s} {'p_copy':>6s} {'copied [99%]':>19s}"]
     for r in rows.itertuples():
-        pred = f"{_f(r.predicted_ns)} [{_f(r.interval_low)}, {_f(r.interval_high)}]"
+        pred = f"{_f(r.predicted_ns)} [{_f(r.predicted_ci_low)}, {_f(r.predicted_ci_high)}]"
         hold = "" if not r.priced else (" " if r.interval_holds else "!")
         err = _f(r.cost_error, "{:+.0%}") if r.priced else "n/p"
         mark = "" if not r.priced else (" " if r.within_tolerance else "*")
