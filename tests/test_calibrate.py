@@ -642,3 +642,32 @@ def test_a_set_without_the_spinning_ops_keeps_the_sibling_cost_assumed():
     ps = calibrate.calibrate_frame(make_measurements(seed=2, cpus=2), {}, name="s", n_boot=FAST)
     e = ps.parameters["sibling_fault_ns"]
     assert e.source == "assumed" and "reuse_after_fork_spinning" in e.note
+
+
+def test_each_round_of_a_repeated_recording_is_calibrated_as_its_own_directory_would_be(tmp_path):
+    """The committed Zen 4 set was recorded with bench --repeat 5; its ``rounds`` record holds each
+    round's machine parameters. Round 2 copied out as a recording of its own (its raw files alone,
+    summarised by --resummarise) and calibrated gives the same values."""
+    import json
+    import shutil
+
+    from costmodel.bench import resummarise
+
+    root = Path(__file__).parent.parent
+    src = root / "data" / "measurements" / "kvm-amd-epyc-f25m17-2cpu-linux6.18"
+    if not src.is_dir():
+        pytest.skip("the Zen 4 dataset is not in this checkout")
+    one = tmp_path / "round2"
+    (one / "raw").mkdir(parents=True)
+    for f in (src / "raw").glob("*.round2.tsv.gz"):
+        shutil.copy(f, one / "raw" / f.name.replace(".round2", ""))
+    prov = json.loads((src / "provenance.json").read_text())
+    prov["repeat"] = 1
+    (one / "provenance.json").write_text(json.dumps(prov))
+    resummarise(one, force=True)
+    alone = calibrate.calibrate(one, allow_defaults=True, n_boot=20)
+    ps = paramfile.load(root / "data" / "params" / "kvm-amd-epyc-f25m17-2cpu-linux6.18.json")
+    record = next(f for f in ps.fit if f["name"] == "rounds")
+    assert record["rounds"] == 5
+    for name in ("cold_fault_ns", "fault_entry_ns", "drain_base_ns", "shootdown_receive_ns", "remote_drain_ns"):
+        assert record["values_by_round"][name][1] == pytest.approx(float(alone.parameters[name].value), rel=1e-3), name

@@ -354,3 +354,25 @@ def test_a_gap_that_ran_far_past_its_length_is_priced_at_its_nominal_rate():
     odd = prediction.gap_meta(meta, 100000, 300, 1, 100)
     assert odd[0] == "overdispersed" and odd[1] == pytest.approx(16745821.5 / 233.1)
     assert prediction.gap_meta(meta, 50000, 200, 0, 0) == pytest.approx((9.02, 210596e-9))
+
+
+def test_drift_part_is_the_spread_of_the_rounds_own_calibrations(tmp_path, result):
+    """A set whose rounds differ only in cold_fault_ns (0, 100, 200 ns): every workload write is
+    cold, so the prediction moves by exactly that between rounds; its drift half is 1.96 x 100 ns.
+    A swap_cow row (one cold write in 16) moves by 1/16 of it."""
+    doc = json.loads(PARAMS.read_text())
+    doc["registry_generation"] = 4
+    doc["parameters"]["cold_fault_ns"] = {"value": 100.0, "unit": "ns", "ci_low": 100.0, "ci_high": 100.0,
+                                          "source": "measured", "note": "test"}
+    doc["fit"].append({"name": "rounds", "method": "test", "parameters": ["cold_fault_ns"], "n_points": 0,
+                       "residuals": [], "values_by_round": {"cold_fault_ns": [0.0, 100.0, 200.0]}})
+    path = tmp_path / "rounds.json"
+    path.write_text(json.dumps(doc))
+    rows, summary = prediction.predict(RUN, params=path)
+    assert summary["rounds"] == 3
+    work = rows[rows["probe"] == "workload"]
+    assert work["drift_half_ns"].to_numpy() == pytest.approx(1.959963984540054 * 100.0, rel=1e-6)
+    swap = rows[(rows["probe"] == "swap_cow") & rows["priced"]]
+    assert swap["drift_half_ns"].to_numpy() == pytest.approx(1.959963984540054 * 100.0 / 16, rel=1e-6)
+    base, base_summary = result
+    assert base_summary["rounds"] == 0 and (base["drift_half_ns"].fillna(0) == 0).all()
