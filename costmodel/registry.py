@@ -229,7 +229,8 @@ _ENTRIES: list[Numeric | Categorical] = [
        " a fault right after another one does not pay it.", MACHINE,
        "assumed 0 until measured (the first write after a fork, against the later writes of the same round)",
        tex=r"c_{\mathrm{cold}}", plausible=(0.0, 2000.0),
-       plausible_basis="0.3 to 0.8 us measured on Zen 4 guests (the fault path's caches and TLB refilled)",
+       plausible_basis="0.19 to 0.34 us after a fork on a Zen 4 guest (fault_cost, three recordings), about 0.8 us"
+                       " right after a move to another CPU",
        introduced=4),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
