@@ -374,6 +374,10 @@ def _polynomial_roots(values, policy, against, name, lo, hi):
     sym = registry.S[name]
     cats = [values[n] for n in registry.CATEGORICAL]
     diff = policy_outputs(policy, *cats)["expected_ns"] - policy_outputs(against, *cats)["expected_ns"]
+    if not diff.is_polynomial(sym):
+        # structurally not a polynomial in it (inside a rate, an exponential, a clamp): substituting
+        # the other values would only cost time (minutes for a rate inside the residency)
+        return None
     subs = {registry.S[n]: sp.Float(values[n]) if not registry.NUMERIC[n].integer else sp.Integer(values[n])
             for n in NUMERIC_NAMES if n != name}
     expr = diff.xreplace(subs)

@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .textfmt import format_ns, sig4 as _sig4  # noqa: F401  (format_ns: part of this module's API)
+from .textfmt import format_ns, format_value, sig4 as _sig4  # noqa: F401  (part of this module's API)
 from . import palette, registry
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
@@ -842,63 +842,100 @@ def residency_chart(source, width: int = 320, height: int = 240):
 # ---- what flips the verdict ---------------------------------------------------------------------
 
 
+def flip_words(r, fmt) -> str:
+    """What the flip search found for one row of a sensitivity table, in words: where another
+    candidate takes over, "no flip within its bounds" (searched over the parameter's whole
+    registry range, not only its interval), "shifts every candidate alike" or "not searched"."""
+    flips = []
+    if r["flip_below"] is not None:
+        flips.append(f"{r['flips_to_below']} below {fmt(r['flip_below'], r['unit'])}")
+    if r["flip_above"] is not None:
+        flips.append(f"{r['flips_to_above']} above {fmt(r['flip_above'], r['unit'])}")
+    if flips:
+        return "; ".join(flips)
+    if not r.get("flip_searched", True):
+        return "not searched"
+    if not r.get("rival_moves", True):
+        return "shifts every candidate alike: no flip"
+    return "no flip within its bounds"
+
+
 def tornado_data(sens, n: int | None = 12) -> pd.DataFrame:
     """The first ``n`` rows of a :class:`costmodel.uncertainty.Sensitivity` ranking, as the
     tornado chart reads them: ``label`` (parameter and origin), ``rank``, ``margin_min`` ..
-    ``margin_max`` (the cheapest other candidate's cost minus the verdict's over the parameter's
-    interval, ns), ``margin_at_value``, ``interval`` and ``flip`` (words), ``gain``, ``origin``."""
+    ``margin_max`` (the cost of ``rival``, the runner-up that can overtake as this parameter
+    moves, minus the verdict's over the parameter's interval, ns), ``margin_at_value``,
+    ``interval`` and ``flip`` (words), ``gain``, ``origin``."""
     t = sens.table.head(n) if n else sens.table
     rows = []
-
-    for i, r in enumerate(t.itertuples()):
-        def g(x, unit=r.unit):
-            return format_value(x, unit)
-
-        flips = []
-        if r.flip_below is not None:
-            flips.append(f"{r.flips_to_below} below {g(r.flip_below)}")
-        if r.flip_above is not None:
-            flips.append(f"{r.flips_to_above} above {g(r.flip_above)}")
-        rows.append({"label": f"{r.parameter} ({r.origin})", "parameter": r.parameter, "rank": i,
-                     "origin": "measured" if r.origin == "measured" else "assumed or varied",
-                     "margin_min": r.margin_min, "margin_max": r.margin_max, "margin_at_value": r.margin_at_value,
-                     "interval": f"{g(r.low)} .. {g(r.high)}",
-                     "flip": "; ".join(flips) or "no flip within the bounds", "gain": r.gain})
-    return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "margin_min", "margin_max",
+    for i, r in enumerate(t.to_dict("records")):
+        rows.append({"label": f"{r['parameter']} ({r['origin']})", "parameter": r["parameter"], "rank": i,
+                     "origin": "measured" if r["origin"] == "measured" else "assumed or varied",
+                     "rival": r.get("rival", "") if r.get("rival_moves", True) else "",
+                     "margin_min": r["margin_min"], "margin_max": r["margin_max"],
+                     "margin_at_value": r["margin_at_value"],
+                     "interval": f"{format_value(r['low'], r['unit'])} .. {format_value(r['high'], r['unit'])}",
+                     "flip": flip_words(r, format_value), "gain": r["gain"]})
+    return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "rival", "margin_min", "margin_max",
                                        "margin_at_value", "interval", "flip", "gain"])
 
 
+def _symlog_ticks(lo: float, hi: float, constant: float = 100.0) -> list[float]:
+    """Ticks of a symmetric-log axis over ``lo`` .. ``hi``: 0 and each power of ten from
+    ``constant`` up, either side as the range needs, thinned so that at most about seven remain
+    (the labels of an axis ticked at every power of ten run together)."""
+    out = [0.0]
+    for sign, end in ((1.0, hi), (-1.0, -lo)):
+        if end <= constant / 2:
+            continue
+        k_hi = int(np.ceil(np.log10(end)))
+        out += [sign * 10.0 ** k for k in range(int(np.log10(constant)), k_hi + 1) if 10.0 ** k <= end * 1.0001]
+    step = max(1, int(np.ceil((len(out) - 1) / 6)))
+    pos = sorted(v for v in out if v > 0)[::step]
+    neg = sorted((v for v in out if v < 0), reverse=True)[::step]
+    return sorted([0.0, *pos, *neg])
+
+
 def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 480):
-    """Tornado of the verdict: for each parameter (most decisive on top), the bar spans the
-    cheapest other candidate's cost minus the verdict's as that parameter alone crosses its
-    interval; the dot is the point itself; a bar reaching left of the zero line flips the verdict.
-    The x axis is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
+    """Tornado of the verdict: for each parameter (most decisive on top), the bar spans the cost
+    of the runner-up that can overtake as that parameter alone crosses its interval (named on the
+    row: a candidate that costs the verdict's plus a constant never is) minus the verdict's; the
+    dot is the point itself; a bar reaching left of the zero line flips the verdict. The x axis
+    is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
     import altair as alt
 
+    df = df.copy()
+    df["row"] = [f"{p}  vs {r}" if r else f"{p}  (moves all alike)"
+                 for p, r in zip(df["parameter"], df.get("rival", [""] * len(df)))]
+    lo = min(0.0, float(df["margin_min"].min())) if len(df) else 0.0
+    hi = max(0.0, float(df["margin_max"].max())) if len(df) else 1.0
+    scale = alt.Scale(type="symlog", constant=100)
     base = alt.Chart(df)
-    order = list(df["label"])
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
-    x = alt.X("margin_min:Q", scale=alt.Scale(type="symlog", constant=100),
-              title="cost of the next cheapest candidate minus the verdict's; below 0: the verdict flips",
-              axis=alt.Axis(labelExpr=TIME_LABEL_EXPR))
-    tips = [alt.Tooltip("parameter:N"), alt.Tooltip("interval:N"), alt.Tooltip("flip:N"),
-            alt.Tooltip("margin_min:Q", format=",.0f"), alt.Tooltip("margin_max:Q", format=",.0f"),
+    y = alt.Y("row:N", sort=list(df["row"]), title=None, axis=alt.Axis(labelLimit=320))
+    x = alt.X("margin_min:Q", scale=scale,
+              title="cost of the runner-up named on the row minus the verdict's; below 0: the verdict flips",
+              axis=alt.Axis(labelExpr=TIME_LABEL_EXPR, values=_symlog_ticks(lo, hi), labelOverlap=True,
+                            labelFlush=False))
+    tips = [alt.Tooltip("parameter:N"), alt.Tooltip("rival:N", title="against"), alt.Tooltip("interval:N"),
+            alt.Tooltip("flip:N"), alt.Tooltip("margin_min:Q", format=",.0f"),
+            alt.Tooltip("margin_max:Q", format=",.0f"),
             alt.Tooltip("gain:Q", format=".4f", title="gain in P(verdict) if known")]
     color = alt.Color("origin:N", scale=alt.Scale(domain=["measured", "assumed or varied"],
                                                   range=["#2ca02c", "#ff7f0e"]), title="interval",
                       legend=alt.Legend(orient="bottom"))
     bars = base.mark_bar(height=12).encode(x=x, x2="margin_max:Q", y=y, color=color, tooltip=tips)
     dots = base.mark_point(filled=True, color="black", size=30).encode(
-        x=alt.X("margin_at_value:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, tooltip=tips)
+        x=alt.X("margin_at_value:Q", scale=scale), y=y, tooltip=tips)
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#b00", strokeWidth=1.5).encode(x="zero:Q")
     text = base.mark_text(align="left", dx=6, fontSize=10, color="#444").encode(
-        x=alt.X("margin_max:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, text="flip:N")
+        x=alt.X("margin_max:Q", scale=scale), y=y, text="flip:N")
     who = f" ({cheapest})" if cheapest else ""
     return alt.layer(bars, dots, zero, text).properties(
         width=width, height=alt.Step(22), title=alt.Title(
             f"What would flip the verdict{who}",
-            subtitle="each parameter alone across its interval, the others at their values; "
-                     "ranked by how much knowing it would raise P(verdict)"))
+            subtitle=["each parameter alone across its interval, the others at their values, against the "
+                      "candidate that could overtake;",
+                      "ranked by how much knowing it would raise P(verdict); text: where a flip lies"]))
 
 
 # ---- calibration ------------------------------------------------------------------------------
@@ -1090,36 +1127,6 @@ def log_labels(expr: str) -> str:
 
 #: :data:`TIME_LABEL_EXPR` for a log axis (labels at 1, 2 and 5 times a power of ten)
 LOG_TIME_LABEL_EXPR = log_labels(TIME_LABEL_EXPR)
-
-
-def format_value(x, unit: str = "") -> str:
-    """A value as every table and label of the report writes it: times (ns, s) by
-    :func:`format_ns`, whole numbers in full with thousands separated, anything else to four
-    significant digits, never an exponent; with its unit unless it is a time (which carries its own)."""
-    if x is None or isinstance(x, str):
-        return "-" if x is None else x
-    if isinstance(x, bool):
-        return str(x)
-    v = float(x)
-    if not np.isfinite(v):
-        return "-"
-    if unit == "ns":
-        return format_ns(v)
-    if unit == "s":
-        return "0 s" if v == 0 else format_ns(v * 1e9)
-    if v.is_integer() and abs(v) < 1e18:
-        text = f"{int(v):,}"
-    elif abs(v) < 1e-4:
-        text = f"{v:.4g}" if v == 0 else _small(v)
-    else:
-        text = _sig4(v)
-    return f"{text} {unit}".strip() if unit not in ("", "probability", "flag") else text
-
-
-def _small(v: float) -> str:
-    """A tiny non-time number without an exponent: four significant digits after the zeros."""
-    digits = 3 - int(np.floor(np.log10(abs(v))))
-    return f"{v:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:

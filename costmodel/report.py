@@ -44,9 +44,6 @@ AT_POINT = "At the shipped point (the parameter set as written), not at the slid
 VERDICT_DRAWS = 10_000
 BAND_DRAWS = 1000
 MAP_DRAWS = 300
-#: parameters whose flip values the report looks up (the first of the sensitivity ranking)
-FLIPS_FOR = 4
-
 #: break-even questions the verdict answers: (policy, against, parameter)
 BREAKEVEN_QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("drain_remote", "drain_local", "remote_cpus"),
@@ -766,7 +763,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     measured, measured_note = uncertainty.measured_targets(paramset)
     spec, ex = live_spec(values, map_n=map_n, measured_up_to=measured, measured_note=measured_note)
     params = uncertainty.uncertain_parameters(values, paramset)
-    sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0, flips_for=FLIPS_FOR)
+    sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0)
     unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
@@ -791,18 +788,11 @@ def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
     rows = []
     for r in sens.table.to_dict("records"):
         unit = r["unit"]
-        flips = []
-        if r["flip_below"] is not None:
-            flips.append(f"{r['flips_to_below']} below {_fmt(r['flip_below'], unit)}")
-        if r["flip_above"] is not None:
-            flips.append(f"{r['flips_to_above']} above {_fmt(r['flip_above'], unit)}")
-        looked = r["p_flip_alone"] == r["p_flip_alone"]
         rows.append({"parameter": r["parameter"], "value": Cell(_fmt(r["value"], unit)),
                      "interval": f"{_fmt(r['low'], unit)} .. {_fmt(r['high'], unit)}",
                      "origin (distribution)": f"{r['origin']} ({r['distribution']})",
                      "elasticity": round(r["elasticity"], 4),
-                     "flips (this parameter alone)": "; ".join(flips) or ("none within its bounds" if looked
-                                                                         else "not looked up"),
+                     "flips (this parameter alone)": charts.flip_words(r, _fmt),
                      "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
     return rows
 
