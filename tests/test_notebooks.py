@@ -547,3 +547,30 @@ def test_probe_chart_tells_the_sources_apart():
     svg = vlc.vegalite_to_svg(spec, vl_version=VL_VERSION)
     for label in long["label"].unique():
         assert html.escape(label) in svg  # the legend names each source
+
+
+def test_explorer_never_freezes_after_an_inconsistent_value():
+    """Issue 17 item 3: typing remote_cpus 16 with cpus 8 froze every chart for good (each later
+    change failed the same check). The explorer draws with cpus raised to remote_cpus + 1, as
+    the report does, and says so; a later change of another parameter is drawn. A value no such
+    rule can repair greys the charts with the reason, and they come back once it is fixed."""
+    widgets = pytest.importorskip("costmodel.widgets")
+    from costmodel import charts as C
+
+    ex = widgets.Explorer(registry.resolve({"cpus": 8, "remote_cpus": 3}), map_n=8, residency_points=5,
+                          simulated_points=0)
+    ex.panel.controls["remote_cpus"].readout.value = "16"
+    assert "cpus = 17" in ex.status.value and "raised from 8" in ex.status.value
+    assert widgets.STALE_CLASS not in ex.charts_box._dom_classes
+    ex.panel.controls["p_same_cpu"].readout.value = "0.9"
+    want = C.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
+    sent = widgets.decode_payload(ex.cost_chart.payload["cost"])
+    assert ex.panel.raw_values()["p_same_cpu"] == 0.9 and ex.panel.raw_values()["cpus"] == 8  # the control kept
+    assert np.allclose(sent["expected_ns"].to_numpy(), want["expected_ns"].to_numpy())
+    # a rule raising cpus cannot repair: greyed, with the reason; fixed: drawn again
+    ex.panel.controls["p_holder_busy"].readout.value = "0.7"
+    ex.panel.controls["p_holder_rt"].readout.value = "0.5"
+    assert widgets.STALE_CLASS in ex.charts_box._dom_classes and "must be at most 1" in ex.status.value
+    assert "greyed" in ex.status.value
+    ex.panel.controls["p_holder_rt"].readout.value = "0.2"
+    assert widgets.STALE_CLASS not in ex.charts_box._dom_classes and "cheapest along" in ex.status.value
