@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,7 +28,7 @@ import pandas as pd
 
 from . import __version__, charts, live, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
-from .breakeven import breakeven_row
+from .breakeven import breakeven, breakeven_row
 from .errors import UserError
 from .evaluate import cheapest_candidate, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
@@ -112,32 +113,43 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
     """The answers to :data:`BREAKEVEN_QUESTIONS` at ``values``, each the row of
     :func:`costmodel.breakeven.breakeven_row` (the answer ``costmodel breakeven`` gives; for an
     integer parameter the integer where the order changes) with its numbers in the report's one
-    style. remote_cpus is asked over 1..256 with cpus raised to 257 where the set has fewer (the
-    charts' convention); ``command`` is the command line that gives the same answer, and
-    ``_raw`` the row as breakeven_row wrote it."""
+    style. remote_cpus is asked over 1..256 with cpus following remote_cpus + 1 where the set has
+    fewer (the charts' convention, ``--raise-cpus``); ``command`` is the command line that gives
+    the same answer, and ``_raw`` the row as breakeven_row wrote it."""
     rows = []
     for a, b, param in BREAKEVEN_QUESTIONS:
-        point = dict(values)
         lo = hi = None
-        extra = ""
-        if param == "remote_cpus":
+        follow = param == "remote_cpus"
+        if follow:
             lo, hi = charts.CPU_RANGE
-            point["cpus"] = registry.raise_cpus(dict(values, remote_cpus=hi))["cpus"]
-            if point["cpus"] != values["cpus"]:
-                extra = f" --set cpus={point['cpus']}"
-        row = breakeven_row(point, a, b, param, low=lo, high=hi)
+        row = breakeven_row(dict(values), a, b, param, low=lo, high=hi, raise_cpus=follow)
         unit = registry.NUMERIC[param].unit
         note = row["note"].split(";")[0] if row["note"] else ""
-        if param == "remote_cpus" and point["cpus"] != values["cpus"]:
-            note += f"; cpus = {point['cpus']} (raised from {values['cpus']}, the charts' convention)"
-        command = (f"costmodel breakeven --policy {a} --against {b} --solve-for {param}{extra}"
-                   + (f" --low {lo} --high {hi}" if lo is not None else ""))
+        if follow and int(values["cpus"]) < hi + 1:
+            note += (f"; cpus = {values['cpus']} up to remote_cpus = {int(values['cpus']) - 1}, then remote_cpus + 1 "
+                     "(the charts' convention)")
+        command = (f"costmodel breakeven --policy {a} --against {b} --solve-for {param}"
+                   + (f" --low {lo} --high {hi}" if lo is not None else "") + (" --raise-cpus" if follow else ""))
         rows.append({"policy": a, "against": b, "parameter": param,
                      "break_even": _refmt(row["break_even"], unit),
                      "curves cross at": _refmt(row.get("crossing", ""), unit),
                      "verdict": _refmt(row["verdict"], unit), "note": note, "same answer from": command,
                      "_raw": row})
     return rows
+
+
+def solved_breakeven(values: Mapping[str, object], dm: charts.DecisionMap):
+    """The break-even of the map's two policies along its x axis at the point, solved (not read
+    off the map's grid), over the map's x range, with cpus following remote_cpus as on the map;
+    None where the question has no answer there."""
+    lo, hi = float(dm.cells[f"{dm.x}_lo"].min()), float(dm.cells[f"{dm.x}_hi"].max())
+    if registry.NUMERIC[dm.x].integer:
+        lo, hi = math.ceil(lo), math.floor(hi)
+    try:
+        return breakeven(dict(values), dm.against[0], dm.against[1], dm.x, low=lo, high=hi,
+                         raise_cpus=dm.x == "remote_cpus")
+    except UserError:
+        return None
 
 
 def kernel_today(preset: str | None) -> registry.KernelPreset:
@@ -237,17 +249,52 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
     if not shares.empty:
         top = shares.sort_values("share_pct", ascending=False)
         desc = ", ".join(f"{r.policy} {r.share_pct:.0f}%" for r in top.itertuples())
-        out.append(f"Over the decision map ({dm.x} &times; {dm.y}), the cheapest policy by share of the map: {desc}.")
-    if not dm.line.empty:
-        along = dm.line[dm.line["along"] == "x"]
-        if not along.empty:
-            xs = along[dm.x]
-            out.append(f"{dm.against[0]} and {dm.against[1]} cost the same at {dm.x} &asymp; "
-                       f"{_fmt(float(xs.min()))}" + (f"&ndash;{_fmt(float(xs.max()))}" if xs.max() - xs.min() > 1e-6 * abs(xs.max()) else "")
-                       + " (the dashed line on the map).")
+        out.append(f"Over the decision map ({map_range_words(dm)}), the cheapest policy by share of the map: {desc}."
+                   + _own_cpus_share(values, dm))
+    be = solved_breakeven(values, dm)
+    a, b = dm.against
+    if be is not None and be.roots:
+        cross = (be.crossings or be.roots)[0]
+        after = next((who for lo_, _, who in be.regions if lo_ >= be.roots[0]), "")
+        words = (f"{_fmt(cross)}" + (f" ({after} cheaper from {be.fmt(be.roots[0])} {be.unit} on)"
+                                     if be.integer and after else ""))
+        out.append(f"{a} and {b} cost the same at {dm.x} &asymp; {words} at this point, solved as "
+                   f"<code>costmodel breakeven</code> does (the break-even table below); the dashed line on the "
+                   f"map follows it across {dm.y}.")
+    elif not dm.line.empty:
+        out.append(f"{a} and {b} do not change order along {dm.x} at this point; the dashed line on the map "
+                   f"shows where they do at other values of {dm.y}.")
     else:
-        out.append(f"{dm.against[0]} and {dm.against[1]} do not change order anywhere on the map.")
+        out.append(f"{a} and {b} do not change order anywhere on the map.")
     return out
+
+
+def map_range_words(dm: charts.DecisionMap) -> str:
+    """The map's axes and their ranges in words: '1&ndash;256 remote_cpus &times; wp_gap_s 100 ns&ndash;100 ms'."""
+    parts = []
+    for name in (dm.x, dm.y):
+        unit = registry.NUMERIC[name].unit if name in registry.NUMERIC else ""
+        lo, hi = float(dm.cells[name].min()), float(dm.cells[name].max())
+        parts.append(f"{name} {_fmt(lo, '' if unit == 'CPUs' else unit)}&ndash;{_fmt(hi, unit)}")
+    return " &times; ".join(parts)
+
+
+def _own_cpus_share(values: Mapping[str, object], dm: charts.DecisionMap) -> str:
+    """Where the map's x is remote_cpus and reaches past the set's own CPUs: the shares within
+    them, since the rest of the map is another machine (cpus raised)."""
+    if dm.x != "remote_cpus":
+        return ""
+    own = int(values["cpus"]) - 1
+    cells = dm.cells
+    if cells["remote_cpus"].max() <= own:
+        return ""
+    mine = cells[cells["remote_cpus"] <= own]
+    if mine.empty:
+        return ""
+    shares = mine["cheapest"].value_counts(normalize=True)
+    desc = ", ".join(f"{p} {100 * v:.0f}%" if v >= 0.005 else f"{p} under 1%" for p, v in shares.items())
+    return (f" Past remote_cpus = {own} the map describes machines with more CPUs than this set's {values['cpus']} "
+            f"(cpus raised to remote_cpus + 1); within its own CPUs (remote_cpus up to {own}): {desc}.")
 
 
 # ---- HTML pieces -------------------------------------------------------------------------------
