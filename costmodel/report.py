@@ -30,7 +30,7 @@ from . import __version__, charts, live, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven, breakeven_row
 from .errors import UserError
-from .evaluate import cheapest_candidate, evaluate_point
+from .evaluate import cheapest_candidate, cpu_overload, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
@@ -238,6 +238,9 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
            f"{_fmt(cands[ranked[1]], 'ns')} ({100 * (cands[ranked[1]] / cands[best] - 1):.1f}% dearer). "
            f"The map-count floor (no unnecessary copy, the Linux &le; 5.8 rule) is "
            f"{_fmt(point['mapcount']['expected_ns'], 'ns')}."]
+    overload = cpu_overload(values, {p: out["cpu_us_per_s"] for p, out in point.items()})
+    if overload:
+        out.append("<b>Warning</b>: " + html.escape(overload.removeprefix("warning: ")) + ".")
     if preset_policy and preset_policy in point:
         mine = point[preset_policy]["expected_ns"]
         out.append(f"The kernel preset's policy, {preset_policy}, costs {_fmt(mine, 'ns')}: "

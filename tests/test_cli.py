@@ -586,3 +586,33 @@ def test_sweep_refuses_a_repeated_axis_and_writes_dash_to_stdout(capsys, tmp_pat
     lines = out.strip().splitlines()
     assert lines[0].startswith("remote_cpus,policy,") and len(lines) == 1 + 3 * len(POLICIES)
     assert not (tmp_path / "-").exists()
+
+
+def test_cpu_time_beyond_the_machine_is_warned_about(capsys):
+    """Issue 17 item 7: --set wp_faults_per_s=1e9 gave 19,881,092,959 us of CPU per second on 8
+    CPUs without a word. CPU time per second above cpus x 1 s is impossible: eval, sweep and the
+    report say so; at the shipped rate they do not."""
+    from costmodel import registry
+    from costmodel.evaluate import evaluate_point
+    from costmodel.report import verdict_sentences
+
+    assert main(["eval", "--set", "wp_faults_per_s=1e9", "--set", "cpus=8"]) == 0
+    err = capsys.readouterr().err
+    assert "more CPU time than the 8 CPUs have" in err and "wp_faults_per_s" in err
+    assert main(["eval"]) == 0
+    assert "CPU time" not in capsys.readouterr().err
+    assert main(["sweep", "--set", "wp_faults_per_s=1e9", "--vary", "remote_cpus=1:2:2", "-o", "-"]) == 0
+    assert "rows of the sweep need more CPU time" in capsys.readouterr().err
+    # the threshold by hand: a rate at which the dearest policy needs just under / over 8 s per second
+    v = registry.resolve({"cpus": 8, "wp_faults_per_s": 1.0})
+    dearest = max(p["expected_ns"] for p in evaluate_point(v).values())
+    for factor, warned in ((0.99, False), (1.01, True)):
+        rate = factor * 8e9 / dearest
+        w = registry.resolve({"cpus": 8, "wp_faults_per_s": rate})
+        point = evaluate_point(w)
+        from costmodel import charts
+
+        dm = charts.decision_map_data(w, n=6)
+        text = " ".join(verdict_sentences(w, point, charts.cheapest_along(charts.cost_vs_cpus_data(w)),
+                                          charts.map_shares(dm), dm, None))
+        assert ("more CPU time than the 8 CPUs have" in text) is warned, factor

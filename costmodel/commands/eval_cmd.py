@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import uncertainty
-from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
+from ..evaluate import cheapest_candidate, cpu_overload, evaluate_point, policy_or_error
 from ..model import OUTPUT_DECLARATIONS, POLICIES
 from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
@@ -28,6 +29,9 @@ def run(args) -> int:
     else:
         policies = list(POLICIES)
     result = evaluate_point(values, policies)
+    overload = cpu_overload(values, {p: out["cpu_us_per_s"] for p, out in result.items()})
+    if overload:
+        print(overload, file=sys.stderr)
     prop = None
     if wants_uncertainty(args):
         draws, seed, vary = uncertainty_settings(args, uncertainty.DRAWS)
