@@ -597,17 +597,19 @@ def committed_sets() -> dict[str, Path]:
 
 
 def _fmt(x) -> str:
+    """A value in a show or diff table (its unit in a column of its own): the project's number
+    style, four significant digits, never an exponent."""
+    from .textfmt import format_value
+
     if x is None:
         return "-"
     if isinstance(x, str):
         return x
-    if isinstance(x, int) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.4g}"
+    return format_value(x)
 
 
 def _interval(e: Entry) -> str:
-    return "" if e.ci_low is None else f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]"
+    return "" if e.ci_low is None else f"{_fmt(e.ci_low)} .. {_fmt(e.ci_high)}"
 
 
 def _hash_line(ps: ParamSet) -> str:
@@ -676,7 +678,7 @@ def _side_cell(side: dict | None, short_source: bool = False) -> str:
     """A :func:`_side` as a table cell: value, interval and source (its first letter if ``short_source``)."""
     if side is None:
         return "-"
-    iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
+    iv = "" if side["ci_low"] is None else f" ({_fmt(side['ci_low'])} .. {_fmt(side['ci_high'])})"
     return f"{_fmt(side['value'])}{iv} {side['source'][0] if short_source else side['source']}"
 
 

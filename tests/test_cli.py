@@ -199,8 +199,8 @@ def test_params_table_prints_integers_as_integers(capsys):
     for name, e in registry.NUMERIC.items():
         if e.integer:
             line = next(l for l in out.splitlines() if l.startswith(name + " "))
-            assert f"{int(e.low)} .. {int(e.high)}" in line, line
-    assert "1024 .. 2097152" in out  # page_bytes: once printed as 2.09715e+06
+            assert f"{int(e.low):,} .. {int(e.high):,}" in line, line
+    assert "1,024 .. 2,097,152" in out  # page_bytes: once printed as 2.09715e+06
 
 
 def test_output_error_on_stdout_is_one_line_exit_2(capsys, monkeypatch):
@@ -616,3 +616,38 @@ def test_cpu_time_beyond_the_machine_is_warned_about(capsys):
         text = " ".join(verdict_sentences(w, point, charts.cheapest_along(charts.cost_vs_cpus_data(w)),
                                           charts.map_shares(dm), dm, None))
         assert ("more CPU time than the 8 CPUs have" in text) is warned, factor
+
+
+_EXPONENT = re.compile(r"(?<![0-9A-Za-z_.])\d(?:\.\d+)?e[+-]\d", re.I)
+
+
+@pytest.mark.parametrize("argv", [["sensitivity", "--draws", "300"], ["params"],
+                                  ["params", "show", "data/params/kvm-amd-epyc-f26m2-2cpu-linux6.18.json"],
+                                  ["eval"]])
+def test_no_number_in_e_notation(argv, capsys, monkeypatch):
+    """Issue 17 item 8: '6.064e+04 ns', '9.485e+08' in sensitivity, params show and the flip
+    values. Every number these commands print is in the project's style."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    hits = [line for line in out.splitlines() if _EXPONENT.search(line)]
+    assert not hits, hits[:3]
+
+
+def test_eval_columns_are_the_sweeps_and_each_is_explained(tmp_path, capsys):
+    """eval's headings were p_unneeded, p_drain_loc, 'largest part', unlike the sweep's CSV, and
+    never explained; cpu_us_per_s did not say what it assumes."""
+    import csv
+
+    assert main(["sweep", "--vary", "remote_cpus=1:2:2", "-o", str(tmp_path / "s.csv")]) == 0
+    with open(tmp_path / "s.csv", newline="") as f:
+        csv_cols = set(next(csv.reader(f)))
+    capsys.readouterr()
+    assert main(["eval"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    heads = out[0].split()[1:]
+    assert set(heads) - {"largest_part"} <= csv_cols, set(heads) - csv_cols
+    legend = "\n".join(out[out.index(next(l for l in out if l.startswith("columns"))):])
+    for h in heads:
+        assert f"  {h}: " in legend, h
+    assert "wp_faults_per_s" in legend and "no queueing" in legend

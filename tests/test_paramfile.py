@@ -276,7 +276,7 @@ def test_show_lists_every_parameter_with_source(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in paramfile.required_parameters():
         assert name in out
-    assert "measured" in out and "[280, 350]" in out and "matches this model" in out
+    assert "measured" in out and "280 .. 350" in out and "matches this model" in out
     assert main(["params", "show", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == paramfile.load(path).to_dict()
 

@@ -59,24 +59,40 @@ def run(args) -> int:
 
 
 def format_table(values: dict, result: dict, highlight: str | None = None) -> str:
-    cols = [(o.name, o.heading, o.fmt) for o in OUTPUT_DECLARATIONS if o.kind != "count"]
+    """Every policy's outputs under the names the sweep's CSV uses, then what each column means."""
+    from ..textfmt import format_value
+
+    cols = [o for o in OUTPUT_DECLARATIONS if o.kind != "count"]
     name_w = max(len(p) for p in result) + 2
-    lines = [f"{'policy'.ljust(name_w)}" + "".join(h.rjust(13) for _, h, _ in cols) + "  largest part"]
+    width = {o.name: max(12, len(o.name)) + 2 for o in cols}
+    lines = [f"{'policy'.ljust(name_w)}" + "".join(o.name.rjust(width[o.name]) for o in cols) + "  largest_part"]
     lines.append("-" * len(lines[0]))
     cheapest = cheapest_candidate(result)
     for pol, out in result.items():
         mark = "*" if pol == highlight else " "
         top = max(out["breakdown_ns"].items(), key=lambda kv: kv[1])
-        lines.append(f"{mark}{pol.ljust(name_w - 1)}" + "".join(fmt.format(out[k]).rjust(13) for k, _, fmt in cols)
-                     + f"  {top[0]} {top[1]:.0f} ns")
+        lines.append(f"{mark}{pol.ljust(name_w - 1)}" + "".join(o.fmt.format(out[o.name]).rjust(width[o.name])
+                                                              for o in cols)
+                     + f"  {top[0]} {format_value(top[1], 'ns')}")
     gap = values["gap_model"]
     lines.append("")
-    lines.append(f"cheapest policy that tests the refcount: {cheapest} ({result[cheapest]['expected_ns']:.0f} ns)"
-                 + (f"; mapcount, the <= 5.8 reference, {result['mapcount']['expected_ns']:.0f} ns" if "mapcount" in result else ""))
+    lines.append(f"cheapest policy that tests the refcount: {cheapest} ({format_value(result[cheapest]['expected_ns'], 'ns')})"
+                 + (f"; mapcount, the <= 5.8 reference, {format_value(result['mapcount']['expected_ns'], 'ns')}"
+                    if "mapcount" in result else ""))
     lines.append(f"  at gap_model={gap}, position_model={values['position_model']}, "
                  f"shootdown_model={values['shootdown_model']}, remote_cpus={values['remote_cpus']}")
     if highlight:
         lines.append("* the preset's policy")
+    lines.append("")
+    lines.append("columns (the same names as `costmodel sweep`'s CSV; p_: the share of WP faults in which):")
+    for o in cols:
+        what = o.description
+        if o.name == "cpu_us_per_s":
+            what = (f"CPU time per second, in us, at wp_faults_per_s = {format_value(values['wp_faults_per_s'])} "
+                    f"across the machine's {values['cpus']} CPUs: expected_ns x wp_faults_per_s, every fault at the "
+                    "expected cost, no queueing or contention (above cpus x 1,000,000 no machine sustains the rate)")
+        lines.append(f"  {o.name}: {what}" + (f" ({o.unit})" if o.unit in ("ns",) else ""))
+    lines.append("  largest_part: the largest part of expected_ns (the sweep's breakdown_<part>_ns columns)")
     return "\n".join(lines)
 
 

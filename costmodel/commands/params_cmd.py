@@ -62,42 +62,65 @@ def _number(entry: registry.Numeric, x):
 
 
 def number_text(entry: registry.Numeric, x) -> str:
-    """A bound or default as the table prints it: integers in full, others as %g."""
-    if entry.integer or (float(x).is_integer() and abs(x) < 1e6):
-        return str(int(x))
-    return f"{float(x):g}"
+    """A bound or value as the table prints it: integers in full, others to four significant
+    digits, never an exponent (the project's number style)."""
+    from ..textfmt import format_value
+
+    return format_value(int(x) if entry.integer else float(x))
+
+
+def in_force() -> tuple[dict, str, object]:
+    """The values a command uses when given no --params, --workload, --preset or --set (the
+    shipped default set over the registry's defaults), its label, and the set (None if absent)."""
+    from ..paramfile import default_params_path, load
+
+    try:
+        path = default_params_path()
+        ps = load(path)
+    except (UserError, OSError):
+        return registry.resolve(), "registry", None
+    return registry.resolve(ps.values()), ps.name, ps
 
 
 def json_rows() -> list[dict]:
-    """The registry as JSON-ready dicts: real numbers, separate low/high, choices as a list."""
+    """The registry as JSON-ready dicts: real numbers, separate low/high, choices as a list;
+    ``default`` is the registry's, ``in_force`` the value a command uses by default and
+    ``in_force_from`` where that comes from (the shipped set's name, or "registry")."""
+    values, label, ps = in_force()
     rows = []
     for e in registry.PARAMS.values():
         row = {"name": e.name, "kind": e.kind, "unit": e.unit}
+        from_set = ps is not None and e.name in ps.parameters
         if isinstance(e, registry.Numeric):
             row.update({"type": "integer" if e.integer else "number", "default": _number(e, e.default),
+                        "in_force": _number(e, values[e.name]),
                         "low": _number(e, e.low), "high": _number(e, e.high)})
             if e.probability:
                 row["probability"] = True
             if e.log_scale:
                 row["log_scale"] = True
         else:
-            row.update({"type": "choice", "default": e.default, "choices": list(e.choices),
-                        "meanings": dict(e.meanings)})
+            row.update({"type": "choice", "default": e.default, "in_force": values[e.name],
+                        "choices": list(e.choices), "meanings": dict(e.meanings)})
+        row["in_force_from"] = label if from_set else "registry"
         row.update({"description": e.description, "source": e.source})
         rows.append(row)
     return rows
 
 
 def text_rows() -> list[dict[str, str]]:
+    values, label, ps = in_force()
     rows = []
     for e in registry.PARAMS.values():
         if isinstance(e, registry.Numeric):
             default = number_text(e, e.default)
+            now = number_text(e, values[e.name])
             bounds = f"{number_text(e, e.low)} .. {number_text(e, e.high)}"
         else:
-            default, bounds = e.default, " | ".join(e.choices)
-        rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "default": default, "bounds": bounds,
-                     "description": e.description, "source": e.source})
+            default, now, bounds = e.default, values[e.name], " | ".join(e.choices)
+        source = "set" if ps is not None and e.name in ps.parameters else "registry"
+        rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "in force": now, "from": source,
+                     "default": default, "bounds": bounds, "description": e.description, "source": e.source})
     return rows
 
 
@@ -112,10 +135,16 @@ def _list(args) -> int:
         for r in rows:
             print(f"| `{r['name']}` | {r['kind']} | {r['unit']} | {r['default']} | {r['bounds']} | {r['description']} |")
         return 0
-    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "unit", "default", "bounds")}
+    _, label, ps = in_force()
+    widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "unit", "in force", "from", "bounds")}
     header = "  ".join(k.ljust(widths[k]) for k in widths) + "  description"
     print(header)
     print("-" * len(header))
     for r in rows:
         print("  ".join(r[k].ljust(widths[k]) for k in widths) + "  " + r["description"])
+    print()
+    print(f"in force: what every command uses unless told otherwise; from 'set': the default parameter set {label}"
+          if ps is not None else "in force: the registry's defaults (no default parameter set was found)")
+    print("  (--params FILE, --workload, --preset and --set change it; --params none gives the registry's defaults; "
+          "`costmodel params --json` lists both)")
     return 0
