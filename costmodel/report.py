@@ -778,10 +778,12 @@ def _embed_id(pieces: Sequence[str]) -> str:
 def build_report(values: Mapping[str, object], *, paramset=None, preset: str | None = None,
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS,
-                 machines: Mapping[str, object] | None = None, workloads: bool = True) -> Report:
+                 machines: Mapping[str, object] | None = None, workloads: bool = True,
+                 vary: Mapping[str, tuple[float, float]] | None = None) -> Report:
     """Every piece of the report for the checked parameter point ``values``. ``machines``: the
     sets to compare across machines (default: every committed set); ``workloads``: with the
-    prediction of the whole-workload probes where their measurements are present."""
+    prediction of the whole-workload probes where their measurements are present; ``vary``:
+    ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's)."""
     missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
@@ -812,7 +814,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
             calib_chart = charts.calibration_chart(cal)
     measured, measured_note = uncertainty.measured_targets(paramset)
     spec, ex = live_spec(values, map_n=map_n, measured_up_to=measured, measured_note=measured_note)
-    params = uncertainty.uncertain_parameters(values, paramset)
+    params = uncertainty.uncertain_parameters(values, paramset, vary)
     sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0)
     unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
@@ -957,7 +959,7 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
 
 def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset=None, preset: str | None = None,
                  png_dir: str | Path | None = None, force: bool = False, title: str | None = None,
-                 simulate_points: int = 4) -> Path:
+                 simulate_points: int = 4, vary: Mapping[str, tuple[float, float]] | None = None) -> Path:
     """Write the standalone HTML report for ``values`` to ``out_path`` (atomically; refusing to
     overwrite without ``force``), and with ``png_dir`` each chart as PNG and SVG there."""
     out_path = Path(out_path)
@@ -966,7 +968,8 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
         png_dir = Path(png_dir)
         if png_dir.exists() and not png_dir.is_dir():
             raise UserError(f"--png {png_dir}: exists and is not a directory")
-    report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points)
+    report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points,
+                          vary=vary)
     if png_dir is not None:
         for name in report.static_specs:
             for ext in ("png", "svg"):

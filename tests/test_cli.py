@@ -651,3 +651,49 @@ def test_eval_columns_are_the_sweeps_and_each_is_explained(tmp_path, capsys):
     for h in heads:
         assert f"  {h}: " in legend, h
     assert "wp_faults_per_s" in legend and "no queueing" in legend
+
+
+# ---- a user's own workload: --workload FILE ------------------------------------------------------
+
+
+def test_workload_file_written_edited_and_used(tmp_path, capsys):
+    """Issue 17 item 13: `params workload` writes the workload in force; edited by hand (a value,
+    a range) it is taken by every command's --workload, its values layered like a preset's and
+    its ranges drawn like --vary-range."""
+    f = tmp_path / "mine.json"
+    assert main(["params", "workload", "-o", str(f)]) == 0
+    doc = json.loads(f.read_text())
+    assert doc["kind"] == "costmodel-workload" and "p_same_cpu" in doc["parameters"]
+    assert "fault_entry_ns" not in doc["parameters"]  # machine parameters stay in the parameter set
+    doc["parameters"]["p_same_cpu"] = {"value": 0.3, "low": 0.1, "high": 0.6}
+    doc["parameters"]["remote_cpus"] = 5
+    f.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["eval", "--workload", str(f), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["params"]
+    assert got["p_same_cpu"] == 0.3 and got["remote_cpus"] == 5
+    assert main(["sensitivity", "--workload", str(f), "--draws", "300", "--json"]) == 0
+    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)["ranking"]}
+    assert rows["p_same_cpu"]["origin"] == "varied" and (rows["p_same_cpu"]["low"], rows["p_same_cpu"]["high"]) == (0.1, 0.6)
+    # --set still wins, as over a preset
+    assert main(["eval", "--workload", str(f), "--set", "remote_cpus=2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["remote_cpus"] == 2
+    # and over a built-in workload
+    assert main(["params", "workload", "--workload", "fork-snapshot"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["p_same_cpu"] == 0.9
+
+
+@pytest.mark.parametrize("content, says", [
+    ('{"parameters": {"alloc_ns": 300}}', "machine parameter"),
+    ('{"parameters": {"p_same_cpu": 2}}', "p_same_cpu"),
+    ('{"parameters": {"p_same_cpu": {"value": 0.5, "low": 0.6, "high": 0.9}}}', "must hold the value"),
+    ('{"parameters": {"p_same_cpu": 0.5,}}', "line 1"),
+    ('{"parameters": {"no_such": 1}}', "no_such"),
+    ('{"parameters": {"remote_cpus": 50, "cpus": 8}}', "remote_cpus"),
+])
+def test_bad_workload_file_is_one_line(tmp_path, capsys, content, says):
+    f = tmp_path / "w.json"
+    f.write_text(content)
+    assert main(["eval", "--workload", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err

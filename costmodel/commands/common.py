@@ -17,9 +17,11 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", metavar="FILE",
                         help=f"parameter file (JSON) to start from; default: the shipped default set {DEFAULT_SET}"
                              f" (the one `make demo` uses); `{NO_PARAMS}`: the registry defaults alone")
-    parser.add_argument("--workload", metavar="NAME", choices=list(presets.WORKLOAD_PRESETS),
-                        help="workload preset, applied over the parameter file: "
-                             + ", ".join(presets.WORKLOAD_PRESETS))
+    parser.add_argument("--workload", metavar="NAME|FILE",
+                        help="workload, applied over the parameter file: a preset ("
+                             + ", ".join(presets.WORKLOAD_PRESETS) + ") or your own workload file (JSON of "
+                             "workload parameters with optional ranges; `costmodel params workload -o FILE` "
+                             "writes one to edit)")
     parser.add_argument("--preset", metavar="NAME", choices=list(registry.KERNEL_PRESETS),
                         help="kernel preset, applied over the workload: " + ", ".join(registry.KERNEL_PRESETS))
     parser.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],

@@ -49,7 +49,9 @@ def run(args) -> int:
         print()
         print(format_uncertainty(prop))
     else:
-        params = uncertainty.uncertain_parameters(values, paramset)
+        from ..presets import workload_intervals
+
+        params = uncertainty.uncertain_parameters(values, paramset, workload_intervals(args.workload))
         assumed = [p.name for p in params if not p.measured]
         if params:
             print(f"these costs rest on {len(params)} parameters known only to an interval ({len(assumed)} of them "

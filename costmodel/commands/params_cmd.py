@@ -14,18 +14,24 @@ examples:
   costmodel params --json               # the same as JSON (numbers as numbers, choices as lists)
   costmodel params show data/params/SET.json
   costmodel params diff A.json B.json   # two sets, with B - A
-  costmodel params diff data/params/*.json   # three or more: machines side by side"""
+  costmodel params diff data/params/*.json   # three or more: machines side by side
+  costmodel params workload -o my-workload.json   # your own workload to edit, for --workload FILE
+  costmodel params workload --workload fork-snapshot -o snap.json   # starting from a built-in one"""
 
 #: files each action takes
-_FILES = {"list": 0, "show": 1, "diff": 2}
+_FILES = {"list": 0, "show": 1, "diff": 2, "workload": 0}
 #: actions that take at least their count of files
 _AT_LEAST = {"diff"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", nargs="?", choices=list(_FILES), default="list",
-                        help="list the registry (default), show FILE, or diff A B [C ...]")
+                        help="list the registry (default), show FILE, diff A B [C ...], or workload: write the "
+                             "workload parameters in force as a workload file to edit (for --workload FILE)")
     parser.add_argument("files", nargs="*", metavar="FILE")
+    parser.add_argument("--workload", metavar="NAME|FILE", help="with workload: start from this workload")
+    parser.add_argument("-o", "--out", metavar="FILE", help="with workload: the file to write (default: standard output)")
+    parser.add_argument("--force", action="store_true", help="with workload: overwrite an existing file")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--markdown", action="store_true", help="the registry as a Markdown table")
 
@@ -40,8 +46,12 @@ def run(args) -> int:
         raise UserError(f"params {args.action} takes {need}{more} file(s), got {len(args.files)}")
     if args.markdown and args.action != "list":
         raise UserError(f"--markdown is for `params list`; `params {args.action}` takes --json or nothing")
+    if args.action != "workload" and (args.workload or args.out or args.force):
+        raise UserError(f"--workload, -o and --force go with `params workload`, not `params {args.action}`")
     if args.action == "list":
         return _list(args)
+    if args.action == "workload":
+        return _workload(args)
     from .. import paramfile
 
     if args.action == "show":
@@ -122,6 +132,29 @@ def text_rows() -> list[dict[str, str]]:
         rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "in force": now, "from": source,
                      "default": default, "bounds": bounds, "description": e.description, "source": e.source})
     return rows
+
+
+def _workload(args) -> int:
+    """The workload parameters in force (the default set's, or a workload's) as a workload file."""
+    from .. import presets
+    from ..atomic import check_output, write_atomic
+
+    if args.out:
+        check_output(args.out, force=args.force)
+    values, _, _ = in_force()
+    name, source, intervals = "my-workload", "", {}
+    if args.workload:
+        w = presets.workload_preset(args.workload)
+        values = presets.compose(values, args.workload)[0]
+        name, source, intervals = f"{w.title} (edited)", w.source, w.intervals
+    text = json.dumps(presets.workload_document(values, name, intervals, source), indent=2) + "\n"
+    if args.out:
+        write_atomic(args.out, text, force=args.force)
+        print(f"wrote {args.out}: edit the values (a value may be {{\"value\": v, \"low\": lo, \"high\": hi}} to "
+              f"give its range), then use it with --workload {args.out}")
+    else:
+        print(text, end="")
+    return 0
 
 
 def _list(args) -> int:

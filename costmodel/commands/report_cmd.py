@@ -30,6 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     from ..atomic import ensure_directory, is_stdout, refuse_overwrite, write_output
+    from ..presets import workload_intervals
     from ..report import build_report, write_images, write_report
 
     check_out(args)
@@ -39,10 +40,11 @@ def run(args) -> int:
         ensure_directory(png, True, what="charts (--png)")
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
     values, _ = resolve_params(args, paramset)
+    vary = workload_intervals(args.workload)
     simulate_points = 0 if args.no_simulation else 4
     if is_stdout(args.out):
         report = build_report(values, paramset=paramset, preset=args.preset, title=args.title,
-                              simulate_points=simulate_points)
+                              simulate_points=simulate_points, vary=vary)
         if args.png is not None:
             for name in report.static_specs:
                 for ext in ("png", "svg"):
@@ -52,7 +54,7 @@ def run(args) -> int:
         stream = sys.stderr
     else:
         write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
-                     title=args.title, simulate_points=simulate_points)
+                     title=args.title, simulate_points=simulate_points, vary=vary)
         stream = sys.stdout
     where = "standard output" if is_stdout(args.out) else args.out
     print(f"wrote {where}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""), file=stream)

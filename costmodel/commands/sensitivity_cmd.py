@@ -67,9 +67,13 @@ def wants_uncertainty(args) -> bool:
 
 def uncertainty_settings(args, draws: int) -> tuple[int, int, dict]:
     """(draws, seed, vary ranges) from the options, checked."""
+    from ..presets import workload_intervals
+
     n = draws if args.draws is None else _whole("--draws", args.draws, 1, 10**7)
     seed = 0 if args.seed is None else _whole("--seed", args.seed, 0, 2**63 - 1)
-    return n, seed, uncertainty.parse_vary_ranges(args.vary_range)
+    # a workload file's ranges, then --vary-range (which wins for a parameter given in both)
+    vary = {**workload_intervals(getattr(args, "workload", None)), **uncertainty.parse_vary_ranges(args.vary_range)}
+    return n, seed, vary
 
 
 def params_and_point(args) -> tuple[dict, str | None, object]:
