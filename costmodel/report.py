@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -779,11 +779,14 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS,
                  machines: Mapping[str, object] | None = None, workloads: bool = True,
-                 vary: Mapping[str, tuple[float, float]] | None = None) -> Report:
+                 vary: Mapping[str, tuple[float, float]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> Report:
     """Every piece of the report for the checked parameter point ``values``. ``machines``: the
     sets to compare across machines (default: every committed set); ``workloads``: with the
     prediction of the whole-workload probes where their measurements are present; ``vary``:
-    ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's)."""
+    ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's);
+    ``progress``: told, in words, each step as it starts (the command prints them)."""
+    say = progress or (lambda _step: None)
     missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
@@ -791,6 +794,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
+    say("the costs at the point, along remote_cpus and over the decision map")
     cost_df = charts.cost_vs_cpus_data(values)
     runs = charts.cheapest_along(cost_df)
     dm = charts.decision_map_data(values, *charts.default_map_axes(values), n=png_map_n)
@@ -798,6 +802,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     res_df = charts.residency_data(values, n=50)
     sim_note = ""
     if simulate_points:
+        say(f"the event simulation ({simulate_points} points per gap model, {simulate_faults:,} WP faults each)")
         try:
             from .validate import residency_simulated
 
@@ -813,9 +818,12 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
     measured, measured_note = uncertainty.measured_targets(paramset)
+    say("the page's live charts")
     spec, ex = live_spec(values, map_n=map_n, measured_up_to=measured, measured_note=measured_note)
     params = uncertainty.uncertain_parameters(values, paramset, vary)
+    say(f"how sure the verdict is ({verdict_draws:,} draws) and what would flip it")
     sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0)
+    say("the uncertainty bands and the probability map")
     unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
@@ -828,6 +836,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     best = cheapest_candidate(point)
     verdict = verdict_sentences(values, point, runs, shares, dm, preset_policy)
     verdict = verdict[:1] + uncertainty_sentences(sens, preset) + verdict[1:]
+    say("the break-even table and the page")
     be = breakeven_rows(values)
     doc = _html(values, title=title, paramset=paramset, preset=preset, point=point, best=best,
                 preset_policy=preset_policy, verdict=verdict, runs=runs, shares=shares, be=be, spec=spec,
@@ -959,7 +968,8 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
 
 def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset=None, preset: str | None = None,
                  png_dir: str | Path | None = None, force: bool = False, title: str | None = None,
-                 simulate_points: int = 4, vary: Mapping[str, tuple[float, float]] | None = None) -> Path:
+                 simulate_points: int = 4, vary: Mapping[str, tuple[float, float]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> Path:
     """Write the standalone HTML report for ``values`` to ``out_path`` (atomically; refusing to
     overwrite without ``force``), and with ``png_dir`` each chart as PNG and SVG there."""
     out_path = Path(out_path)
@@ -969,11 +979,13 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
         if png_dir.exists() and not png_dir.is_dir():
             raise UserError(f"--png {png_dir}: exists and is not a directory")
     report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points,
-                          vary=vary)
+                          vary=vary, progress=progress)
     if png_dir is not None:
         for name in report.static_specs:
             for ext in ("png", "svg"):
                 refuse_overwrite(png_dir / f"{name}.{ext}", force)
+        if progress:
+            progress(f"{len(report.static_specs)} charts as PNG and SVG")
         write_images(report.static_specs, png_dir, force=force)
     write_atomic(out_path, report.html, force=force)
     return out_path

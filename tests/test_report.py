@@ -516,3 +516,32 @@ def test_explore_formulas_equal_the_package_for_every_choice():
                                                           cpus=max(values["cpus"], r + 1))))
             for p, out in direct.items():
                 assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (choice, r, p)
+
+
+def test_report_prints_progress_and_checks_the_destination_first(tmp_path, capsys, monkeypatch):
+    """Issue 17 items 12 and 11: `make demo` showed nothing during the report's tens of seconds; a
+    read-only destination was reported only after them."""
+    import tempfile
+
+    from costmodel import report as R
+
+    out = tmp_path / "r.html"
+    assert main(["report", "--params", "none", "-o", str(out), "--no-simulation"]) == 0
+    err = capsys.readouterr().err
+    steps = [l for l in err.splitlines() if l.startswith("report [")]
+    assert len(steps) >= 4 and any("draws" in l for l in steps)
+    assert main(["report", "--params", "none", "-o", str(tmp_path / "q.html"), "--no-simulation",
+                 "--no-progress"]) == 0
+    assert "report [" not in capsys.readouterr().err
+
+    def no_place(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    def too_late(*_a, **_k):
+        raise AssertionError("the report was built before the destination was checked")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_place)
+    monkeypatch.setattr(R, "build_report", too_late)
+    assert main(["report", "--params", "none", "-o", str(tmp_path / "ro.html")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and err.count("\n") == 1
