@@ -310,8 +310,14 @@ def _parse_json(text: str, where: str):
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     except json.JSONDecodeError as exc:
+        head = text.lstrip()[:1]
+        if head and head not in "{[":
+            first = text.strip().splitlines()[0][:40] if text.strip() else ""
+            raise UserError(f"{where}: not a parameter file: JSON starts with {{, this starts with {first!r}"
+                            + (" (a CSV: measurements go to `costmodel calibrate DIR`)" if "," in first else "")
+                            ) from None
         ended_early = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith(("}", "]"))
-        hint = " (the file ends early: truncated?)" if ended_early else ""
+        hint = (f" (the file ends early, after {len(text):,} characters: truncated?)" if ended_early else "")
         raise UserError(f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
 
 
@@ -529,9 +535,10 @@ def load(path: str | Path, notes_to=None) -> ParamSet:
     """Read and check a parameter file; errors name the file and the field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is fine
     except FileNotFoundError:
-        raise UserError(f"{path}: no such parameter file") from None
+        raise UserError(f"{path}: no such parameter file; give a JSON file, or the name of a committed set: "
+                        + ", ".join(committed_sets())) from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory; give a parameter file (.json)") from None
     except UnicodeDecodeError:

@@ -268,9 +268,14 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
             ok_lo, ok_hi = registry.feasible_range(name, values)
             partners_vary = any(p in vary for p in registry.partners(name))
             if not partners_vary and (lo < ok_lo or hi > ok_hi):
-                rules = "; ".join(c.message(values) for c in registry.CONSTRAINTS if name in c.terms)
-                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} goes beyond what the other parameters allow"
-                                f" ({ok_lo:g} .. {ok_hi:g}: {rules}); narrow it or --set the other parameter")
+                # the rule as it reads at the end of the range that breaks it, not at the point
+                end = dict(values, **{name: (int(hi) if spec.integer else hi) if hi > ok_hi
+                                      else (int(lo) if spec.integer else lo)})
+                rules = "; ".join(c.message(end) for c in registry.CONSTRAINTS
+                                  if name in c.terms and not np.all(c.holds(end)))
+                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} goes beyond what the other parameters allow:"
+                                f" {name} can go from {ok_lo:g} to {ok_hi:g} here ({rules}); narrow it to"
+                                f" {max(lo, ok_lo):g}:{min(hi, ok_hi):g} or --set the other parameter")
             item = UncertainParameter(name, value, lo, hi, VARIED, f"range given: {lo:g} .. {hi:g} {spec.unit}")
         elif from_file and entry.ci_low is not None and entry.ci_high is not None:
             lo, hi = float(entry.ci_low), float(entry.ci_high)

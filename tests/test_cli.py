@@ -697,3 +697,19 @@ def test_bad_workload_file_is_one_line(tmp_path, capsys, content, says):
     assert main(["eval", "--workload", str(f)]) == 2
     err = capsys.readouterr().err
     assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_simulate_states_one_limit_in_full(capsys):
+    """--faults 0 said the limit was 1e+13, --faults 1e13 then 1e+12: one limit, written out."""
+    from costmodel.simulate import _MAX_FAULTS
+
+    for raw in ("0", "1e13", str(_MAX_FAULTS + 1)):
+        assert main(["simulate", "--faults", raw]) == 2
+        assert f"{_MAX_FAULTS:,}" in capsys.readouterr().err
+
+
+def test_vary_range_message_names_the_range_not_the_point(capsys):
+    """--vary-range remote_cpus=1:4000 complained about remote_cpus=3 (the point, which is fine)."""
+    assert main(["sensitivity", "--set", "cpus=8", "--set", "remote_cpus=3", "--vary-range", "remote_cpus=1:4000"]) == 2
+    err = capsys.readouterr().err
+    assert "remote_cpus=3 " not in err and "remote_cpus=4000" in err and "1:7" in err
