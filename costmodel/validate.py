@@ -278,11 +278,15 @@ def agreement(df: pd.DataFrame) -> dict:
 
 def simulation_agreement(df: pd.DataFrame) -> dict:
     """For :func:`model_vs_simulation`: how many model values fall inside the simulation's
-    intervals, and the largest relative deviation among the outputs that are not zero."""
+    intervals (``outputs``: those the simulation gives; ``outputs_listed``: every row, the
+    ones it does not give named), and the largest relative deviation among those not zero."""
     d = df.dropna(subset=["sim"])
     nz = d[np.abs(d["model"]) > 1e-12]
     rel = np.abs(nz["sim"] - nz["model"]) / np.abs(nz["model"])
-    return {"outputs": int(len(d)), "model_inside_interval": int(d["inside"].sum()),
+    missing = df[df["sim"].isna()]
+    return {"outputs": int(len(d)), "outputs_listed": int(len(df)),
+            "listed_but_not_simulated": ", ".join(f"{r.policy} {r.output}" for r in missing.itertuples()) or "none",
+            "model_inside_interval": int(d["inside"].sum()),
             "max_relative_deviation": float(rel.max()) if len(rel) else 0.0,
             "worst": f"{nz.loc[rel.idxmax(), 'policy']} {nz.loc[rel.idxmax(), 'output']}" if len(rel) else ""}
 
