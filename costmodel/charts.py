@@ -94,6 +94,20 @@ def policy_scale(domain: Sequence[str] = POLICY_ORDER):
     return alt.Scale(domain=list(domain), range=[policy_color(p) for p in domain])
 
 
+def policy_width(policy: str) -> float:
+    """The stroke width of ``policy``'s line: wide and narrow in turn along :data:`POLICY_ORDER`,
+    so two neighbouring policies whose costs nearly coincide (drain_local and drain_local_always
+    differ by one local drain, about 1 %) show as a wide line with a narrow one inside, not as one."""
+    i = POLICY_ORDER.index(policy) if policy in POLICY_ORDER else len(POLICY_ORDER)
+    return 5.0 if i % 2 == 0 else 2.0
+
+
+def policy_width_scale(domain: Sequence[str] = POLICY_ORDER):
+    import altair as alt
+
+    return alt.Scale(domain=list(domain), range=[policy_width(p) for p in domain])
+
+
 def policy_dash_scale(domain: Sequence[str] = POLICY_ORDER):
     import altair as alt
 
@@ -508,7 +522,7 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     base = _base(source)
     hover = alt.selection_point(name="hover_cpus", nearest=True, on="pointerover", fields=["remote_cpus"],
                                 empty=False, clear="pointerout")
-    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300)
+    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=300, symbolOpacity=1)
     color = alt.Color("policy:N", scale=policy_scale(), title="policy", legend=legend)
     x = alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)),
               title="remote_cpus (other CPUs running the mm)", axis=alt.Axis(values=cpu_ticks(*CPU_RANGE)))
@@ -532,11 +546,12 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     if banded:
         layers.append(base.mark_area(opacity=0.18).encode(
             x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q",
-            color=color))
+            color=alt.Color("policy:N", scale=policy_scale(), legend=None)))  # the lines' legend, at full strength
         how = f" from {draws:,} draws (seed {seed})" if draws else ""
         subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
     dash = alt.StrokeDash("policy:N", scale=policy_dash_scale(), title="policy", legend=legend)
-    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, strokeDash=dash)
+    lines = base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash,
+                                    strokeWidth=alt.StrokeWidth("policy:N", scale=policy_width_scale(), legend=None))
     cols = ["policy", "remote_cpus", "cpus", "expected_ns"]
     if banded:
         cols += ["expected_ns_low", "expected_ns_high", "p_cheapest"]
@@ -570,13 +585,17 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
             at.mark_point(filled=True, size=45).encode(x=x, y=y, color=quiet),
             # the costs at that point, cheapest first, beside the chart (under its legend)
             ranked.transform_calculate(label=f"datum.policy + '  ' + ({cost_text})",
-                                       py=f"{table_y} + 15 * datum.rank").mark_text(
+                                       py=f"{table_y + 15} + 15 * datum.rank").mark_text(
                 align="left", baseline="middle", fontSize=11).encode(
                 x=alt.value(width + 18), y=alt.Y("py:Q", scale=None), color=quiet, text="label:N"),
             ranked.transform_filter("datum.rank === 1").transform_calculate(
-                label="'at remote_cpus = ' + datum.remote_cpus + ' (cpus ' + datum.cpus + '):'").mark_text(
+                label="'at remote_cpus = ' + datum.remote_cpus").mark_text(
                 align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
                 x=alt.value(width + 18), y=alt.value(table_y), text="label:N"),
+            ranked.transform_filter("datum.rank === 1").transform_calculate(
+                label="'(cpus ' + datum.cpus + '):'").mark_text(
+                align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
+                x=alt.value(width + 18), y=alt.value(table_y + 14), text="label:N"),
         ]
         subtitle.append("dashed rule: the remote_cpus of the slider; right: each policy's cost there, cheapest first")
     chart = alt.layer(*layers, lines, points, rule, *marks).properties(width=width, height=height)
@@ -623,7 +642,8 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
     e = registry.NUMERIC[name]
     kw = {"domain": [float(d) for d in domain]} if domain is not None else {}
     scale = alt.Scale(type="log", nice=False, **kw) if log else alt.Scale(zero=False, nice=False, **kw)
-    return scale, f"{name} ({e.unit})"
+    # a time axis writes its unit on every tick (100 ns, 20 us, 5 ms): a "(s)" title would contradict them
+    return scale, (name if e.unit in ("s", "ns") else f"{name} ({e.unit})")
 
 
 def _axis_format(name: str, domain: Sequence[float] | None):
@@ -990,17 +1010,22 @@ def calibration_data(paramset) -> pd.DataFrame:
 _MEASURED_AS = {"ns": "measured time", "fraction": "measured fraction of trials that copied"}
 
 
-def _measured_axis(unit: str, residual: bool = False):
+def _measured_axis(unit: str, residual: bool = False, log: bool = False):
     """The y axis of a calibration panel, named by what was measured (its unit), not by the
-    parameter fitted: times in the report's time format."""
+    parameter fitted: times in the report's time format (``log``: a logarithmic axis)."""
     import altair as alt
 
     what = _MEASURED_AS.get(unit, f"measured ({unit})")
     title = f"residual ({'time' if unit == 'ns' else unit})" if residual else what
-    return alt.Axis(title=title, labelExpr=TIME_LABEL_EXPR) if unit == "ns" else alt.Axis(title=title)
+    if unit != "ns":
+        return alt.Axis(title=title)
+    if log:  # ticked at the powers of ten only: a log axis over decades is otherwise a comb
+        return alt.Axis(title=title + " (log)", labelExpr=TIME_LABEL_EXPR, values=[10.0 ** k for k in range(0, 13)],
+                        grid=True)
+    return alt.Axis(title=title, labelExpr=TIME_LABEL_EXPR)
 
 
-def calibration_chart(df: pd.DataFrame, width: int = 230, height: int = 180, columns: int = 3):
+def calibration_chart(df: pd.DataFrame, width: int = 205, height: int = 180, columns: int = 3):
     """Per fit: measured points with their 95 % intervals and the fitted values joined as a
     curve (top), residuals (bottom); ``columns`` fits to a row, so the figure stays as wide as a
     page."""
@@ -1015,16 +1040,26 @@ def calibration_chart(df: pd.DataFrame, width: int = 230, height: int = 180, col
         x_title = f"{x_name} ({registry.NUMERIC[x_name].unit})" if x_name in registry.NUMERIC else x_name
         if x_name == "target_cpus":
             x_title = "target CPUs"
-        x = alt.X("x_label:N", title=x_title, axis=alt.Axis(labelAngle=-30, labelLimit=120)) if nominal \
+        # long measurement names broken over lines at " - " (a difference of two) and shown whole
+        x = alt.X("x_label:N", title=x_title, axis=alt.Axis(
+            labelAngle=-25, labelLimit=165, labelFontSize=9, labelAlign="right", labelBaseline="top",
+            labelExpr="split(datum.label, ' - ')")) if nominal \
             else alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
         has_series = sub["series"].ne("").any()
         color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if has_series \
             else alt.value("#1f77b4")
-        y = alt.Y("observed:Q", axis=_measured_axis(unit))
+        spread = sub[["observed", "fitted"]].to_numpy(dtype=float)
+        spread = spread[np.isfinite(spread)]
+        # measured times three or more decades apart (60 us and 950 ms): on a linear axis the small
+        # ones sit at 0, so the panel goes logarithmic
+        log_y = unit == "ns" and spread.size > 1 and spread.min() > 0 and spread.max() / spread.min() >= 1e3
+        y = alt.Y("observed:Q", axis=_measured_axis(unit, log=log_y),
+                  scale=alt.Scale(type="log") if log_y else alt.Undefined)
         layers = []
         if sub["ci_low"].notna().any():
-            layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
-                                                                                  color=color))
+            layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(
+                x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(type="log") if log_y else alt.Undefined), y2="ci_high:Q",
+                color=color))
         layers.append(base.mark_point(filled=True).encode(
             x=x, y=y, color=color,
             tooltip=[alt.Tooltip("x_label:N", title=x_name), "series:N", alt.Tooltip("observed:Q", format=",.4~g"),
