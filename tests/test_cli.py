@@ -713,3 +713,37 @@ def test_vary_range_message_names_the_range_not_the_point(capsys):
     assert main(["sensitivity", "--set", "cpus=8", "--set", "remote_cpus=3", "--vary-range", "remote_cpus=1:4000"]) == 2
     err = capsys.readouterr().err
     assert "remote_cpus=3 " not in err and "remote_cpus=4000" in err and "1:7" in err
+
+
+def test_a_partial_run_is_described_as_one(tmp_path, capsys):
+    """Issue 17 item 6: a set of one probe (bench --probe fault_cost) calibrated with
+    --allow-defaults said it came from data/measurements/<name> (it was elsewhere), called the
+    probes not run 'recorded before it existed', and calibrate and eval counted the assumed
+    parameters differently."""
+    import csv
+    import shutil
+
+    src = Path(__file__).resolve().parent.parent / "data" / "measurements" / "kvm-amd-epyc-f26m2-2cpu-linux6.18"
+    d = tmp_path / "elsewhere" / "bench_fc"
+    d.mkdir(parents=True)
+    with open(src / "measurements.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(d / "measurements.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] == "fault_cost"])
+    prov = json.loads((src / "provenance.json").read_text())
+    prov["probes"] = {k: v for k, v in prov["probes"].items() if k == "fault_cost"}
+    (d / "provenance.json").write_text(json.dumps(prov))
+    out = tmp_path / "fc.json"
+    assert main(["calibrate", str(d), "-o", str(out), "--allow-defaults"]) == 0
+    said = capsys.readouterr().out
+    m = re.search(r"(\d+) assumed", said)
+    assert m, said
+    assert main(["params", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "data/measurements/bench_fc" not in shown and str(d) in shown
+    assert "recorded before it existed" not in shown and "not run for it" in shown
+    doc = json.loads(out.read_text())
+    n_assumed = sum(1 for e in doc["parameters"].values() if e.get("source") == "assumed")
+    assert int(m.group(1)) == n_assumed
+    assert main(["eval", "--params", str(out)]) == 0
+    assert f"{n_assumed} of the set's parameters are assumed" in capsys.readouterr().out

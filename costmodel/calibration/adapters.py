@@ -423,8 +423,14 @@ def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name
         try:
             outcome = func(df, provenance, rng, n_boot, known={n: e.value for n, e in estimates.items()})
         except UserError as exc:
-            if predates:  # a set recorded before the probe existed: its parameters stay assumed, said so
-                reason = f"this measurement set has no {probe} probe (recorded before it existed)"
+            if predates:  # a probe this set lacks: its parameters stay assumed, said so
+                run = provenance.get("probes")
+                name_ = str(probe).split(" ")[0]
+                if isinstance(run, dict) and name_ not in run:  # a partial run (bench --probe ...)
+                    reason = (f"this measurement set has no {probe} probe (not run for it: "
+                              f"`costmodel bench --probe {name_}` adds it)")
+                else:
+                    reason = f"this measurement set has no {probe} probe (recorded before it existed)"
                 for p in params:
                     estimates[p] = assumed(p, f"not fitted: {reason}")
                 records.append({"name": group, "method": "not fitted; registry defaults kept",
@@ -474,13 +480,23 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     return bench_reader(directory)
 
 
+def _shown_path(directory: Path) -> str:
+    """Where a measurement set was, as a reader finds it again: relative to the working
+    directory when it lies below it (data/measurements/<id> in a checkout), else in full."""
+    full = directory.resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
 def calibrate(directory: str | Path, *, allow_defaults: bool = False, name: str | None = None,
               n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
     """Fit a parameter set from a measurement directory written by ``costmodel bench``."""
     directory = Path(directory)
     df, provenance = read_measurements(directory)
     name = name or directory.resolve().name
-    return calibrate_frame(df, provenance, name=name, description=f"calibrated from data/measurements/{directory.resolve().name}",
+    return calibrate_frame(df, provenance, name=name, description=f"calibrated from {_shown_path(directory)}",
                            allow_defaults=allow_defaults, n_boot=n_boot, seed=seed, will_it_scale=will_it_scale)
 
 

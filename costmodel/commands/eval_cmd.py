@@ -52,11 +52,14 @@ def run(args) -> int:
         from ..presets import workload_intervals
 
         params = uncertainty.uncertain_parameters(values, paramset, workload_intervals(args.workload))
-        assumed = [p.name for p in params if not p.measured]
+        # counted as `costmodel calibrate` and `params show` count: the set's entries marked assumed
+        assumed = ([n for n, e in paramset.parameters.items() if e.source == "assumed"] if paramset is not None
+                   else [p.name for p in params if not p.measured])
         if params:
-            print(f"these costs rest on {len(params)} parameters known only to an interval ({len(assumed)} of them "
-                  f"assumed, not measured: {', '.join(assumed) or 'none'}); --uncertainty gives each cost's "
-                  "interval and how likely each policy is to be the cheapest")
+            print(f"these costs rest on {len(params)} parameters known only to an interval; "
+                  + (f"{len(assumed)} of the set's parameters are assumed, not measured: {', '.join(assumed)}"
+                     if assumed else "none of the set's parameters is assumed")
+                  + "; --uncertainty gives each cost's interval and how likely each policy is to be the cheapest")
     return 0
 
 
