@@ -546,12 +546,13 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     if banded:
         layers.append(base.mark_area(opacity=0.18).encode(
             x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q",
-            color=alt.Color("policy:N", scale=policy_scale(), legend=None)))  # the lines' legend, at full strength
+            color=color))  # one legend with the lines; its swatches at full opacity (symbolOpacity)
         how = f" from {draws:,} draws (seed {seed})" if draws else ""
         subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
     dash = alt.StrokeDash("policy:N", scale=policy_dash_scale(), title="policy", legend=legend)
     lines = base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash,
-                                    strokeWidth=alt.StrokeWidth("policy:N", scale=policy_width_scale(), legend=None))
+                                    strokeWidth=alt.StrokeWidth("policy:N", scale=policy_width_scale(), legend=legend,
+                                                                sort=list(POLICY_ORDER)))
     cols = ["policy", "remote_cpus", "cpus", "expected_ns"]
     if banded:
         cols += ["expected_ns_low", "expected_ns_high", "p_cheapest"]

@@ -449,7 +449,7 @@ table.facts table{margin:0;font-size:.95em}
 .verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
 .chart{max-width:100%;overflow-x:auto}
 code{overflow-wrap:anywhere}code.cmd{font-size:.8em;color:#444}
-table.breakeven td:last-child{min-width:16em}
+table.breakeven td:last-child{min-width:14em}
 #controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:2px 24px;font-size:.85em;margin:.6em 0}
 #controls h4{grid-column:1/-1;margin:.6em 0 .1em}
 .ctl{display:grid;grid-template-columns:13.5em 1fr 7.5em;align-items:center;gap:6px}

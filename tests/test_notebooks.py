@@ -555,7 +555,7 @@ def test_probe_chart_tells_the_sources_apart():
 
 
 def test_explorer_never_freezes_after_an_inconsistent_value():
-    """Issue 17 item 3: typing remote_cpus 16 with cpus 8 froze every chart for good (each later
+    """typing remote_cpus 16 with cpus 8 froze every chart for good (each later
     change failed the same check). The explorer draws with cpus raised to remote_cpus + 1, as
     the report does, and says so; a later change of another parameter is drawn. A value no such
     rule can repair greys the charts with the reason, and they come back once it is fixed."""
@@ -583,7 +583,7 @@ def test_explorer_never_freezes_after_an_inconsistent_value():
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_static_copy_asks_nothing_of_a_network(path, static_copies, browser):
-    """Issue 17 item 10: the static copies loaded require.js and MathJax from a CDN (three console
+    """the static copies loaded require.js and MathJax from a CDN (three console
     errors offline, equations as ASCII). Opened with the network blocked, a copy asks for nothing
     outside the file and logs no error; the explorer's equations are typeset MathML."""
     _nb, html_path = static_copies[path.stem]

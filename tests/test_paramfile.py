@@ -410,7 +410,7 @@ def test_params_diff_compares_three_or_more_sets(capsys):
         assert (row["verdict"] == "EXCEEDS BOTH INTERVALS") == want, name
 
 
-# ---- issue 17 item 11: small messages ------------------------------------------------------------
+# ---- small messages ------------------------------------------------------------
 
 
 def test_a_byte_order_mark_is_accepted(tmp_path, capsys):

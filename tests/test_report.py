@@ -412,7 +412,7 @@ def test_break_even_rows_are_the_break_even_commands_answer(shipped_report, a, b
 
 
 def test_the_verdict_and_the_table_give_one_break_even(shipped_report):
-    """Issue 17 item 4: the verdict read remote_cpus ~ 5.683 off the map's grid while the table
+    """the verdict read remote_cpus ~ 5.683 off the map's grid while the table
     and `costmodel breakeven` solved 5.703. The verdict now gives the solved crossing, the same
     number as the table, and the integer from which the order changes, found here by pricing."""
     text, values, _ = shipped_report
@@ -519,7 +519,7 @@ def test_explore_formulas_equal_the_package_for_every_choice():
 
 
 def test_report_prints_progress_and_checks_the_destination_first(tmp_path, capsys, monkeypatch):
-    """Issue 17 items 12 and 11: `make demo` showed nothing during the report's tens of seconds; a
+    """`make demo` showed nothing during the report's tens of seconds; a
     read-only destination was reported only after them."""
     import tempfile
 

@@ -416,7 +416,7 @@ def _cheapest_over(values, name, xs):
 
 
 def test_every_parameter_is_searched_and_no_flip_means_none(shipped_sensitivity):
-    """Issue 17 item 2: the explorer searched only the first four parameters and called the rest
+    """the explorer searched only the first four parameters and called the rest
     "no flip". Every row is searched by default, and a row that says "no flip" holds up under an
     independent scan of the parameter's whole registry range, point by point."""
     from costmodel.charts import flip_words, tornado_data

@@ -81,7 +81,7 @@ def test_cli_on_a_directory_without_measurements(tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
-# ---- issue 17 item 11: small messages ------------------------------------------------------------
+# ---- small messages ------------------------------------------------------------
 
 
 def _copy_set(tmp_path):

@@ -423,14 +423,8 @@ def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name
         try:
             outcome = func(df, provenance, rng, n_boot, known={n: e.value for n, e in estimates.items()})
         except UserError as exc:
-            if predates:  # a probe this set lacks: its parameters stay assumed, said so
-                run = provenance.get("probes")
-                name_ = str(probe).split(" ")[0]
-                if isinstance(run, dict) and name_ not in run:  # a partial run (bench --probe ...)
-                    reason = (f"this measurement set has no {probe} probe (not run for it: "
-                              f"`costmodel bench --probe {name_}` adds it)")
-                else:
-                    reason = f"this measurement set has no {probe} probe (recorded before it existed)"
+            if predates:  # a set recorded before the probe existed: its parameters stay assumed, said so
+                reason = f"this measurement set has no {probe} probe (recorded before it existed)"
                 for p in params:
                     estimates[p] = assumed(p, f"not fitted: {reason}")
                 records.append({"name": group, "method": "not fitted; registry defaults kept",
