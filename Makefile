@@ -10,7 +10,7 @@ STAMP_BASE := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 CHROMIUM   := /usr/bin/chromium
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test venv bench clean notebooks
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ demo: $(STAMP_BASE)
 
 test: $(STAMP_TEST) | $(CHROMIUM)
 	$(PY) -m pytest -q
+
+# the three notebooks executed, as static HTML that needs no network (build/notebooks/)
+notebooks: $(STAMP_BASE)
+	$(VENV)/bin/jupyter nbconvert --config jupyter_nbconvert_config.py --to html --execute \
+	    --output-dir build/notebooks notebooks/*.ipynb
+	@echo "notebooks: $(CURDIR)/build/notebooks/ (readable offline)"
 
 bench: $(STAMP_TEST)
 	@for s in benchmarks/*.py; do echo "== $$s"; $(PY) $$s || exit 1; done

@@ -147,9 +147,12 @@ class BreakEven:
 
 def breakeven(values: dict, policy: str, against: str, solve_for: str,
               low: float | str | None = None, high: float | str | None = None,
-              rtol: float = REL_TOL) -> BreakEven:
+              rtol: float = REL_TOL, raise_cpus: bool = False) -> BreakEven:
     """Where ``policy`` and ``against`` cost the same as ``solve_for`` moves over ``low`` ..
-    ``high`` (default: its registry bounds), every other parameter at ``values``."""
+    ``high`` (default: its registry bounds), every other parameter at ``values``.
+    ``raise_cpus`` (for ``remote_cpus``): ``cpus`` follows ``remote_cpus + 1`` where the point
+    has fewer CPUs, as the charts and the decision map do, so the answer is theirs: the point's
+    own cpus up to its last remote CPU, more CPUs beyond."""
     policy_or_error(policy)
     policy_or_error(against)
     if policy == against:
@@ -165,11 +168,17 @@ def breakeven(values: dict, policy: str, against: str, solve_for: str,
     hi = entry.high if high is None else registry.parse_value(solve_for, high)
     if lo > hi:
         raise UserError(f"--low {lo:g} is above --high {hi:g}; give low <= high")
-    lo, hi, limits = _feasible_range(values, solve_for, lo, hi)
+    follow = bool(raise_cpus) and solve_for == "remote_cpus"
+    lo, hi, limits = _feasible_range(values, solve_for, lo, hi, follow=follow)
     result = BreakEven(policy, against, solve_for, float(lo), float(hi), integer=entry.integer, rtol=float(rtol),
                        limits=limits)
-    ev = _Evaluator(values, policy, against, solve_for, rtol)
-    poly_roots = _polynomial_roots(values, policy, against, solve_for, lo, hi)
+    if follow and int(values["cpus"]) < hi + 1:
+        result.limits.append(f"cpus follows remote_cpus + 1 beyond remote_cpus = {int(values['cpus']) - 1} "
+                             f"(the point has cpus = {values['cpus']})")
+    ev = _Evaluator(values, policy, against, solve_for, rtol, follow=follow)
+    # a polynomial in remote_cpus with cpus fixed is not the curve once cpus follows it
+    poly_roots = (None if follow and int(values["cpus"]) < hi + 1
+                  else _polynomial_roots(values, policy, against, solve_for, lo, hi))
     if lo == hi:
         s = int(ev.signs(np.array([lo]))[0])
         conv = int if entry.integer else float
@@ -200,11 +209,13 @@ def breakeven(values: dict, policy: str, against: str, solve_for: str,
 
 
 def breakeven_row(values: dict, policy: str, against: str, parameter: str,
-                  low: float | None = None, high: float | None = None, rtol: float = REL_TOL) -> dict:
+                  low: float | None = None, high: float | None = None, rtol: float = REL_TOL,
+                  raise_cpus: bool = False) -> dict:
     """A table row for one break-even question (see :meth:`BreakEven.row`); a question that has
     no answer at ``values`` (an empty range) gives its reason in ``verdict`` instead of raising."""
     try:
-        return breakeven(values, policy, against, parameter, low=low, high=high, rtol=rtol).row()
+        return breakeven(values, policy, against, parameter, low=low, high=high, rtol=rtol,
+                         raise_cpus=raise_cpus).row()
     except UserError as exc:
         return {"policy": policy, "against": against, "parameter": parameter, "break_even": "-",
                 "crossing": "", "verdict": str(exc), "note": ""}
@@ -220,12 +231,15 @@ def _name(sign: int, policy: str, against: str) -> str:
 class _Evaluator:
     """Both costs at arrays of the free parameter, and the sign of their difference."""
 
-    def __init__(self, values, policy, against, name, rtol):
+    def __init__(self, values, policy, against, name, rtol, follow: bool = False):
         self.values, self.policy, self.against, self.name, self.rtol = values, policy, against, name, rtol
+        self.follow = follow
 
     def costs(self, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         point = dict(self.values)
         point[self.name] = np.asarray(xs, dtype=float)
+        if self.follow:
+            point = registry.raise_cpus(point)
         out = evaluate_arrays(point, (self.policy, self.against))
         return (np.asarray(out[(self.policy, "expected_ns")], dtype=float),
                 np.asarray(out[(self.against, "expected_ns")], dtype=float))
@@ -374,6 +388,10 @@ def _polynomial_roots(values, policy, against, name, lo, hi):
     sym = registry.S[name]
     cats = [values[n] for n in registry.CATEGORICAL]
     diff = policy_outputs(policy, *cats)["expected_ns"] - policy_outputs(against, *cats)["expected_ns"]
+    if not diff.is_polynomial(sym):
+        # structurally not a polynomial in it (inside a rate, an exponential, a clamp): substituting
+        # the other values would only cost time (minutes for a rate inside the residency)
+        return None
     subs = {registry.S[n]: sp.Float(values[n]) if not registry.NUMERIC[n].integer else sp.Integer(values[n])
             for n in NUMERIC_NAMES if n != name}
     expr = diff.xreplace(subs)
@@ -403,13 +421,15 @@ def _polynomial_roots(values, policy, against, name, lo, hi):
 # ---- the range ---------------------------------------------------------------------------------
 
 
-def _holds(values, name, xs: np.ndarray) -> np.ndarray:
+def _holds(values, name, xs: np.ndarray, follow: bool = False) -> np.ndarray:
     point = dict(values)
     point[name] = xs
+    if follow:
+        point = registry.raise_cpus(point)
     return np.broadcast_to(np.asarray(registry.feasible(point), dtype=bool), np.shape(xs))
 
 
-def _feasible_range(values, name, lo, hi, notes: bool = True):
+def _feasible_range(values, name, lo, hi, notes: bool = True, follow: bool = False):
     """[lo, hi] narrowed by the rules between parameters (each is taken to allow an interval of
     the free parameter), and, with ``notes``, a sentence for each rule that cut it."""
     integer = registry.NUMERIC[name].integer
@@ -417,7 +437,7 @@ def _feasible_range(values, name, lo, hi, notes: bool = True):
           else np.unique(np.concatenate([[lo, hi], np.linspace(lo, hi, _SCAN_POINTS)])))
     if integer:
         xs = np.unique(np.round(xs))
-    ok = _holds(values, name, xs)
+    ok = _holds(values, name, xs, follow)
     if not ok.any():
         bad = dict(values, **{name: lo})
         reason = next((c.message(bad) for c in registry.CONSTRAINTS if not np.all(c.holds(bad))), "")
@@ -426,9 +446,9 @@ def _feasible_range(values, name, lo, hi, notes: bool = True):
     first, last = int(np.argmax(ok)), len(ok) - 1 - int(np.argmax(ok[::-1]))
     new_lo, new_hi = float(xs[first]), float(xs[last])
     if first > 0:
-        new_lo = _feasible_edge(values, name, float(xs[first - 1]), new_lo, integer)
+        new_lo = _feasible_edge(values, name, float(xs[first - 1]), new_lo, integer, follow)
     if last < len(xs) - 1:
-        new_hi = _feasible_edge(values, name, float(xs[last + 1]), new_hi, integer)
+        new_hi = _feasible_edge(values, name, float(xs[last + 1]), new_hi, integer, follow)
     limits = []
     if notes and new_lo > lo:
         limits.append(_limit_note(values, name, new_lo, lo, integer))
@@ -455,8 +475,8 @@ def _bisect(pred, good: float, bad: float, integer: bool) -> float:
     return float(good)
 
 
-def _feasible_edge(values, name, bad: float, good: float, integer: bool) -> float:
-    return _bisect(lambda x: bool(_holds(values, name, np.array([x]))[0]), good, bad, integer)
+def _feasible_edge(values, name, bad: float, good: float, integer: bool, follow: bool = False) -> float:
+    return _bisect(lambda x: bool(_holds(values, name, np.array([x]), follow)[0]), good, bad, integer)
 
 
 def _fmt_value(name: str, x: float) -> str:

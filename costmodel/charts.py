@@ -25,7 +25,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from .textfmt import format_ns, sig4 as _sig4  # noqa: F401  (format_ns: part of this module's API)
+from .textfmt import format_ns, format_value, sig4 as _sig4  # noqa: F401  (part of this module's API)
 from . import palette, registry
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
@@ -92,6 +92,20 @@ def policy_scale(domain: Sequence[str] = POLICY_ORDER):
     import altair as alt
 
     return alt.Scale(domain=list(domain), range=[policy_color(p) for p in domain])
+
+
+def policy_width(policy: str) -> float:
+    """The stroke width of ``policy``'s line: wide and narrow in turn along :data:`POLICY_ORDER`,
+    so two neighbouring policies whose costs nearly coincide (drain_local and drain_local_always
+    differ by one local drain, about 1 %) show as a wide line with a narrow one inside, not as one."""
+    i = POLICY_ORDER.index(policy) if policy in POLICY_ORDER else len(POLICY_ORDER)
+    return 5.0 if i % 2 == 0 else 2.0
+
+
+def policy_width_scale(domain: Sequence[str] = POLICY_ORDER):
+    import altair as alt
+
+    return alt.Scale(domain=list(domain), range=[policy_width(p) for p in domain])
 
 
 def policy_dash_scale(domain: Sequence[str] = POLICY_ORDER):
@@ -508,7 +522,7 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     base = _base(source)
     hover = alt.selection_point(name="hover_cpus", nearest=True, on="pointerover", fields=["remote_cpus"],
                                 empty=False, clear="pointerout")
-    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300)
+    legend = alt.Legend(symbolType="stroke", symbolStrokeWidth=2.5, symbolSize=300, symbolOpacity=1)
     color = alt.Color("policy:N", scale=policy_scale(), title="policy", legend=legend)
     x = alt.X("remote_cpus:Q", scale=alt.Scale(type="log", base=2, domain=list(CPU_RANGE)),
               title="remote_cpus (other CPUs running the mm)", axis=alt.Axis(values=cpu_ticks(*CPU_RANGE)))
@@ -532,11 +546,13 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     if banded:
         layers.append(base.mark_area(opacity=0.18).encode(
             x=x, y=alt.Y("expected_ns_low:Q", scale=alt.Scale(type="log")), y2="expected_ns_high:Q",
-            color=color))
+            color=color))  # one legend with the lines; its swatches at full opacity (symbolOpacity)
         how = f" from {draws:,} draws (seed {seed})" if draws else ""
         subtitle.append(f"bands: 95% interval of each policy's cost{how} over the parameters' intervals")
     dash = alt.StrokeDash("policy:N", scale=policy_dash_scale(), title="policy", legend=legend)
-    lines = base.mark_line(strokeWidth=2).encode(x=x, y=y, color=color, strokeDash=dash)
+    lines = base.mark_line().encode(x=x, y=y, color=color, strokeDash=dash,
+                                    strokeWidth=alt.StrokeWidth("policy:N", scale=policy_width_scale(), legend=legend,
+                                                                sort=list(POLICY_ORDER)))
     cols = ["policy", "remote_cpus", "cpus", "expected_ns"]
     if banded:
         cols += ["expected_ns_low", "expected_ns_high", "p_cheapest"]
@@ -570,13 +586,17 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
             at.mark_point(filled=True, size=45).encode(x=x, y=y, color=quiet),
             # the costs at that point, cheapest first, beside the chart (under its legend)
             ranked.transform_calculate(label=f"datum.policy + '  ' + ({cost_text})",
-                                       py=f"{table_y} + 15 * datum.rank").mark_text(
+                                       py=f"{table_y + 15} + 15 * datum.rank").mark_text(
                 align="left", baseline="middle", fontSize=11).encode(
                 x=alt.value(width + 18), y=alt.Y("py:Q", scale=None), color=quiet, text="label:N"),
             ranked.transform_filter("datum.rank === 1").transform_calculate(
-                label="'at remote_cpus = ' + datum.remote_cpus + ' (cpus ' + datum.cpus + '):'").mark_text(
+                label="'at remote_cpus = ' + datum.remote_cpus").mark_text(
                 align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
                 x=alt.value(width + 18), y=alt.value(table_y), text="label:N"),
+            ranked.transform_filter("datum.rank === 1").transform_calculate(
+                label="'(cpus ' + datum.cpus + '):'").mark_text(
+                align="left", baseline="middle", fontSize=11, fontWeight="bold").encode(
+                x=alt.value(width + 18), y=alt.value(table_y + 14), text="label:N"),
         ]
         subtitle.append("dashed rule: the remote_cpus of the slider; right: each policy's cost there, cheapest first")
     chart = alt.layer(*layers, lines, points, rule, *marks).properties(width=width, height=height)
@@ -623,7 +643,8 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
     e = registry.NUMERIC[name]
     kw = {"domain": [float(d) for d in domain]} if domain is not None else {}
     scale = alt.Scale(type="log", nice=False, **kw) if log else alt.Scale(zero=False, nice=False, **kw)
-    return scale, f"{name} ({e.unit})"
+    # a time axis writes its unit on every tick (100 ns, 20 us, 5 ms): a "(s)" title would contradict them
+    return scale, (name if e.unit in ("s", "ns") else f"{name} ({e.unit})")
 
 
 def _axis_format(name: str, domain: Sequence[float] | None):
@@ -842,63 +863,100 @@ def residency_chart(source, width: int = 320, height: int = 240):
 # ---- what flips the verdict ---------------------------------------------------------------------
 
 
+def flip_words(r, fmt) -> str:
+    """What the flip search found for one row of a sensitivity table, in words: where another
+    candidate takes over, "no flip within its bounds" (searched over the parameter's whole
+    registry range, not only its interval), "shifts every candidate alike" or "not searched"."""
+    flips = []
+    if r["flip_below"] is not None:
+        flips.append(f"{r['flips_to_below']} below {fmt(r['flip_below'], r['unit'])}")
+    if r["flip_above"] is not None:
+        flips.append(f"{r['flips_to_above']} above {fmt(r['flip_above'], r['unit'])}")
+    if flips:
+        return "; ".join(flips)
+    if not r.get("flip_searched", True):
+        return "not searched"
+    if not r.get("rival_moves", True):
+        return "shifts every candidate alike: no flip"
+    return "no flip within its bounds"
+
+
 def tornado_data(sens, n: int | None = 12) -> pd.DataFrame:
     """The first ``n`` rows of a :class:`costmodel.uncertainty.Sensitivity` ranking, as the
     tornado chart reads them: ``label`` (parameter and origin), ``rank``, ``margin_min`` ..
-    ``margin_max`` (the cheapest other candidate's cost minus the verdict's over the parameter's
-    interval, ns), ``margin_at_value``, ``interval`` and ``flip`` (words), ``gain``, ``origin``."""
+    ``margin_max`` (the cost of ``rival``, the runner-up that can overtake as this parameter
+    moves, minus the verdict's over the parameter's interval, ns), ``margin_at_value``,
+    ``interval`` and ``flip`` (words), ``gain``, ``origin``."""
     t = sens.table.head(n) if n else sens.table
     rows = []
-
-    for i, r in enumerate(t.itertuples()):
-        def g(x, unit=r.unit):
-            return format_value(x, unit)
-
-        flips = []
-        if r.flip_below is not None:
-            flips.append(f"{r.flips_to_below} below {g(r.flip_below)}")
-        if r.flip_above is not None:
-            flips.append(f"{r.flips_to_above} above {g(r.flip_above)}")
-        rows.append({"label": f"{r.parameter} ({r.origin})", "parameter": r.parameter, "rank": i,
-                     "origin": "measured" if r.origin == "measured" else "assumed or varied",
-                     "margin_min": r.margin_min, "margin_max": r.margin_max, "margin_at_value": r.margin_at_value,
-                     "interval": f"{g(r.low)} .. {g(r.high)}",
-                     "flip": "; ".join(flips) or "no flip within the bounds", "gain": r.gain})
-    return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "margin_min", "margin_max",
+    for i, r in enumerate(t.to_dict("records")):
+        rows.append({"label": f"{r['parameter']} ({r['origin']})", "parameter": r["parameter"], "rank": i,
+                     "origin": "measured" if r["origin"] == "measured" else "assumed or varied",
+                     "rival": r.get("rival", "") if r.get("rival_moves", True) else "",
+                     "margin_min": r["margin_min"], "margin_max": r["margin_max"],
+                     "margin_at_value": r["margin_at_value"],
+                     "interval": f"{format_value(r['low'], r['unit'])} .. {format_value(r['high'], r['unit'])}",
+                     "flip": flip_words(r, format_value), "gain": r["gain"]})
+    return pd.DataFrame(rows, columns=["label", "parameter", "rank", "origin", "rival", "margin_min", "margin_max",
                                        "margin_at_value", "interval", "flip", "gain"])
 
 
+def _symlog_ticks(lo: float, hi: float, constant: float = 100.0) -> list[float]:
+    """Ticks of a symmetric-log axis over ``lo`` .. ``hi``: 0 and each power of ten from
+    ``constant`` up, either side as the range needs, thinned so that at most about seven remain
+    (the labels of an axis ticked at every power of ten run together)."""
+    out = [0.0]
+    for sign, end in ((1.0, hi), (-1.0, -lo)):
+        if end <= constant / 2:
+            continue
+        k_hi = int(np.ceil(np.log10(end)))
+        out += [sign * 10.0 ** k for k in range(int(np.log10(constant)), k_hi + 1) if 10.0 ** k <= end * 1.0001]
+    step = max(1, int(np.ceil((len(out) - 1) / 6)))
+    pos = sorted(v for v in out if v > 0)[::step]
+    neg = sorted((v for v in out if v < 0), reverse=True)[::step]
+    return sorted([0.0, *pos, *neg])
+
+
 def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 480):
-    """Tornado of the verdict: for each parameter (most decisive on top), the bar spans the
-    cheapest other candidate's cost minus the verdict's as that parameter alone crosses its
-    interval; the dot is the point itself; a bar reaching left of the zero line flips the verdict.
-    The x axis is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
+    """Tornado of the verdict: for each parameter (most decisive on top), the bar spans the cost
+    of the runner-up that can overtake as that parameter alone crosses its interval (named on the
+    row: a candidate that costs the verdict's plus a constant never is) minus the verdict's; the
+    dot is the point itself; a bar reaching left of the zero line flips the verdict. The x axis
+    is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
     import altair as alt
 
+    df = df.copy()
+    df["row"] = [f"{p}  vs {r}" if r else f"{p}  (moves all alike)"
+                 for p, r in zip(df["parameter"], df.get("rival", [""] * len(df)))]
+    lo = min(0.0, float(df["margin_min"].min())) if len(df) else 0.0
+    hi = max(0.0, float(df["margin_max"].max())) if len(df) else 1.0
+    scale = alt.Scale(type="symlog", constant=100)
     base = alt.Chart(df)
-    order = list(df["label"])
-    y = alt.Y("label:N", sort=order, title=None, axis=alt.Axis(labelLimit=260))
-    x = alt.X("margin_min:Q", scale=alt.Scale(type="symlog", constant=100),
-              title="cost of the next cheapest candidate minus the verdict's; below 0: the verdict flips",
-              axis=alt.Axis(labelExpr=TIME_LABEL_EXPR))
-    tips = [alt.Tooltip("parameter:N"), alt.Tooltip("interval:N"), alt.Tooltip("flip:N"),
-            alt.Tooltip("margin_min:Q", format=",.0f"), alt.Tooltip("margin_max:Q", format=",.0f"),
+    y = alt.Y("row:N", sort=list(df["row"]), title=None, axis=alt.Axis(labelLimit=320))
+    x = alt.X("margin_min:Q", scale=scale,
+              title="cost of the runner-up named on the row minus the verdict's; below 0: the verdict flips",
+              axis=alt.Axis(labelExpr=TIME_LABEL_EXPR, values=_symlog_ticks(lo, hi), labelOverlap=True,
+                            labelFlush=False))
+    tips = [alt.Tooltip("parameter:N"), alt.Tooltip("rival:N", title="against"), alt.Tooltip("interval:N"),
+            alt.Tooltip("flip:N"), alt.Tooltip("margin_min:Q", format=",.0f"),
+            alt.Tooltip("margin_max:Q", format=",.0f"),
             alt.Tooltip("gain:Q", format=".4f", title="gain in P(verdict) if known")]
     color = alt.Color("origin:N", scale=alt.Scale(domain=["measured", "assumed or varied"],
                                                   range=["#2ca02c", "#ff7f0e"]), title="interval",
                       legend=alt.Legend(orient="bottom"))
     bars = base.mark_bar(height=12).encode(x=x, x2="margin_max:Q", y=y, color=color, tooltip=tips)
     dots = base.mark_point(filled=True, color="black", size=30).encode(
-        x=alt.X("margin_at_value:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, tooltip=tips)
+        x=alt.X("margin_at_value:Q", scale=scale), y=y, tooltip=tips)
     zero = alt.Chart(pd.DataFrame({"zero": [0.0]})).mark_rule(color="#b00", strokeWidth=1.5).encode(x="zero:Q")
     text = base.mark_text(align="left", dx=6, fontSize=10, color="#444").encode(
-        x=alt.X("margin_max:Q", scale=alt.Scale(type="symlog", constant=100)), y=y, text="flip:N")
+        x=alt.X("margin_max:Q", scale=scale), y=y, text="flip:N")
     who = f" ({cheapest})" if cheapest else ""
     return alt.layer(bars, dots, zero, text).properties(
         width=width, height=alt.Step(22), title=alt.Title(
             f"What would flip the verdict{who}",
-            subtitle="each parameter alone across its interval, the others at their values; "
-                     "ranked by how much knowing it would raise P(verdict)"))
+            subtitle=["each parameter alone across its interval, the others at their values, against the "
+                      "candidate that could overtake;",
+                      "ranked by how much knowing it would raise P(verdict); text: where a flip lies"]))
 
 
 # ---- calibration ------------------------------------------------------------------------------
@@ -953,17 +1011,22 @@ def calibration_data(paramset) -> pd.DataFrame:
 _MEASURED_AS = {"ns": "measured time", "fraction": "measured fraction of trials that copied"}
 
 
-def _measured_axis(unit: str, residual: bool = False):
+def _measured_axis(unit: str, residual: bool = False, log: bool = False):
     """The y axis of a calibration panel, named by what was measured (its unit), not by the
-    parameter fitted: times in the report's time format."""
+    parameter fitted: times in the report's time format (``log``: a logarithmic axis)."""
     import altair as alt
 
     what = _MEASURED_AS.get(unit, f"measured ({unit})")
     title = f"residual ({'time' if unit == 'ns' else unit})" if residual else what
-    return alt.Axis(title=title, labelExpr=TIME_LABEL_EXPR) if unit == "ns" else alt.Axis(title=title)
+    if unit != "ns":
+        return alt.Axis(title=title)
+    if log:  # ticked at the powers of ten only: a log axis over decades is otherwise a comb
+        return alt.Axis(title=title + " (log)", labelExpr=TIME_LABEL_EXPR, values=[10.0 ** k for k in range(0, 13)],
+                        grid=True)
+    return alt.Axis(title=title, labelExpr=TIME_LABEL_EXPR)
 
 
-def calibration_chart(df: pd.DataFrame, width: int = 230, height: int = 180, columns: int = 3):
+def calibration_chart(df: pd.DataFrame, width: int = 205, height: int = 180, columns: int = 3):
     """Per fit: measured points with their 95 % intervals and the fitted values joined as a
     curve (top), residuals (bottom); ``columns`` fits to a row, so the figure stays as wide as a
     page."""
@@ -978,16 +1041,26 @@ def calibration_chart(df: pd.DataFrame, width: int = 230, height: int = 180, col
         x_title = f"{x_name} ({registry.NUMERIC[x_name].unit})" if x_name in registry.NUMERIC else x_name
         if x_name == "target_cpus":
             x_title = "target CPUs"
-        x = alt.X("x_label:N", title=x_title, axis=alt.Axis(labelAngle=-30, labelLimit=120)) if nominal \
+        # long measurement names broken over lines at " - " (a difference of two) and shown whole
+        x = alt.X("x_label:N", title=x_title, axis=alt.Axis(
+            labelAngle=-25, labelLimit=165, labelFontSize=9, labelAlign="right", labelBaseline="top",
+            labelExpr="split(datum.label, ' - ')")) if nominal \
             else alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
         has_series = sub["series"].ne("").any()
         color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if has_series \
             else alt.value("#1f77b4")
-        y = alt.Y("observed:Q", axis=_measured_axis(unit))
+        spread = sub[["observed", "fitted"]].to_numpy(dtype=float)
+        spread = spread[np.isfinite(spread)]
+        # measured times three or more decades apart (60 us and 950 ms): on a linear axis the small
+        # ones sit at 0, so the panel goes logarithmic
+        log_y = unit == "ns" and spread.size > 1 and spread.min() > 0 and spread.max() / spread.min() >= 1e3
+        y = alt.Y("observed:Q", axis=_measured_axis(unit, log=log_y),
+                  scale=alt.Scale(type="log") if log_y else alt.Undefined)
         layers = []
         if sub["ci_low"].notna().any():
-            layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(x=x, y="ci_low:Q", y2="ci_high:Q",
-                                                                                  color=color))
+            layers.append(alt.Chart(sub[sub["ci_low"].notna()]).mark_rule().encode(
+                x=x, y=alt.Y("ci_low:Q", scale=alt.Scale(type="log") if log_y else alt.Undefined), y2="ci_high:Q",
+                color=color))
         layers.append(base.mark_point(filled=True).encode(
             x=x, y=y, color=color,
             tooltip=[alt.Tooltip("x_label:N", title=x_name), "series:N", alt.Tooltip("observed:Q", format=",.4~g"),
@@ -1090,36 +1163,6 @@ def log_labels(expr: str) -> str:
 
 #: :data:`TIME_LABEL_EXPR` for a log axis (labels at 1, 2 and 5 times a power of ten)
 LOG_TIME_LABEL_EXPR = log_labels(TIME_LABEL_EXPR)
-
-
-def format_value(x, unit: str = "") -> str:
-    """A value as every table and label of the report writes it: times (ns, s) by
-    :func:`format_ns`, whole numbers in full with thousands separated, anything else to four
-    significant digits, never an exponent; with its unit unless it is a time (which carries its own)."""
-    if x is None or isinstance(x, str):
-        return "-" if x is None else x
-    if isinstance(x, bool):
-        return str(x)
-    v = float(x)
-    if not np.isfinite(v):
-        return "-"
-    if unit == "ns":
-        return format_ns(v)
-    if unit == "s":
-        return "0 s" if v == 0 else format_ns(v * 1e9)
-    if v.is_integer() and abs(v) < 1e18:
-        text = f"{int(v):,}"
-    elif abs(v) < 1e-4:
-        text = f"{v:.4g}" if v == 0 else _small(v)
-    else:
-        text = _sig4(v)
-    return f"{text} {unit}".strip() if unit not in ("", "probability", "flag") else text
-
-
-def _small(v: float) -> str:
-    """A tiny non-time number without an exponent: four significant digits after the zeros."""
-    digits = 3 - int(np.floor(np.log10(abs(v))))
-    return f"{v:.{digits}f}".rstrip("0").rstrip(".")
 
 
 def _log_ticks(lo: float, hi: float) -> list[float]:

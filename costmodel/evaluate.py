@@ -212,3 +212,21 @@ def _check_grid_consistency(point: Mapping[str, object], flat: Mapping[str, np.n
         broken = next(c for c in registry.CONSTRAINTS if not np.all(c.holds(example)))
         raise UserError(f"sweep: {int(np.size(ok) - np.count_nonzero(ok))} grid points break a rule between "
                         f"parameters, e.g. {broken.message(example)}")
+
+
+def cpu_overload(values: Mapping[str, object], cpu_us_per_s: Mapping[str, float]) -> str:
+    """One warning sentence, or '': the policies whose CPU time per second (``cpu_us_per_s``,
+    expected_ns times wp_faults_per_s: every fault of the whole machine priced at the expected
+    cost, no queueing) is more than the ``cpus`` CPUs have (``cpus`` s of CPU per second). No
+    machine sustains such a fault rate, so the figure describes nothing real."""
+    from .textfmt import format_value
+
+    have_us = float(values["cpus"]) * 1e6
+    over = {p: float(v) for p, v in cpu_us_per_s.items() if float(v) > have_us}
+    if not over:
+        return ""
+    worst = max(over, key=over.get)
+    return (f"warning: at wp_faults_per_s = {format_value(values['wp_faults_per_s'])}, {len(over)} of "
+            f"{len(cpu_us_per_s)} policies need more CPU time than the {values['cpus']} CPUs have ({worst}: "
+            f"{format_value(over[worst] / 1e6)} s of CPU per second, {over[worst] / have_us:,.0f} times the "
+            f"{values['cpus']} s there are): no machine sustains that fault rate; lower wp_faults_per_s or raise cpus")

@@ -270,9 +270,34 @@ def collapsible(summary: str, content) -> HTMLBlock:
 MONO = "var(--jp-code-font-family, 'DejaVu Sans Mono'), 'DejaVu Sans Mono', Menlo, Consolas, monospace"
 
 
+#: nbconvert's template for the notebooks' static copies (JupyterLab's, less every script it fetches
+#: from a network); ``jupyter nbconvert --to html`` in the repository picks it up by
+#: jupyter_nbconvert_config.py there, and :func:`html_exporter` uses it wherever it runs
+OFFLINE_TEMPLATE = "costmodel-offline"
+
+
+def configure_nbconvert(c) -> None:
+    """Point an nbconvert configuration ``c`` at :data:`OFFLINE_TEMPLATE`."""
+    from pathlib import Path
+
+    c.HTMLExporter.extra_template_basedirs = [str(Path(__file__).resolve().parent / "templates" / "nbconvert")]
+    c.HTMLExporter.template_name = OFFLINE_TEMPLATE
+
+
+def html_exporter():
+    """An HTMLExporter whose pages need no network (:data:`OFFLINE_TEMPLATE`)."""
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
+
+    c = Config()
+    configure_nbconvert(c)
+    return HTMLExporter(config=c)
+
+
 def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The model's equations at ``values``' categoricals (:func:`costmodel.readable.equations`)
-    as plain text, each with its LaTeX in a collapsible block: readable with or without MathJax."""
+    typeset as MathML, which the browser draws itself (no MathJax, no network), each with its
+    plain text and its LaTeX in collapsible blocks."""
     from . import readable
 
     eqs = readable.equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
@@ -281,7 +306,9 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
              f'policy {html.escape(policy)})</p>']
     for e in eqs:
         parts.append(f'<div style="margin:0.6em 0"><div>{html.escape(e.label)}</div>'
-                     f'<pre style="margin:0.2em 0;padding:0.15em 0 0.3em;overflow-x:auto;line-height:1.1;font-family:{MONO}">{html.escape(e.text)}</pre>'
+                     f'<div style="overflow-x:auto;overflow-y:hidden;padding:0.2em 0">{e.mathml}</div>'
+                     f'<details><summary style="color:#555;font-size:85%">as text</summary>'
+                     f'<pre style="margin:0.2em 0;padding:0.15em 0 0.3em;overflow-x:auto;line-height:1.1;font-family:{MONO}">{html.escape(e.text)}</pre></details>'
                      f'<details><summary style="color:#555;font-size:85%">LaTeX</summary>'
                      f'<code style="white-space:pre-wrap;font-size:85%">{html.escape(e.latex)}</code></details></div>')
     parts.append("</div>")
@@ -413,7 +440,7 @@ def probe_validation(values: Mapping[str, object], paramset=None) -> dict:
 
 def whole_workloads(paramset) -> tuple[pd.DataFrame, dict] | str:
     """:func:`costmodel.prediction.predict` on the measurements the parameter set was calibrated
-    from (this machine's, for the default set), or a sentence saying why there is nothing to
+    from (the machine that recorded them, named by the set), or a sentence saying why there is nothing to
     predict."""
     from . import prediction
     from .errors import UserError

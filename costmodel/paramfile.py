@@ -310,8 +310,14 @@ def _parse_json(text: str, where: str):
     except UserError as exc:
         raise UserError(f"{where}: {exc}") from None
     except json.JSONDecodeError as exc:
+        head = text.lstrip()[:1]
+        if head and head not in "{[":
+            first = text.strip().splitlines()[0][:40] if text.strip() else ""
+            raise UserError(f"{where}: not a parameter file: JSON starts with {{, this starts with {first!r}"
+                            + (" (a CSV: measurements go to `costmodel calibrate DIR`)" if "," in first else "")
+                            ) from None
         ended_early = exc.pos >= len(text.rstrip()) or not text.rstrip().endswith(("}", "]"))
-        hint = " (the file ends early: truncated?)" if ended_early else ""
+        hint = (f" (the file ends early, after {len(text):,} characters: truncated?)" if ended_early else "")
         raise UserError(f"{where}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{hint}") from None
 
 
@@ -529,9 +535,10 @@ def load(path: str | Path, notes_to=None) -> ParamSet:
     """Read and check a parameter file; errors name the file and the field."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a byte-order mark some editors write is fine
     except FileNotFoundError:
-        raise UserError(f"{path}: no such parameter file") from None
+        raise UserError(f"{path}: no such parameter file; give a JSON file, or the name of a committed set: "
+                        + ", ".join(committed_sets())) from None
     except IsADirectoryError:
         raise UserError(f"{path}: is a directory; give a parameter file (.json)") from None
     except UnicodeDecodeError:
@@ -597,17 +604,19 @@ def committed_sets() -> dict[str, Path]:
 
 
 def _fmt(x) -> str:
+    """A value in a show or diff table (its unit in a column of its own): the project's number
+    style, four significant digits, never an exponent."""
+    from .textfmt import format_value
+
     if x is None:
         return "-"
     if isinstance(x, str):
         return x
-    if isinstance(x, int) and not isinstance(x, bool):
-        return str(x)
-    return f"{x:.4g}"
+    return format_value(x)
 
 
 def _interval(e: Entry) -> str:
-    return "" if e.ci_low is None else f"[{_fmt(e.ci_low)}, {_fmt(e.ci_high)}]"
+    return "" if e.ci_low is None else f"{_fmt(e.ci_low)} .. {_fmt(e.ci_high)}"
 
 
 def _hash_line(ps: ParamSet) -> str:
@@ -676,7 +685,7 @@ def _side_cell(side: dict | None, short_source: bool = False) -> str:
     """A :func:`_side` as a table cell: value, interval and source (its first letter if ``short_source``)."""
     if side is None:
         return "-"
-    iv = "" if side["ci_low"] is None else f" [{_fmt(side['ci_low'])}, {_fmt(side['ci_high'])}]"
+    iv = "" if side["ci_low"] is None else f" ({_fmt(side['ci_low'])} .. {_fmt(side['ci_high'])})"
     return f"{_fmt(side['value'])}{iv} {side['source'][0] if short_source else side['source']}"
 
 

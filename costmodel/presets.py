@@ -8,7 +8,10 @@ has no exclusive marker (``p_exclusive = 0`` before 5.19) overrides a workload's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Mapping
 
 from . import registry
@@ -22,6 +25,8 @@ class WorkloadPreset:
     values: Mapping[str, object]
     #: where the numbers come from, in one or two sentences
     source: str
+    #: name -> (low, high): ranges a workload file gives, drawn like --vary-range NAME=LO:HI
+    intervals: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 WORKLOAD_PRESETS: dict[str, WorkloadPreset] = {
@@ -62,10 +67,114 @@ WORKLOAD_PRESETS: dict[str, WorkloadPreset] = {
 
 
 def workload_preset(name: str) -> WorkloadPreset:
-    try:
+    """A built-in workload by name, or a workload file (:func:`load_workload_file`) by path."""
+    if name in WORKLOAD_PRESETS:
         return WORKLOAD_PRESETS[name]
-    except KeyError:
-        raise UserError(f"unknown workload preset {name!r}; choose one of {', '.join(WORKLOAD_PRESETS)}") from None
+    if Path(name).suffix.lower() == ".json" or Path(name).exists() or "/" in name:
+        return load_workload_file(name)
+    raise UserError(f"--workload {name!r}: no such workload; give one of {', '.join(WORKLOAD_PRESETS)}, or a "
+                    "workload file (JSON; `costmodel params workload -o FILE` writes one to edit)")
+
+
+#: the ``kind`` a workload file declares, and the format this version writes and reads
+WORKLOAD_KIND, WORKLOAD_FORMAT = "costmodel-workload", 1
+
+
+def _workload_names() -> list[str]:
+    return [n for n, e in registry.PARAMS.items() if e.kind == registry.WORKLOAD]
+
+
+def load_workload_file(path: str | Path) -> WorkloadPreset:
+    """A user's own workload: a JSON file of workload parameters, each a value or
+    ``{"value": v, "low": lo, "high": hi}`` (the range is drawn uniformly, log-uniformly where it
+    spans a factor 3, like ``--vary-range``), with a ``name`` and a ``source`` saying where the
+    numbers come from. Every value is checked by the registry; strings are never evaluated."""
+    p = Path(path)
+    where = f"workload file {p}"
+    try:
+        text = p.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UserError(f"{where}: no such file; give one of {', '.join(WORKLOAD_PRESETS)} or a workload file "
+                        "(`costmodel params workload -o FILE` writes one)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"{where}: cannot read it ({exc.__class__.__name__}); give a UTF-8 JSON file") from None
+    try:
+        doc = json.loads(text, parse_constant=lambda c: (_ for _ in ()).throw(ValueError(f"{c} is not a number")))
+    except ValueError as exc:
+        pos = f" (line {exc.lineno}, column {exc.colno})" if hasattr(exc, "lineno") else ""
+        raise UserError(f"{where}: not valid JSON{pos}: {getattr(exc, 'msg', exc)}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("parameters"), dict):
+        raise UserError(f"{where}: expected an object with \"parameters\": {{NAME: value or {{\"value\": v, "
+                        "\"low\": lo, \"high\": hi}}}} (`costmodel params workload` writes one)")
+    if doc.get("kind", WORKLOAD_KIND) != WORKLOAD_KIND:
+        raise UserError(f"{where}: kind {doc.get('kind')!r} is not a workload file; a parameter file goes to --params")
+    fmt = doc.get("format", WORKLOAD_FORMAT)
+    if fmt != WORKLOAD_FORMAT:
+        raise UserError(f"{where}: format {fmt!r} is not known to this version (it reads format {WORKLOAD_FORMAT})")
+    values: dict = {}
+    intervals: dict = {}
+    workload = set(_workload_names())
+    for name, raw in doc["parameters"].items():
+        if name not in registry.PARAMS:
+            raise registry._unknown(name)
+        if name not in workload:
+            raise UserError(f"{where}: {name} is a machine parameter, not a workload one; put it in a parameter "
+                            f"file (--params) or --set {name}=...")
+        field_ = f"{where}: parameters.{name}"
+        if isinstance(raw, dict):
+            unknown = set(raw) - {"value", "low", "high", "note"}
+            if unknown or "value" not in raw:
+                raise UserError(f"{field_}: give {{\"value\": v}} with optional \"low\", \"high\", \"note\""
+                                + (f" (not {', '.join(sorted(unknown))})" if unknown else ""))
+            value = _checked(field_, name, raw["value"])
+            if ("low" in raw) != ("high" in raw):
+                raise UserError(f"{field_}: give both \"low\" and \"high\", or neither")
+            if "low" in raw:
+                if name not in registry.NUMERIC:
+                    raise UserError(f"{field_}: a choice has no range; drop low and high")
+                lo, hi = _checked(field_ + ".low", name, raw["low"]), _checked(field_ + ".high", name, raw["high"])
+                if not lo <= value <= hi:
+                    raise UserError(f"{field_}: low {lo:g} .. high {hi:g} must hold the value {value:g}")
+                if hi > lo:
+                    intervals[name] = (float(lo), float(hi))
+        else:
+            value = _checked(field_, name, raw)
+        values[name] = value
+    title = str(doc.get("name") or p.stem)
+    source = str(doc.get("source") or f"a user's workload file ({p.name}) that does not say where its numbers come from")
+    registry.resolve(values)  # the rules between the parameters it sets, with defaults for the rest
+    return WorkloadPreset(str(p), title, values, source, intervals)
+
+
+def _checked(field_: str, name: str, raw):
+    if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
+        raise UserError(f"{field_}: give a number (or a choice's name), not {type(raw).__name__}")
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise UserError(f"{field_}: give a finite number")
+    try:
+        return registry.parse_value(name, raw)
+    except UserError as exc:
+        raise UserError(f"{field_}: {exc}") from None
+
+
+def workload_document(values: Mapping[str, object], name: str = "my-workload",
+                      intervals: Mapping[str, tuple[float, float]] | None = None, source: str = "") -> dict:
+    """A workload file's content for the workload parameters of ``values`` (what
+    ``costmodel params workload`` writes), each with its range where ``intervals`` gives one."""
+    intervals = intervals or {}
+    params = {}
+    for n in _workload_names():
+        v = values[n]
+        v = v.item() if hasattr(v, "item") else v
+        params[n] = {"value": v, "low": intervals[n][0], "high": intervals[n][1]} if n in intervals else v
+    return {"kind": WORKLOAD_KIND, "format": WORKLOAD_FORMAT, "name": name,
+            "source": source or "where these numbers come from (a trace, a measurement, an assumption)",
+            "parameters": params}
+
+
+def workload_intervals(workload: str | None) -> dict[str, tuple[float, float]]:
+    """The ranges a workload file gives (none for a built-in workload or none given)."""
+    return dict(workload_preset(workload).intervals) if workload else {}
 
 
 def compose(paramfile_values: Mapping[str, object] | None = None, workload: str | None = None,

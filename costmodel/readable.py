@@ -104,6 +104,14 @@ class Equation:
         return f"{sp.latex(self.lhs, symbol_names=tex)} = {sp.latex(self.rhs, symbol_names=tex)}"
 
     @property
+    def mathml(self) -> str:
+        """Presentation MathML of the equation (a browser typesets it without any script)."""
+        tex = _display_symbols()[1]
+        side = lambda e: sp.mathml(e, printer="presentation", symbol_names=tex)  # noqa: E731
+        return (f'<math display="block" xmlns="http://www.w3.org/1998/Math/MathML"><mrow>{side(self.lhs)}'
+                f"<mo>=</mo>{side(self.rhs)}</mrow></math>")
+
+    @property
     def text(self) -> str:
         """Plain text (Unicode, several lines for fractions), never wrapped."""
         return sp.pretty(sp.Eq(self.lhs, self.rhs, evaluate=False), use_unicode=True, wrap_line=False)

@@ -16,20 +16,21 @@ from __future__ import annotations
 import html
 import importlib.util
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from . import __version__, charts, live, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
-from .breakeven import breakeven_row
+from .breakeven import breakeven, breakeven_row
 from .errors import UserError
-from .evaluate import cheapest_candidate, evaluate_point
+from .evaluate import cheapest_candidate, cpu_overload, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
@@ -44,9 +45,6 @@ AT_POINT = "At the shipped point (the parameter set as written), not at the slid
 VERDICT_DRAWS = 10_000
 BAND_DRAWS = 1000
 MAP_DRAWS = 300
-#: parameters whose flip values the report looks up (the first of the sensitivity ranking)
-FLIPS_FOR = 4
-
 #: break-even questions the verdict answers: (policy, against, parameter)
 BREAKEVEN_QUESTIONS: tuple[tuple[str, str, str], ...] = (
     ("drain_remote", "drain_local", "remote_cpus"),
@@ -115,32 +113,43 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
     """The answers to :data:`BREAKEVEN_QUESTIONS` at ``values``, each the row of
     :func:`costmodel.breakeven.breakeven_row` (the answer ``costmodel breakeven`` gives; for an
     integer parameter the integer where the order changes) with its numbers in the report's one
-    style. remote_cpus is asked over 1..256 with cpus raised to 257 where the set has fewer (the
-    charts' convention); ``command`` is the command line that gives the same answer, and
-    ``_raw`` the row as breakeven_row wrote it."""
+    style. remote_cpus is asked over 1..256 with cpus following remote_cpus + 1 where the set has
+    fewer (the charts' convention, ``--raise-cpus``); ``command`` is the command line that gives
+    the same answer, and ``_raw`` the row as breakeven_row wrote it."""
     rows = []
     for a, b, param in BREAKEVEN_QUESTIONS:
-        point = dict(values)
         lo = hi = None
-        extra = ""
-        if param == "remote_cpus":
+        follow = param == "remote_cpus"
+        if follow:
             lo, hi = charts.CPU_RANGE
-            point["cpus"] = registry.raise_cpus(dict(values, remote_cpus=hi))["cpus"]
-            if point["cpus"] != values["cpus"]:
-                extra = f" --set cpus={point['cpus']}"
-        row = breakeven_row(point, a, b, param, low=lo, high=hi)
+        row = breakeven_row(dict(values), a, b, param, low=lo, high=hi, raise_cpus=follow)
         unit = registry.NUMERIC[param].unit
         note = row["note"].split(";")[0] if row["note"] else ""
-        if param == "remote_cpus" and point["cpus"] != values["cpus"]:
-            note += f"; cpus = {point['cpus']} (raised from {values['cpus']}, the charts' convention)"
-        command = (f"costmodel breakeven --policy {a} --against {b} --solve-for {param}{extra}"
-                   + (f" --low {lo} --high {hi}" if lo is not None else ""))
+        if follow and int(values["cpus"]) < hi + 1:
+            note += (f"; cpus = {values['cpus']} up to remote_cpus = {int(values['cpus']) - 1}, then remote_cpus + 1 "
+                     "(the charts' convention)")
+        command = (f"costmodel breakeven --policy {a} --against {b} --solve-for {param}"
+                   + (f" --low {lo} --high {hi}" if lo is not None else "") + (" --raise-cpus" if follow else ""))
         rows.append({"policy": a, "against": b, "parameter": param,
                      "break_even": _refmt(row["break_even"], unit),
                      "curves cross at": _refmt(row.get("crossing", ""), unit),
                      "verdict": _refmt(row["verdict"], unit), "note": note, "same answer from": command,
                      "_raw": row})
     return rows
+
+
+def solved_breakeven(values: Mapping[str, object], dm: charts.DecisionMap):
+    """The break-even of the map's two policies along its x axis at the point, solved (not read
+    off the map's grid), over the map's x range, with cpus following remote_cpus as on the map;
+    None where the question has no answer there."""
+    lo, hi = float(dm.cells[f"{dm.x}_lo"].min()), float(dm.cells[f"{dm.x}_hi"].max())
+    if registry.NUMERIC[dm.x].integer:
+        lo, hi = math.ceil(lo), math.floor(hi)
+    try:
+        return breakeven(dict(values), dm.against[0], dm.against[1], dm.x, low=lo, high=hi,
+                         raise_cpus=dm.x == "remote_cpus")
+    except UserError:
+        return None
 
 
 def kernel_today(preset: str | None) -> registry.KernelPreset:
@@ -229,6 +238,9 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
            f"{_fmt(cands[ranked[1]], 'ns')} ({100 * (cands[ranked[1]] / cands[best] - 1):.1f}% dearer). "
            f"The map-count floor (no unnecessary copy, the Linux &le; 5.8 rule) is "
            f"{_fmt(point['mapcount']['expected_ns'], 'ns')}."]
+    overload = cpu_overload(values, {p: out["cpu_us_per_s"] for p, out in point.items()})
+    if overload:
+        out.append("<b>Warning</b>: " + html.escape(overload.removeprefix("warning: ")) + ".")
     if preset_policy and preset_policy in point:
         mine = point[preset_policy]["expected_ns"]
         out.append(f"The kernel preset's policy, {preset_policy}, costs {_fmt(mine, 'ns')}: "
@@ -240,17 +252,52 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
     if not shares.empty:
         top = shares.sort_values("share_pct", ascending=False)
         desc = ", ".join(f"{r.policy} {r.share_pct:.0f}%" for r in top.itertuples())
-        out.append(f"Over the decision map ({dm.x} &times; {dm.y}), the cheapest policy by share of the map: {desc}.")
-    if not dm.line.empty:
-        along = dm.line[dm.line["along"] == "x"]
-        if not along.empty:
-            xs = along[dm.x]
-            out.append(f"{dm.against[0]} and {dm.against[1]} cost the same at {dm.x} &asymp; "
-                       f"{_fmt(float(xs.min()))}" + (f"&ndash;{_fmt(float(xs.max()))}" if xs.max() - xs.min() > 1e-6 * abs(xs.max()) else "")
-                       + " (the dashed line on the map).")
+        out.append(f"Over the decision map ({map_range_words(dm)}), the cheapest policy by share of the map: {desc}."
+                   + _own_cpus_share(values, dm))
+    be = solved_breakeven(values, dm)
+    a, b = dm.against
+    if be is not None and be.roots:
+        cross = (be.crossings or be.roots)[0]
+        after = next((who for lo_, _, who in be.regions if lo_ >= be.roots[0]), "")
+        words = (f"{_fmt(cross)}" + (f" ({after} cheaper from {be.fmt(be.roots[0])} {be.unit} on)"
+                                     if be.integer and after else ""))
+        out.append(f"{a} and {b} cost the same at {dm.x} &asymp; {words} at this point, solved as "
+                   f"<code>costmodel breakeven</code> does (the break-even table below); the dashed line on the "
+                   f"map follows it across {dm.y}.")
+    elif not dm.line.empty:
+        out.append(f"{a} and {b} do not change order along {dm.x} at this point; the dashed line on the map "
+                   f"shows where they do at other values of {dm.y}.")
     else:
-        out.append(f"{dm.against[0]} and {dm.against[1]} do not change order anywhere on the map.")
+        out.append(f"{a} and {b} do not change order anywhere on the map.")
     return out
+
+
+def map_range_words(dm: charts.DecisionMap) -> str:
+    """The map's axes and their ranges in words: '1&ndash;256 remote_cpus &times; wp_gap_s 100 ns&ndash;100 ms'."""
+    parts = []
+    for name in (dm.x, dm.y):
+        unit = registry.NUMERIC[name].unit if name in registry.NUMERIC else ""
+        lo, hi = float(dm.cells[name].min()), float(dm.cells[name].max())
+        parts.append(f"{name} {_fmt(lo, '' if unit == 'CPUs' else unit)}&ndash;{_fmt(hi, unit)}")
+    return " &times; ".join(parts)
+
+
+def _own_cpus_share(values: Mapping[str, object], dm: charts.DecisionMap) -> str:
+    """Where the map's x is remote_cpus and reaches past the set's own CPUs: the shares within
+    them, since the rest of the map is another machine (cpus raised)."""
+    if dm.x != "remote_cpus":
+        return ""
+    own = int(values["cpus"]) - 1
+    cells = dm.cells
+    if cells["remote_cpus"].max() <= own:
+        return ""
+    mine = cells[cells["remote_cpus"] <= own]
+    if mine.empty:
+        return ""
+    shares = mine["cheapest"].value_counts(normalize=True)
+    desc = ", ".join(f"{p} {100 * v:.0f}%" if v >= 0.005 else f"{p} under 1%" for p, v in shares.items())
+    return (f" Past remote_cpus = {own} the map describes machines with more CPUs than this set's {values['cpus']} "
+            f"(cpus raised to remote_cpus + 1); within its own CPUs (remote_cpus up to {own}): {desc}.")
 
 
 # ---- HTML pieces -------------------------------------------------------------------------------
@@ -402,7 +449,7 @@ table.facts table{margin:0;font-size:.95em}
 .verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
 .chart{max-width:100%;overflow-x:auto}
 code{overflow-wrap:anywhere}code.cmd{font-size:.8em;color:#444}
-table.breakeven td:last-child{min-width:16em}
+table.breakeven td:last-child{min-width:14em}
 #controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:2px 24px;font-size:.85em;margin:.6em 0}
 #controls h4{grid-column:1/-1;margin:.6em 0 .1em}
 .ctl{display:grid;grid-template-columns:13.5em 1fr 7.5em;align-items:center;gap:6px}
@@ -735,10 +782,15 @@ def _embed_id(pieces: Sequence[str]) -> str:
 def build_report(values: Mapping[str, object], *, paramset=None, preset: str | None = None,
                  title: str | None = None, simulate_points: int = 4, simulate_faults: int = 100_000,
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS,
-                 machines: Mapping[str, object] | None = None, workloads: bool = True) -> Report:
+                 machines: Mapping[str, object] | None = None, workloads: bool = True,
+                 vary: Mapping[str, tuple[float, float]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> Report:
     """Every piece of the report for the checked parameter point ``values``. ``machines``: the
     sets to compare across machines (default: every committed set); ``workloads``: with the
-    prediction of the whole-workload probes where their measurements are present."""
+    prediction of the whole-workload probes where their measurements are present; ``vary``:
+    ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's);
+    ``progress``: told, in words, each step as it starts (the command prints them)."""
+    say = progress or (lambda _step: None)
     missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
     if missing:
         raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
@@ -746,6 +798,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
+    say("the costs at the point, along remote_cpus and over the decision map")
     cost_df = charts.cost_vs_cpus_data(values)
     runs = charts.cheapest_along(cost_df)
     dm = charts.decision_map_data(values, *charts.default_map_axes(values), n=png_map_n)
@@ -753,6 +806,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     res_df = charts.residency_data(values, n=50)
     sim_note = ""
     if simulate_points:
+        say(f"the event simulation ({simulate_points} points per gap model, {simulate_faults:,} WP faults each)")
         try:
             from .validate import residency_simulated
 
@@ -768,9 +822,12 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
     measured, measured_note = uncertainty.measured_targets(paramset)
+    say("the page's live charts")
     spec, ex = live_spec(values, map_n=map_n, measured_up_to=measured, measured_note=measured_note)
-    params = uncertainty.uncertain_parameters(values, paramset)
-    sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0, flips_for=FLIPS_FOR)
+    params = uncertainty.uncertain_parameters(values, paramset, vary)
+    say(f"how sure the verdict is ({verdict_draws:,} draws) and what would flip it")
+    sens = uncertainty.sensitivity(values, params, draws=verdict_draws, seed=0)
+    say("the uncertainty bands and the probability map")
     unc_charts, measured_note = uncertainty_charts(values, sens, params, paramset, map_n=png_map_n)
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
@@ -783,6 +840,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     best = cheapest_candidate(point)
     verdict = verdict_sentences(values, point, runs, shares, dm, preset_policy)
     verdict = verdict[:1] + uncertainty_sentences(sens, preset) + verdict[1:]
+    say("the break-even table and the page")
     be = breakeven_rows(values)
     doc = _html(values, title=title, paramset=paramset, preset=preset, point=point, best=best,
                 preset_policy=preset_policy, verdict=verdict, runs=runs, shares=shares, be=be, spec=spec,
@@ -795,18 +853,11 @@ def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
     rows = []
     for r in sens.table.to_dict("records"):
         unit = r["unit"]
-        flips = []
-        if r["flip_below"] is not None:
-            flips.append(f"{r['flips_to_below']} below {_fmt(r['flip_below'], unit)}")
-        if r["flip_above"] is not None:
-            flips.append(f"{r['flips_to_above']} above {_fmt(r['flip_above'], unit)}")
-        looked = r["p_flip_alone"] == r["p_flip_alone"]
         rows.append({"parameter": r["parameter"], "value": Cell(_fmt(r["value"], unit)),
                      "interval": f"{_fmt(r['low'], unit)} .. {_fmt(r['high'], unit)}",
                      "origin (distribution)": f"{r['origin']} ({r['distribution']})",
                      "elasticity": round(r["elasticity"], 4),
-                     "flips (this parameter alone)": "; ".join(flips) or ("none within its bounds" if looked
-                                                                         else "not looked up"),
+                     "flips (this parameter alone)": charts.flip_words(r, _fmt),
                      "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
     return rows
 
@@ -921,7 +972,8 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
 
 def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset=None, preset: str | None = None,
                  png_dir: str | Path | None = None, force: bool = False, title: str | None = None,
-                 simulate_points: int = 4) -> Path:
+                 simulate_points: int = 4, vary: Mapping[str, tuple[float, float]] | None = None,
+                 progress: Callable[[str], None] | None = None) -> Path:
     """Write the standalone HTML report for ``values`` to ``out_path`` (atomically; refusing to
     overwrite without ``force``), and with ``png_dir`` each chart as PNG and SVG there."""
     out_path = Path(out_path)
@@ -930,11 +982,14 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
         png_dir = Path(png_dir)
         if png_dir.exists() and not png_dir.is_dir():
             raise UserError(f"--png {png_dir}: exists and is not a directory")
-    report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points)
+    report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points,
+                          vary=vary, progress=progress)
     if png_dir is not None:
         for name in report.static_specs:
             for ext in ("png", "svg"):
                 refuse_overwrite(png_dir / f"{name}.{ext}", force)
+        if progress:
+            progress(f"{len(report.static_specs)} charts as PNG and SVG")
         write_images(report.static_specs, png_dir, force=force)
     write_atomic(out_path, report.html, force=force)
     return out_path

@@ -135,7 +135,7 @@ def _arrivals_dict(proc) -> dict:
 
 def _check_inputs(values, faults, seed, chunk_faults):
     if isinstance(faults, bool) or not isinstance(faults, (int, np.integer)) or not 1 <= faults <= _MAX_FAULTS:
-        raise UserError(f"faults={faults!r}: give a whole number of WP faults from 1 to {_MAX_FAULTS:.0e}")
+        raise UserError(f"faults={faults!r}: give a whole number of WP faults from 1 to {_MAX_FAULTS:,}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"seed={seed!r}: give a whole number >= 0")
     if isinstance(chunk_faults, bool) or not isinstance(chunk_faults, (int, np.integer)) or not 1 <= chunk_faults <= 1 << 24:

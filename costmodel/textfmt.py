@@ -31,3 +31,34 @@ def format_ns(ns) -> str:
         if abs(x) / scale < 1e4:
             return f"{sig4(x / scale)} {unit}"
     return f"{sig4(x / 1e9)} s"
+
+
+def _small(v: float) -> str:
+    """A tiny non-time number without an exponent: four significant digits after the zeros."""
+    digits = 3 - int(math.floor(math.log10(abs(v))))
+    return f"{v:.{digits}f}".rstrip("0").rstrip(".")
+
+
+def format_value(x, unit: str = "") -> str:
+    """A value as every table, label and command of the project writes it: times (ns, s) by
+    :func:`format_ns`, whole numbers in full with thousands separated, anything else to four
+    significant digits, never an exponent; with its unit unless it is a time (which carries its
+    own) or a probability. None, NaN and infinities are '-'."""
+    if x is None or isinstance(x, str):
+        return "-" if x is None else x
+    if isinstance(x, bool):
+        return str(x)
+    v = float(x)
+    if not math.isfinite(v):
+        return "-"
+    if unit == "ns":
+        return format_ns(v)
+    if unit == "s":
+        return "0 s" if v == 0 else format_ns(v * 1e9)
+    if v.is_integer() and abs(v) < 1e18:
+        text = f"{int(v):,}"
+    elif abs(v) < 1e-4:
+        text = "0" if v == 0 else _small(v)
+    else:
+        text = sig4(v)
+    return f"{text} {unit}".strip() if unit not in ("", "probability", "flag") else text

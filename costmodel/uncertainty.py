@@ -293,9 +293,14 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
             ok_lo, ok_hi = registry.feasible_range(name, values)
             partners_vary = any(p in vary for p in registry.partners(name))
             if not partners_vary and (lo < ok_lo or hi > ok_hi):
-                rules = "; ".join(c.message(values) for c in registry.CONSTRAINTS if name in c.terms)
-                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} goes beyond what the other parameters allow"
-                                f" ({ok_lo:g} .. {ok_hi:g}: {rules}); narrow it or --set the other parameter")
+                # the rule as it reads at the end of the range that breaks it, not at the point
+                end = dict(values, **{name: (int(hi) if spec.integer else hi) if hi > ok_hi
+                                      else (int(lo) if spec.integer else lo)})
+                rules = "; ".join(c.message(end) for c in registry.CONSTRAINTS
+                                  if name in c.terms and not np.all(c.holds(end)))
+                raise UserError(f"--vary-range {name}={lo:g}:{hi:g} goes beyond what the other parameters allow:"
+                                f" {name} can go from {ok_lo:g} to {ok_hi:g} here ({rules}); narrow it to"
+                                f" {max(lo, ok_lo):g}:{min(hi, ok_hi):g} or --set the other parameter")
             item = UncertainParameter(name, value, lo, hi, VARIED, f"range given: {lo:g} .. {hi:g} {spec.unit}")
         elif from_file and entry.ci_low is not None and entry.ci_high is not None:
             lo, hi = float(entry.ci_low), float(entry.ci_high)
@@ -877,14 +882,40 @@ def flip_values(values: Mapping[str, object], names: Sequence[str], candidates: 
     return out
 
 
-def _margin(values, best, cands, name, xs) -> np.ndarray:
-    """Cheapest other candidate's cost minus ``best``'s as ``name`` takes the values ``xs``
-    (negative: the verdict has flipped)."""
+def _margins(values, best, cands, name, xs) -> dict[str, np.ndarray]:
+    """Each other candidate's cost minus ``best``'s as ``name`` takes the values ``xs``
+    (negative: that candidate has overtaken the verdict)."""
     out = evaluate_arrays(dict(values, **{name: np.asarray(xs, dtype=float)}), cands)
-    c = np.stack([np.broadcast_to(out[(p, "expected_ns")], np.shape(xs)) for p in cands])
-    i = cands.index(best)
-    others = np.delete(c, i, axis=0)
-    return others.min(axis=0) - c[i]
+    c = {p: np.broadcast_to(np.asarray(out[(p, "expected_ns")], dtype=float), np.shape(xs)) for p in cands}
+    return {p: c[p] - c[best] for p in cands if p != best}
+
+
+def _moves(m: np.ndarray) -> bool:
+    """Whether a margin changes over the scan (more than rounding): a candidate whose margin to the
+    verdict does not move with the parameter cannot overtake it by that parameter alone."""
+    return bool(np.ptp(m) > 1e-9 * max(1.0, float(np.max(np.abs(m)))))
+
+
+def rival_margin(values, best, cands, name, xs, flip: "Flip | None" = None) -> tuple[str, np.ndarray, bool]:
+    """The runner-up that can actually overtake ``best`` as ``name`` alone moves over ``xs``, and
+    its cost minus ``best``'s at each of ``xs``. It is the candidate a flip search found
+    (``flip``: the nearer flip where there is one each side), else, of the candidates whose margin
+    moves with the parameter, the one that comes closest; only when none moves (the parameter
+    shifts every candidate alike) the cheapest other candidate, whose margin is then constant
+    (the third value, whether the rival's margin moves, is then False).
+    A candidate that differs from the verdict by a constant (``drain_local_always`` beside
+    ``drain_local``) is thus never the bar: it could not overtake whatever the value."""
+    ms = _margins(values, best, cands, name, xs)
+    x = float(values[name])
+    if flip is not None and (flip.below_to or flip.above_to):
+        sides = [(x - flip.below, flip.below_to) if flip.below_to else None,
+                 (flip.above - x, flip.above_to) if flip.above_to else None]
+        who = min((s for s in sides if s is not None), key=lambda s: s[0])[1]
+        return who, ms[who], True
+    movers = [p for p, m in ms.items() if _moves(m)]
+    pool = movers or list(ms)
+    who = min(pool, key=lambda p: float(np.min(ms[p])))
+    return who, ms[who], bool(movers)
 
 
 def _certainty_if_known(values, params, cands, seed: int, quadrature: int, draws: int) -> tuple[dict, float]:
@@ -935,6 +966,11 @@ class Sensitivity:
         return self.table.head(n)
 
 
+def _el_of(el: pd.DataFrame, name: str, policy: str) -> float:
+    mine = el[(el["parameter"] == name) & (el["policy"] == policy)] if not el.empty else el
+    return float(mine["elasticity"].iloc[0]) if len(mine) else 0.0
+
+
 def sensitivity(values: Mapping[str, object], params: Sequence[UncertainParameter] | None = None, *,
                 paramset=None, draws: int = DRAWS, seed: int = 0, quadrature: int = 8,
                 gain_draws: int = 2000, swing_points: int = 41, flips_for: int | None = None) -> Sensitivity:
@@ -946,10 +982,15 @@ def sensitivity(values: Mapping[str, object], params: Sequence[UncertainParamete
     confidence. Ties (parameters that gain nothing) are ordered by the size of the cheapest
     policy's elasticity. ``flip_below``/``flip_above`` (:func:`flip_values`) and
     ``p_flip_alone``, the probability that the parameter alone, within its interval, lies beyond
-    one of them, for the first ``flips_for`` of the ranking (default: all). ``margin_low`` ..
-    ``margin_high`` (the tornado's bar): the cheapest other candidate's cost minus the verdict's,
-    lowest and highest over the parameter's interval with the others at their values; below zero
-    the verdict has flipped."""
+    one of them, for the first ``flips_for`` of the ranking (default: all; ``flip_searched``
+    says which were searched: a row not searched is "not searched", never "no flip").
+    ``margin_min`` .. ``margin_max`` (the tornado's bar): the cost of ``rival`` minus the
+    verdict's, lowest and highest over the parameter's interval with the others at their values
+    (``margin_at_low``/``_at_high`` at its ends, ``margin_at_value`` at the point); ``rival`` is
+    the runner-up that can actually overtake the verdict as this parameter moves
+    (:func:`rival_margin`; ``rival_moves`` False: the parameter shifts every candidate alike).
+    Below zero the verdict has flipped, so a bar crosses zero exactly
+    when ``flip_in_interval``."""
     values = registry.resolve(values)
     if params is None:
         params = uncertain_parameters(values, paramset)
@@ -962,47 +1003,50 @@ def sensitivity(values: Mapping[str, object], params: Sequence[UncertainParamete
         columns=["parameter", "policy", "value", "expected_ns", "d_expected_ns", "elasticity", "method"])
     known, now = _certainty_if_known(values, params, cands, seed, quadrature, min(gain_draws, draws)) \
         if params else ({}, max(prop.p_cheapest.values()))
+    # what would flip it: searched for the first ``flips_for`` of the ranking, which is known only
+    # after the gains, so the gains come first (the order does not depend on the flips)
+    order = sorted(params, key=lambda p: (-(known.get(p.name, now) - now), -abs(_el_of(el, p.name, best))))
+    searched = {fl.parameter: fl for fl in flip_values(values, [p.name for p in order][:flips_for], cands)}
     rows = []
-    for p in params:
+    for p in order:
         xs = p.truncated_ppf(np.linspace(0.0, 1.0, swing_points))
         xs = np.unique(np.concatenate([xs, [p.low, p.high, p.value]]))
         xs = xs[(xs >= p.low) & (xs <= p.high)]
-        m = _margin(values, best, cands, p.name, xs)
-        mine = el[(el["parameter"] == p.name) & (el["policy"] == best)]
-        rows.append({
+        fl = searched.get(p.name)
+        if fl is not None:  # the scan also passes through the flips inside the interval
+            xs = np.unique(np.concatenate([xs, [v for v in (fl.below, fl.above) if v is not None
+                                                and p.low <= v <= p.high]]))
+        rival, m, moves = rival_margin(values, best, cands, p.name, xs, fl)
+        at_value = float(m[int(np.argmin(np.abs(xs - p.value)))])
+        row = {
             "parameter": p.name, "unit": p.unit, "value": p.value, "low": p.low, "high": p.high,
             "origin": p.origin, "distribution": p.distribution, "basis": p.basis,
-            "elasticity": float(mine["elasticity"].iloc[0]) if len(mine) else 0.0,
+            "elasticity": _el_of(el, p.name, best), "flip_searched": fl is not None,
             "flip_below": None, "flips_to_below": "", "flip_above": None, "flips_to_above": "",
-            "flip_in_interval": False, "p_flip_alone": np.nan,
-            "margin_at_value": float(_margin(values, best, cands, p.name, np.array([p.value]))[0]),
-            "margin_at_low": float(m[0]), "margin_at_high": float(m[-1]),
+            "flip_in_interval": False, "p_flip_alone": np.nan, "rival": rival, "rival_moves": moves,
+            "margin_at_value": at_value, "margin_at_low": float(m[0]), "margin_at_high": float(m[-1]),
             "margin_min": float(m.min()), "margin_max": float(m.max()),
             "certainty_if_known": known.get(p.name, now), "gain": known.get(p.name, now) - now,
-        })
-    cols = ["parameter", "unit", "value", "low", "high", "origin", "distribution", "basis", "elasticity",
-            "flip_below", "flips_to_below", "flip_above", "flips_to_above", "flip_in_interval", "p_flip_alone",
-            "margin_at_value", "margin_at_low", "margin_at_high", "margin_min", "margin_max",
-            "certainty_if_known", "gain"]
-    table = pd.DataFrame(rows, columns=cols).astype({"flip_below": object, "flip_above": object})
-    flips: list[Flip] = []
-    if not table.empty:
-        table["_abs_el"] = table["elasticity"].abs()
-        table = table.sort_values(["gain", "_abs_el"], ascending=False, kind="stable") \
-            .drop(columns="_abs_el").reset_index(drop=True)
-        by_name = {p.name: p for p in params}
-        ranked = list(table["parameter"])[:flips_for]
-        flips = flip_values(values, ranked, cands)
-        for i, fl in enumerate(flips):
-            p = by_name[fl.parameter]
+        }
+        if fl is not None:
             half = 0.5 if registry.NUMERIC[p.name].integer else 0.0  # an integer is a rounded draw
             lo_cdf = float(p.truncated_cdf(fl.below + half)) if fl.below is not None else 0.0
             hi_cdf = 1.0 - float(p.truncated_cdf(fl.above - half)) if fl.above is not None else 0.0
-            table.at[i, "flip_below"], table.at[i, "flips_to_below"] = fl.below, fl.below_to
-            table.at[i, "flip_above"], table.at[i, "flips_to_above"] = fl.above, fl.above_to
-            table.at[i, "flip_in_interval"] = bool((fl.below is not None and fl.below >= p.low)
-                                                   or (fl.above is not None and fl.above <= p.high))
-            table.at[i, "p_flip_alone"] = min(1.0, max(0.0, lo_cdf + hi_cdf))
+            row.update(flip_below=fl.below, flips_to_below=fl.below_to, flip_above=fl.above,
+                       flips_to_above=fl.above_to,
+                       flip_in_interval=bool((fl.below is not None and fl.below >= p.low)
+                                             or (fl.above is not None and fl.above <= p.high)),
+                       p_flip_alone=min(1.0, max(0.0, lo_cdf + hi_cdf)))
+        rows.append(row)
+    cols = ["parameter", "unit", "value", "low", "high", "origin", "distribution", "basis", "elasticity",
+            "flip_searched", "flip_below", "flips_to_below", "flip_above", "flips_to_above", "flip_in_interval",
+            "p_flip_alone", "rival", "rival_moves", "margin_at_value", "margin_at_low", "margin_at_high", "margin_min",
+            "margin_max", "certainty_if_known", "gain"]
+    table = pd.DataFrame(rows, columns=cols).astype({"flip_below": object, "flip_above": object})
+    for c in ("flip_below", "flip_above"):  # "no flip" is None, never NaN
+        table[c] = pd.Series([None if v is None or v != v else float(v) for v in table[c]], index=table.index,
+                             dtype=object)
+    flips = [searched[n] for n in table["parameter"] if n in searched]
     return Sensitivity(prop, table, el, flips)
 
 

@@ -69,6 +69,26 @@ def model_copy_probability(adds_between: int, drained_first: bool, same_cpu: boo
     return total / pages
 
 
+def check_counts(rows: pd.DataFrame, directory) -> None:
+    """The unnecessary_copy rows a measurement set gives, checked before they are compared: whole
+    counts with 0 <= successes <= n, n > 0, and one row per configuration (a hand-edited or
+    concatenated file was accepted and gave intervals of nothing)."""
+    where = f"{directory}: measurements.csv"
+    n, k = rows["n"].to_numpy(dtype=float), rows["successes"].to_numpy(dtype=float)
+    bad = ~(np.isfinite(n) & np.isfinite(k) & (n > 0) & (k >= 0) & (k <= n) & (n == np.round(n)) & (k == np.round(k)))
+    if bad.any():
+        r = rows[bad].iloc[0]
+        config = ", ".join(f"{c}={r[c]}" for c in KEYS)
+        raise UserError(f"{where}: unnecessary_copy row ({config}) has successes={r['successes']} of n={r['n']}; "
+                        "counts are whole numbers with 0 <= successes <= n and n > 0: re-run the probe, not an edit")
+    dup = rows.duplicated(subset=KEYS, keep=False)
+    if dup.any():
+        r = rows[dup].iloc[0]
+        config = ", ".join(f"{c}={r[c]}" for c in KEYS)
+        raise UserError(f"{where}: {int(dup.sum())} unnecessary_copy rows share a configuration (e.g. {config}); "
+                        "keep one row per configuration (`costmodel bench --resummarise DIR` rebuilds the summary)")
+
+
 def model_vs_kernel(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     """Measured copy fractions beside the model, row by row, and a summary of the agreement."""
     from .bench import read_measurements
@@ -77,6 +97,7 @@ def model_vs_kernel(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     rows = df[(df["probe"] == "unnecessary_copy") & df["fraction"].notna()]
     if rows.empty:
         raise UserError(f"{directory}: no unnecessary_copy measurements; run `costmodel bench --probe unnecessary_copy`")
+    check_counts(rows, directory)
     batch = provenance.get("batch_size_found")
     if not batch:
         raise UserError(f"{directory}: provenance.json has no batch_size_found; the unnecessary_copy probe did not find the step")
@@ -257,11 +278,15 @@ def agreement(df: pd.DataFrame) -> dict:
 
 def simulation_agreement(df: pd.DataFrame) -> dict:
     """For :func:`model_vs_simulation`: how many model values fall inside the simulation's
-    intervals, and the largest relative deviation among the outputs that are not zero."""
+    intervals (``outputs``: those the simulation gives; ``outputs_listed``: every row, the
+    ones it does not give named), and the largest relative deviation among those not zero."""
     d = df.dropna(subset=["sim"])
     nz = d[np.abs(d["model"]) > 1e-12]
     rel = np.abs(nz["sim"] - nz["model"]) / np.abs(nz["model"])
-    return {"outputs": int(len(d)), "model_inside_interval": int(d["inside"].sum()),
+    missing = df[df["sim"].isna()]
+    return {"outputs": int(len(d)), "outputs_listed": int(len(df)),
+            "listed_but_not_simulated": ", ".join(f"{r.policy} {r.output}" for r in missing.itertuples()) or "none",
+            "model_inside_interval": int(d["inside"].sum()),
             "max_relative_deviation": float(rel.max()) if len(rel) else 0.0,
             "worst": f"{nz.loc[rel.idxmax(), 'policy']} {nz.loc[rel.idxmax(), 'output']}" if len(rel) else ""}
 

@@ -204,9 +204,35 @@ class ParameterPanel:
         self._callbacks: list[Callable[[dict], None]] = []
         self._quiet = False
 
+    def raw_values(self) -> dict:
+        """The controls' values as they stand, not yet checked against each other."""
+        return {**self._kept, **{n: c.get() for n, c in self.controls.items()}}
+
     def values(self) -> dict:
         """The current values, checked against the registry (raises UserError if inconsistent)."""
-        return registry.resolve({**self._kept, **{n: c.get() for n, c in self.controls.items()}})
+        return registry.resolve(self.raw_values())
+
+    def usable_values(self) -> tuple[dict, str]:
+        """The values to draw, and a sentence when they are not the controls' own: where
+        ``remote_cpus`` leaves too few CPUs, ``cpus`` is raised to ``remote_cpus + 1``, as the
+        report and the cost chart do (the cpus control keeps its value). Raises UserError
+        where the values are inconsistent otherwise."""
+        raw = self.raw_values()
+        try:
+            return registry.resolve(raw), ""
+        except UserError as exc:
+            first = exc
+        try:
+            bumped = registry.raise_cpus(raw)
+        except (TypeError, ValueError):
+            raise first from None
+        try:
+            raised = registry.resolve(bumped)
+        except UserError as exc:  # what remains wrong once cpus is raised (or the first, if it was not)
+            raise (exc if bumped["cpus"] != raw["cpus"] else first) from None
+        return raised, (f"remote_cpus = {raw['remote_cpus']} needs at least {raised['cpus']} CPUs: drawn with "
+                        f"cpus = {raised['cpus']} (raised from {raw['cpus']}, as the report does); lower "
+                        "remote_cpus or raise cpus to draw your own")
 
     def set_values(self, values: Mapping[str, object]) -> None:
         """Set every control at once; observers are told once, afterwards."""
@@ -421,6 +447,11 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
     return equations_mathjax(values, policy)
 
 
+#: the class of the charts' box while they show values older than the controls', and its look
+STALE_CLASS = "costmodel-stale"
+STALE_STYLE = f"<style>.{STALE_CLASS} {{ opacity: 0.35; filter: grayscale(1); }}</style>"
+
+
 class Explorer:
     """Controls, equations and charts, wired together (see the module docstring)."""
 
@@ -457,6 +488,9 @@ class Explorer:
         self.breakdown_chart = LiveChart(lambda s: charts.cost_breakdown_chart(s["cost"]), ("cost",))
         self.map_chart = LiveChart(self._build_map, ("cells", "line"))
         self.residency_chart = LiveChart(lambda s: charts.residency_chart(s["residency"]), ("residency",))
+        self.charts_box = W.VBox([self.cost_chart.widget, self.breakdown_chart.widget,
+                                  W.HBox([self.x_picker, self.y_picker]), self.map_chart.widget,
+                                  self.residency_chart.widget])
         self._eq_key = None
         self._res_key = None
         self.timings: dict[str, float] = {}
@@ -480,10 +514,8 @@ class Explorer:
         # equation scrolls in its own box (equations_html) instead of being cut off
         right = W.VBox([W.HTML("<b>The model</b>"), self.equations],
                        layout=W.Layout(flex="1 1 420px", min_width="380px", max_height="760px", overflow="auto"))
-        charts_box = W.VBox([self.status, self.cost_chart.widget, self.breakdown_chart.widget,
-                             W.HBox([self.x_picker, self.y_picker]), self.map_chart.widget,
-                             self.residency_chart.widget])
-        return W.VBox([W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", width="100%")), charts_box])
+        return W.VBox([W.HTML(STALE_STYLE), W.HBox([left, right], layout=W.Layout(flex_flow="row wrap", width="100%")),
+                       self.status, self.charts_box])
 
     def static_charts(self) -> list:
         """The explorer's charts at its current values, as plain altair charts with their data."""
@@ -538,13 +570,22 @@ class Explorer:
                                                    self._dm.cells[f"{self._dm.y}_hi"].max()),
                                          candidates=self._dm.candidates, against=self._dm.against)
 
+    def _stale(self, why: str) -> None:
+        """Grey the charts (they still show the last values that could be drawn) and say why."""
+        self.charts_box.add_class(STALE_CLASS)
+        self.status.value = (f"<span style='color:#b00'>{html.escape(str(why))}</span><br><i>The charts below "
+                             "(greyed) still show the last values that could be drawn; fix this value to "
+                             "update them.</i>")
+
     def update(self) -> dict[str, float] | None:
         """Re-evaluate at the panel's values and hand each chart its new data; returns seconds
-        per step (also kept in :attr:`timings`)."""
+        per step (also kept in :attr:`timings`). Values that leave too few CPUs for remote_cpus
+        are drawn with cpus raised (and the status says so); other inconsistent values grey the
+        charts, with the reason, until they are fixed."""
         try:
-            values = self.panel.values()
+            values, raised = self.panel.usable_values()
         except UserError as exc:
-            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+            self._stale(exc)
             return None
         t = {}
         t0 = time.perf_counter()
@@ -558,7 +599,7 @@ class Explorer:
         try:
             self._dm = charts.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
         except UserError as exc:
-            self.status.value = f"<span style='color:#b00'>{exc}</span>"
+            self._stale(exc)
             return None
         t["map_data_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -583,8 +624,10 @@ class Explorer:
             self.equations.value = equations_html(values)
             self._eq_key = key
         runs = charts.cheapest_along(cost)
-        self.status.value = "cheapest along remote_cpus: " + "; ".join(
-            f"<b>{r['policy']}</b> {r['from']}&ndash;{r['to']}" for r in runs)
+        self.charts_box.remove_class(STALE_CLASS)
+        self.status.value = ((f"<span style='color:#a60'>{html.escape(raised)}</span><br>" if raised else "")
+                             + "cheapest along remote_cpus: " + "; ".join(
+                                 f"<b>{r['policy']}</b> {r['from']}&ndash;{r['to']}" for r in runs))
         self.timings = t
         return t
 

@@ -205,3 +205,12 @@ def test_a_policy_against_itself_is_refused():
 def test_a_tolerance_outside_0_1_is_refused(rtol):
     with pytest.raises(UserError, match="--rtol"):
         breakeven(registry.resolve({}), "drain_local", "drain_remote", "remote_cpus", rtol=rtol)
+
+
+def test_raise_cpus_only_with_remote_cpus(capsys):
+    from costmodel.cli import main
+
+    assert main(["breakeven", "--policy", "drain_remote", "--against", "drain_local", "--solve-for", "alloc_ns",
+                 "--raise-cpus"]) == 2
+    err = capsys.readouterr().err
+    assert "--raise-cpus" in err and err.count("\n") == 1

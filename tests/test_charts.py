@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from costmodel import charts, presets, registry
+from costmodel import charts, presets, registry, uncertainty
 from costmodel.evaluate import evaluate_point
 from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES
 
@@ -191,7 +191,8 @@ def test_every_chart_builds_to_a_vega_lite_spec(defaults):
         assert f"/vega-lite/v{charts.VL_VERSION}." in spec["$schema"]
     lines = specs["cost"]["layer"][0]
     assert mark(lines) == "line"
-    assert fields(lines) == {"x": "remote_cpus", "y": "expected_ns", "color": "policy", "strokeDash": "policy"}
+    assert fields(lines) == {"x": "remote_cpus", "y": "expected_ns", "color": "policy", "strokeDash": "policy",
+                             "strokeWidth": "policy"}
     area = specs["breakdown"]["spec"]
     assert mark(area) == "area" and specs["breakdown"]["facet"]["field"] == "policy"
     assert {"x": "remote_cpus", "y": "part_ns", "color": "part"}.items() <= fields(area).items()
@@ -690,3 +691,62 @@ def test_explorer_map_sends_every_field_its_chart_reads(defaults):
         if re.search(rf'"field": "{re.escape(name)}"|datum\.{re.escape(name)}\b|\({re.escape(name)}\)', spec):
             assert name in sent, name
     assert "against_diff_ns" in sent
+
+
+# ---- what a reader sees --------------------------------------------------------
+
+
+def _walk(node):
+    if isinstance(node, dict):
+        yield node
+        for v in node.values():
+            yield from _walk(v)
+    elif isinstance(node, list):
+        for v in node:
+            yield from _walk(v)
+
+
+def test_cost_chart_legend_is_full_strength_and_near_lines_differ():
+    """The bands' 0.18 opacity washed out the legend's swatches; drain_local and
+    drain_local_always (1 % apart) drew as one line; the readout beside the chart ran off it."""
+    v = registry.resolve()
+    bands = charts.cost_vs_cpus_data(v, bands=uncertainty.uncertain_parameters(v), draws=50, seed=0)
+    spec = charts.cost_vs_cpus_chart(bands, point_param="rc").to_dict()
+    legends = [n["legend"] for n in _walk(spec) if isinstance(n.get("legend"), dict) and "symbolOpacity" in n["legend"]]
+    assert legends and all(l["symbolOpacity"] == 1 for l in legends)
+    i = charts.POLICY_ORDER.index("drain_local")
+    assert abs(charts.policy_width("drain_local") - charts.policy_width(charts.POLICY_ORDER[i + 1])) >= 2
+    calcs = [t["calculate"] for n in _walk(spec) for t in (n.get("transform") or [])
+             if isinstance(t, dict) and t.get("as") == "label"]
+    # the point's CPU counts on two lines of their own: at the most CPUs a slider reaches each
+    # stays within the legend's width (about 22 characters at this size)
+    head = [c for c in calcs if "at remote_cpus" in c]
+    cpus = [c for c in calcs if "(cpus " in c]
+    assert head and cpus and not any("(cpus " in c for c in head)
+    assert max(len("at remote_cpus = 4096"), len("(cpus 4097):")) <= 22
+
+
+def test_time_axes_are_not_titled_in_seconds():
+    """An axis whose ticks read 100 ns, 20 us, 5 ms was titled 'wp_gap_s (s)'."""
+    _, title = charts._axis("wp_gap_s", log=True)
+    assert "(s)" not in title
+    _, title = charts._axis("p_same_cpu", log=False)
+    assert title == "p_same_cpu (probability)"
+
+
+def test_calibration_panel_spanning_decades_is_logarithmic():
+    """The remote-drain fit's linear axis to 1,000 ms put its 60 us points at 0."""
+    from costmodel import paramfile
+
+    ps = paramfile.load(paramfile.default_params_path())
+    cal = charts.calibration_data(ps)
+    spec = charts.calibration_chart(cal).to_dict()
+    for fit, sub in cal.groupby("fit"):
+        vals = sub[["observed", "fitted"]].to_numpy(dtype=float)
+        vals = vals[np.isfinite(vals)]
+        spans = sub["unit"].iloc[0] == "ns" and vals.min() > 0 and vals.max() / vals.min() >= 1e3
+        panel = next(n for n in _walk(spec) if n.get("title") == fit)
+        types = {n["scale"].get("type") for n in _walk(panel) if isinstance(n.get("scale"), dict)
+                 and n.get("field") == "observed"}
+        assert ("log" in types) == bool(spans), fit
+    assert any(True for _ in cal[cal["fit"] == "remote_drain"].itertuples())

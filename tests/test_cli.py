@@ -199,8 +199,8 @@ def test_params_table_prints_integers_as_integers(capsys):
     for name, e in registry.NUMERIC.items():
         if e.integer:
             line = next(l for l in out.splitlines() if l.startswith(name + " "))
-            assert f"{int(e.low)} .. {int(e.high)}" in line, line
-    assert "1024 .. 2097152" in out  # page_bytes: once printed as 2.09715e+06
+            assert f"{int(e.low):,} .. {int(e.high):,}" in line, line
+    assert "1,024 .. 2,097,152" in out  # page_bytes: once printed as 2.09715e+06
 
 
 def test_output_error_on_stdout_is_one_line_exit_2(capsys, monkeypatch):
@@ -586,3 +586,162 @@ def test_sweep_refuses_a_repeated_axis_and_writes_dash_to_stdout(capsys, tmp_pat
     lines = out.strip().splitlines()
     assert lines[0].startswith("remote_cpus,policy,") and len(lines) == 1 + 3 * len(POLICIES)
     assert not (tmp_path / "-").exists()
+
+
+def test_cpu_time_beyond_the_machine_is_warned_about(capsys):
+    """--set wp_faults_per_s=1e9 gave 19,881,092,959 us of CPU per second on 8
+    CPUs without a word. CPU time per second above cpus x 1 s is impossible: eval, sweep and the
+    report say so; at the shipped rate they do not."""
+    from costmodel import registry
+    from costmodel.evaluate import evaluate_point
+    from costmodel.report import verdict_sentences
+
+    assert main(["eval", "--set", "wp_faults_per_s=1e9", "--set", "cpus=8"]) == 0
+    err = capsys.readouterr().err
+    assert "more CPU time than the 8 CPUs have" in err and "wp_faults_per_s" in err
+    assert main(["eval"]) == 0
+    assert "CPU time" not in capsys.readouterr().err
+    assert main(["sweep", "--set", "wp_faults_per_s=1e9", "--vary", "remote_cpus=1:2:2", "-o", "-"]) == 0
+    assert "rows of the sweep need more CPU time" in capsys.readouterr().err
+    # the threshold by hand: a rate at which the dearest policy needs just under / over 8 s per second
+    v = registry.resolve({"cpus": 8, "wp_faults_per_s": 1.0})
+    dearest = max(p["expected_ns"] for p in evaluate_point(v).values())
+    for factor, warned in ((0.99, False), (1.01, True)):
+        rate = factor * 8e9 / dearest
+        w = registry.resolve({"cpus": 8, "wp_faults_per_s": rate})
+        point = evaluate_point(w)
+        from costmodel import charts
+
+        dm = charts.decision_map_data(w, n=6)
+        text = " ".join(verdict_sentences(w, point, charts.cheapest_along(charts.cost_vs_cpus_data(w)),
+                                          charts.map_shares(dm), dm, None))
+        assert ("more CPU time than the 8 CPUs have" in text) is warned, factor
+
+
+_EXPONENT = re.compile(r"(?<![0-9A-Za-z_.])\d(?:\.\d+)?e[+-]\d", re.I)
+
+
+@pytest.mark.parametrize("argv", [["sensitivity", "--draws", "300"], ["params"],
+                                  ["params", "show", "data/params/kvm-amd-epyc-f26m2-2cpu-linux6.18.json"],
+                                  ["eval"]])
+def test_no_number_in_e_notation(argv, capsys, monkeypatch):
+    """'6.064e+04 ns', '9.485e+08' in sensitivity, params show and the flip
+    values. Every number these commands print is in the project's style."""
+    monkeypatch.chdir(Path(__file__).resolve().parent.parent)
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    hits = [line for line in out.splitlines() if _EXPONENT.search(line)]
+    assert not hits, hits[:3]
+
+
+def test_eval_columns_are_the_sweeps_and_each_is_explained(tmp_path, capsys):
+    """eval's headings were p_unneeded, p_drain_loc, 'largest part', unlike the sweep's CSV, and
+    never explained; cpu_us_per_s did not say what it assumes."""
+    import csv
+
+    assert main(["sweep", "--vary", "remote_cpus=1:2:2", "-o", str(tmp_path / "s.csv")]) == 0
+    with open(tmp_path / "s.csv", newline="") as f:
+        csv_cols = set(next(csv.reader(f)))
+    capsys.readouterr()
+    assert main(["eval"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    heads = out[0].split()[1:]
+    assert set(heads) - {"largest_part"} <= csv_cols, set(heads) - csv_cols
+    legend = "\n".join(out[out.index(next(l for l in out if l.startswith("columns"))):])
+    for h in heads:
+        assert f"  {h}: " in legend, h
+    assert "wp_faults_per_s" in legend and "no queueing" in legend
+
+
+# ---- a user's own workload: --workload FILE ------------------------------------------------------
+
+
+def test_workload_file_written_edited_and_used(tmp_path, capsys):
+    """`params workload` writes the workload in force; edited by hand (a value,
+    a range) it is taken by every command's --workload, its values layered like a preset's and
+    its ranges drawn like --vary-range."""
+    f = tmp_path / "mine.json"
+    assert main(["params", "workload", "-o", str(f)]) == 0
+    doc = json.loads(f.read_text())
+    assert doc["kind"] == "costmodel-workload" and "p_same_cpu" in doc["parameters"]
+    assert "fault_entry_ns" not in doc["parameters"]  # machine parameters stay in the parameter set
+    doc["parameters"]["p_same_cpu"] = {"value": 0.3, "low": 0.1, "high": 0.6}
+    doc["parameters"]["remote_cpus"] = 5
+    f.write_text(json.dumps(doc))
+    capsys.readouterr()
+    assert main(["eval", "--workload", str(f), "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["params"]
+    assert got["p_same_cpu"] == 0.3 and got["remote_cpus"] == 5
+    assert main(["sensitivity", "--workload", str(f), "--draws", "300", "--json"]) == 0
+    rows = {r["parameter"]: r for r in json.loads(capsys.readouterr().out)["ranking"]}
+    assert rows["p_same_cpu"]["origin"] == "varied" and (rows["p_same_cpu"]["low"], rows["p_same_cpu"]["high"]) == (0.1, 0.6)
+    # --set still wins, as over a preset
+    assert main(["eval", "--workload", str(f), "--set", "remote_cpus=2", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["params"]["remote_cpus"] == 2
+    # and over a built-in workload
+    assert main(["params", "workload", "--workload", "fork-snapshot"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["p_same_cpu"] == 0.9
+
+
+@pytest.mark.parametrize("content, says", [
+    ('{"parameters": {"alloc_ns": 300}}', "machine parameter"),
+    ('{"parameters": {"p_same_cpu": 2}}', "p_same_cpu"),
+    ('{"parameters": {"p_same_cpu": {"value": 0.5, "low": 0.6, "high": 0.9}}}', "must hold the value"),
+    ('{"parameters": {"p_same_cpu": 0.5,}}', "line 1"),
+    ('{"parameters": {"no_such": 1}}', "no_such"),
+    ('{"parameters": {"remote_cpus": 50, "cpus": 8}}', "remote_cpus"),
+])
+def test_bad_workload_file_is_one_line(tmp_path, capsys, content, says):
+    f = tmp_path / "w.json"
+    f.write_text(content)
+    assert main(["eval", "--workload", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_simulate_states_one_limit_in_full(capsys):
+    """--faults 0 said the limit was 1e+13, --faults 1e13 then 1e+12: one limit, written out."""
+    from costmodel.simulate import _MAX_FAULTS
+
+    for raw in ("0", "1e13", str(_MAX_FAULTS + 1)):
+        assert main(["simulate", "--faults", raw]) == 2
+        assert f"{_MAX_FAULTS:,}" in capsys.readouterr().err
+
+
+def test_vary_range_message_names_the_range_not_the_point(capsys):
+    """--vary-range remote_cpus=1:4000 complained about remote_cpus=3 (the point, which is fine)."""
+    assert main(["sensitivity", "--set", "cpus=8", "--set", "remote_cpus=3", "--vary-range", "remote_cpus=1:4000"]) == 2
+    err = capsys.readouterr().err
+    assert "remote_cpus=3 " not in err and "remote_cpus=4000" in err and "1:7" in err
+
+
+def test_a_partial_run_is_described_as_one(tmp_path, capsys):
+    """a set of one probe (bench --probe fault_cost) calibrated with
+    --allow-defaults said it came from data/measurements/<name> (it was elsewhere), and calibrate
+    and eval counted the assumed parameters differently."""
+    import csv
+    import shutil
+
+    src = Path(__file__).resolve().parent.parent / "data" / "measurements" / "kvm-amd-epyc-f26m2-2cpu-linux6.18"
+    d = tmp_path / "elsewhere" / "bench_fc"
+    d.mkdir(parents=True)
+    with open(src / "measurements.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    with open(d / "measurements.csv", "w", newline="") as f:
+        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] == "fault_cost"])
+    prov = json.loads((src / "provenance.json").read_text())
+    prov["probes"] = {k: v for k, v in prov["probes"].items() if k == "fault_cost"}
+    (d / "provenance.json").write_text(json.dumps(prov))
+    out = tmp_path / "fc.json"
+    assert main(["calibrate", str(d), "-o", str(out), "--allow-defaults"]) == 0
+    said = capsys.readouterr().out
+    m = re.search(r"(\d+) assumed", said)
+    assert m, said
+    assert main(["params", "show", str(out)]) == 0
+    shown = capsys.readouterr().out
+    assert "data/measurements/bench_fc" not in shown and str(d) in shown
+    doc = json.loads(out.read_text())
+    n_assumed = sum(1 for e in doc["parameters"].values() if e.get("source") == "assumed")
+    assert int(m.group(1)) == n_assumed
+    assert main(["eval", "--params", str(out)]) == 0
+    assert f"{n_assumed} of the set's parameters are assumed" in capsys.readouterr().out

@@ -182,14 +182,13 @@ _DRAWN = """(cell) => {
 
 @pytest.fixture(scope="module")
 def static_copies(tmp_path_factory):
-    """Each notebook executed and converted to HTML as `jupyter nbconvert --to html` does."""
-    from nbconvert import HTMLExporter
-
+    """Each notebook executed and converted to HTML as `make notebooks` (`jupyter nbconvert
+    --config jupyter_nbconvert_config.py --to html`) does."""
     out = {}
     folder = tmp_path_factory.mktemp("static")
     for path in NOTEBOOKS:
         nb, _ = executed(path)
-        body, _ = HTMLExporter().from_notebook_node(nb)
+        body, _ = notebook.html_exporter().from_notebook_node(nb)
         target = folder / f"{path.stem}.html"
         target.write_text(body, encoding="utf-8")
         out[path.stem] = (nb, target)
@@ -230,16 +229,22 @@ def test_static_images_give_way_to_live_charts(static_copies, browser):
 
 
 def test_static_copy_reads_the_equations(static_copies, browser):
-    """Without MathJax (fetched from the network) the explorer's equations are plain text, the
-    ones a person reads: no compiled helpers, no TeX source in sight (it is folded away)."""
+    """Without MathJax (fetched from the network) the explorer's equations are typeset MathML,
+    the ones a person reads (no compiled helpers), with their plain text and TeX folded away."""
     nb, html_path = static_copies["explorer"]
     page, _ = _offline_page(browser, html_path)
     try:
-        text = page.locator(".costmodel-equations").first.inner_text()
+        box = page.locator(".costmodel-equations").first
+        plain = "\n".join(box.locator("pre").all_text_contents())
+        maths = " ".join(box.locator("math").all_text_contents())
+        shown = box.inner_text()
     finally:
         page.close()
     for expected in ("λ' = λ⋅(1 - p_La)", "δ = p_La⋅λ + μ + ν", "P(copy) =", "R ="):
-        assert expected in text
+        assert expected in plain
+    for expected in ("λ", "δ", "P(copy)"):
+        assert expected in maths
+    text = maths + shown
     for detail in ("expm1", "log1p", "clamp", "$$", "\\frac", "10^{-280}"):
         assert detail not in text
 
@@ -547,3 +552,76 @@ def test_probe_chart_tells_the_sources_apart():
     svg = vlc.vegalite_to_svg(spec, vl_version=VL_VERSION)
     for label in long["label"].unique():
         assert html.escape(label) in svg  # the legend names each source
+
+
+def test_explorer_never_freezes_after_an_inconsistent_value():
+    """typing remote_cpus 16 with cpus 8 froze every chart for good (each later
+    change failed the same check). The explorer draws with cpus raised to remote_cpus + 1, as
+    the report does, and says so; a later change of another parameter is drawn. A value no such
+    rule can repair greys the charts with the reason, and they come back once it is fixed."""
+    widgets = pytest.importorskip("costmodel.widgets")
+    from costmodel import charts as C
+
+    ex = widgets.Explorer(registry.resolve({"cpus": 8, "remote_cpus": 3}), map_n=8, residency_points=5,
+                          simulated_points=0)
+    ex.panel.controls["remote_cpus"].readout.value = "16"
+    assert "cpus = 17" in ex.status.value and "raised from 8" in ex.status.value
+    assert widgets.STALE_CLASS not in ex.charts_box._dom_classes
+    ex.panel.controls["p_same_cpu"].readout.value = "0.9"
+    want = C.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
+    sent = widgets.decode_payload(ex.cost_chart.payload["cost"])
+    assert ex.panel.raw_values()["p_same_cpu"] == 0.9 and ex.panel.raw_values()["cpus"] == 8  # the control kept
+    assert np.allclose(sent["expected_ns"].to_numpy(), want["expected_ns"].to_numpy())
+    # a rule raising cpus cannot repair: greyed, with the reason; fixed: drawn again
+    ex.panel.controls["p_holder_busy"].readout.value = "0.7"
+    ex.panel.controls["p_holder_rt"].readout.value = "0.5"
+    assert widgets.STALE_CLASS in ex.charts_box._dom_classes and "must be at most 1" in ex.status.value
+    assert "greyed" in ex.status.value
+    ex.panel.controls["p_holder_rt"].readout.value = "0.2"
+    assert widgets.STALE_CLASS not in ex.charts_box._dom_classes and "cheapest along" in ex.status.value
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_static_copy_asks_nothing_of_a_network(path, static_copies, browser):
+    """the static copies loaded require.js and MathJax from a CDN (three console
+    errors offline, equations as ASCII). Opened with the network blocked, a copy asks for nothing
+    outside the file and logs no error; the explorer's equations are typeset MathML."""
+    _nb, html_path = static_copies[path.stem]
+    text = html_path.read_text(encoding="utf-8")
+    assert "require.min.js" not in text and "MathJax.Hub" not in text
+    page = browser.new_page()
+    errors, blocked = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def route(r):
+        if r.request.url.startswith(("file:", "data:", "blob:")):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    try:
+        page.goto(html_path.as_uri())
+        page.wait_for_load_state("load")
+        page.wait_for_timeout(300)
+        assert not blocked, blocked[:3]
+        assert not errors, errors[:3]
+        if path.stem == "explorer":
+            math = page.locator(".costmodel-equations math")
+            assert math.count() >= 5
+            box = math.first.bounding_box()
+            assert box and box["height"] > 10  # drawn as maths, not collapsed text
+    finally:
+        page.close()
+
+
+def test_nbconvert_config_uses_the_offline_template():
+    """The config `make notebooks` hands nbconvert selects the same template."""
+    from traitlets.config import Config
+
+    c = Config()
+    exec(compile((Path(__file__).resolve().parent.parent / "jupyter_nbconvert_config.py").read_text(),
+                 "jupyter_nbconvert_config.py", "exec"), {"c": c})
+    assert c.HTMLExporter.template_name == notebook.OFFLINE_TEMPLATE

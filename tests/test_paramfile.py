@@ -276,7 +276,7 @@ def test_show_lists_every_parameter_with_source(tmp_path, capsys):
     out = capsys.readouterr().out
     for name in paramfile.required_parameters():
         assert name in out
-    assert "measured" in out and "[280, 350]" in out and "matches this model" in out
+    assert "measured" in out and "280 .. 350" in out and "matches this model" in out
     assert main(["params", "show", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == paramfile.load(path).to_dict()
 
@@ -408,3 +408,40 @@ def test_params_diff_compares_three_or_more_sets(capsys):
         numeric = [e for e in entries if e is not None and "unit" in e]
         want = any(beyond(a, b) for i, a in enumerate(numeric) for b in numeric[i + 1:])
         assert (row["verdict"] == "EXCEEDS BOTH INTERVALS") == want, name
+
+
+# ---- small messages ------------------------------------------------------------
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path, capsys):
+    src = paramfile.default_params_path()
+    f = tmp_path / "bom.json"
+    f.write_bytes(b"\xef\xbb\xbf" + src.read_bytes())
+    assert paramfile.load(f).values() == paramfile.load(src).values()
+    assert main(["params", "show", str(f)]) == 0
+
+
+def test_truncated_and_csv_files_say_where_and_what(tmp_path, capsys):
+    src = paramfile.default_params_path().read_text()
+    f = tmp_path / "cut.json"
+    f.write_text(src[: len(src) // 2])
+    assert main(["params", "show", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "line " in err and "column " in err and "truncated" in err
+    c = tmp_path / "m.csv"
+    c.write_text("probe,op,n\ncopy,a,3\n")
+    assert main(["params", "show", str(c)]) == 2
+    err = capsys.readouterr().err
+    assert "not a parameter file" in err and "truncated?" not in err
+
+
+def test_params_takes_a_committed_sets_name(capsys):
+    """eval prints the set's name; that name is accepted back by --params."""
+    from pathlib import Path
+
+    for label, path in paramfile.committed_sets().items():
+        name = Path(path).stem
+        assert main(["eval", "--params", name, "--json"]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        assert doc["params"]["fault_entry_ns"] == paramfile.load(path).values()["fault_entry_ns"]
+        assert name in doc["parameter_set"]

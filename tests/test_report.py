@@ -372,30 +372,72 @@ def test_provenance_probes_are_a_table(shipped_report):
         assert f"<td>{name}</td>" in probes.group(1)
 
 
-def test_break_even_rows_are_the_break_even_commands_answer(shipped_report):
-    """The integer at which drain_remote becomes cheaper than drain_local as remote_cpus grows,
-    found here by pricing every integer, is the report's break-even (and breakeven_row's)."""
+def _first_cheaper(values, a, b, top=256):
+    """The first remote_cpus at which ``a`` is cheaper than ``b``, pricing every integer with cpus
+    raised to remote_cpus + 1 only where the set has fewer (the charts' convention); None if never."""
+    for r in range(1, top + 1):
+        d = evaluate_point(registry.resolve(dict(values, remote_cpus=r, cpus=max(values["cpus"], r + 1))), [a, b])
+        if d[a]["expected_ns"] < d[b]["expected_ns"]:
+            return r
+    return None
+
+
+def _breakeven_line(text, a, b, param):
+    table = re.search(r"<table class='breakeven'>(.*?)</table>", text, flags=re.S).group(1)
+    return next(r for r in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
+                if f"<td>{a}</td><td>{b}</td><td>{param}</td>" in r)
+
+
+@pytest.mark.parametrize("a, b", [("drain_remote", "drain_local"), ("drain_all", "drain_local")])
+def test_break_even_rows_are_the_break_even_commands_answer(shipped_report, a, b):
+    """The integer at which ``a`` becomes cheaper than ``b`` as remote_cpus grows, found here by
+    pricing every integer with the charts' cpus, is the report's break-even (breakeven_row's, and
+    the command's the row names). The table used to price every remote_cpus at cpus = 257, which
+    put drain_all's break-even at 20 for a set of 8 CPUs, where the charts show 7."""
     from costmodel.breakeven import breakeven_row
 
     text, values, _ = shipped_report
     values = registry.resolve(values)
-    cpus = max(values["cpus"], 257)
-    first = None
-    for r in range(1, 257):
-        d = evaluate_point(registry.resolve(dict(values, remote_cpus=r, cpus=cpus)), ["drain_remote", "drain_local"])
-        if d["drain_remote"]["expected_ns"] < d["drain_local"]["expected_ns"]:
-            first = r
-            break
-    row = breakeven_row(dict(values, cpus=cpus), "drain_remote", "drain_local", "remote_cpus", low=1, high=256)
+    first = _first_cheaper(values, a, b)
+    row = breakeven_row(dict(values), a, b, "remote_cpus", low=1, high=256, raise_cpus=True)
     if first is None or first == 1:
         assert row["break_even"] == "none"
         return
     assert row["break_even"] == f"{first} CPUs"
-    table = re.search(r"<table class='breakeven'>(.*?)</table>", text, flags=re.S).group(1)
-    line = next(r for r in re.findall(r"<tr>(.*?)</tr>", table, flags=re.S)
-                if "<td>drain_remote</td><td>drain_local</td><td>remote_cpus</td>" in r)
+    line = _breakeven_line(text, a, b, "remote_cpus")
     assert f">{first} CPUs<" in line
-    assert "costmodel breakeven --policy drain_remote --against drain_local --solve-for remote_cpus" in line
+    assert f"costmodel breakeven --policy {a} --against {b} --solve-for remote_cpus --low 1 --high 256 --raise-cpus" in line
+    assert main(["breakeven", "--policy", a, "--against", b, "--solve-for", "remote_cpus", "--low", "1",
+                 "--high", "256", "--raise-cpus", "--json"]) == 0
+
+
+def test_the_verdict_and_the_table_give_one_break_even(shipped_report):
+    """the verdict read remote_cpus ~ 5.683 off the map's grid while the table
+    and `costmodel breakeven` solved 5.703. The verdict now gives the solved crossing, the same
+    number as the table, and the integer from which the order changes, found here by pricing."""
+    text, values, _ = shipped_report
+    values = registry.resolve(values)
+    first = _first_cheaper(values, "drain_remote", "drain_local")
+    assert first is not None and first > 1
+    cross = re.search(r"<td>drain_remote</td><td>drain_local</td><td>remote_cpus</td><td[^>]*>[^<]*</td>"
+                      r"<td[^>]*>([^<]+)</td>", _breakeven_line(text, "drain_remote", "drain_local", "remote_cpus"))
+    crossing = cross.group(1)
+    # the continuous crossing lies between the last integer where drain_local wins and the first where it loses
+    assert first - 1 < float(crossing.replace(",", "")) < first
+    sentence = re.search(r"drain_remote and drain_local cost the same at remote_cpus &asymp; ([^ ]+) "
+                         r"\(drain_remote cheaper from (\d+) CPUs on\)", text)
+    assert sentence, "the verdict states the solved break-even"
+    assert sentence.group(1) == crossing and int(sentence.group(2)) == first
+
+
+def test_the_map_share_says_what_range_it_counts(shipped_report):
+    """The map's shares count remote_cpus 1-256 for a set of a few CPUs: the sentence names the
+    range and gives the shares within the set's own CPUs, counted here from the cells' policies."""
+    text, values, _ = shipped_report
+    m = re.search(r"Over the decision map \(remote_cpus 1&ndash;256 CPUs &times; wp_gap_s [^)]*\)", text)
+    assert m, "the map's range is stated"
+    own = values["cpus"] - 1
+    assert f"within its own CPUs (remote_cpus up to {own})" in text
 
 
 def test_sections_across_machines_and_whole_workloads(shipped_report):
@@ -474,3 +516,32 @@ def test_explore_formulas_equal_the_package_for_every_choice():
                                                           cpus=max(values["cpus"], r + 1))))
             for p, out in direct.items():
                 assert got[(r, p)] == pytest.approx(out["expected_ns"], rel=1e-9), (choice, r, p)
+
+
+def test_report_prints_progress_and_checks_the_destination_first(tmp_path, capsys, monkeypatch):
+    """`make demo` showed nothing during the report's tens of seconds; a
+    read-only destination was reported only after them."""
+    import tempfile
+
+    from costmodel import report as R
+
+    out = tmp_path / "r.html"
+    assert main(["report", "--params", "none", "-o", str(out), "--no-simulation"]) == 0
+    err = capsys.readouterr().err
+    steps = [l for l in err.splitlines() if l.startswith("report [")]
+    assert len(steps) >= 4 and any("draws" in l for l in steps)
+    assert main(["report", "--params", "none", "-o", str(tmp_path / "q.html"), "--no-simulation",
+                 "--no-progress"]) == 0
+    assert "report [" not in capsys.readouterr().err
+
+    def no_place(*_a, **_k):
+        raise PermissionError(13, "Permission denied")
+
+    def too_late(*_a, **_k):
+        raise AssertionError("the report was built before the destination was checked")
+
+    monkeypatch.setattr(tempfile, "mkstemp", no_place)
+    monkeypatch.setattr(R, "build_report", too_late)
+    assert main(["report", "--params", "none", "-o", str(tmp_path / "ro.html")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot write" in err and err.count("\n") == 1

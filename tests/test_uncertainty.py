@@ -390,3 +390,111 @@ def test_a_vary_range_must_hold_the_point_and_keep_the_rules(capsys):
     err = capsys.readouterr().err.strip()
     assert "goes beyond" in err and "cpus" in err and "\n" not in err
     assert main(["eval", "--draws", "200", "--params", "none", "--set", "cpus=8", "--vary-range", "remote_cpus=1:7"]) == 0
+
+
+# ---- what would flip the verdict: every parameter searched, the bar against who can overtake -----
+
+
+@pytest.fixture(scope="module")
+def shipped_sensitivity():
+    """The sensitivity the report and the explorer notebook show for the shipped default set."""
+    from costmodel import presets
+
+    values, paramset, _ = presets.default_values()
+    params = U.uncertain_parameters(values, paramset)
+    return values, U.sensitivity(values, params, draws=2000, gain_draws=500, seed=0)
+
+
+def _cheapest_over(values, name, xs):
+    """The cheapest candidate at each value of ``name``, by evaluating every candidate point by point."""
+    out = []
+    for x in xs:
+        x = int(round(x)) if registry.NUMERIC[name].integer else float(x)
+        at = evaluate_point(registry.resolve(dict(values, **{name: x})), CANDIDATES)
+        out.append(min(CANDIDATES, key=lambda p: at[p]["expected_ns"]))
+    return out
+
+
+def test_every_parameter_is_searched_and_no_flip_means_none(shipped_sensitivity):
+    """the explorer searched only the first four parameters and called the rest
+    "no flip". Every row is searched by default, and a row that says "no flip" holds up under an
+    independent scan of the parameter's whole registry range, point by point."""
+    from costmodel.charts import flip_words, tornado_data
+    from costmodel.textfmt import format_value
+
+    values, sens = shipped_sensitivity
+    assert len(sens.table) > 4 and sens.table["flip_searched"].all()
+    assert "not searched" not in set(tornado_data(sens, n=None)["flip"])
+    best = sens.cheapest
+    for r in sens.table.to_dict("records"):
+        spec = registry.NUMERIC[r["parameter"]]
+        lo, hi = spec.low, min(spec.high, 1e9)
+        xs = np.unique(np.concatenate([np.linspace(lo, hi, 400), np.geomspace(max(lo, 1e-3), hi, 400),
+                                       [r["value"]]]))
+        winners = set(_cheapest_over(values, r["parameter"], xs))
+        if r["flip_below"] is None and r["flip_above"] is None:
+            assert winners == {best}, (r["parameter"], winners)
+            assert "no flip" in flip_words(r, format_value)
+        else:
+            assert winners != {best}, r["parameter"]
+            # the nearest flip is where the scan first sees another candidate cheapest
+            x = r["flip_above"] if r["flip_above"] is not None else r["flip_below"]
+            who = r["flips_to_above"] if r["flip_above"] is not None else r["flips_to_below"]
+            step = 1.0 if spec.integer else 1e-6 * max(abs(x), 1.0)
+            beyond = x + step if r["flip_above"] is not None else x - step
+            assert _cheapest_over(values, r["parameter"], [beyond]) == [who], r["parameter"]
+    # the one the CLI finds and the notebook used to miss
+    alloc = sens.table.set_index("parameter").loc["alloc_ns"]
+    assert alloc["flips_to_above"] == "drain_remote" and alloc["flip_above"] is not None
+
+
+def test_a_row_not_searched_says_so():
+    v = registry.resolve({"remote_cpus": 15, "cpus": 32})
+    params = [_normal("alloc_ns", v["alloc_ns"], 100.0), _normal("free_ns", v["free_ns"], 50.0)]
+    sens = U.sensitivity(v, params, draws=500, gain_draws=200, flips_for=1)
+    assert list(sens.table["flip_searched"]) == [True, False]
+    from costmodel.charts import tornado_data
+
+    assert tornado_data(sens)["flip"].iloc[1] == "not searched"
+
+
+def test_tornado_margin_is_against_the_candidate_that_can_overtake(shipped_sensitivity):
+    """drain_local_always costs drain_local's plus a constant (the local drain), so measuring the
+    margin against it gave every bar one dot at the same value. Each bar is against the
+    candidate that can overtake: its margin, recomputed here from the costs, moves with the
+    parameter wherever any candidate's does, and it crosses zero exactly where a flip lies in
+    the interval."""
+    values, sens = shipped_sensitivity
+    best = sens.cheapest
+    for r in sens.table.to_dict("records"):
+        name, rival = r["parameter"], r["rival"]
+        assert rival in CANDIDATES and rival != best
+        ends = [float(r["low"]), float(r["high"])]
+        costs = [evaluate_point(registry.resolve(dict(values, **{name: int(x) if registry.NUMERIC[name].integer
+                                                                  else x})), CANDIDATES) for x in ends]
+        margin = [c[rival]["expected_ns"] - c[best]["expected_ns"] for c in costs]
+        assert r["margin_at_low"] == pytest.approx(margin[0], rel=1e-9, abs=1e-6)
+        assert r["margin_at_high"] == pytest.approx(margin[1], rel=1e-9, abs=1e-6)
+        any_moves = any(abs((c1[p]["expected_ns"] - c1[best]["expected_ns"])
+                            - (c0[p]["expected_ns"] - c0[best]["expected_ns"])) > 1e-6
+                        for p in CANDIDATES if p != best for c0, c1 in [costs])
+        if any_moves:
+            assert r["rival_moves"] and margin[0] != pytest.approx(margin[1], rel=1e-12), name
+        assert (r["margin_min"] < 0) == bool(r["flip_in_interval"]), name
+    # not one dot at the same value for all: the bars differ
+    assert sens.table["margin_at_value"].round(3).nunique() > 2
+    assert set(sens.table["rival"]) - {"drain_local_always"}
+
+
+def test_flip_inside_the_interval_crosses_zero():
+    v = registry.resolve({"remote_cpus": 15, "cpus": 32})
+    root = breakeven(v, "drain_remote", "drain_local", "remote_drain_ns").roots[0]
+    x = v["remote_drain_ns"]
+    params = [U.UncertainParameter("remote_drain_ns", x, x / 2, 4 * root, "assumed", "test")]
+    r = U.sensitivity(v, params, draws=500, gain_draws=200).table.iloc[0]
+    assert r["flip_in_interval"] and r["margin_min"] < 0 < r["margin_max"]
+    # the margin against drain_local, by hand at the top of the interval
+    at = evaluate_point(registry.resolve(dict(v, remote_drain_ns=4 * root)), CANDIDATES)
+    assert r["rival"] == "drain_local"
+    assert r["margin_at_high"] == pytest.approx(at["drain_local"]["expected_ns"] - at["drain_remote"]["expected_ns"],
+                                                rel=1e-9)

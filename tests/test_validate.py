@@ -79,3 +79,45 @@ def test_cli_on_a_directory_without_measurements(tmp_path, capsys):
     assert main(["validate", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1
+
+
+# ---- small messages ------------------------------------------------------------
+
+
+def _copy_set(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parent.parent / "data" / "measurements" / "kvm-amd-epyc-f26m2-2cpu-linux6.18"
+    dst = tmp_path / "set"
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("raw"))
+    return dst
+
+
+@pytest.mark.parametrize("damage, says", [("negative", "successes=-5"), ("duplicate", "share a configuration")])
+def test_validate_refuses_impossible_or_repeated_counts(tmp_path, capsys, damage, says):
+    from costmodel.cli import main
+
+    d = _copy_set(tmp_path)
+    lines = (d / "measurements.csv").read_text().splitlines(keepends=True)
+    i = next(k for k, l in enumerate(lines) if l.startswith("unnecessary_copy,"))
+    if damage == "negative":
+        cells = lines[i].split(",")
+        cells[21] = "-5"  # successes
+        lines[i] = ",".join(cells)
+    else:
+        lines.insert(i + 1, lines[i])
+    (d / "measurements.csv").write_text("".join(lines))
+    assert main(["validate", str(d)]) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1
+
+
+def test_validate_of_a_csv_names_a_command_that_takes_it(tmp_path, capsys):
+    from costmodel.cli import main
+
+    f = tmp_path / "tlb_flush2.csv"
+    f.write_text("a,b\n1,2\n")
+    assert main(["validate", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert "costmodel calibrate DIR --will-it-scale" in err

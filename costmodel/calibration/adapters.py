@@ -490,6 +490,16 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     return bench_reader(directory)
 
 
+def _shown_path(directory: Path) -> str:
+    """Where a measurement set was, as a reader finds it again: relative to the working
+    directory when it lies below it (data/measurements/<id> in a checkout), else in full."""
+    full = directory.resolve()
+    try:
+        return str(full.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(full)
+
+
 def calibrate(directory: str | Path, *, allow_defaults: bool = False, name: str | None = None,
               n_boot: int = N_BOOT, seed: int = SEED, will_it_scale: str | Path | None = None) -> ParamSet:
     """Fit a parameter set from a measurement directory written by ``costmodel bench``: the rounds
@@ -510,17 +520,6 @@ def calibrate(directory: str | Path, *, allow_defaults: bool = False, name: str 
     if check:
         ps.fit.append(check)
     return ps
-
-
-def _shown_path(directory: Path) -> str:
-    """The directory as a user would name it: relative to the working directory where it lies
-    under it, else absolute."""
-    here = Path.cwd().resolve()
-    full = directory.resolve()
-    try:
-        return str(full.relative_to(here))
-    except ValueError:
-        return str(full)
 
 
 #: bootstrap draws of each round's own calibration (only its values are kept)

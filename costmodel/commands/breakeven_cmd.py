@@ -13,6 +13,7 @@ from .common import add_param_options, params_label, resolve_params
 EPILOG = f"""\
 examples:
   costmodel breakeven --policy drain_remote --against drain_local --solve-for remote_cpus --set cpus=64
+  costmodel breakeven --policy drain_remote --against drain_local --solve-for remote_cpus --high 256 --raise-cpus
   costmodel breakeven --policy drain_local --against copy_if_referenced --solve-for wp_gap_s --json
   costmodel breakeven --policy drain_all --against drain_remote --solve-for drain_all_base_ns --low 0 --high 1e5
 
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--high", help="search up to here (default: the registry's upper bound)")
     parser.add_argument("--rtol", default=str(REL_TOL), metavar="R",
                         help=f"relative tolerance under which two costs count as equal (default {REL_TOL:g})")
+    parser.add_argument("--raise-cpus", action="store_true",
+                        help="with --solve-for remote_cpus: cpus follows remote_cpus + 1 where the point has fewer "
+                             "CPUs, as the report's charts and map do (the report's break-even table uses it)")
     parser.add_argument("--json", action="store_true",
                         help="one JSON object: roots, crossings, regions, limits, the tolerance")
 
@@ -52,7 +56,10 @@ def _rtol(raw: str) -> float:
 def run(args) -> int:
     rtol = _rtol(args.rtol)
     values, _ = resolve_params(args)
-    result = breakeven(values, args.policy, args.against, args.solve_for, args.low, args.high, rtol=rtol)
+    if args.raise_cpus and args.solve_for != "remote_cpus":
+        raise UserError(f"--raise-cpus: only with --solve-for remote_cpus (not {args.solve_for}); drop it")
+    result = breakeven(values, args.policy, args.against, args.solve_for, args.low, args.high, rtol=rtol,
+                       raise_cpus=args.raise_cpus)
     if args.json:
         print(json.dumps(dict(result.as_dict(), parameter_set=getattr(args, "params_label", None)), indent=2))
     else:

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args) -> int:
     from ..atomic import is_stdout, write_output
 
-    check_measurement_dir(args.directory)
+    check_measurement_dir(args.directory, "calibrate")
     check_out(args)
     if args.will_it_scale is not None:
         from ..bench.willitscale import read_tlb_flush2

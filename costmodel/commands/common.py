@@ -18,9 +18,11 @@ def add_param_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", metavar="FILE",
                         help=f"parameter file (JSON) to start from; default: the shipped default set {DEFAULT_SET}"
                              f" (the one `make demo` uses); `{NO_PARAMS}`: the registry defaults alone")
-    parser.add_argument("--workload", metavar="NAME", choices=list(presets.WORKLOAD_PRESETS),
-                        help="workload preset, applied over the parameter file: "
-                             + ", ".join(presets.WORKLOAD_PRESETS))
+    parser.add_argument("--workload", metavar="NAME|FILE",
+                        help="workload, applied over the parameter file: a preset ("
+                             + ", ".join(presets.WORKLOAD_PRESETS) + ") or your own workload file (JSON of "
+                             "workload parameters with optional ranges; `costmodel params workload -o FILE` "
+                             "writes one to edit)")
     parser.add_argument("--preset", metavar="NAME", choices=list(registry.KERNEL_PRESETS),
                         help="kernel preset, applied over the workload: " + ", ".join(registry.KERNEL_PRESETS))
     parser.add_argument("--set", metavar="NAME=VALUE", action="append", default=[],
@@ -43,7 +45,7 @@ def load_paramset(args: argparse.Namespace):
     if raw == NO_PARAMS:
         ps, label = None, "the registry defaults (--params none)"
     else:
-        path = default_params_path() if not raw else raw
+        path = default_params_path() if not raw else _set_path(raw)
         ps = load(path)
         label = f"{ps.name} ({path}{'' if raw else ', the default set'})"
         if ps.model_hash != model_hash():
@@ -80,6 +82,21 @@ def params_label(args: argparse.Namespace) -> str:
     return f"parameter set: {getattr(args, 'params_label', 'the registry defaults')}"
 
 
+def _set_path(raw: str):
+    """``--params``: a file, or the name of a committed set (the name every command prints)."""
+    from pathlib import Path
+
+    from ..paramfile import committed_sets
+
+    if Path(raw).exists():
+        return raw
+    sets = committed_sets()
+    for name, path in sets.items():
+        if raw in (name, Path(path).stem, Path(path).name):
+            return path
+    return raw
+
+
 def resolve_params(args: argparse.Namespace, paramset=None) -> tuple[dict, str | None]:
     """Registry defaults < parameter set < workload preset < kernel preset < --set, by
     :func:`presets.compose`. ``paramset``: the set if the caller has read it already (else
@@ -111,7 +128,7 @@ def check_out(args: argparse.Namespace) -> None:
 
 
 
-def check_measurement_dir(raw: str) -> None:
+def check_measurement_dir(raw: str, command: str = "") -> None:
     """A measurement directory argument, checked before any work so the message says what is
     wrong with the path itself: missing, a file, or a directory that `costmodel bench` did not write."""
     from pathlib import Path
@@ -124,7 +141,9 @@ def check_measurement_dir(raw: str) -> None:
     if not path.exists():
         raise UserError(f"{path}: no such file or directory; {hint}")
     if not path.is_dir():
-        extra = (" (a will-it-scale CSV goes to --will-it-scale, after the directory)"
+        extra = (" (a will-it-scale CSV goes to `costmodel calibrate DIR --will-it-scale FILE.csv`)"
+                 if path.suffix.lower() == ".csv" and command != "calibrate" else
+                 " (a will-it-scale CSV goes to --will-it-scale, after the directory)"
                  if path.suffix.lower() == ".csv" else "")
         raise UserError(f"{path} is a file, not a measurement directory; {hint}{extra}")
     if not (path / PROVENANCE_NAME).exists():

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from .. import uncertainty
-from ..evaluate import cheapest_candidate, evaluate_point, policy_or_error
+from ..evaluate import cheapest_candidate, cpu_overload, evaluate_point, policy_or_error
 from ..model import OUTPUT_DECLARATIONS, POLICIES
 from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
@@ -28,6 +29,9 @@ def run(args) -> int:
     else:
         policies = list(POLICIES)
     result = evaluate_point(values, policies)
+    overload = cpu_overload(values, {p: out["cpu_us_per_s"] for p, out in result.items()})
+    if overload:
+        print(overload, file=sys.stderr)
     prop = None
     if wants_uncertainty(args):
         draws, seed, vary = uncertainty_settings(args, uncertainty.DRAWS)
@@ -45,34 +49,55 @@ def run(args) -> int:
         print()
         print(format_uncertainty(prop))
     else:
-        params = uncertainty.uncertain_parameters(values, paramset)
-        assumed = [p.name for p in params if not p.measured]
+        from ..presets import workload_intervals
+
+        params = uncertainty.uncertain_parameters(values, paramset, workload_intervals(args.workload))
+        # counted as `costmodel calibrate` and `params show` count: the set's entries marked assumed
+        assumed = ([n for n, e in paramset.parameters.items() if e.source == "assumed"] if paramset is not None
+                   else [p.name for p in params if not p.measured])
         if params:
-            print(f"these costs rest on {len(params)} parameters known only to an interval ({len(assumed)} of them "
-                  f"assumed, not measured: {', '.join(assumed) or 'none'}); --uncertainty gives each cost's "
-                  "interval and how likely each policy is to be the cheapest")
+            print(f"these costs rest on {len(params)} parameters known only to an interval; "
+                  + (f"{len(assumed)} of the set's parameters are assumed, not measured: {', '.join(assumed)}"
+                     if assumed else "none of the set's parameters is assumed")
+                  + "; --uncertainty gives each cost's interval and how likely each policy is to be the cheapest")
     return 0
 
 
 def format_table(values: dict, result: dict, highlight: str | None = None) -> str:
-    cols = [(o.name, o.heading, o.fmt) for o in OUTPUT_DECLARATIONS if o.kind != "count"]
+    """Every policy's outputs under the names the sweep's CSV uses, then what each column means."""
+    from ..textfmt import format_value
+
+    cols = [o for o in OUTPUT_DECLARATIONS if o.kind != "count"]
     name_w = max(len(p) for p in result) + 2
-    lines = [f"{'policy'.ljust(name_w)}" + "".join(h.rjust(13) for _, h, _ in cols) + "  largest part"]
+    width = {o.name: max(12, len(o.name)) + 2 for o in cols}
+    lines = [f"{'policy'.ljust(name_w)}" + "".join(o.name.rjust(width[o.name]) for o in cols) + "  largest_part"]
     lines.append("-" * len(lines[0]))
     cheapest = cheapest_candidate(result)
     for pol, out in result.items():
         mark = "*" if pol == highlight else " "
         top = max(out["breakdown_ns"].items(), key=lambda kv: kv[1])
-        lines.append(f"{mark}{pol.ljust(name_w - 1)}" + "".join(fmt.format(out[k]).rjust(13) for k, _, fmt in cols)
-                     + f"  {top[0]} {top[1]:.0f} ns")
+        lines.append(f"{mark}{pol.ljust(name_w - 1)}" + "".join(o.fmt.format(out[o.name]).rjust(width[o.name])
+                                                              for o in cols)
+                     + f"  {top[0]} {format_value(top[1], 'ns')}")
     gap = values["gap_model"]
     lines.append("")
-    lines.append(f"cheapest policy that tests the refcount: {cheapest} ({result[cheapest]['expected_ns']:.0f} ns)"
-                 + (f"; mapcount, the <= 5.8 reference, {result['mapcount']['expected_ns']:.0f} ns" if "mapcount" in result else ""))
+    lines.append(f"cheapest policy that tests the refcount: {cheapest} ({format_value(result[cheapest]['expected_ns'], 'ns')})"
+                 + (f"; mapcount, the <= 5.8 reference, {format_value(result['mapcount']['expected_ns'], 'ns')}"
+                    if "mapcount" in result else ""))
     lines.append(f"  at gap_model={gap}, position_model={values['position_model']}, "
                  f"shootdown_model={values['shootdown_model']}, remote_cpus={values['remote_cpus']}")
     if highlight:
         lines.append("* the preset's policy")
+    lines.append("")
+    lines.append("columns (the same names as `costmodel sweep`'s CSV; p_: the share of WP faults in which):")
+    for o in cols:
+        what = o.description
+        if o.name == "cpu_us_per_s":
+            what = (f"CPU time per second, in us, at wp_faults_per_s = {format_value(values['wp_faults_per_s'])} "
+                    f"across the machine's {values['cpus']} CPUs: expected_ns x wp_faults_per_s, every fault at the "
+                    "expected cost, no queueing or contention (above cpus x 1,000,000 no machine sustains the rate)")
+        lines.append(f"  {o.name}: {what}" + (f" ({o.unit})" if o.unit in ("ns",) else ""))
+    lines.append("  largest_part: the largest part of expected_ns (the sweep's breakdown_<part>_ns columns)")
     return "\n".join(lines)
 
 

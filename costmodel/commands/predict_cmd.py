@@ -72,7 +72,7 @@ def run(args) -> int:
     min_share = _number(args.min_share, "--min-share", 0.0, 1.0, "0.8")
     if min_share is not None and max_error is None:
         raise UserError("--min-share needs --max-error: it relaxes the targets that --max-error sets")
-    check_measurement_dir(args.directory)
+    check_measurement_dir(args.directory, "predict")
     tolerance = prediction.COST_TOLERANCE if max_error is None else max_error
     rows, summary = prediction.predict(args.directory, params=args.params, tolerance=tolerance)
     problems = prediction.check(summary, 1.0 if min_share is None else min_share) if max_error is not None else []

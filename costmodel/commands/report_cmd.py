@@ -26,23 +26,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--title", help="title of the report (default: names the parameter set)")
     parser.add_argument("--no-simulation", action="store_true",
                         help="leave the simulation points off the residency chart (faster)")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="print no progress lines (each step with its elapsed time, on standard error)")
 
 
 def run(args) -> int:
     from ..atomic import ensure_directory, is_stdout, refuse_overwrite, write_output
+    from ..presets import workload_intervals
     from ..report import build_report, write_images, write_report
 
     check_out(args)
+    if not is_stdout(args.out):
+        writable(Path(args.out).parent, f"-o {args.out}")
     if args.png is not None:  # DIR itself is the output, made like a file; the directories above it are not
         png = Path(args.png)
         ensure_directory(png.parent, args.parents, what=f"charts directory {png.name}")
         ensure_directory(png, True, what="charts (--png)")
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
     values, _ = resolve_params(args, paramset)
+    vary = workload_intervals(args.workload)
     simulate_points = 0 if args.no_simulation else 4
+    progress = None if args.no_progress else _progress()
     if is_stdout(args.out):
         report = build_report(values, paramset=paramset, preset=args.preset, title=args.title,
-                              simulate_points=simulate_points)
+                              simulate_points=simulate_points, vary=vary, progress=progress)
         if args.png is not None:
             for name in report.static_specs:
                 for ext in ("png", "svg"):
@@ -52,8 +59,41 @@ def run(args) -> int:
         stream = sys.stderr
     else:
         write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
-                     title=args.title, simulate_points=simulate_points)
+                     title=args.title, simulate_points=simulate_points, vary=vary, progress=progress)
         stream = sys.stdout
     where = "standard output" if is_stdout(args.out) else args.out
     print(f"wrote {where}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""), file=stream)
     return 0
+
+
+def writable(directory: Path, option: str) -> None:
+    """Before the tens of seconds of work: a file can be made in ``directory`` (a read-only
+    place was reported only once the report was built)."""
+    import errno
+    import os
+    import tempfile
+
+    from ..errors import UserError
+
+    if not directory.is_dir():
+        return  # check_out has said what to do about a missing directory
+    try:
+        fd, name = tempfile.mkstemp(dir=directory, prefix=".costmodel-write-check-")
+    except OSError as exc:
+        why = "read-only" if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM) else exc.strerror
+        raise UserError(f"{option}: cannot write in {directory or '.'} ({why}); choose a writable place") from None
+    os.close(fd)
+    os.unlink(name)
+
+
+def _progress():
+    """A progress callback: one line per step on standard error, with the seconds since the start
+    (the report takes tens of seconds; `make demo` would otherwise show nothing meanwhile)."""
+    import time
+
+    start = time.monotonic()
+
+    def say(step: str) -> None:
+        print(f"report [{time.monotonic() - start:5.1f} s] {step} ...", file=sys.stderr, flush=True)
+
+    return say

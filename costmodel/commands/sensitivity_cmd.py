@@ -12,6 +12,7 @@ import math
 
 from .. import uncertainty
 from ..errors import UserError
+from ..textfmt import format_value
 from .common import add_param_options, load_paramset, params_label, resolve_params
 
 EPILOG = """\
@@ -66,9 +67,13 @@ def wants_uncertainty(args) -> bool:
 
 def uncertainty_settings(args, draws: int) -> tuple[int, int, dict]:
     """(draws, seed, vary ranges) from the options, checked."""
+    from ..presets import workload_intervals
+
     n = draws if args.draws is None else _whole("--draws", args.draws, 1, 10**7)
     seed = 0 if args.seed is None else _whole("--seed", args.seed, 0, 2**63 - 1)
-    return n, seed, uncertainty.parse_vary_ranges(args.vary_range)
+    # a workload file's ranges, then --vary-range (which wins for a parameter given in both)
+    vary = {**workload_intervals(getattr(args, "workload", None)), **uncertainty.parse_vary_ranges(args.vary_range)}
+    return n, seed, vary
 
 
 def params_and_point(args) -> tuple[dict, str | None, object]:
@@ -140,13 +145,16 @@ def as_dict(sens: uncertainty.Sensitivity) -> dict:
             {f"{r.parameter}|{r.policy}": r.method for r in sens.elasticities.itertuples()}}
 
 
-def _g(x, digits: int = 4) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+def _g(x, unit: str = "") -> str:
+    """A number as the whole project writes it (:func:`costmodel.textfmt.format_value`): no exponent."""
+    return format_value(x, unit)
+
+
+def _p(x) -> str:
+    """A probability: '0' when it is exactly 0, '< 0.001' when below, else three decimals."""
+    if x is None or x != x:
         return "-"
-    x = float(x)
-    if x != 0 and (abs(x) >= 1e6 or abs(x) < 1e-3):
-        return f"{x:.{digits - 1}e}"
-    return f"{x:,.{digits}g}"
+    return "0" if x == 0 else "< 0.001" if x < 1e-3 else f"{x:.3f}"
 
 
 def format_sensitivity(sens: uncertainty.Sensitivity) -> str:
@@ -163,10 +171,13 @@ def format_sensitivity(sens: uncertainty.Sensitivity) -> str:
             "gain"]
     body = []
     for r in t.itertuples():
-        below = f"{_g(r.flip_below)} -> {r.flips_to_below}" if r.flip_below is not None else "-"
-        above = f"{_g(r.flip_above)} -> {r.flips_to_above}" if r.flip_above is not None else "-"
-        body.append([r.parameter, f"{_g(r.value)} {r.unit}".strip(), f"{_g(r.low)} .. {_g(r.high)}", r.origin,
-                     f"{r.elasticity:+.3f}", below, above, _g(r.p_flip_alone, 3), f"{r.gain:+.4f}"])
+        if not getattr(r, "flip_searched", True):
+            below = above = "not searched"
+        else:
+            below = f"{_g(r.flip_below, r.unit)} -> {r.flips_to_below}" if r.flip_below is not None else "-"
+            above = f"{_g(r.flip_above, r.unit)} -> {r.flips_to_above}" if r.flip_above is not None else "-"
+        body.append([r.parameter, _g(r.value, r.unit), f"{_g(r.low, r.unit)} .. {_g(r.high, r.unit)}", r.origin,
+                     f"{r.elasticity:+.3f}", below, above, _p(r.p_flip_alone), f"{r.gain:+.4f}"])
     lines += _columns(head, body)
     lines.append("")
     lines.append(f"elast.: d ln(expected_ns of {best}) / d ln(parameter). flips: the value of that parameter alone "
@@ -179,8 +190,9 @@ def format_sensitivity(sens: uncertainty.Sensitivity) -> str:
     else:
         lines.append("no single measurement would change the verdict's probability: it does not hang on any one "
                      "parameter's interval")
-    lines += ["", "tornado: the cheapest other candidate's cost minus the verdict's (ns), each parameter across its "
-              "interval; '|' is 0: a bar that crosses it flips the verdict", *tornado_text(t.head(10))]
+    lines += ["", "tornado: the cost of the runner-up that can overtake as this parameter moves (named after the bar) "
+              "minus the verdict's, each parameter across its interval; '|' is 0: a bar that crosses it flips the "
+              "verdict", *tornado_text(t.head(10))]
     lines += ["", "elasticity of every policy's expected_ns:"]
     wide = sens.elasticities.pivot(index="parameter", columns="policy", values="elasticity")
     wide = wide.loc[[n for n in t["parameter"] if n in wide.index], [p for p in prop.policies if p in wide.columns]]
@@ -199,7 +211,8 @@ def _columns(head: list[str], body: list[list[str]]) -> list[str]:
 
 
 def tornado_text(table, width: int = 50) -> list[str]:
-    """Bars of margin_min .. margin_max on one shared axis through 0, as text."""
+    """Bars of margin_min .. margin_max on one shared axis through 0, as text, each with the
+    candidate it is measured against."""
     lo = min(0.0, float(table["margin_min"].min()))
     hi = max(0.0, float(table["margin_max"].max()))
     span = hi - lo or 1.0
@@ -213,7 +226,9 @@ def tornado_text(table, width: int = 50) -> list[str]:
         for i in range(a, b + 1):
             cells[i] = "#" if (lo + i * span / (width - 1)) < 0 else "="
         cells[zero] = "|"
-        out.append(f"{r.parameter.ljust(name_w)}  {''.join(cells)}  {_g(r.margin_min)} .. {_g(r.margin_max)} ns")
+        rival = getattr(r, "rival", "") if getattr(r, "rival_moves", True) else "(every candidate alike)"
+        out.append(f"{r.parameter.ljust(name_w)}  {''.join(cells)}  {_g(r.margin_min, 'ns')} .. "
+                   f"{_g(r.margin_max, 'ns')}" + (f" vs {rival}" if rival else ""))
     return out
 
 

@@ -9,7 +9,7 @@ import math
 from ..errors import UserError
 from ..evaluate import policy_or_error
 from ..model import POLICIES
-from ..simulate import (ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
+from ..simulate import (_MAX_FAULTS, ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
 from ..model import OUTPUT_DECLARATIONS
 from .common import add_param_options, params_label, resolve_params
@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _whole(option: str, raw: str, low: int, high: int) -> int:
     """A whole number from the command line ("1e6" is fine), parsed, never evaluated."""
-    allowed = f"give a whole number from {low} to {high:.3g}" if high >= 1e6 else f"give a whole number from {low} to {high}"
+    allowed = f"give a whole number from {low:,} to {high:,}"
     try:
         value = float(str(raw).strip())
     except ValueError:
@@ -65,7 +65,7 @@ def _whole(option: str, raw: str, low: int, high: int) -> int:
 def run(args) -> int:
     values, _ = resolve_params(args)
     policies = [policy_or_error(p) for p in args.policy] if args.policy else list(POLICIES)
-    faults = _whole("--faults", args.faults, 1, 10**13)
+    faults = _whole("--faults", args.faults, 1, _MAX_FAULTS)
     seed = _whole("--seed", args.seed, 0, 2**63 - 1)
     workers = _whole("--workers", args.workers, 1, 1024) if args.workers is not None else None
     proc = arrival_process(args.arrivals, parse_arrival_params(args.arrival_param))

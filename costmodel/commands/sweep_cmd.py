@@ -81,12 +81,29 @@ def run(args) -> int:
         df = add_intervals(df, grid, values, params, draws=draws, seed=seed)
         note = (f"; with each output's 95% interval (<column>_low, <column>_high) and p_cheapest from {draws:,} "
                 f"draws, seed {seed}, the same draws at every point")
+    _warn_overload(df, values)
     where = write_output(args.out, df.to_csv(index=False), force=args.force, parents=args.parents)
     points = len(df) // df["policy"].nunique()
     message = (f"wrote {describe_output(where) if not is_stdout(args.out) else 'standard output'}: {points} points x"
                f" {df['policy'].nunique()} policies = {len(df)} rows{note}; {params_label(args)}")
     print(message, file=sys.stderr if is_stdout(args.out) else sys.stdout)
     return 0
+
+
+def _warn_overload(df, values: dict) -> None:
+    """On standard error: the rows whose CPU time per second is more than their CPUs have."""
+    from ..textfmt import format_value
+
+    cpus = df["cpus"].to_numpy(dtype=float) if "cpus" in df else np.full(len(df), float(values["cpus"]))
+    over = df["cpu_us_per_s"].to_numpy(dtype=float) > cpus * 1e6
+    if not over.any():
+        return
+    i = int(np.argmax(df["cpu_us_per_s"].to_numpy(dtype=float) / (cpus * 1e6)))
+    row = df.iloc[i]
+    print(f"warning: {int(over.sum()):,} of {len(df):,} rows of the sweep need more CPU time per second than their "
+          f"CPUs have (the worst, row {i + 2} of the CSV: {row['policy']}, {format_value(row['cpu_us_per_s'] / 1e6)} "
+          f"s of CPU per second on {int(cpus[i])} CPUs): no machine sustains that fault rate; lower "
+          "wp_faults_per_s or raise cpus", file=sys.stderr)
 
 
 def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int):

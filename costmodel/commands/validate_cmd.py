@@ -46,7 +46,7 @@ def run(args) -> int:
     from .common import check_measurement_dir
 
     threshold = min_inside(args.min_inside)  # checked before the work
-    check_measurement_dir(args.directory)
+    check_measurement_dir(args.directory, "validate")
     rows, summary = model_vs_kernel(args.directory)
     share = summary["inside_ci"] / summary["rows"] if summary["rows"] else 0.0
     passed = threshold is None or share >= threshold
