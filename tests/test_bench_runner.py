@@ -161,3 +161,29 @@ def test_a_single_round_set_reads_as_before(tmp_path):
     fixture = Path(__file__).parent / "fixtures" / "prediction" / "quick-amd"
     frame, _ = read_measurements(fixture)
     assert frame["rounds"].isna().all() and frame["round_sd"].isna().all()
+
+
+def test_an_interrupted_probe_does_not_say_finished(tmp_path, capsys):
+    # the probe is stopped by SIGINT after 3 of its 100 planned samples (as Ctrl-C stops it)
+    fake = tmp_path / "fake_probe"
+    fake.write_text(
+        "#!/bin/sh\n"
+        "echo 'plan\tsamples=100'\n"
+        "for i in 1 2 3; do echo 'sample\tx=1'; done\n"
+        "kill -INT $$\n"
+        "sleep 5\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    text, rc, _ = _run_binary(fake, [], "fake", timeout_s=30, progress=True)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == -signal.SIGINT
+    assert "finished" not in last and "fake: interrupted, 3/100 samples" in last
+
+
+def test_a_failing_probe_says_so(tmp_path, capsys):
+    fake = tmp_path / "fake_probe"
+    fake.write_text("#!/bin/sh\necho 'plan\tsamples=5'\necho 'sample\tx=1'\nexit 3\n")
+    fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+    text, rc, _ = _run_binary(fake, [], "fake", timeout_s=30, progress=True)
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert rc == 3 and "fake: failed (exit status 3), 1/5 samples" in last

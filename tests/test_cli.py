@@ -731,6 +731,7 @@ def test_a_partial_run_is_described_as_one(tmp_path, capsys):
         csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] == "fault_cost"])
     prov = json.loads((src / "provenance.json").read_text())
     prov["probes"] = {k: v for k, v in prov["probes"].items() if k == "fault_cost"}
+    prov["catalog"] = ["copy_bandwidth", "fault_cost", "remote_drain", "shootdown"]  # as a bench writes it
     (d / "provenance.json").write_text(json.dumps(prov))
     out = tmp_path / "fc.json"
     assert main(["calibrate", str(d), "-o", str(out), "--allow-defaults"]) == 0
@@ -745,3 +746,7 @@ def test_a_partial_run_is_described_as_one(tmp_path, capsys):
     assert int(m.group(1)) == n_assumed
     assert main(["eval", "--params", str(out)]) == 0
     assert f"{n_assumed} of the set's parameters are assumed" in capsys.readouterr().out
+    # a probe the recording's bench knew but did not run is 'not run', not 'recorded before it existed'
+    notes = {n: e.get("note", "") for n, e in doc["parameters"].items()}
+    for name in ("remote_drain_ns", "shootdown_receive_ns"):
+        assert "not run in this recording" in notes[name] and "before it existed" not in notes[name], notes[name]

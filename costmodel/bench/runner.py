@@ -87,6 +87,7 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
     timer.start()
     chunks: list[str] = []
     bar = _Progress(name, enabled=progress)
+    outcome = "stopped"
     try:
         assert proc.stdout is not None
         pending = 0
@@ -104,12 +105,14 @@ def _run_binary(binary: Path, args: list[str], name: str, timeout_s: float, prog
                     pass
         bar.update(pending)
         rc = proc.wait()
-    except BaseException:
+        outcome = _outcome(rc, timed_out.is_set())
+    except BaseException as exc:
+        outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
         _kill_group(proc)
         raise
     finally:
         timer.cancel()
-        bar.close()
+        bar.close(outcome)
         if proc.poll() is None:
             _kill_group(proc)
         if proc.stdout:
@@ -164,11 +167,28 @@ class _Progress:
             self.last_line = time.monotonic()
             self._line("running")
 
-    def close(self) -> None:
+    def close(self, outcome: str = "finished") -> None:
+        """The last line: ``outcome`` as the run ended (finished, interrupted, stopped, failed)."""
         if self.bar is not None:
             self.bar.close()
         elif self.enabled:
-            self._line("finished")
+            self._line(outcome)
+
+
+def _outcome(rc: int, timed_out: bool) -> str:
+    """How a probe's run ended, as its last progress line says it."""
+    if timed_out:
+        return "stopped at its time limit"
+    if rc == 0:
+        return "finished"
+    if rc < 0 and -rc == signal.SIGINT:
+        return "interrupted"
+    if rc < 0:
+        try:
+            return f"stopped by signal {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"stopped by signal {-rc}"
+    return f"failed (exit status {rc})"
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -356,6 +376,10 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
     else:
         seed = new_seed() if seed is None else seed
         prov = {**facts, "quick": bool(quick), "repeat": repeat, "seed": seed, "probes": {}}
+    # the probes this bench knows, so calibration can tell a probe not run (``--probe``) from one
+    # that did not exist when a set was recorded (older sets have no such list)
+    if previous is None or "catalog" in prov:
+        prov["catalog"] = sorted(set(prov.get("catalog") or []) | {p.name for p in PROBES})
     prov.setdefault("probes", {})
     out.mkdir(parents=True, exist_ok=True)
     (out / RAW_DIR).mkdir(exist_ok=True)

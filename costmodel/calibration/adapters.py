@@ -439,8 +439,8 @@ def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name
         try:
             outcome = func(df, provenance, rng, n_boot, known={n: e.value for n, e in estimates.items()})
         except UserError as exc:
-            if predates:  # a set recorded before the probe existed: its parameters stay assumed, said so
-                reason = f"this measurement set has no {probe} probe (recorded before it existed)"
+            if predates:  # a probe not in the set: its parameters stay assumed, said so
+                reason = _missing_probe_reason(probe, provenance)
                 for p in params:
                     estimates[p] = assumed(p, f"not fitted: {reason}")
                 records.append({"name": group, "method": "not fitted; registry defaults kept",
@@ -488,6 +488,18 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
         raise UserError("this costmodel has no measurement reader (costmodel.bench.read_measurements)") from None
 
     return bench_reader(directory)
+
+
+def _missing_probe_reason(probe: str, provenance: Mapping) -> str:
+    """Why a set lacks ``probe``: not run (the bench that recorded it knew the probe: its
+    ``catalog``), or recorded before the probe existed (a set without a catalog, or one whose
+    catalog lacks it)."""
+    name = probe.split()[0]
+    ran = name in (provenance.get("probes") or {})  # ran, but without this operation: an older probe
+    if not ran and name in (provenance.get("catalog") or []):
+        return (f"this measurement set has no {probe} probe (not run in this recording; add it with "
+                f"`costmodel bench --resume --probe {name} --out DIR`)")
+    return f"this measurement set has no {probe} probe (recorded before it existed)"
 
 
 def _shown_path(directory: Path) -> str:
