@@ -157,7 +157,7 @@ _ENTRIES: list[Numeric | Categorical] = [
        "Probability the folio is still marked exclusive and is reused without a refcount test (0 before Linux 5.19).",
        "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)", tex=r"p_{x}"),
     _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway.", tex=r"p_{o}"),
-    # ---- references the kernel allows for or copies on at once (issue 16) --------------------
+    # ---- references the kernel allows for or copies on at once --------------------
     _p("p_swapcache", 0.0,
        "Share of the small, non-exclusive folios at a WP fault that sit in the swap cache (read back"
        " through it): its reference is allowed for by the refcount test, and a reuse frees the swap entry.",
@@ -226,7 +226,7 @@ _ENTRIES: list[Numeric | Categorical] = [
        " installing one)",
        tex=r"c_{\mathrm{xc}}", plausible=(0.0, 5000.0),
        plausible_basis="64 cache lines from another core: up to a few us across sockets", introduced=3),
-    # ---- the 2026 proposals and the swap cache (registry generation 4, issue 16) ----------------
+    # ---- the 2026 proposals and the swap cache (registry generation 4) ----------------
     _n("swap_free_ns", "ns", 1000.0, 0.0, 1.0e6,
        "Extra cost of a reuse of a folio in the swap cache: the fault frees its swap entry"
        " (folio_free_swap: out of the swap cache, the slot freed).", MACHINE,

@@ -80,7 +80,7 @@ POLICIES: dict[str, Policy] = {
                "as drain_local; if another CPU's batch still holds it, drain that CPU, then test"),
         Policy("drain_all", True, IF_NOT_ON_LRU, DRAIN_ALL,
                "as drain_local; if still held, lru_add_drain_all(), then test"),
-        # ---- the 2026 proposals (issue 16) ----
+        # ---- the 2026 proposals ----
         Policy("drain_local_sole_ref", True, IF_NOT_ON_LRU, COPY,
                "as drain_local, but drain only when the refcount is 2 + swapcache (the batch's reference"
                " would be the only one unexplained)", PROPOSED, only_if_sole_ref=True, source=BARRY_SONG_RFC),
