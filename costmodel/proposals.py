@@ -240,8 +240,9 @@ def report_section(values: Mapping[str, object], paramset=None, *, draws: int = 
     holders = holder_map(values)
     render = table_html or _plain_table
     wins = (same_other.groupby("cheapest").size() / len(same_other)).sort_values(ascending=False)
-    holder_rows = [{"holder": h, **{f"{int(r)} CPUs": cell for r, cell in zip(g["remote_cpus"], g["cheapest"])}}
-                   for h, g in holders.groupby("holder", sort=False)]
+    table = holders.pivot(index="remote_cpus", columns="holder", values="cheapest")
+    holder_rows = [{"other CPUs in the mm": int(r), **{f"holder {h}": table.loc[r, h] for h, _, _ in HOLDER_STATES}}
+                   for r in table.index]
     return [
         "<h2>What the 2026 proposals change</h2>",
         f"<p class='proposals'>{html.escape(paragraph(c, same_other, holders, paramset))}</p>",
@@ -251,8 +252,9 @@ def report_section(values: Mapping[str, object], paramset=None, *, draws: int = 
         "<p>The cheapest by the CPUs running the mm and the state of the CPU whose batch holds the page:</p>",
         render(holder_rows),
         f"<p class='note'>{html.escape(c.propagation.summary())}. Proposed policies name their source in "
-        "<code>costmodel policies</code>; the lock-based drain and the removal of one folio are priced from "
-        "measured parts (no Linux release has either path).</p>",
+        "<code>costmodel policies</code>. No Linux release has the lock-based drain or the removal of one folio: "
+        f"the first is priced from the line transfer and the remote per-folio cost ({html.escape(lock_basis(paramset))}),"
+        " the second as a local drain that moves one folio. Ties (where no policy drains) go to the first listed.</p>",
     ]
 
 

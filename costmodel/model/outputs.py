@@ -118,8 +118,11 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
     event tree's leaves (other references, swap cache, writer's CPU, held), collapsed level by level.
     Folio counts are E[F; event]: the holder's batch while it holds the page (held_batch_fill), after
     it was moved (fill_after_flush), another CPU's at its stationary mean, or the one folio removed."""
-    R = residency(gap_model, position_model)
-    held_fill = held_batch_fill(gap_model, position_model)
+    # placeholders while the leaves are summed, so that which leaves collapse never depends on the
+    # categorical choices (the outputs stay one expression of the choice-dependent parts)
+    R, held_fill, after_flush = sp.Dummy("R"), sp.Dummy("held_fill"), sp.Dummy("after_flush")
+    parts = {R: residency(gap_model, position_model), held_fill: held_batch_fill(gap_model, position_model),
+             after_flush: fill_after_flush(gap_model)}
     po, pm, pc, ps = S["p_other_ref"], S["p_more_refs"], S["p_swapcache"], S["p_same_cpu"]
 
     def at(others, swapcache, same):
@@ -133,7 +136,7 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
             if kind == "holder":
                 total["local_folios"] += held_fill            # E[F; held], weighted already
             elif kind == "after_flush":
-                total["local_folios"] += w * fill_after_flush(gap_model)
+                total["local_folios"] += w * after_flush
             elif kind == "other":
                 total["local_folios"] += w * expected_occupancy()
             elif kind == "one":
@@ -148,7 +151,8 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
     def level_c(o):
         return _collapse([(pc, level_s(o, True)), (1 - pc, level_s(o, False))])
 
-    return _collapse([(1 - po, level_c(0)), (po * (1 - pm), level_c(1)), (po * pm, level_c(2))])
+    sums = _collapse([(1 - po, level_c(0)), (po * (1 - pm), level_c(1)), (po * pm, level_c(2))])
+    return {k: sp.sympify(e).xreplace(parts) for k, e in sums.items()}
 
 
 def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, shootdown_model: str) -> dict[str, sp.Expr]:
