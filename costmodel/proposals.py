@@ -137,6 +137,14 @@ def _cheapest(grid: Mapping[str, object], policies: Sequence[str], axes: Mapping
     return frame
 
 
+def _break_even(values, policy: str, against: str, name: str) -> float | None:
+    """Where ``policy`` and ``against`` cost the same as ``name`` moves (the first root), or None."""
+    from .breakeven import breakeven
+
+    roots = breakeven(values, policy, against, name).roots
+    return float(roots[0]) if len(roots) else None
+
+
 def _ns(x: float) -> str:
     from .textfmt import format_ns
 
@@ -178,6 +186,12 @@ def paragraph(c: Comparison, same_other: pd.DataFrame, holders: pd.DataFrame, pa
                 f"kernel's, P(cheapest) {r.p_cheapest:.0%}")
 
     best_here = max(t.index, key=lambda p: t.loc[p, "p_cheapest"])
+    line_limit = _break_even(v, "drain_remote_lock", KERNEL, "cacheline_transfer_ns")
+    limit_words = (f"; it and drain_local cost the same at a line transfer of {_ns(line_limit)} "
+                   f"(here {_ns(v['cacheline_transfer_ns'])})" if line_limit is not None else "")
+    queued_share = _share(holders, "drain_remote")
+    queued_words = ("the queued drain never wins" if queued_share == 0
+                    else f"the queued drain in {queued_share:.0%}")
     rt_cells = holders[holders["holder"] == "real-time"]
     return (
         f"At this point ({v['remote_cpus']} other CPUs in the mm, p_same_cpu {v['p_same_cpu']:g}, "
@@ -191,13 +205,13 @@ def paragraph(c: Comparison, same_other: pd.DataFrame, holders: pd.DataFrame, pa
         f"drain_local does and save the useless local drains of WP faults on another CPU than the holder's. "
         f"Draining the holder's batch by its lock (PW locks, drain_remote_lock) removes every unnecessary copy, as "
         f"the queued remote drain does, at {_ns(lock)} per drain instead of {_ns(queued)} (derived: no kernel has "
-        f"the path; {lock_basis(paramset)}): {row('drain_remote_lock')}. "
+        f"the path; {lock_basis(paramset)}): {row('drain_remote_lock')}{limit_words}. "
         f"Over p_same_cpu x p_other_ref the cheapest is "
         + ", ".join(f"{p} in {_share(same_other, p):.0%}" for p in dict.fromkeys(same_other["cheapest"]))
         + " of the map; over the CPUs in the mm and the holder's state, the lock-based drain is cheapest in "
         f"{_share(holders, 'drain_remote_lock') + _share(holders, 'drain_holder_lock_sole_ref'):.0%} of the cells "
         f"(real-time holder: {_share(rt_cells, 'drain_remote_lock') + _share(rt_cells, 'drain_holder_lock_sole_ref'):.0%}"
-        f"), where the queued drain never wins. Most likely cheapest here: {best_here}."
+        f"), {queued_words}. Most likely cheapest here: {best_here}."
     )
 
 

@@ -88,7 +88,7 @@ def test_paragraph_quotes_the_table(point, comparison):
     k = comparison.table.set_index("policy").loc["drain_local"]
     assert format_ns(k.expected_ns) in text
     lock, queued = proposals.lock_drain_ns(point)
-    assert format_ns(lock) in text and format_ns(queued) in text
+    assert f"at {format_ns(lock)} per drain instead of {format_ns(queued)}" in text
     assert lock < queued
     for p in ("drain_local_sole_ref", "drain_local_if_here", "remove_folio_local", "drain_remote_lock"):
         assert p in text
