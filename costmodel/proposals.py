@@ -58,7 +58,7 @@ def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, 
         pol = POLICIES[p]
         rows.append({
             "policy": p,
-            "status": "proposed, not merged" if pol.proposed else pol.kernels,
+            "status": "proposed" if pol.proposed else pol.kernels,
             "local_drains_saved": k["p_local_drain"]["value"] - o["p_local_drain"]["value"],
             "remote_drains": o["p_remote_drain"]["value"] + o["p_drain_all"]["value"],
             "copies_changed": o["p_copy"]["value"] - k["p_copy"]["value"],
