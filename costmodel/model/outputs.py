@@ -120,9 +120,9 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
     it was moved (fill_after_flush), another CPU's at its stationary mean, or the one folio removed."""
     # placeholders while the leaves are summed, so that which leaves collapse never depends on the
     # categorical choices (the outputs stay one expression of the choice-dependent parts)
-    R, held_fill, after_flush = sp.Dummy("R"), sp.Dummy("held_fill"), sp.Dummy("after_flush")
+    R, held_fill, after_flush, occupancy = (sp.Dummy(n) for n in ("R", "held_fill", "after_flush", "occupancy"))
     parts = {R: residency(gap_model, position_model), held_fill: held_batch_fill(gap_model, position_model),
-             after_flush: fill_after_flush(gap_model)}
+             after_flush: fill_after_flush(gap_model), occupancy: expected_occupancy()}
     po, pm, pc, ps = S["p_other_ref"], S["p_more_refs"], S["p_swapcache"], S["p_same_cpu"]
 
     def at(others, swapcache, same):
@@ -138,7 +138,7 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
             elif kind == "after_flush":
                 total["local_folios"] += w * after_flush
             elif kind == "other":
-                total["local_folios"] += w * expected_occupancy()
+                total["local_folios"] += w * occupancy
             elif kind == "one":
                 total["local_folios"] += w
             if d["remote_lock"]:
@@ -152,7 +152,16 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
         return _collapse([(pc, level_s(o, True)), (1 - pc, level_s(o, False))])
 
     sums = _collapse([(1 - po, level_c(0)), (po * (1 - pm), level_c(1)), (po * pm, level_c(2))])
-    return {k: sp.sympify(e).xreplace(parts) for k, e in sums.items()}
+    return {k: _smaller(sp.sympify(e), tuple(parts)).xreplace(parts) for k, e in sums.items()}
+
+
+def _smaller(e: sp.Expr, placeholders: tuple) -> sp.Expr:
+    """``e`` or the same sum collected on the placeholders, whichever has fewer operations (decided
+    on the placeholder form, so the same for every categorical choice)."""
+    if e.is_Atom:
+        return e
+    collected = sp.factor_terms(sp.collect(sp.expand(e), placeholders))
+    return collected if sp.count_ops(collected) < sp.count_ops(e) else e
 
 
 def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, shootdown_model: str) -> dict[str, sp.Expr]:
