@@ -209,8 +209,8 @@ def paragraph(c: Comparison, same_other: pd.DataFrame, holders: pd.DataFrame, pa
         f"Over p_same_cpu x p_other_ref the cheapest is "
         + ", ".join(f"{p} in {_share(same_other, p):.0%}" for p in dict.fromkeys(same_other["cheapest"]))
         + " of the map; over the CPUs in the mm and the holder's state, the lock-based drain is cheapest in "
-        f"{_share(holders, 'drain_remote_lock') + _share(holders, 'drain_holder_lock_sole_ref'):.0%} of the cells "
-        f"(real-time holder: {_share(rt_cells, 'drain_remote_lock') + _share(rt_cells, 'drain_holder_lock_sole_ref'):.0%}"
+        f"{_share(holders, 'drain_remote_lock') + _share(holders, 'drain_holder_sole_ref'):.0%} of the cells "
+        f"(real-time holder: {_share(rt_cells, 'drain_remote_lock') + _share(rt_cells, 'drain_holder_sole_ref'):.0%}"
         f"), {queued_words}. Most likely cheapest here: {best_here}."
     )
 

@@ -57,7 +57,7 @@ ORACLE_TABLE = {
     "remove_folio_local": (True, "remove_folio", "copy", False, True, "allowed"),
     "drain_remote_lock": (True, "if_not_on_lru", "drain_remote_lock", False, True, "allowed"),
     "drain_here_sole_ref": (True, "if_in_local_batch", "copy", True, True, "allowed"),
-    "drain_holder_lock_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, True, "allowed"),
+    "drain_holder_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, True, "allowed"),
 }
 LEAF_KEYS = PROBS + ("p_copy_elsewhere", "p_swap_free", "p_remote_lock", "p_removal", "orphaned",
                      "held_drains", "after_flush_drains", "other_cpu_drains", "lock_drains")

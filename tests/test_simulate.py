@@ -79,7 +79,7 @@ RULES = {
     "remove_folio_local": (True, "remove_folio", COPY, False, "allowed"),
     "drain_remote_lock": (True, IF_NOT_ON_LRU, "drain_remote_lock", False, "allowed"),
     "drain_here_sole_ref": (True, "if_in_local_batch", COPY, True, "allowed"),
-    "drain_holder_lock_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, "allowed"),
+    "drain_holder_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, "allowed"),
     "always_then_all": (True, ALWAYS, DRAIN_ALL, False, "allowed"),
     "never_then_all": (True, NEVER, DRAIN_ALL, False, "allowed"),
 }

@@ -30,7 +30,7 @@ BARRY_SONG_RFC = ("Barry Song, '[RFC PATCH 0/3] mm: drop redundant lru_add_drain
                   " 2026-06-11, v2 2026-06-26")
 SHAKEEL_BUTT = "Shakeel Butt, review of that RFC, 2026-06 (lru_add_drain_folio())"
 PW_LOCKS = "Marcelo Tosatti / Leonardo Bras, 'QPW' / 'PW locks' v4, 2026-05-18"
-PROPOSED = "proposed 2026, not merged"
+PROPOSED = "2026 proposal"
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,7 @@ POLICIES: dict[str, Policy] = {
                "the RFC and the folio's own batch together: drain the local batch only if the folio sits"
                " in it and nothing else references it (never a useless drain)", PROPOSED,
                only_if_sole_ref=True, source=f"{BARRY_SONG_RFC}; {SHAKEEL_BUTT}"),
-        Policy("drain_holder_lock_sole_ref", True, IF_IN_LOCAL_BATCH, DRAIN_REMOTE_LOCK,
+        Policy("drain_holder_sole_ref", True, IF_IN_LOCAL_BATCH, DRAIN_REMOTE_LOCK,
                "all three: drain the batch that holds the folio (this CPU's, or another's by its lock)"
                " only when nothing else references it", PROPOSED,
                only_if_sole_ref=True, source=f"{BARRY_SONG_RFC}; {SHAKEEL_BUTT}; {PW_LOCKS}"),
