@@ -163,6 +163,15 @@ _ENTRIES: list[Numeric | Categorical] = [
        "Probability the folio is still marked exclusive and is reused without a refcount test (0 before Linux 5.19).",
        "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)", tex=r"p_{x}"),
     _p("p_other_ref", 0.01, "Probability of another transient reference that forces a copy anyway.", tex=r"p_{o}"),
+    # ---- references the kernel allows for or copies on at once --------------------
+    _p("p_swapcache", 0.0,
+       "Share of the small, non-exclusive folios at a WP fault that sit in the swap cache (read back"
+       " through it): its reference is allowed for by the refcount test, and a reuse frees the swap entry.",
+       "assumed: 0 outside swap-heavy workloads", tex=r"p_{sc}"),
+    _p("p_more_refs", 0.0,
+       "Given another reference (p_other_ref), the probability of a second one (a second live sharer, a"
+       " pin): with the batch's reference the refcount is above 3 and the kernel copies without a drain.",
+       "assumed", tex=r"p_{o2}"),
     _p("p_large_folio", 0.0, "Share of WP faults on large folios, which are never held in a batch.", tex=r"p_{L}"),
     _n("large_folio_cow_reuse", "flag", 1, 0, 1,
        "1: a WP fault reuses a non-exclusive large folio when all its references are from this mapping"
@@ -232,6 +241,28 @@ _ENTRIES: list[Numeric | Categorical] = [
        plausible_basis="0.19 to 0.34 us after a fork on a Zen 4 guest (fault_cost, three recordings), about 0.8 us"
                        " right after a move to another CPU",
        introduced=4),
+    # ---- the 2026 proposals and the swap cache (registry generation 4) ----------------
+    _n("swap_free_ns", "ns", 1000.0, 0.0, 1.0e6,
+       "Extra cost of a reuse of a folio in the swap cache: the fault frees its swap entry"
+       " (folio_free_swap: out of the swap cache, the slot freed).", MACHINE,
+       "assumed until measured: predict's unpriced gap on reuse through the swap cache (Zen 5 guest,"
+       " 2026-12-02) was 0.7 to 1.7 us", tex=r"c_{\mathrm{swf}}", plausible=(200.0, 3000.0),
+       plausible_basis="the swap_cow probe's reuse through the swap cache less fault_cost's reuse:"
+       " 0.7 to 1.7 us on the Zen 5 guest", introduced=4),
+    _n("cacheline_transfer_ns", "ns", 100.0, 0.0, 1.0e5,
+       "One modified cache line moved from another CPU's cache to this one's (a lock handed between two"
+       " CPUs): what taking another CPU's batch lock costs, per line.", MACHINE,
+       "assumed until measured (lock_transfer probe: a lock handed between the two CPUs)",
+       tex=r"c_{\mathrm{line}}", plausible=(30.0, 1000.0),
+       plausible_basis="40 to 100 ns between cores of one socket, a few hundred across sockets or vCPUs",
+       introduced=4),
+    _n("drain_per_remote_folio_ns", "ns", 120.0, 0.0, 1.0e6,
+       "Cost per folio moved to the LRU by a drain whose folios were last written by another CPU (their"
+       " struct folio lines in that CPU's cache): the per-folio price of draining another CPU's batch.",
+       MACHINE, "assumed until measured (lock_transfer probe: a local drain of folios the other CPU just"
+       " referenced)", tex=r"c_{\mathrm{d,x}}", plausible=(20.0, 1000.0),
+       plausible_basis="the local per-folio cost plus one to a few cache-line transfers per folio",
+       introduced=4),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
        "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}", plausible=(4096, 4096),
@@ -296,7 +327,8 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: introduced in a later generation than a file's migrates into it as its assumed default, while one
 #: the file's own generation already had must be there. Raise it with every new machine parameter.
 #: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns;
-#: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns; 4: cold_fault_ns.
+#: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns;
+#: 4: cold_fault_ns, swap_free_ns, cacheline_transfer_ns, drain_per_remote_folio_ns.
 REGISTRY_GENERATION = 4
 
 #: name -> entry, in declaration order

@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__, charts, live, registry, uncertainty
+from . import __version__, charts, live, proposals, registry, uncertainty
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven, breakeven_row
 from .errors import UserError
@@ -912,6 +912,7 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
                        f"stays at the point (for a whole-number parameter, the value from which the order "
                        f"changes); each row is the answer of the command in its last column."),
         *(_uncertainty_section(sens, measured_note) if sens is not None else []),
+        *proposals.report_section(values, paramset, table_html=lambda rows: _table(rows, caption=AT_POINT)),
         "<h2>Explore</h2>",
         "<p class='note'>Everything above describes the shipped point (the parameter set as written); the "
         "controls below move only the charts of this section, which recompute in the browser from the model's "

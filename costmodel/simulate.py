@@ -33,10 +33,14 @@ The other ``cpus - 2`` CPUs influence no output of one fault (drain-all's cost i
 per-CPU formula), so they are not drawn.
 
 Then the fault's own coin flips: exclusive (``p_exclusive``), large folio (``p_large_folio``,
-never in a batch), another transient reference (``p_other_ref``), writer on the holder's CPU
-(``p_same_cpu``). Each fault is summarised by these five bits and the writer's batch fill; every
-policy in :data:`costmodel.model.POLICIES` is then applied to that summary from its fields alone
-(``refcount_test``, ``local_drain``, ``still_held``), so a new policy needs no change here. A
+never in a batch), another transient reference (``p_other_ref``; a second one, ``p_more_refs``),
+writer on the holder's CPU (``p_same_cpu``), in the swap cache (``p_swapcache``). Each fault is
+summarised by these seven bits and the writer's batch fill; every policy in
+:data:`costmodel.model.POLICIES` is then applied to that summary from its fields alone
+(``refcount_test``, ``local_drain``, ``still_held``, ``only_if_sole_ref``, ``early_copy``,
+``swapcache``), so a new policy needs no change here. A drain of the holder's batch by its lock
+(``drain_remote_lock``) moves the holder's fill: each chunk also sums the holder's fill at the
+WP fault (and its square) per summary, and the lock drain is priced at those fills. A
 policy whose ``local_drain`` is ``never`` escalates (``still_held``) whenever the folio is still in
 any batch, as the model does.
 
@@ -76,7 +80,7 @@ from .errors import UserError
 from .model import POLICIES
 from .simulation.arrivals import (ARRIVALS, MMPP, BatchPoisson, GapHistogram, Periodic, Poisson, arrival_process,
                                   parse_arrival_params)
-from .simulation.kernel import (_CODES, _EXCL, _LARGE, _OTHER, _RES, _SAME, CHUNK_FAULTS,
+from .simulation.kernel import (_CODES, _EXCL, _LARGE, _MORE, _OTHER, _RES, _SAME, _SWAP, CHUNK_FAULTS,
                                 _make_setup, _run_dask, _run_local, _simulate_chunk, _simulate_chunks, _chunks)
 from .simulation.pricing import _costs, _policy_result, policy_decisions
 from .stats import Estimate, wilson_estimate as wilson
@@ -102,6 +106,8 @@ class SimulationResult:
     gap_histogram: GapHistogram | None
     confidence: float
     counts: np.ndarray = field(repr=False)  # faults by (summary code, writer's batch fill)
+    #: per summary code: the sum of the holding CPU's batch fill at the WP fault and of its square
+    holder_fill_sums: np.ndarray | None = field(default=None, repr=False)
     residency: Estimate = None
     policies: dict = None
     model_occupancy: float = math.nan
@@ -188,22 +194,28 @@ def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None
 
 def summarise(values, policies, counts, *, faults, seed, arrivals, gap_histogram, confidence=CONFIDENCE,
               elapsed_s=math.nan) -> SimulationResult:
-    """Every output from the fault counts by (summary code, writer's batch fill)."""
+    """Every output from the fault counts by (summary code, writer's batch fill), followed (as the
+    chunks return them) by two columns of the holder's fill sums; counts without them are priced
+    with the model's mean fill of a batch that holds the page for a drain by the holder's lock."""
     z = _z(confidence)
     costs = _costs(values)
+    B = int(values["batch_size"])
+    holder = None
+    if counts.shape[1] == B + 2:
+        counts, holder = counts[:, :B], counts[:, B:]
     by_code = counts.sum(axis=1)
     resident = (np.arange(_CODES) & _RES) != 0
     result = SimulationResult(dict(values), tuple(policies), faults, seed, arrivals, gap_histogram, confidence,
-                              counts, model_occupancy=costs.model_occupancy, elapsed_s=elapsed_s)
+                              counts, holder, model_occupancy=costs.model_occupancy, elapsed_s=elapsed_s)
     result.residency = wilson(float(by_code[resident].sum()), float(by_code.sum()), z)
     result.policies = {p: _policy_result(POLICIES[p], counts, costs, float(values["wp_faults_per_s"]), z,
-                                         bool(values["large_folio_cow_reuse"]))
+                                         bool(values["large_folio_cow_reuse"]), holder)
                        for p in policies}
     return result
 
 
 
 __all__ = ["ARRIVALS", "CHUNK_FAULTS", "CONFIDENCE", "MMPP", "BatchPoisson", "Estimate", "GapHistogram", "Periodic", "Poisson",
-           "SimulationResult", "_CODES", "_EXCL", "_LARGE", "_OTHER", "_RES", "_SAME", "_chunks", "_costs",
+           "SimulationResult", "_CODES", "_EXCL", "_LARGE", "_MORE", "_OTHER", "_RES", "_SAME", "_SWAP", "_chunks", "_costs",
            "_simulate_chunk", "_simulate_chunks", "arrival_process", "parse_arrival_params", "policy_decisions",
            "simulate", "summarise", "wilson"]

@@ -21,7 +21,7 @@ from costmodel.errors import UserError
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
-from costmodel.simulate import (_EXCL, _LARGE, _OTHER, _RES, _SAME, MMPP, BatchPoisson, GapHistogram, Periodic,
+from costmodel.simulate import (_EXCL, _LARGE, _MORE, _OTHER, _RES, _SAME, _SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
 from helpers import holder_fill_law
 
@@ -64,32 +64,49 @@ def approximation_bound_ns(values, policy: str, residency: float) -> float:
     return bound
 
 
-#: the policy table written out (refcount test, local drain, escalation), for pricing by hand;
-#: the last two are the test-only policies of test_a_new_policy_needs_no_change_in_the_simulator
+#: the policy table written out (refcount test, local drain, escalation, drain only at refcount ==
+#: 2 + swapcache, the swap cache's reference), for pricing by hand; the last two are the test-only
+#: policies of test_a_new_policy_needs_no_change_in_the_simulator. Every refcount-testing policy
+#: copies at once at refcount > 3.
 RULES = {
-    "mapcount": (False, NEVER, COPY), "copy_if_referenced": (True, NEVER, COPY),
-    "drain_local": (True, IF_NOT_ON_LRU, COPY), "drain_local_always": (True, ALWAYS, COPY),
-    "drain_remote": (True, IF_NOT_ON_LRU, DRAIN_REMOTE), "drain_all": (True, IF_NOT_ON_LRU, DRAIN_ALL),
-    "always_then_all": (True, ALWAYS, DRAIN_ALL), "never_then_all": (True, NEVER, DRAIN_ALL),
+    "mapcount": (False, NEVER, COPY, False, "allowed"), "copy_if_referenced": (True, NEVER, COPY, False, "copies"),
+    "drain_local": (True, IF_NOT_ON_LRU, COPY, False, "allowed"),
+    "drain_local_always": (True, ALWAYS, COPY, False, "allowed"),
+    "drain_remote": (True, IF_NOT_ON_LRU, DRAIN_REMOTE, False, "allowed"),
+    "drain_all": (True, IF_NOT_ON_LRU, DRAIN_ALL, False, "allowed"),
+    "drain_local_sole_ref": (True, IF_NOT_ON_LRU, COPY, True, "allowed"),
+    "drain_local_if_here": (True, "if_in_local_batch", COPY, False, "allowed"),
+    "remove_folio_local": (True, "remove_folio", COPY, False, "allowed"),
+    "drain_remote_lock": (True, IF_NOT_ON_LRU, "drain_remote_lock", False, "allowed"),
+    "drain_here_sole_ref": (True, "if_in_local_batch", COPY, True, "allowed"),
+    "drain_holder_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, "allowed"),
+    "always_then_all": (True, ALWAYS, DRAIN_ALL, False, "allowed"),
+    "never_then_all": (True, NEVER, DRAIN_ALL, False, "allowed"),
 }
 
 
 def priced_by_hand(values, result, policy: str) -> float:
     """The simulated mean cost per fault of ``policy``, from the simulated faults (by summary and
     the writer's batch fill) with the policy's rules and every price written out here, not taken
-    from the model or the simulator."""
-    refcount, local_rule, escalation = RULES[policy]
+    from the model or the simulator. The references are counted as the kernel counts them: this
+    mapping, others (a second with the _MORE bit), the batch's while held, the swap cache's."""
+    refcount_rule, local_rule, escalation, sole_ref, swap_rule = RULES[policy]
     v = values
-    r = v["remote_cpus"]
+    r, B = v["remote_cpus"], v["batch_size"]
     shootdown = 0.0 if r == 0 else v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * {
         "linear": r, "log2": math.log2(1 + r), "broadcast": 0.0}[v["shootdown_model"]]
     copy = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + shootdown + v["free_ns"]
     busy, rt = v["p_holder_busy"], v["p_holder_rt"]
     remote = (1 - busy - rt) * v["remote_drain_ns"] + busy * v["remote_drain_busy_ns"] + rt * v["remote_drain_rt_ns"]
     drain_all = v["drain_all_base_ns"] + remote + v["drain_all_per_cpu_ns"] * v["p_cpu_needs_drain"] * max(v["cpus"] - 2, 0)
+    # by the holder's lock: a drain's base, the lock's line and the batch's (8 bytes a pointer) both
+    # ways, and the holder's batch as simulated (its fills summed per summary) at the remote price
+    lock_fixed = v["drain_base_ns"] + 2 * (1 + (8 * B + 8) / 64) * v["cacheline_transfer_ns"]
+    holder_sums = result.holder_fill_sums[:, 0]
     total = 0.0
-    for code in range(32):
-        excl, large, other, same, held = (bool(code & bit) for bit in (_EXCL, _LARGE, _OTHER, _SAME, _RES))
+    for code in range(result.counts.shape[0]):
+        excl, large, other, same, held, swap, more = (bool(code & bit) for bit in
+                                                      (_EXCL, _LARGE, _OTHER, _SAME, _RES, _SWAP, _MORE))
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue
@@ -100,19 +117,34 @@ def priced_by_hand(values, result, policy: str) -> float:
             elsewhere = not same
             cost += elsewhere * v["cross_cpu_fault_ns"]
             there_copy = copy + elsewhere * v["cross_cpu_copy_ns"]
-            if excl or not refcount:
+            if excl:
                 cost += v["reuse_ns"]
             elif large:
-                cost += there_copy if (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
+                cost += there_copy if refcount_rule and (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
+            elif not refcount_rule:
+                cost += v["reuse_ns"] + swap * v["swap_free_ns"]
             else:
-                drained = local_rule == ALWAYS or (local_rule == IF_NOT_ON_LRU and held)
+                others = other + (other and more)
+                if 1 + others + held + swap > 3:   # the early copy: no drain
+                    total += n * (cost + there_copy)
+                    continue
+                may = (1 + others + held == 2) if sole_ref else True
+                here = held and same
+                drained = may and {NEVER: False, IF_NOT_ON_LRU: held, ALWAYS: True, "if_in_local_batch": here,
+                                   "remove_folio": here}[local_rule]
                 if drained:
-                    cost += v["drain_base_ns"] + v["drain_per_folio_ns"] * fill
+                    folios = 1 if local_rule == "remove_folio" else fill
+                    cost += v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
                 still = held and not (drained and same)
-                if still and escalation != COPY:
-                    cost += remote if escalation == DRAIN_REMOTE else drain_all
+                if still and may and escalation != COPY:
+                    if escalation == "drain_remote_lock":   # the holder's fills of this summary, averaged
+                        lock = lock_fixed + v["drain_per_remote_folio_ns"] * holder_sums[code] / result.counts[code].sum()
+                    cost += {DRAIN_REMOTE: remote, DRAIN_ALL: drain_all}[escalation] if escalation != "drain_remote_lock" \
+                        else lock
                     still = False
-                cost += there_copy if (other or still) else v["reuse_ns"]
+                refs = 1 + others + still + swap
+                copies = refs > (1 + swap if swap_rule == "allowed" else 1)
+                cost += there_copy if copies else v["reuse_ns"] + swap * v["swap_free_ns"]
             total += n * cost
     return total / result.counts.sum()
 
@@ -171,6 +203,7 @@ def points(draw):
         batch_position=draw(st.integers(0, B - 1)),
         p_same_cpu=draw(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))),
         p_exclusive=draw(prob), p_other_ref=draw(prob), p_large_folio=draw(prob),
+        p_more_refs=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))), p_swapcache=draw(prob),
         p_holder_busy=busy, p_holder_rt=draw(st.floats(0, 1)) * (1 - busy), p_cpu_needs_drain=draw(st.floats(0, 1)),
         cpus=cpus, remote_cpus=draw(st.integers(0, cpus - 1)),
         shootdown_model=draw(st.sampled_from(registry.CATEGORICAL["shootdown_model"].choices)),
@@ -189,6 +222,8 @@ def points(draw):
         remote_drain_rt_ns=draw(log_uniform(1e3, 1e6)), drain_all_base_ns=draw(log_uniform(100, 5e4)),
         drain_all_per_cpu_ns=draw(log_uniform(10, 2e3)),
         drain_base_ns=draw(log_uniform(10, 2e3)), drain_per_folio_ns=draw(log_uniform(1, 200)),
+        swap_free_ns=draw(log_uniform(10, 3e3)), cacheline_transfer_ns=draw(log_uniform(10, 1e3)),
+        drain_per_remote_folio_ns=draw(log_uniform(1, 500)),
     ))
 
 
@@ -202,11 +237,17 @@ def test_every_closed_form_inside_the_simulated_interval(values):
     if values["gap_model"] != "exponential_time":
         # drain_local_always: its exact local-drain cost from the fill law solved directly, so the
         # simulation is held to the truth, and the model's approximation to its stated bound
-        _, held_fill, unheld_fill, occupancy = holder_fill_law(values)
+        R_chain, held_fill, unheld_fill, occupancy = holder_fill_law(values)
         shared = (1 - values["p_exclusive"]) * (1 - values["p_large_folio"])
         s = values["p_same_cpu"]
-        truth = shared * (values["drain_base_ns"] + values["drain_per_folio_ns"]
-                          * (s * (held_fill + unheld_fill) + (1 - s) * occupancy))
+        # no drain where the refcount is above 3 (copied at once): two other references, or one
+        # with the swap cache's, counting the batch's while held
+        po, pm, pc = values["p_other_ref"], values["p_more_refs"], values["p_swapcache"]
+        early_held, early_free = po * pm + po * (1 - pm) * pc, po * pm * pc
+        drains = (1 - early_held) * R_chain + (1 - early_free) * (1 - R_chain)
+        truth = shared * (values["drain_base_ns"] * drains + values["drain_per_folio_ns"]
+                          * (s * ((1 - early_held) * held_fill + (1 - early_free) * unheld_fill)
+                             + (1 - s) * drains * occupancy))
         m = model["drain_local_always"]
         error = m["breakdown_ns"]["local_drain"] - truth
         assert abs(error) <= allowance["drain_local_always"] + 1e-9 * truth, (error, allowance["drain_local_always"])
@@ -227,7 +268,8 @@ def test_each_gap_and_position_model_with_both_kinds_of_drain(gap_model, positio
                                "explicit_drains_per_s": 8e3, "drain_all_per_s": 3e3, "p_large_folio": 0.1,
                                "p_exclusive": 0.1, "p_other_ref": 0.05, "drain_per_folio_ns": 60.0,
                                "p_large_add": 0.05, "large_folio_cow_reuse": reuse, "p_holder_busy": 0.3,
-                               "p_holder_rt": 0.01, "p_cpu_needs_drain": 0.4})
+                               "p_holder_rt": 0.01, "p_cpu_needs_drain": 0.4, "p_swapcache": 0.2,
+                               "p_more_refs": 0.3})
     result = simulate(values, faults=400_000, seed=17)
     bad = disagreements(result, evaluate_point(values), residency_value(values))
     assert not bad, "\n".join(bad)

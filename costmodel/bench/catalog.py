@@ -164,6 +164,15 @@ PROBES: list[ProbeSpec] = [
         timeout_full_s=300.0,
     ),
     ProbeSpec(
+        "lock_transfer",
+        "a lock word handed between two CPUs (one modified line moved) against the same lock on one CPU; a local "
+        "drain of 0..30 folios whose lines the other CPU wrote last, against the same drain with them local",
+        config=("op",),
+        optional_config=("folios",),
+        measures=("ns", "verified"),
+        extra_args=_drain_args,
+    ),
+    ProbeSpec(
         "workload",
         "a controlled mix of WP faults (share written on the holding CPU, fixed adds or a Poisson adder "
         "over a timed gap, known or uniform position, a spinning sibling or none): ns per fault and copies",

@@ -16,7 +16,7 @@ from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
-from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
+from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
@@ -137,6 +137,7 @@ RECIPE_STATISTIC = {
     "shootdown_receive": ("mean", "the model prices the expected time lost per IPI: a mean"),
     "cross_cpu": ("mean", "the model prices the expected cost of a fault: a mean"),
     "cold": ("mean", "the model prices the expected cost of a fault: a mean"),
+    "lock_transfer": ("mean", "the model prices the expected cost of a drain: a mean"),
 }
 
 
@@ -394,6 +395,23 @@ def _from_remote_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     return fit_remote_drain(base, hole, seals, rng=rng, n_boot=n_boot)
 
 
+def _from_lock_transfer(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """Another CPU's lines: the lock handed between the CPUs against the same lock on one, and the
+    drain of the fullest batch measured (batch_size - 1 folios) with the folios' lines remote
+    against local; the local per-folio cost and the batch size from the fits before."""
+    need = ", ".join(LOCK_PARAMS)
+    stat = RECIPE_STATISTIC["lock_transfer"][0]
+    known = dict(known or {})
+    if "batch_size" not in known or "drain_per_folio_ns" not in known:
+        raise UserError(f"probe lock_transfer: needs the batch size and the local drain fitted first (for {need})")
+    full = int(known["batch_size"]) - 1
+    handoff = _obs(df, "lock_transfer", need, stat, op="lock_handoff", measure="ns")
+    local = _obs(df, "lock_transfer", need, stat, op="lock_local", measure="ns")
+    remote_full = _obs(df, "lock_transfer", need, stat, op="drain_remote_refs", folios=full, measure="ns")
+    local_full = _obs(df, "lock_transfer", need, stat, op="drain_local_refs", folios=full, measure="ns")
+    return fit_lock_transfer(handoff, local, remote_full, local_full, known, rng=rng, n_boot=n_boot)
+
+
 #: (fit name, parameters it sets, function) in the order they run; each has its own random stream
 FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("cold", COLD_PARAMS, _from_cold),
@@ -405,12 +423,13 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("batch_size", ("batch_size",), _from_batch),
     ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
     ("shootdown_receive", ("shootdown_receive_ns",), _from_receive),
+    ("lock_transfer", LOCK_PARAMS, _from_lock_transfer),
 ]
 
 
 #: fit groups added after the first measurement sets, by the probe they need: a set without any
 #: row of that probe keeps their parameters assumed instead of failing
-GROUP_PROBES = {"remote_drain": "remote_drain"}
+GROUP_PROBES = {"remote_drain": "remote_drain", "lock_transfer": "lock_transfer"}
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
 GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP),

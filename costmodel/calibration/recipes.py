@@ -619,6 +619,46 @@ def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) ->
     return FitOutcome({name: est}, record)
 
 
+LOCK_PARAMS = ("cacheline_transfer_ns", "drain_per_remote_folio_ns")
+
+
+def fit_lock_transfer(handoff: Obs, local: Obs, remote_full: Obs, local_full: Obs, known: Mapping[str, float], *,
+                      rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """What another CPU's lines cost: ``cacheline_transfer_ns`` from a lock handed between the two
+    CPUs less the same lock on one (one modified line moved), and ``drain_per_remote_folio_ns``
+    from a local drain of batch_size - 1 folios whose lines the other CPU wrote last less the same
+    drain with them local, through the model's expressions with the local per-folio cost and the
+    batch size ``known``. Differences of means; a difference below 0 within noise gives its floor."""
+    from ..model.forward import measurable
+
+    z = rng.standard_normal((n_boot, 4))
+    ests, rows = {}, []
+    pairs = [("lock_transfer_ns", handoff, local, z[:, 0], z[:, 1]),
+             ("remote_refs_drain_extra_ns", remote_full, local_full, z[:, 2], z[:, 3])]
+    for forward, there, here, z1, z2 in pairs:
+        expr = measurable(forward)
+        d = there.value - here.value
+        se = math.hypot(there.se, here.se)
+        point = {n: known[n] for n in ("drain_per_folio_ns", "batch_size") if n in known}
+        v, _ = solve_measurement(expr, d, point)
+        vb, _ = solve_measurement(expr, (there.value + there.se * z1) - (here.value + here.se * z2), point)
+        (name, value), = v.items()
+        value = max(float(value), 0.0)
+        draws = np.maximum(np.asarray(vb[name], float), 0.0)
+        low, high = _percentiles(draws)
+        fitted = float(_evaluate_measurable(expr, dict(point, **{name: value})))
+        ests[name] = Estimate(value, "measured", f"{there.label} minus {here.label} ({there.statistic}s: "
+                              f"{format_ns(there.value)} - {format_ns(here.value)})", low, high)
+        rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
+                     "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(fitted),
+                     "residual_ns": _r(d - fitted, 4), "forward": [forward]})
+    record = {"name": "lock_transfer", "parameters": list(LOCK_PARAMS), "n_points": len(rows),
+              "forward": [r["forward"] for r in rows],
+              "method": f"differences of {handoff.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": rows}
+    return FitOutcome(ests, record)
+
+
 REMOTE_PARAMS = ("drain_all_base_ns", "remote_drain_ns", "remote_drain_busy_ns", "remote_drain_rt_ns")
 #: remote CPU state -> the measurable that prices it
 REMOTE_STATES = {"idle": "remote_drain_idle_ns", "busy": "remote_drain_busy_ns", "rt": "remote_drain_rt_ns"}

@@ -19,11 +19,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policy", action="append", metavar="NAME",
                         help="policy to show; repeatable (default: all; a preset's policy is starred)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    parser.add_argument("--proposals", action="store_true",
+                        help="the 2026 proposals beside the kernel's policy: drains saved, copies changed, ns per WP "
+                             "fault and CPU time with intervals, P(cheapest), where each wins, and the paragraph")
     add_uncertainty_options(parser, uncertainty.DRAWS)
 
 
 def run(args) -> int:
     values, preset_policy, paramset = params_and_point(args)
+    if args.proposals:
+        return _proposals(args, values, paramset)
     if args.policy:
         policies = [policy_or_error(p) for p in args.policy]
     else:
@@ -60,6 +65,30 @@ def run(args) -> int:
                   + (f"{len(assumed)} of the set's parameters are assumed, not measured: {', '.join(assumed)}"
                      if assumed else "none of the set's parameters is assumed")
                   + "; --uncertainty gives each cost's interval and how likely each policy is to be the cheapest")
+    return 0
+
+
+def _proposals(args, values, paramset) -> int:
+    from .. import proposals
+
+    draws, seed, _ = uncertainty_settings(args, proposals.DRAWS)
+    c = proposals.compare(values, paramset, draws=draws, seed=seed)
+    same_other, holders = proposals.decision_map(values), proposals.holder_map(values)
+    if args.json:
+        print(json.dumps({"parameter_set": getattr(args, "params_label", None),
+                          "comparison": c.table.to_dict("records"),
+                          "decision_map_p_same_cpu_p_other_ref": same_other.to_dict("records"),
+                          "decision_map_remote_cpus_holder": holders.to_dict("records"),
+                          "paragraph": proposals.paragraph(c, same_other, holders, paramset)}, indent=2))
+        return 0
+    print(proposals.text_table(c))
+    print(params_label(args))
+    print(f"uncertainty: {c.propagation.summary()}")
+    print()
+    print("cheapest by CPUs in the mm (columns) and the holder's state:")
+    print(holders.pivot(index="holder", columns="remote_cpus", values="cheapest").to_string())
+    print()
+    print(proposals.paragraph(c, same_other, holders, paramset))
     return 0
 
 

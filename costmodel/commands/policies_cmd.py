@@ -21,7 +21,9 @@ def rows() -> list[dict]:
     from ..model import CANDIDATES, POLICIES
 
     return [{"name": p.name, "summary": p.summary, "kernels": p.kernels, "refcount_test": p.refcount_test,
-             "local_drain": p.local_drain, "still_held": p.still_held, "candidate": p.name in CANDIDATES}
+             "local_drain": p.local_drain, "still_held": p.still_held, "only_if_sole_ref": p.only_if_sole_ref,
+             "early_copy": p.early_copy, "swapcache": p.swapcache, "source": p.source,
+             "candidate": p.name in CANDIDATES}
             for p in POLICIES.values()]
 
 
@@ -37,7 +39,10 @@ def run(args) -> int:
     for r in table:
         mark = "" if r["candidate"] else " [reference only: not a candidate]"
         print(f"{r['name'].ljust(name_w)}  {r['kernels'].ljust(kern_w)}  {r['summary']}{mark}")
+        if r["source"]:
+            print(f"{''.ljust(name_w)}  {''.ljust(kern_w)}  source: {r['source']}")
     print()
     print("each is: refcount test (or map count), when to drain the local batch, and what to do if another"
-          " CPU's batch still holds the folio; --json lists these fields")
+          " CPU's batch still holds the folio; whether it drains only at refcount == 2 + swapcache, copies at once"
+          " above 3, and how it counts the swap cache's reference; --json lists these fields")
     return 0

@@ -80,6 +80,38 @@ def remote_drain_ns() -> sp.Expr:
     return (1 - busy - rt) * S["remote_drain_ns"] + busy * S["remote_drain_busy_ns"] + rt * S["remote_drain_rt_ns"]
 
 
+def batch_lines() -> sp.Expr:
+    """Cache lines of one per-CPU add batch (``struct folio_batch``: a count byte, two flags and
+    ``batch_size`` folio pointers, 8 bytes each), as a mean (no rounding up)."""
+    return (8 * S["batch_size"] + 8) / sp.S(64)
+
+
+def remote_lock_overhead_ns() -> sp.Expr:
+    """What taking another CPU's batch lock and draining its batch here adds to a drain's base
+    (PW locks): the lock's line and the batch's lines come over from that CPU, and go back when it
+    next adds a folio (both sides priced). Derived from the measured line transfer; no Linux
+    release has the path."""
+    return S["drain_base_ns"] + 2 * (1 + batch_lines()) * S["cacheline_transfer_ns"]
+
+
+def remote_drain_lock_ns(folios: sp.Expr) -> sp.Expr:
+    """Drain the holding CPU's batch from this CPU by its lock, moving ``folios`` folios whose
+    lines sit in the holder's cache: the same whatever the holder is doing."""
+    return remote_lock_overhead_ns() + S["drain_per_remote_folio_ns"] * folios
+
+
+def remove_folio_ns() -> sp.Expr:
+    """Take one folio out of the local batch and onto the LRU (the proposal's lru_add_drain_folio()
+    variant): priced as a local drain that moves one folio (the lruvec lock and one folio's move;
+    the scan of at most batch_size local pointers left out). Derived; no Linux release has it."""
+    return local_drain_ns(sp.S.One)
+
+
+def swap_free_ns() -> sp.Expr:
+    """A reuse of a swap-cache folio frees its swap entry (folio_free_swap)."""
+    return S["swap_free_ns"]
+
+
 def cpus_needing_drain() -> sp.Expr:
     """CPUs besides the holder that lru_add_drain_all() queues work on: those of the other
     cpus - 2 (neither the faulting CPU, just drained, nor the holder) whose batches are non-empty."""

@@ -136,6 +136,11 @@ MEASURABLES: dict[str, Measurable] = {
                    lambda sd: remote_drain_state_ns("busy")),
         Measurable("remote_drain_rt_ns", "remote drain of a holder running a real-time task",
                    lambda sd: remote_drain_state_ns("rt")),
+        Measurable("lock_transfer_ns", "a lock word taken right after the other CPU wrote it, less the same "
+                   "lock on one CPU: one modified line moved", lambda sd: S["cacheline_transfer_ns"]),
+        Measurable("remote_refs_drain_extra_ns", "a local drain of batch_size - 1 folios whose lines the other "
+                   "CPU wrote last, less the same drain with them local",
+                   lambda sd: (S["drain_per_remote_folio_ns"] - S["drain_per_folio_ns"]) * (S["batch_size"] - 1)),
         Measurable("copy_fraction_after_drain", "cross-CPU copy fraction at position 0",
                    lambda sd: cross_cpu_copy_fraction("fixed")),
         Measurable("copy_fraction_unknown_position", "cross-CPU copy fraction at the stationary position",

@@ -16,9 +16,10 @@ from .arrivals import _VANISHING_RATE, GapHistogram, Poisson, _sampler
 CHUNK_FAULTS = 1 << 16
 #: warm-up since boot, in mean inter-add times: 4 B^2 + U B (see costmodel.simulate)
 _WARMUP_B2 = 4.0
-# fault summary bits
-_EXCL, _LARGE, _OTHER, _SAME, _RES = 1, 2, 4, 8, 16
-_CODES = 32
+# fault summary bits: exclusive, large, another reference, written on the holder's CPU, still held,
+# in the swap cache, a second other reference (given one)
+_EXCL, _LARGE, _OTHER, _SAME, _RES, _SWAP, _MORE = 1, 2, 4, 8, 16, 32, 64
+_CODES = 128
 #: numpy's default bit generator; part of what a seed means, like CHUNK_FAULTS
 _BIT_GENERATOR = np.random.PCG64
 
@@ -38,7 +39,7 @@ class _Setup:
     adds_between: int
     wp_gap_s: float
     fixed_position: int | None
-    thresholds: tuple[int, int, int, int]  # 32-bit thresholds: exclusive, large, other_ref, same_cpu
+    thresholds: tuple[int, ...]  # 32-bit thresholds: exclusive, large, other_ref, same_cpu, swapcache, more_refs
     arrivals: object
     histogram: GapHistogram | None = None
 
@@ -55,8 +56,12 @@ def _cap_at_boot(rng, E, base_s, phase_s):
 
 
 def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
-    """Four independent coin flips per fault from the 32-bit halves of raw draws (bias < 2^-32)."""
+    """Independent coin flips per fault from the 32-bit halves of raw draws (bias < 2^-32): four
+    from two raw draws, and the swap-cache and second-reference coins from a third only where either
+    can come up (so a run without them draws what it drew before they existed)."""
     halves = rng.bit_generator.random_raw(2 * n).view(np.uint32).reshape(n, 4)
+    if any(t > 0 for t in thresholds[4:]):
+        halves = np.concatenate([halves, rng.bit_generator.random_raw(n).view(np.uint32).reshape(n, 2)], axis=1)
     out = []
     for col, t in enumerate(thresholds):
         if t <= 0:
@@ -70,7 +75,8 @@ def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
 
 def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     """Chunk ``index`` of the run seeded ``seed``, ``n`` faults: counts of faults by
-    (summary bits, writer's batch fill), shape (32, B), int64."""
+    (summary bits, writer's batch fill), shape (codes, B), then two columns per code: the sum of
+    the holding CPU's batch fill at the WP fault and of its square; int64."""
     rng = np.random.Generator(_BIT_GENERATOR(np.random.SeedSequence(seed, spawn_key=(index,))))
     B = setup.B
     # batch_adds_per_s = 0 is taken as its limit from above, as the model's closed forms take it:
@@ -83,7 +89,7 @@ def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     stationary = setup.fixed_position is None
 
     # the fault's coin flips
-    excl, large, other, same = _bernoullis(rng, n, setup.thresholds)
+    excl, large, other, same, swapcache, more = _bernoullis(rng, n, setup.thresholds)
 
     # times back from the WP fault to the last drain of the holder, and to the shared drain-all
     all_back = _exp_back(rng, setup.drain_all_rate, n)
@@ -126,6 +132,8 @@ def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
         occ_holder = np.remainder(n_gap, B)
         occ_holder[drained] = np.remainder(n_last, B)
 
+    # the holder's fill, kept for what a drain of the holder's batch from elsewhere moves
+    holder_fill = occ_holder.astype(np.float64)
     # a writer on another CPU sees that CPU's own batch: its adds and local drains, the same drain-all
     occ = occ_holder
     other_cpu = np.flatnonzero(~same)
@@ -136,12 +144,16 @@ def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
         occ[other_cpu] = np.remainder(sampler.stationary(rng, e_writer), B)
 
     code = resident.view(np.uint8) << 4
-    for bit, flag in ((0, excl), (1, large), (2, other), (3, same)):
+    for bit, flag in ((0, excl), (1, large), (2, other), (3, same), (5, swapcache), (6, more & other)):
         code |= flag.view(np.uint8) << bit
-    index = code.astype(np.int64)
-    index *= B
+    code = code.astype(np.int64)
+    index = code * B
     index += occ
-    return np.bincount(index, minlength=_CODES * B).reshape(_CODES, B)
+    by_fill = np.bincount(index, minlength=_CODES * B).reshape(_CODES, B)
+    # per code: the sum of the holder's fills and of their squares (whole numbers below 2^53: exact)
+    sums = np.stack([np.bincount(code, weights=holder_fill, minlength=_CODES),
+                     np.bincount(code, weights=holder_fill * holder_fill, minlength=_CODES)], axis=1)
+    return np.concatenate([by_fill, sums.astype(np.int64)], axis=1)
 
 
 def _chunks(faults: int, chunk_faults: int, first: int = 0, count: int | None = None):
@@ -153,7 +165,7 @@ def _chunks(faults: int, chunk_faults: int, first: int = 0, count: int | None = 
 
 
 def _simulate_chunks(setup: _Setup, seed: int, faults: int, chunk_faults: int, first: int, count: int) -> np.ndarray:
-    total = np.zeros((_CODES, setup.B), dtype=np.int64)
+    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
     for i, n in _chunks(faults, chunk_faults, first, count):
         total += _simulate_chunk(setup, seed, i, n)
     return total
@@ -184,7 +196,8 @@ def _make_setup(values, proc, histogram) -> _Setup:
         adds_between=int(values["adds_between"]),
         wp_gap_s=float(values["wp_gap_s"]),
         fixed_position=int(values["batch_position"]) if values["position_model"] == "fixed" else None,
-        thresholds=tuple(_threshold(values[n]) for n in ("p_exclusive", "p_large_folio", "p_other_ref", "p_same_cpu")),
+        thresholds=tuple(_threshold(values[n]) for n in ("p_exclusive", "p_large_folio", "p_other_ref", "p_same_cpu",
+                                                          "p_swapcache", "p_more_refs")),
         arrivals=proc,
         histogram=histogram,
     )
@@ -198,7 +211,7 @@ def _bar(total: int, show: bool):
 
 def _run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
     workers = workers or os.cpu_count() or 1
-    total = np.zeros((_CODES, setup.B), dtype=np.int64)
+    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
     with _bar(faults, show) as bar:
         if workers == 1 or faults <= chunk_faults:
             for i, n in _chunks(faults, chunk_faults):
@@ -232,7 +245,7 @@ def _run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarr
         client = Client(address, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UserError(f"scheduler {address!r}: cannot connect ({exc}); give a running dask scheduler's address") from None
-    total = np.zeros((_CODES, setup.B), dtype=np.int64)
+    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
     try:
         n_chunks = -(-faults // chunk_faults)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
