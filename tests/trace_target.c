@@ -197,7 +197,8 @@ int main(int argc, char **argv)
 		}
 	}
 	printf("writes=%ld writes_other_cpu=%ld held_at_write=%ld copies=%ld batch_held_copies=%ld "
-	       "necessary_copies=%ld other_copies=%ld pages=%ld fillers=%ld\n",
-	       writes, writes_other, held_writes, copies, batch_held, necessary, not_held_copies, pages, fillers);
+	       "necessary_copies=%ld other_copies=%ld pages=%ld fillers=%ld region=%lu region_bytes=%lu\n",
+	       writes, writes_other, held_writes, copies, batch_held, necessary, not_held_copies, pages, fillers,
+	       (unsigned long)(uintptr_t)mem, (unsigned long)(per_round * rounds));
 	return 0;
 }

@@ -81,6 +81,7 @@ class _Fault:
     drained_own: bool = False
     old: Page | None = None
     old_state: str = KIND_UNTRACKED
+    sharer: bool = False      # another live address space mapped the frame at the fault
 
 
 @dataclass
@@ -275,8 +276,7 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
             order = 0
             if isinstance(rec, Page):
                 held = f.t < rec.t_lru
-                others = mappers.get(rec.pfn, set())
-                sharer = any(o != f.mm for o in others)
+                sharer = f.sharer
                 install_cpu = rec.cpu
                 same = int(rec.cpu == f.cpu)
                 gap = f.t - rec.t_install
@@ -381,6 +381,7 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
                 rec = mm_pages.get(m, {}).get(addr >> PAGE_SHIFT)
                 if isinstance(rec, Page):
                     nf.old, nf.old_state = rec, KIND_ANON
+                    nf.sharer = any(o != m for o in mappers.get(rec.pfn, ()))
                 elif rec == ZERO_OR_FILE:
                     nf.old_state = KIND_ZERO_FILE
             open_fault[pid] = nf

@@ -88,8 +88,14 @@ def parse_format(system: str, name: str, text: str) -> EventFormat:
     return fmt
 
 
+#: a directory to use as tracefs instead of looking it up (tests point it at one that is not)
+TRACEFS_ENV = "COSTMODEL_TRACEFS"
+
+
 def find_mount() -> Path | None:
-    """Where tracefs is mounted now, or None."""
+    """Where tracefs is mounted now (or ``$COSTMODEL_TRACEFS``), or None."""
+    if os.environ.get(TRACEFS_ENV):
+        return Path(os.environ[TRACEFS_ENV])
     try:
         lines = Path("/proc/mounts").read_text().splitlines()
     except OSError:
@@ -191,7 +197,8 @@ class Session:
                                 f"a kernel with CONFIG_TRACING and tracefs is needed")
             self.mounted = root = target
         if not (root / "instances").is_dir():
-            raise UserError(f"tracefs at {root} has no instances directory; a kernel with tracefs instances is needed")
+            raise UserError(f"tracefs is not available at {root} (no instances directory); mount it "
+                            f"(mount -t tracefs nodev /sys/kernel/tracing) on a kernel with CONFIG_TRACING")
         self.root = root
         inst = root / "instances" / f"{INSTANCE_PREFIX}{os.getpid()}"
         try:
