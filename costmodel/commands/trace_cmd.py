@@ -79,6 +79,10 @@ def run(args) -> int:
     else:
         if not args.out:
             raise UserError("-o DIR is needed: where to write the trace dataset")
+        import os
+
+        if os.geteuid() != 0:
+            raise UserError("tracing needs root (tracefs and the page frame numbers); run it as root")
         out = Path(args.out)
         if out.exists() and (not out.is_dir() or any(out.iterdir())) and not args.force:
             raise UserError(f"{out} already exists; pass --force to replace it")

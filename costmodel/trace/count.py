@@ -328,6 +328,9 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
         if k == K_NEW:
             if pid not in mm_of:
                 continue
+            f = open_fault.pop(pid, None)   # the fault before the fork has ended: its page is mapped
+            if f:
+                finish(f)
             child, flags = int(f0[i]), int(f1[i])
             if flags & CLONE_VM:
                 m = mm_of[pid]

@@ -165,7 +165,7 @@ def decode_pages(buf: bytes | np.ndarray, page_size: int, formats: Iterable[Even
     etype = w64[D] & 0xFFFF
     pid = words[D + 1].view(np.int32)
 
-    out_parts = []
+    out_parts, positions = [], []
     for fmt in formats:
         code = KINDS.get((fmt.system, fmt.name))
         if code is None:
@@ -202,7 +202,11 @@ def decode_pages(buf: bytes | np.ndarray, page_size: int, formats: Iterable[Even
             cols[0] = np.ones(sel.size, np.int64)
         out_parts.append(Events(t_ns=t[sel], cpu=np.full(sel.size, cpu, np.int16), pid=pid[sel].astype(np.int32),
                                 kind=np.full(sel.size, code, np.int8), f0=cols[0], f1=cols[1], f2=cols[2]))
-    return concat(out_parts), missed
+        positions.append(sel)
+    out = concat(out_parts)
+    if positions:   # back in the order the CPU wrote them (ties in time keep it)
+        out = out.take(np.argsort(np.concatenate(positions), kind="stable"))
+    return out, missed
 
 
 def concat(parts: list[Events]) -> Events:
