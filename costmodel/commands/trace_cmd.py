@@ -29,6 +29,7 @@ was recorded."""
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", metavar="DIR", help="write the trace dataset here")
     parser.add_argument("--load", metavar="DIR", help="read a recorded trace dataset instead of recording")
+    parser.add_argument("--recount", metavar="DIR", help="count a recorded trace again from its raw pages (DIR/raw)")
     parser.add_argument("--pid", metavar="PID", help="attach to a running process and its descendants")
     parser.add_argument("--cgroup", metavar="PATH", help="attach to the processes of a cgroup directory")
     parser.add_argument("--duration", metavar="S", help="stop after S seconds (COMMAND gets SIGTERM)")
@@ -39,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                                          "(default: the set of this CPU in data/params)")
     parser.add_argument("--json", action="store_true", help="one JSON object instead of text")
     parser.add_argument("--force", action="store_true", help="replace an existing, non-empty DIR")
-    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
+    parser.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND [ARGS...]",
                         help="the program to trace")
 
 
@@ -58,7 +59,7 @@ def _positive(raw, option: str, example: str) -> float | None:
 def run(args) -> int:
     from ..trace import dataset, describe, predict, record
 
-    command = list(args.command or [])
+    command = list(args.program or [])
     if command and command[0] == "--":
         command = command[1:]
     duration = _positive(args.duration, "--duration", "30")
@@ -69,10 +70,13 @@ def run(args) -> int:
             pid = int(args.pid)
         except ValueError:
             raise UserError(f"--pid {args.pid!r}: give a process id (a whole number)") from None
-    modes = [m for m in (bool(command), pid is not None, args.cgroup is not None, args.load is not None) if m]
+    modes = [m for m in (bool(command), pid is not None, args.cgroup is not None, args.load is not None,
+                         args.recount is not None) if m]
     if len(modes) != 1:
-        raise UserError("give exactly one of: -- COMMAND, --pid PID, --cgroup PATH, --load DIR")
-    if args.load is not None:
+        raise UserError("give exactly one of: -- COMMAND, --pid PID, --cgroup PATH, --load DIR, --recount DIR")
+    if args.recount is not None:
+        trace = dataset.recount(args.recount)
+    elif args.load is not None:
         if args.out:
             raise UserError("--load reads a recorded trace; -o is for recording (drop one of them)")
         trace = dataset.load(args.load)

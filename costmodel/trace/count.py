@@ -8,6 +8,7 @@ How each fact is read (x86; checked on Linux 6.18 with a program that counts its
 - it **copied** when the same task's first movable allocation after it is of order 0 and a
   one-page TLB flush of the task follows it (``wp_page_copy``: allocate, copy, ``ptep_clear_flush``)
   before the task's next fault; the allocation's frame is the page's new frame;
+- a copy whose new page is zeroed (``__GFP_ZERO``) copied the zero page;
 - a not-present fault followed by an allocation **installed** a page at that address: an
   anonymous page when the frame later enters the LRU as anonymous (the insertion's flags); a
   read fault with no allocation mapped the zero page or a file page;
@@ -25,7 +26,9 @@ How each fact is read (x86; checked on Linux 6.18 with a program that counts its
 - a **live sharer** is another address space (a forked child or parent, not yet exited or
   exec'd) still mapping the frame: its copy is necessary;
 - **shootdown IPIs** are the IPIs the task sends from ``on_each_cpu_cond_mask`` /
-  ``smp_call_function_many_cond`` after the copy's allocation, and their target CPUs.
+  ``smp_call_function_many_cond`` after the copy's allocation and before its local flush
+  (``flush_tlb_mm_range`` asks the other CPUs first), and their target CPUs; a remote flush
+  requested (``tlb_flush`` reason "remote IPI send") sends none to a CPU in lazy TLB mode.
 """
 
 from __future__ import annotations
@@ -270,6 +273,10 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
             copied = a >= 0 and f.flushed and int(f1[a]) == 0
             rec = f.old
             state = f.old_state
+            if copied and int(f2[a]) & GFP_ZERO:
+                # a zeroed copy is the copy of the zero page (mapped without a fault we saw, e.g. by
+                # MADV_POPULATE_READ), whatever our map of the address says
+                rec, state = None, KIND_ZERO_FILE
             held = sharer = False
             same = install_cpu = -1
             gap = -1
@@ -319,8 +326,13 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
                 mappers[rec.pfn] = {f.mm}
             else:
                 pages[page_addr] = ZERO_OR_FILE
-        elif not f.write:
-            pages.setdefault(page_addr, ZERO_OR_FILE)
+        elif not f.write:   # a read fault with no allocation: the zero page or a file page is mapped now
+            old = pages.get(page_addr)
+            if isinstance(old, Page):
+                s = mappers.get(old.pfn)
+                if s is not None:
+                    s.discard(f.mm)
+            pages[page_addr] = ZERO_OR_FILE
 
     for i in idx_all:
         k = kind[i]
@@ -401,14 +413,17 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
                 if f.old is not None and int(f0[i]) == f.old.pfn:
                     f.drained_own = True
         elif k == K_TLB:
-            if f.alloc >= 0 and int(f1[i]) == 1:
+            if f.alloc >= 0 and not f.flushed and int(f1[i]) == 1:
                 reason = int(f0[i])
                 if reason == TLB_LOCAL_MM_SHOOTDOWN:
                     f.flushed = True
                 elif reason == TLB_REMOTE_SEND_IPI:
                     f.shootdowns += 1
         elif k == K_IPI1 or k == K_IPIM:
-            if f.alloc >= 0 and is_ipi_site[i]:
+            # the copy's shootdown: after its allocation, before its own local flush
+            # (only once it asked for the remote flush: reclaim inside the allocation's memcg
+            # charge flushes other address spaces' TLBs from the same call sites)
+            if f.alloc >= 0 and not f.flushed and f.shootdowns and is_ipi_site[i]:
                 f.ipis += 1
                 f.ipi_targets += int(f0[i])
     for f in list(open_fault.values()):

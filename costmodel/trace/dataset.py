@@ -118,10 +118,10 @@ def _frame_csv(df: pd.DataFrame, path: Path) -> None:
     path.write_bytes(data)
 
 
-def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True) -> Trace:
+def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True, provenance_: dict | None = None) -> Trace:
     """Decode, count and write a dataset from a :class:`~costmodel.trace.record.Recording`
     whose raw pages are in ``rec.raw_dir``; written beside ``out_dir`` and renamed into place."""
-    prov = provenance()
+    prov = provenance_ or provenance()
     batch = batch_size_for(prov.get("kernel_release") or "6.18")
     formats = [EventFormat.from_json(f) for f in rec.formats]
     ev, missed = ingest.read_raw_dir(rec.raw_dir, rec.page_size, formats)
@@ -129,7 +129,7 @@ def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True) -> Tra
     counted = _count.count(ev, set(rec.roots), rec.symbols, batch, rec.t_start_ns, rec.t_end_ns,
                            {int(k): int(v) for k, v in rec.root_tgids.items()})
     duration = (rec.t_end_ns - rec.t_start_ns) / 1e9
-    lost = {c: {k: v for k, v in s.items() if k != "entries"} for c, s in rec.stats.items()}
+    lost = {c: {k: v for k, v in s.items() if k != "entries"} for c, s in (rec.stats or {}).items()}
     lost_total = sum(v.get("overrun", 0) + v.get("dropped_events", 0) + v.get("commit_overrun", 0)
                      for v in lost.values()) + sum(missed.values())
     adds = counted.adds
@@ -147,6 +147,8 @@ def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True) -> Tra
         "provenance": prov,
         "recording": {
             "command": rec.command, "attached": rec.attached, "roots": rec.roots,
+            "root_tgids": {str(k): int(v) for k, v in rec.root_tgids.items()},
+            "stats": rec.stats,
             "t_start_ns": rec.t_start_ns, "t_end_ns": rec.t_end_ns, "duration_s": duration,
             "exit_status": rec.exit_status, "interrupted": rec.interrupted, "clock": "mono",
             "buffer_kb_per_cpu": rec.buffer_kb, "page_size": rec.page_size,
@@ -187,6 +189,30 @@ def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True) -> Tra
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return load(out_dir)
+
+
+def recount(directory, force: bool = True) -> Trace:
+    """Count a recorded trace again from its raw pages (``DIR/raw``) with this version's rules."""
+    from .record import Recording
+
+    d = Path(directory)
+    tr = load(d)
+    r = tr.meta["recording"]
+    if not (d / "raw").is_dir():
+        raise UserError(f"{d}: no raw/ pages kept (recorded with --no-raw); record it again to recount")
+    import tempfile as _tf
+
+    work = Path(_tf.mkdtemp(prefix=f".{d.name}.recount.", dir=d.parent))
+    try:
+        shutil.copytree(d / "raw", work / "raw")
+        rec = Recording(work / "raw", int(r["page_size"]), tr.meta["formats"], tr.meta["symbols"], r["roots"],
+                        {int(k): int(v) for k, v in r.get("root_tgids", {}).items()}, r.get("command"),
+                        r.get("attached"), int(r["t_start_ns"]), int(r["t_end_ns"]), r.get("exit_status"),
+                        bool(r.get("interrupted")), r.get("stats", {}), r.get("missing_events", []),
+                        int(r.get("buffer_kb_per_cpu", 0)))
+        return build(rec, d, force=force, keep_raw=True, provenance_=tr.provenance)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def _jsonable(x):

@@ -105,8 +105,10 @@ def prediction_text(pred: dict) -> str:
               f"  the batch caused {h['batch_held_copies_counted']} copies (model: {bp['count']:.1f}); "
               f"{h['in_fault_drains_counted']} WP faults drained in the fault (model: "
               f"{h['in_fault_drains_predicted']['count']:.1f}); under {h['policy']} the in-fault drains cost "
-              f"{h['drain_cost_us']:.0f} us and the batch (copies and drains, against mapcount) "
-              f"{_f(h['batch_cost_us'], '{:.0f}')} us over the trace"]
+              f"{h['drain_cost_us']:.0f} us and the batch altogether (its copies and drains, against the same faults "
+              f"with the page gone from its batch) {_f(h['batch_cost_us'], '{:.0f}')} us over the trace",
+              "  (a live sharer is priced as another reference, p_other_ref = 1: mapcount would copy there too, "
+              "so its row is a floor, not the cost of reusing those pages)"]
     return "\n".join(lines)
 
 

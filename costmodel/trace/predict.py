@@ -153,7 +153,7 @@ def _compare(trace, pop, pop_all, base, kp, central, corners, scale, n_all) -> l
             per = np.asarray(central[(kp, output)])
             alt = [np.asarray(c[(kp, output)]) for c in corners]
         m, lo, hi = _mean_interval(per)
-        lo = min([lo] + [float(np.mean(a)) for a in alt])
+        lo = max(0.0, min([lo] + [float(np.mean(a)) for a in alt]))
         hi = max([hi] + [float(np.mean(a)) for a in alt])
         factor = scale if of == "all" else 1.0
         if col == "ipis":
@@ -245,8 +245,13 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
             "breakdown_ns": breakdown,
         })
     kernel_row = next(r for r in per_policy if r["kernel"])
-    floor = next((r for r in per_policy if r["policy"] == "mapcount"), None)
     n_model = len(pop_all)
+    # what the batch costs this program: each fault as it was, against the same fault with its page
+    # long gone from the batch (more adds in its gap than a batch holds): the model's own difference
+    gone = _points(trace, pop, base, rates, gap_as="adds")
+    gone["adds_between"] = np.full(len(pop), 10 * int(base["batch_size"]), float)
+    without = evaluate_arrays(gone, (kp,))
+    batch_ns = float(np.mean(np.asarray(central[(kp, "expected_ns")]) - np.asarray(without[(kp, "expected_ns")])))
     headline = {
         "policy": kp,
         "batch_held_copies_counted": int(trace.counts["batch_held_copies"]["count"]),
@@ -254,7 +259,8 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
         "in_fault_drains_counted": int(trace.counts["in_fault_drains"]["count"]),
         "in_fault_drains_predicted": comparison[2]["predicted"],
         "drain_cost_us": kernel_row["breakdown_ns"].get("local_drain", 0.0) * n_model / 1000,
-        "batch_cost_us": ((kernel_row["expected_ns"] - floor["expected_ns"]) * n_model / 1000) if floor else None,
+        "batch_cost_us": batch_ns * n_model / 1000,
+        "batch_cost_ns_per_wp_fault": batch_ns,
         "model_wp_faults": n_model,
     }
     return {
