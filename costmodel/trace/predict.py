@@ -224,7 +224,12 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
     mean_cost = {p: np.asarray(drawn[(p, "expected_ns")]).mean(axis=1) for p in policies}
     cand = [p for p in policies if p in CANDIDATES]
     stack = np.vstack([mean_cost[p] for p in cand]) if cand else np.zeros((0, COST_DRAWS))
-    winner = np.argmin(stack, axis=0) if cand else np.zeros(0, int)
+    # P(cheapest): ties (policies that cost the same to a part in 10^6, e.g. every policy when the
+    # batch never holds a page) share the draw
+    if cand:
+        best = stack.min(axis=0)
+        tied = stack <= best * (1 + 1e-6)
+        share_of_win = (tied / tied.sum(axis=0)).mean(axis=1)
     rate = float(derived["model_wp_faults_per_s"]["value"])
     for p in policies:
         c = np.asarray(central[(p, "expected_ns")])
@@ -241,7 +246,7 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
             "p_local_drain": float(np.mean(central[(p, "p_local_drain")])),
             "p_remote_drain": float(np.mean(central[(p, "p_remote_drain")])),
             "p_drain_all": float(np.mean(central[(p, "p_drain_all")])),
-            "p_cheapest": float(np.mean(winner == cand.index(p))) if p in cand else None,
+            "p_cheapest": float(share_of_win[cand.index(p)]) if p in cand else None,
             "breakdown_ns": breakdown,
         })
     kernel_row = next(r for r in per_policy if r["kernel"])
