@@ -19,10 +19,11 @@ How each fact is read (x86; checked on Linux 6.18 with a program that counts its
   (the move holds the LRU lock with interrupts off): a run of the batch's size is the add that
   filled it, one ending with a large folio a large add, one inside the drain-all work
   (``lru_add_drain_per_cpu``) a drain-all, any other a local ``lru_add_drain()``;
-- an **in-fault drain** is a move by the faulting task on its CPU, inside the fault, before the
-  copy's allocation (or, for a reuse, one that moved the faulted page itself); a WP fault on a
-  page held in another CPU's batch drained its (then maybe empty, so invisible) local batch as
-  well, by the kernel's rule, and is counted too;
+- an **in-fault drain**: on a page whose install was traced, the kernel's rule (it drains when
+  the folio is on no LRU list, i.e. held in a batch; the move is seen when the local batch held
+  anything, and a move before the allocation of a page not held is reclaim inside the
+  allocation); on other pages, a move by the faulting task on its CPU before the copy's
+  allocation;
 - a **live sharer** is another address space (a forked child or parent, not yet exited or
   exec'd) still mapping the frame: its copy is necessary;
 - **shootdown IPIs** are the IPIs the task sends from ``on_each_cpu_cond_mask`` /
@@ -62,6 +63,7 @@ class Page:
     cpu: int
     t_lru: int        # when the frame left its add batch (a large number: not within the trace)
     order: int
+    position: int = -1   # folios ahead of it in its batch (-1: not moved within the trace)
 
 
 @dataclass
@@ -111,9 +113,10 @@ def _in_ranges(values: np.ndarray, ranges) -> np.ndarray:
     return ok
 
 
-def _next_insertion(ev: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _next_insertion(ev: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For every event that is an allocation: the time, CPU and flags of its frame's next
-    insertion before the frame is allocated again (time -1 when none)."""
+    insertion before the frame is allocated again (time -1 when none), and that insertion's
+    event index (-1 when none)."""
     n = len(ev)
     kind = ev["kind"]
     sel = np.flatnonzero((kind == K["mm_page_alloc"]) | (kind == K["mm_lru_insertion"]))
@@ -130,6 +133,7 @@ def _next_insertion(ev: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t_ins = np.full(n, -1, np.int64)
     cpu_ins = np.full(n, -1, np.int16)
     flags_ins = np.zeros(n, np.int64)
+    at_ins = np.full(n, -1, np.int64)
     a = np.flatnonzero(~s_ins)
     j = nxt_ins[a]
     ok = (j < m) & (j < nxt_alloc_after[a])
@@ -139,7 +143,27 @@ def _next_insertion(ev: Events) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     t_ins[src] = ev["t_ns"][dst]
     cpu_ins[src] = ev["cpu"][dst]
     flags_ins[src] = ev["f1"][dst]
-    return t_ins, cpu_ins, flags_ins
+    at_ins[src] = dst
+    return t_ins, cpu_ins, flags_ins, at_ins
+
+
+def positions_in_moves(ev: Events) -> np.ndarray:
+    """For every insertion event: how many folios its batch move inserted before it, which is
+    the folio's position in its batch (the folios ahead of it when it was added); -1 elsewhere."""
+    out = np.full(len(ev), -1, np.int64)
+    kind = ev["kind"]
+    for cpu in np.unique(ev["cpu"]):
+        idx = np.flatnonzero(ev["cpu"] == cpu)
+        ins = kind[idx] == K["mm_lru_insertion"]
+        if not ins.any():
+            continue
+        pid = ev["pid"][idx]
+        start = ins & ~np.append(False, ins[:-1] & (pid[1:] == pid[:-1]))
+        run_id = np.cumsum(start) - 1
+        r = run_id[ins]
+        first = np.searchsorted(r, r, side="left")
+        out[idx[ins]] = np.arange(len(r)) - first
+    return out
 
 
 def batch_moves(ev: Events, batch_size: int, drain_work: list) -> pd.DataFrame:
@@ -190,7 +214,9 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
     f0, f1, f2 = ev["f0"], ev["f1"], ev["f2"]
     ipi_sites = [tuple(symbols[s]) for s in ("on_each_cpu_cond_mask", "smp_call_function_many_cond") if s in symbols]
     drain_work = [tuple(symbols["lru_add_drain_per_cpu"])] if "lru_add_drain_per_cpu" in symbols else []
-    t_ins, cpu_ins, flags_ins = _next_insertion(ev)
+    t_ins, cpu_ins, flags_ins, at_ins = _next_insertion(ev)
+    pos_ev = positions_in_moves(ev)
+    position = np.where(at_ins >= 0, pos_ev[np.maximum(at_ins, 0)], -1)
 
     # ---- the tree: tasks, their address spaces (mm), in time order ------------------------
     task_kinds = (K["task_newtask"], K["sched_process_exec"], K["sched_process_exit"])
@@ -281,6 +307,7 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
             same = install_cpu = -1
             gap = -1
             order = 0
+            pos = -1
             if isinstance(rec, Page):
                 held = f.t < rec.t_lru
                 sharer = f.sharer
@@ -288,18 +315,25 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
                 same = int(rec.cpu == f.cpu)
                 gap = f.t - rec.t_install
                 order = rec.order
+                pos = rec.position
             drain_seen = f.drained if (f.drained and (copied or f.drained_own)) else 0
-            inferred = bool(held and rec is not None and isinstance(rec, Page) and rec.cpu != f.cpu)
+            if isinstance(rec, Page):
+                # the kernel drains when the folio is on no LRU list: exactly when it is held; a
+                # move before the allocation of a page not held is reclaim inside the allocation
+                drain_seen = drain_seen if held else 0
+                in_fault = held
+            else:
+                in_fault = bool(drain_seen)
             rows.append((f.t, f.cpu, f.pid, f.mm, f.address, state, copied, held, sharer, install_cpu, same, gap,
-                         order, drain_seen, bool(drain_seen) or inferred, f.shootdowns if copied else 0,
-                         f.ipis if copied else 0, f.ipi_targets if copied else 0, f.kernel))
+                         order, drain_seen, in_fault, f.shootdowns if copied else 0,
+                         f.ipis if copied else 0, f.ipi_targets if copied else 0, f.kernel, pos))
             if copied:
                 if isinstance(rec, Page):
                     s = mappers.get(rec.pfn)
                     if s is not None:
                         s.discard(f.mm)
                 new = Page(int(f0[a]), int(t_all[a]), int(cpu_all[a]),
-                           int(t_ins[a]) if t_ins[a] >= 0 else NEVER, 0)
+                           int(t_ins[a]) if t_ins[a] >= 0 else NEVER, 0, int(position[a]))
                 pages[page_addr] = new
                 mappers[new.pfn] = {f.mm}
             return
@@ -316,7 +350,7 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
                     s.discard(f.mm)
             if anon:
                 rec = Page(int(f0[a]), int(t_all[a]), int(cpu_all[a]),
-                           int(t_ins[a]) if t_ins[a] >= 0 else NEVER, int(f1[a]))
+                           int(t_ins[a]) if t_ins[a] >= 0 else NEVER, int(f1[a]), int(position[a]))
                 if rec.order > 0:   # every page of the large folio
                     base = page_addr & ~((1 << rec.order) - 1)
                     for p in range(base, base + (1 << rec.order)):
@@ -431,7 +465,7 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
 
     wp = pd.DataFrame(rows, columns=["t_ns", "cpu", "pid", "mm", "address", "page", "copied", "held", "live_sharer",
                                      "install_cpu", "same_cpu", "gap_ns", "order", "drained_folios", "in_fault_drain",
-                                     "shootdowns", "ipis", "ipi_targets", "kernel_mode"])
+                                     "shootdowns", "ipis", "ipi_targets", "kernel_mode", "batch_position"])
     wp["batch_held_copy"] = wp["copied"] & wp["held"] & ~wp["live_sharer"] & (wp["page"] == KIND_ANON)
 
     # ---- adds per CPU, adds in each gap, CPUs running the mm --------------------------------

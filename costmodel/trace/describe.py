@@ -83,7 +83,8 @@ def prediction_text(pred: dict) -> str:
              f"model is evaluated at each of them (its gap as the adds its batch took, its CPUs, its sharer) and averaged",
              "",
              f"  {'quantity':30s} {'of':26s} {'predicted [95%]':>30s} {'counted [95%]':>30s} {'error':>7s}"]
-    for view, rows in (("", pred["comparison"]), (" (gap as time)", pred.get("comparison_gap_as_time", []))):
+    for view, rows in (("", pred["comparison"]), (" (gap as time)", pred.get("comparison_gap_as_time", [])),
+                       (" (position measured)", pred.get("comparison_position_measured", []))):
         for c in rows:
             mark = " " if c["agrees"] else "*"
             lines.append(f"  {(c['quantity'] + view)[:30]:30s} {c['of'][:26]:26s} {_interval(c['predicted']):>30s} "

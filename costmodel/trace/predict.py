@@ -104,9 +104,15 @@ def _points(trace: Trace, pop, base: dict, rates, corner: tuple[str, str] | None
         "p_large_folio": (pop["order"].to_numpy() > 0).astype(float),
         "remote_cpus": np.minimum(pop["remote_cpus"].to_numpy(float), base["cpus"] - 1),
     })
-    if gap_as == "adds":
+    if gap_as in ("adds", "adds+position"):
         values["gap_model"] = "fixed_count"
         values["adds_between"] = np.clip(pop["adds_in_gap"].to_numpy(float), 0, spec["adds_between"].high)
+    if gap_as == "adds+position":
+        # the position each page had in its batch, measured: the model's event logic alone,
+        # without its stationary position law (a page never moved keeps the law: position 0)
+        pos = pop["batch_position"].to_numpy(float) if "batch_position" in pop else np.zeros(len(pop))
+        values["position_model"] = "fixed"
+        values["batch_position"] = np.clip(pos, 0, base["batch_size"] - 1)
     return values
 
 
@@ -139,7 +145,7 @@ QUANTITIES = (
 
 #: the gap as the adds the installing CPU's batch took in it (fixed_count, the primary view), and
 #: as the time itself (fixed_time, adds at the CPU's mean rate)
-GAP_VIEWS = ("adds", "time")
+GAP_VIEWS = ("adds", "time", "adds+position")
 
 
 def _compare(trace, pop, pop_all, base, kp, central, corners, scale, n_all) -> list[dict]:
@@ -160,10 +166,9 @@ def _compare(trace, pop, pop_all, base, kp, central, corners, scale, n_all) -> l
             counted_n = int(pop_all["ipis"].sum())
             ci = _mean_interval(pop_all["ipis"].to_numpy(float))
             counted = {"value": counted_n / len(pop_all), "low": max(ci[1], 0.0), "high": ci[2], "count": counted_n}
-        else:
-            source = trace.wp if of == "all" else pop_all
-            k = int(source[col].astype(bool).sum())
-            counted = share(k, len(source))
+        else:   # on the model's pages, as a share of all WP faults or of the model's
+            k = int(pop_all[col].astype(bool).sum())
+            counted = share(k, n_all if of == "all" else len(pop_all))
             counted["count"] = k
         total = n_all if of == "all" else len(pop_all)
         pred = {"value": m * factor, "low": lo * factor, "high": hi * factor, "count": m * factor * total}
@@ -231,9 +236,12 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
         tied = stack <= best * (1 + 1e-6)
         share_of_win = (tied / tied.sum(axis=0)).mean(axis=1)
     rate = float(derived["model_wp_faults_per_s"]["value"])
+    sub_central = evaluate_arrays(_points(trace, sub, base, rates), policies)
     for p in policies:
         c = np.asarray(central[(p, "expected_ns")])
-        lo, hi = (float(x) for x in np.quantile(mean_cost[p], [0.025, 0.975]))
+        # the draws' spread on the sample, carried to the mean over every fault
+        ratio = float(np.mean(c)) / max(float(np.mean(sub_central[(p, "expected_ns")])), 1e-300)
+        lo, hi = (float(x) * ratio for x in np.quantile(mean_cost[p], [0.025, 0.975]))
         breakdown = {k.split(".", 1)[1]: float(np.mean(central[(p, k)])) for (pp, k) in central
                      if pp == p and k.startswith("breakdown_ns.")}
         per_policy.append({
@@ -273,6 +281,7 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
         "preset": preset.name, "policy": kp, "tolerance": TOLERANCE,
         "faults_evaluated": int(len(pop)), "model_wp_faults": n_model, "wp_faults": n_all,
         "comparison": comparison, "gap_view": GAP_VIEWS[0],
-        "comparison_gap_as_time": views["time"][1], "at_derived_means": point_view, "policies": per_policy,
+        "comparison_gap_as_time": views["time"][1], "comparison_position_measured": views["adds+position"][1],
+        "at_derived_means": point_view, "policies": per_policy,
         "headline": headline, "derived": derived,
     }

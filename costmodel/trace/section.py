@@ -65,7 +65,8 @@ def counts_frame(trace: Trace) -> pd.DataFrame:
 
 def comparison_frame(pred: dict) -> pd.DataFrame:
     rows = []
-    for view, items in (("gap as adds", pred["comparison"]), ("gap as time", pred.get("comparison_gap_as_time", []))):
+    for view, items in (("gap as adds", pred["comparison"]), ("gap as time", pred.get("comparison_gap_as_time", [])),
+                        ("gap as adds, position measured", pred.get("comparison_position_measured", []))):
         for c in items:
             p, k = c["predicted"], c["counted"]
             rows.append({"quantity": QUANTITY_TITLES.get(c["quantity"], c["quantity"]), "model's gap": view,
