@@ -126,3 +126,50 @@ def derive(trace: Trace) -> dict:
     for name, (value, why) in ASSUMED.items():
         out[name] = {"value": value, "low": value, "high": value, "note": f"assumed: {why}"}
     return out
+
+
+def drains_in_gap(trace: Trace) -> dict:
+    """How often the page's batch was moved by something other than filling (a local drain, a
+    drain-all, a large add) between its install and its WP fault, measured and as the model has it.
+
+    Among the model's faults whose page the adds alone would have left in its batch (measured
+    position J plus adds in the gap k below B - 1), the measured share whose installing CPU's batch
+    moved for another reason in the gap, against the model's probability of the same event at
+    each fault (1 - its residency with J and k fixed, drains Poisson at the CPU's mean rates:
+    ``costmodel.model.residency``). A large gap between the two is a concept the model lacks:
+    drains that come with the faults rather than at random."""
+    from .. import registry
+    from ..evaluate import _residency_fn
+
+    pop = model_faults(trace)
+    if "batch_position" not in pop or not len(pop):
+        return {}
+    B = int(trace.meta["batch_size"])
+    J = pop["batch_position"].to_numpy()
+    k = pop["adds_in_gap"].to_numpy()
+    short = (J >= 0) & (k >= 0) & (J + k < B - 1)
+    sub = pop[short]
+    if not len(sub):
+        return {}
+    moved = np.zeros(len(sub), dtype=bool)
+    mv = trace.moves[trace.moves["cause"] != "fill"] if len(trace.moves) else trace.moves
+    for c, g in mv.groupby("cpu"):
+        t = np.sort(g["t_ns"].to_numpy())
+        sel = np.flatnonzero(sub["install_cpu"].to_numpy() == c)
+        tf = sub["t_ns"].to_numpy()[sel]
+        ti = tf - sub["gap_ns"].to_numpy()[sel]
+        moved[sel] = (np.searchsorted(t, tf, side="left") - np.searchsorted(t, ti, side="right")) > 0
+    rates = per_cpu_rates(trace).set_index("cpu")
+    inst = sub["install_cpu"].to_numpy()
+    values = registry.resolve({"batch_size": B, "gap_model": "fixed_count", "position_model": "fixed"})
+    values.update({"batch_adds_per_s": np.maximum(rates["batch_adds_per_s"].reindex(inst).to_numpy(float), 1e-6),
+                   "explicit_drains_per_s": rates["explicit_drains_per_s"].reindex(inst).to_numpy(float),
+                   "drain_all_per_s": rates["drain_all_per_s"].reindex(inst).to_numpy(float),
+                   "p_large_add": rates["p_large_add"].reindex(inst).to_numpy(float),
+                   "adds_between": sub["adds_in_gap"].to_numpy(float),
+                   "batch_position": sub["batch_position"].to_numpy(float)})
+    with np.errstate(all="ignore"):
+        r = np.asarray(_residency_fn("fixed_count", "fixed")({n: values[n] for n in registry.NUMERIC}), float)
+    measured = share(int(moved.sum()), len(sub))
+    return {"faults": int(len(sub)), "measured": measured, "model": float(np.mean(1 - r)),
+            "held_counted": share(int(sub["held"].astype(bool).sum()), len(sub)), "held_model": float(np.mean(r))}

@@ -93,6 +93,13 @@ def prediction_text(pred: dict) -> str:
     lines.append(f"  at the derived means with an exponential gap: copy share {m['p_copy']:.4g}, batch-caused "
                  f"{m['batch_held_copy_share']:.4g}, in-fault drains {m['in_fault_drain_share']:.4g}")
     lines.append(f"  (* outside {pred['tolerance']:.0%} and the intervals do not overlap)")
+    g = pred.get("drains_in_gap") or {}
+    if g:
+        lines.append(f"  of the {g['faults']} faults whose page the adds alone would have left in its batch, "
+                     f"{g['measured']['value']:.1%} [{g['measured']['low']:.1%}, {g['measured']['high']:.1%}] saw "
+                     f"their batch moved by a drain or a large add in the gap; the model (Poisson drains at the "
+                     f"CPU's mean rate) says {g['model']:.1%}: held {g['held_counted']['value']:.1%} counted, "
+                     f"{g['held_model']:.1%} modelled")
     lines += ["", f"  {'policy':20s} {'ns per WP fault [95%]':>28s} {'CPU us/s':>10s} {'p_copy':>7s} "
                   f"{'p_unneeded':>10s} {'p_drain':>8s} {'P(cheapest)':>11s}"]
     for p in pred["policies"]:

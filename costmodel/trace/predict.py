@@ -284,4 +284,11 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
         "comparison_gap_as_time": views["time"][1], "comparison_position_measured": views["adds+position"][1],
         "at_derived_means": point_view, "policies": per_policy,
         "headline": headline, "derived": derived,
+        "drains_in_gap": _drains_in_gap(trace),
     }
+
+
+def _drains_in_gap(trace: Trace) -> dict:
+    from .derive import drains_in_gap
+
+    return drains_in_gap(trace)

@@ -155,7 +155,11 @@ def report_section(directory, params=None, index: int = 0) -> tuple[list[str], d
         f"{h['in_fault_drains_predicted']['count']:.1f}).</li>"
         f"<li>What the batch costs this program under {html.escape(pred['policy'])}: "
         f"{h['batch_cost_ns_per_wp_fault']:.1f} ns per WP fault on a model page, {h['batch_cost_us']:.0f} us over "
-        f"the trace ({h['drain_cost_us']:.0f} us of it in-fault drains).</li></ul>",
+        f"the trace ({h['drain_cost_us']:.0f} us of it in-fault drains).</li>"
+        + (f"<li>Of the {pred['drains_in_gap']['faults']} faults whose page the adds alone would have left in its "
+           f"batch, {pred['drains_in_gap']['measured']['value']:.1%} saw the batch moved by a drain or a large add "
+           f"in the gap; the model's Poisson drains give {pred['drains_in_gap']['model']:.1%}.</li>"
+           if pred.get("drains_in_gap") else "") + "</ul>",
         _table(counts_frame(trace), "What the kernel did (counted)"),
         _table(derived_frame(trace, derived), "Derived workload parameters, beside the registry's defaults"),
         _table(comparison_frame(pred), "Predicted beside counted (agrees: within 20% or intervals overlap)"),

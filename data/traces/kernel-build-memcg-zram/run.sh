@@ -5,7 +5,7 @@
 #   make -C linux-source-6.1 ARCH=x86_64 tinyconfig && make -C linux-source-6.1 ARCH=x86_64 -j2 prepare
 #   /work/bin/zram sh data/traces/kernel-build-memcg-zram/run.sh OUT_DIR linux-source-6.1
 # A parallel build (make -j2) of the Linux 6.1 memory-management subsystem (mm/, Debian's
-# linux-source-6.1) inside a v1 memory cgroup whose 128 MiB limit forces the compilers' memory
+# linux-source-6.1) inside a v1 memory cgroup whose 96 MiB limit forces the compilers' memory
 # out to swap on zram: the setting of the 2026 RFC's kernel build (1 GB memcg with zram), scaled
 # to two CPUs. zram is set up only where no swap is active and /dev/zram0 is unused, and is reset
 # afterwards, as the swap_cow probe does; the cgroup is removed on every exit path.
@@ -13,7 +13,7 @@ set -e
 OUT=${1:?usage: run.sh OUT_DIR LINUX_SOURCE_DIR}
 SRC=${2:?usage: run.sh OUT_DIR LINUX_SOURCE_DIR}
 COSTMODEL=${COSTMODEL:-.venv/bin/costmodel}
-LIMIT=${LIMIT:-128M}
+LIMIT=${LIMIT:-96M}
 ZRAM_SIZE=${ZRAM_SIZE:-1G}
 CG=/sys/fs/cgroup/memory/costmodel-build-$$
 [ -d /sys/fs/cgroup/memory ] || { echo "run.sh: no v1 memory cgroup at /sys/fs/cgroup/memory" >&2; exit 2; }
