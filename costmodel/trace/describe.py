@@ -144,6 +144,8 @@ def as_json(trace: Trace, pred: dict | None, derived: dict) -> dict:
             "in_fault_drains": _count_interval(comp["in_fault_drain_share"], pred["wp_faults"]),
             "comparison": pred["comparison"],
             "comparison_gap_as_time": pred.get("comparison_gap_as_time"),
+            "comparison_position_measured": pred.get("comparison_position_measured"),
+            "drains_in_gap": pred.get("drains_in_gap"),
             "at_derived_means": pred["at_derived_means"],
             "policies": pred["policies"],
             "headline": pred["headline"],
