@@ -118,9 +118,9 @@ def comparison_chart(pred: dict):
 
 
 def _table(df: pd.DataFrame, caption: str) -> str:
-    return (f"<table class='params'><caption>{html.escape(caption)}</caption>"
+    return (f"<div class='table'><table class='trace'><caption>{html.escape(caption)}</caption>"
             + df.to_html(index=False, border=0, escape=True).split("<table", 1)[1].split(">", 1)[1].rsplit("</table>", 1)[0]
-            + "</table>")
+            + "</table></div>")
 
 
 def report_section(directory, params=None, index: int = 0) -> tuple[list[str], dict | None]:
