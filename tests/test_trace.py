@@ -251,13 +251,21 @@ def test_reduced_real_program(tmp_path):
     js = json.loads(r.stdout)
     c = js["counts"]
     assert js["wp_faults"] > 1000 and js["copies"] > 100
-    # the kernel copies a page only when another reference holds it: a live relative's mapping, a
-    # batch, or it is not an anonymous page (the zero page, a file page, one from before the
-    # trace); a tracer that misread any of these would leave copies unexplained
-    explained = (c["copies_with_live_sharer"]["count"] + c["batch_held_copies"]["count"]
-                 + c["copies_not_anon_install"]["count"])
-    assert abs(explained - js["copies"]) <= 0.01 * js["copies"], (explained, js["copies"])
-    held = c["wp_faults_held_in_batch"]["count"]
-    assert c["in_fault_drains"]["count"] >= held
+    # every copy falls in exactly one class (a live relative's mapping, a batch, another
+    # reference, or a page that is not an installed anonymous page)
+    parts = ("copies_with_live_sharer", "batch_held_copies", "copies_other_reference", "copies_not_anon_install")
+    assert sum(c[k]["count"] for k in parts) == js["copies"]
+    # the kernel's rule, seen through two independent kinds of event: a page still in the
+    # faulting CPU's own batch (its frame's insertion comes after the fault) is drained inside the
+    # fault, so the drain's insertions must hold that very frame; a page in the other CPU's batch
+    # with no live sharer cannot be released by a local drain, so it is copied
+    wp = dataset.load(out).wp
+    anon = wp[wp["page"] == "anon"]
+    own = anon[anon["held"] & (anon["same_cpu"] == 1)]
+    assert len(own) > 20
+    assert (own["drained_folios"] > 0).mean() >= 0.95, (own["drained_folios"] > 0).mean()
+    other = anon[anon["held"] & (anon["same_cpu"] == 0) & ~anon["live_sharer"]]
+    if len(other):
+        assert other["copied"].mean() >= 0.95, other["copied"].mean()
     assert js["predicted"]["policies"]
     assert js["derived"]["p_same_cpu"]["low"] <= js["derived"]["p_same_cpu"]["value"] <= js["derived"]["p_same_cpu"]["high"]

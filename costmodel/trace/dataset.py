@@ -96,6 +96,7 @@ def counts_of(wp: pd.DataFrame, moves: pd.DataFrame, drain_all: pd.DataFrame, du
         "batch_held_copies_with_live_sharer": item((copied & held & sharer).sum()),
         "copies_with_live_sharer": item((copied & sharer & anon).sum()),
         "copies_not_anon_install": item((copied & ~anon).sum()),
+        "copies_other_reference": item((copied & anon & ~held & ~sharer).sum()),
         "copies_zero_or_file_page": item((copied & (wp["page"] == _count.KIND_ZERO_FILE)).sum()),
         "in_fault_drains": item(wp["in_fault_drain"].astype(bool).sum()),
         "in_fault_drains_seen": item((wp["drained_folios"] > 0).sum()),

@@ -12,6 +12,7 @@ COUNT_LABELS = (
     ("batch_held_copies", "copies of a frame still in an add batch, no live sharer (the batch caused them)"),
     ("batch_held_copies_with_live_sharer", "  the same with a live sharer (necessary anyway)"),
     ("copies_with_live_sharer", "copies with a live sharer (a forked relative still maps the frame)"),
+    ("copies_other_reference", "copies with neither a sharer nor a batch: another reference (pin, other batch)"),
     ("copies_not_anon_install", "copies of pages whose anonymous install was not traced"),
     ("copies_zero_or_file_page", "  of which the zero page or a file page"),
     ("in_fault_drains", "WP faults that drained the local batch (seen, or implied by the kernel's rule)"),
