@@ -117,11 +117,16 @@ def test_derived_parameters_are_what_the_program_was_told(traced):
     p = d["p_same_cpu"]
     assert p["low"] <= 1 - OTHER_PERCENT / 100 <= p["high"], p
     # adds to CPU 0's batch between a target's install and its write: the later targets and the
-    # fillers ((PAGES-1)/2 + FILLERS on average), and the one page the vfork-style child copies on
-    # its way back to user space on CPU 0 (its own add, visible in the trace as that child's copy)
-    expected = (PAGES - 1) / 2 + FILLERS + 1
+    # fillers, and the one page the vfork-style child copies on its way back to user space on CPU 0
+    # (its own add, visible in the trace as that child's copy): PAGES - i + FILLERS for target i.
+    # Other tasks on CPU 0 may add more in a gap (the machine is shared and busy: a few per gap
+    # were seen in some runs), never fewer.
+    told_adds = (PAGES - (mine["address"] - lo) // 4096 % (PAGES + FILLERS) + FILLERS).to_numpy()
+    seen = mine["adds_in_gap"].to_numpy()
+    assert (seen >= told_adds).all()
+    assert (seen <= told_adds + 2).mean() >= 0.9, (seen - told_adds).mean()
     a = d["adds_between"]
-    assert a["low"] <= expected <= a["high"], a
+    assert a["low"] <= a["value"] <= a["high"] and a["value"] >= told_adds.mean()
 
 
 @needs_tracing
