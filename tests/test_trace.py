@@ -274,3 +274,27 @@ def test_reduced_real_program(tmp_path):
         assert other["copied"].mean() >= 0.95, other["copied"].mean()
     assert js["predicted"]["policies"]
     assert js["derived"]["p_same_cpu"]["low"] <= js["derived"]["p_same_cpu"]["value"] <= js["derived"]["p_same_cpu"]["high"]
+
+
+@needs_tracing
+def test_ctrl_c_stops_the_recording_and_leaves_tracefs_as_found(tmp_path):
+    """Ctrl-C (SIGINT to the tracer) ends the recording: the command is interrupted, the instance
+    removed, and what was recorded is written, marked as not complete."""
+    import signal
+    import time
+
+    before = tracefs_state()
+    out = tmp_path / "t"
+    p = subprocess.Popen([*CLI, "trace", "-o", str(out), "--no-raw", "--json", "--", "sleep", "30"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and tracefs_state() == before:   # the instance is there
+        time.sleep(0.1)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGINT)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert tracefs_state() == before
+    meta = dataset.load(out).meta["recording"]
+    assert meta["interrupted"] and not meta["complete"]
+    assert json.loads(stdout)["complete"] is False
