@@ -3,11 +3,19 @@ creating a directory unasked, and ``-`` for standard output.
 
 ``check_output(path, force, parents)`` before any work, then ``write_output(path, data, force,
 parents)`` at the end; :func:`write_atomic` underneath for a file.
+
+What an existing output path is decides how it is written (:func:`output_target`): a regular file
+is replaced atomically (a temporary file beside it, renamed into place); a symbolic link writes
+its target the same way and stays a link; a character device (``/dev/null``) or a named pipe is
+a stream, written through (nothing is replaced, so nothing can be atomic); a block device, a
+socket or a directory is refused. Replacing any existing path, a stream included, needs
+``--force``.
 """
 
 from __future__ import annotations
 
 import os
+import stat
 import sys
 import tempfile
 from pathlib import Path
@@ -28,11 +36,41 @@ def describe_output(path) -> str:
     return "standard output" if is_stdout(path) else str(path)
 
 
-def refuse_overwrite(path: Path, force: bool) -> None:
-    """Raise a UserError if ``path`` exists and ``force`` is not set, or is a directory."""
-    if Path(path).is_dir():
+#: how :func:`output_target` classes an output path
+REGULAR, STREAM = "regular", "stream"
+
+
+def output_target(path: Path | str) -> tuple[str, Path]:
+    """How ``path`` is written, and where: ``(REGULAR, file)`` for a new or regular file (a
+    symbolic link resolved to the file it names, so the link survives the rename), ``(STREAM,
+    path)`` for a character device or a named pipe (written through). A UserError for a
+    directory, a block device or a socket, which an output must never replace."""
+    path = Path(path)
+    try:
+        st = os.stat(path)  # follows links
+    except FileNotFoundError:
+        if path.is_symlink():  # a dangling link: write the file it names
+            return REGULAR, Path(os.path.realpath(path))
+        return REGULAR, path
+    except OSError as exc:
+        raise UserError(f"{path}: cannot inspect it ({exc.strerror or exc}); choose another path") from None
+    mode = st.st_mode
+    if stat.S_ISREG(mode):
+        return REGULAR, Path(os.path.realpath(path)) if path.is_symlink() else path
+    if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+        return STREAM, path
+    if stat.S_ISDIR(mode):
         raise UserError(f"{path} is a directory; give a file name")
-    if Path(path).exists() and not force:
+    kind = "a block device" if stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "not a regular file"
+    raise UserError(f"{path} is {kind}; an output is written only to a regular file, a character device "
+                    f"or a named pipe: give a file name")
+
+
+def refuse_overwrite(path: Path, force: bool) -> None:
+    """Raise a UserError if ``path`` exists and ``force`` is not set, or if it is something an
+    output must never replace (:func:`output_target`)."""
+    output_target(path)
+    if (Path(path).exists() or Path(path).is_symlink()) and not force:
         raise UserError(f"{path} already exists; pass --force to overwrite it")
 
 
@@ -60,7 +98,9 @@ def check_output(path, force: bool = False, parents: bool = False) -> None:
         return
     path = Path(path)
     refuse_overwrite(path, force)
-    ensure_directory(path.parent, parents, what=f"output {path.name}")
+    kind, target = output_target(path)
+    if kind == REGULAR:
+        ensure_directory(target.parent, parents, what=f"output {path.name}")
 
 
 def write_output(path, data: str | bytes, force: bool = False, parents: bool = False) -> str:
@@ -80,13 +120,18 @@ def write_output(path, data: str | bytes, force: bool = False, parents: bool = F
 
 def write_atomic(path: Path | str, data: str | bytes, force: bool = False, parents: bool = False) -> Path:
     """Write ``data`` to a temp file beside ``path``, then rename it into place. The directory
-    must exist; ``parents`` creates it."""
+    must exist; ``parents`` creates it. A link's target is replaced (the link stays); a
+    character device or a named pipe is written through (:func:`output_target`)."""
     path = Path(path)
     refuse_overwrite(path, force)
-    ensure_directory(path.parent, parents, what=f"output {path.name}")
+    kind, target = output_target(path)
+    if kind == STREAM:
+        _write_through(path, data)
+        return path
+    ensure_directory(target.parent, parents, what=f"output {path.name}")
     mode = "wb" if isinstance(data, bytes) else "w"
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
         raise UserError(f"{path}: cannot write there ({exc.strerror or exc}); choose another path") from None
     umask = os.umask(0)
@@ -97,7 +142,7 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False, paren
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -107,3 +152,20 @@ def write_atomic(path: Path | str, data: str | bytes, force: bool = False, paren
             raise UserError(f"{path}: cannot write there ({exc.strerror or exc}); choose another path") from None
         raise
     return path
+
+
+def _write_through(path: Path, data: str | bytes) -> None:
+    """``data`` into a character device or a named pipe, as a shell's ``>`` would (a pipe with no
+    reader waits for one)."""
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NOCTTY)
+        try:
+            view = memoryview(raw)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise UserError(f"{path}: cannot write there ({exc.strerror or exc}); choose another path") from None

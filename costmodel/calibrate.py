@@ -5,9 +5,14 @@ What each probe identifies (``costmodel bench`` writes the tidy rows this module
 ==============================  ================================================================
 parameters                      from
 ==============================  ================================================================
-``fault_entry_ns + reuse_ns``   ``fault_cost`` op=reuse_after_fork. Only the **sum** is
-                                identifiable (the model's reuse fault is their sum); it is split in
-                                the ratio of the registry defaults (assumed, said in each note)
+``cold_fault_ns``               ``fault_cost`` op=reuse_first_after_fork (the first write after a
+                                fork, timed alone) minus op=reuse_after_fork (rounds of 16 writes
+                                after a fork, one of them cold): 15/16 of the cold-path cost
+``fault_entry_ns + reuse_ns``   ``fault_cost`` op=reuse_after_fork less its cold share. Only the
+                                **sum** is identifiable (the model's reuse fault is their sum); it
+                                is split in the ratio of the registry defaults (assumed): each part
+                                is marked a split, its interval 0 to the whole measured sum, and the
+                                record's ``splits`` let uncertainty draw the sum and a uniform share
 ``copy_bandwidth_gbps``         ``copy_bandwidth`` op=copy_4k cache_state=cold (the copy step)
 ``alloc_ns + local_flush_ns     ``fault_cost`` op=copy_child_alive less what the two above fixed:
 + free_ns``                     the sum of the rest of the model's copy fault, split likewise
@@ -17,7 +22,7 @@ parameters                      from
                                 published multi-CPU curve's shape and split are taken, anchored at
                                 the measured point, the other shapes spanned by the interval
 ``drain_base_ns``,              ``drain_cost``: cost against the folios (>= 1) in the local batch,
-``drain_per_folio_ns``          a straight line
+``drain_per_folio_ns``          a straight line through the means (plain weighted least squares)
 ``batch_size``                  ``unnecessary_copy``, cross-CPU writes of small pages: binomial
                                 likelihood of the copy fractions the model's residency gives,
                                 profiled over integer B
@@ -36,6 +41,13 @@ seed; calibrating the same directory twice gives the same file, byte for byte. P
 measures here (``drain_all_per_cpu_ns`` needs more than 2 CPUs) keep their registry defaults
 marked ``assumed``. A fit that cannot be made stops with a message naming what is missing, or,
 with ``allow_defaults``, leaves its parameters at the defaults marked ``assumed``.
+
+A recording of several rounds (``costmodel bench --repeat N``) is calibrated pooled, and each
+round on its own as well: the fit record ``rounds`` keeps every round's machine parameters (the
+host's drift between rounds). The record ``model_check`` sets the model beside whole faults no fit
+used (fault_cost's first copy after a fork, with and without a spinning sibling, and the reuse that
+drains its one folio): the model's own error on faults like a workload's. ``costmodel predict``
+widens its intervals by both.
 :func:`posterior_predictive` checks a calibrated set against the measurements it came from.
 
 The work is split by what it does: :mod:`costmodel.calibration.fitting` (generic robust fitting),

@@ -1295,9 +1295,10 @@ def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tole
             size=45, strokeWidth=1.5, filled=filled, opacity=0.9).encode(x=x, y=y, color=color, tooltip=tips)
           for filled in (True, False)],
     ]
-    sub = "dashed: y = x; vertical: measured 95% interval; horizontal: predicted, from the parameters' intervals"
+    sub = ["dashed: y = x; vertical: measured 95% interval",
+           "horizontal: predicted 95% interval (parameters, drift, model error, measured noise)"]
     if tolerance:
-        sub = [sub, f"green band: within {tolerance:.0%} of the measured mean"]
+        sub = [*sub, f"green band: within {tolerance:.0%} of the measured mean"]
     cost = alt.layer(*layers).properties(width=width, height=height, title=alt.Title(
         "Cost per WP fault: model against measurement", subtitle=sub))
     unit = pd.DataFrame({"a": [0.0, 1.0]})

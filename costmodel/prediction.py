@@ -6,9 +6,15 @@ to a parameter point (:func:`workload_point`, :func:`swap_point`): the machine's
 calibrated parameter set of the same CPU, the kernel preset of the kernel that ran, and the
 configuration's workload (share of writes on the holding CPU, the gap as a fixed count of adds or
 as a time with the adder's measured rate, the page's position, the shootdown targets, whether
-the page was exclusive or really shared). :func:`predict` evaluates the kernel's policy there and
-sets the model's expected cost per WP fault and copy probability beside the measured mean (with
-its bootstrap interval) and copy fraction (with a 99% Wilson interval).
+the page was exclusive or really shared, and how many of its faults come alone: every ``workload``
+write is the first after its trial's fork, ``p_cold_fault`` = 1). :func:`predict` evaluates the
+kernel's policy there and sets the model's expected cost per WP fault and copy probability beside
+the measured mean (with its bootstrap interval) and copy fraction (with a 99% Wilson interval).
+
+The predicted cost's 95% interval says what it is made of (:func:`interval_parts`): the set's
+parameter intervals, the host's drift between the rounds of the set's recording (``bench
+--repeat``), the model's own error on whole faults no fit used (the set's ``model_check``) and the
+measured mean's own noise. A set of another CPU than the measurements' is named so, with a warning.
 
 Where the model lacks a concept, the row says so in ``model_lacks`` and is left out of the
 agreement for what the model cannot price: a write that took no fault at all (the swap-in
@@ -76,8 +82,8 @@ def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[p
 
     ``params`` given: that file. Otherwise the committed calibrated set (data/params) whose
     provenance has the measurement's CPU (vendor, family, model); with several, the one measured
-    on the same kernel release, then the newest. A UserError when none matches or the set was
-    fitted on the probes predicted here."""
+    on the same kernel release, then the newest. A UserError when none matches (it names the two
+    commands that make one) or the set was fitted on the probes predicted here."""
     if params is not None:
         ps = paramfile.load(params)
         how = f"--params {params}"
@@ -91,9 +97,7 @@ def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[p
                 candidates.append((ps.provenance.get("kernel_release") == prov.get("kernel_release"),
                                    str(ps.provenance.get("date", "")), name, ps))
         if not candidates:
-            raise UserError(f"no calibrated parameter set in {paramfile.PARAMS_DIR} was measured on this CPU, "
-                            f"{_describe_cpu(prov)}; calibrate one from a full run (`costmodel calibrate DIR "
-                            f"-o FILE.json`) and pass --params FILE")
+            raise UserError(no_set_message(prov, what="the measurements' CPU"))
         candidates.sort(key=lambda c: (c[0], c[1]))
         _, _, name, ps = candidates[-1]
         how = f"{name} (same CPU as the measurements)"
@@ -102,6 +106,28 @@ def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[p
         raise UserError(f"{how}: its fit records name the probe {used[0]!r}; the prediction must be held out, "
                         f"so give a set calibrated without it")
     return ps, how
+
+
+def no_set_message(prov: Mapping, what: str = "this CPU") -> str:
+    """One line: no committed set comes from ``what``, and the two commands that make one."""
+    from .bench.provenance import dataset_id
+
+    ident = prov.get("dataset_id") or dataset_id(prov)
+    if "unknown" in ident:   # the hypervisor is read by a probe binary: bench names the directory
+        return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+                f"make one: `costmodel bench --repeat 5` (it names the directory, data/measurements/ID) then "
+                f"`costmodel calibrate data/measurements/ID -o data/params/ID.json`")
+    return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+            f"make one: `costmodel bench --repeat 5 --out data/measurements/{ident}` then `costmodel calibrate "
+            f"data/measurements/{ident} -o data/params/{ident}.json`")
+
+
+def same_cpu(ps: paramfile.ParamSet, prov: Mapping) -> bool | None:
+    """Whether the set was calibrated on the measurements' CPU (None where the set does not say)."""
+    theirs = _cpu(ps.provenance)
+    if None in theirs or None in _cpu(prov):
+        return None
+    return theirs == _cpu(prov)
 
 
 # ---- configurations as parameter points ------------------------------------------------------
@@ -133,8 +159,14 @@ def _common(cpus: int, batch_size: int, target_cpus: int) -> dict:
             "explicit_drains_per_s": 0.0, "drain_all_per_s": 0.0}
 
 
+#: adds counted in a timed gap vary about as a Poisson count (variance/mean near 1); far above
+#: this, a trial waited far past its gap (the writer was held off) and the mean is not the gap's
+GAP_OVERDISPERSION = 50.0
+
+
 def gap_meta(meta: Mapping[str, str], adds_per_s: int, gap_us: int, drained_first: int, same_cpu_percent: int):
-    """(measured mean adds in the gap, measured mean gap in s) from the workload probe's meta, or None."""
+    """(measured mean adds in the gap, measured mean gap in s) from the workload probe's meta, or
+    None; ("overdispersed", variance/mean) where a trial's gap ran far past the others."""
     raw = meta.get(f"gap_adds_{adds_per_s}_per_s_{gap_us}_us_drained_{drained_first}_same_{same_cpu_percent}")
     if not raw:
         return None
@@ -145,13 +177,22 @@ def gap_meta(meta: Mapping[str, str], adds_per_s: int, gap_us: int, drained_firs
         return None
     if not (math.isfinite(mean) and math.isfinite(gap_ns) and gap_ns > 0 and mean >= 0):
         return None
+    try:
+        var = float(fields.get("var", "nan"))
+    except ValueError:
+        var = math.nan
+    if math.isfinite(var) and mean > 0 and var / mean > GAP_OVERDISPERSION:
+        return "overdispersed", var / mean
     return mean, gap_ns * 1e-9
 
 
 def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int,
                    meta: Mapping[str, str]) -> Mapped:
-    """A ``workload`` configuration: the fork+exit child took exclusivity, no other references."""
+    """A ``workload`` configuration: the fork+exit child took exclusivity, no other references;
+    every timed write is the first write after its trial's fork (the stack's own faults taken just
+    before it), so every fault is cold (``p_cold_fault`` = 1)."""
     values = _common(cpus, batch_size, int(row["target_cpus"]))
+    values["p_cold_fault"] = 1.0
     values["p_same_cpu"] = int(row["same_cpu_percent"]) / 100
     if int(row["drained_first"]):
         values.update(position_model="fixed", batch_position=0)
@@ -166,6 +207,10 @@ def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, c
         if measured is None:
             values.update(gap_model="fixed_time", wp_gap_s=gap_us * 1e-6, batch_adds_per_s=float(rate))
             lacks.append("the adder's measured adds per gap are missing: nominal rate and gap used")
+        elif measured[0] == "overdispersed":
+            values.update(gap_model="fixed_time", wp_gap_s=gap_us * 1e-6, batch_adds_per_s=float(rate))
+            lacks.append(f"the adds per gap are overdispersed (variance/mean {measured[1]:,.0f}: a trial waited far "
+                         f"past its gap), so their mean is not the gap's: nominal rate and gap used")
         else:
             mean_adds, gap_s = measured
             values.update(gap_model="fixed_time", wp_gap_s=gap_s, batch_adds_per_s=mean_adds / gap_s)
@@ -188,6 +233,8 @@ def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus:
     sharing, path = str(row["sharing"]), str(row["swap_path"])
     values = _common(cpus, batch_size, int(row["target_cpus"]))
     values["p_same_cpu"] = float(int(row["same_cpu"]))
+    # 16 writes in a row after the swap-in's read faults, as fault_cost's rounds: one in 16 cold
+    values["p_cold_fault"] = 1.0 / 16
     values.update(gap_model="fixed_count", position_model="fixed", batch_position=0)
     lacks: list[str] = []
     if sharing == "child_alive":
@@ -228,6 +275,8 @@ def _draw_groups(ps: paramfile.ParamSet) -> tuple[list[tuple[str, ...]], set[str
             held.update(names)
             continue
         for part in ident.split(";"):
+            if part.strip().startswith("split:"):
+                continue   # drawn as a split of its measured sum (_draws)
             members = tuple(m.strip() for m in part.split("+") if m.strip() in registry.NUMERIC)
             if len(members) > 1:
                 groups.append(members)
@@ -239,14 +288,30 @@ def _draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str
     clipped to the registry bounds; members of a sum group share one deviate; parameters with no
     interval, or held (see :func:`_draw_groups`), stay at their value."""
     groups, held = _draw_groups(ps)
+    from .uncertainty import split_sums
+
+    splits = split_sums(ps)
+    out: dict[str, np.ndarray] = {}
+    by_label: dict[str, list[str]] = {}
+    for name, (label, _) in splits.items():
+        by_label.setdefault(label, []).append(name)
+    for label, members in by_label.items():
+        # the measured sum from its interval, split uniformly (a flat Dirichlet) among its parts
+        total, lo, hi = splits[members[0]][1]
+        z = rng.standard_normal(n)
+        sums = np.maximum(total + z * np.where(z < 0, total - lo, hi - total) / stats.Z95, 0.0)
+        e = rng.standard_exponential((n, len(members)))
+        shares = e / e.sum(axis=1, keepdims=True)
+        for i, m in enumerate(members):
+            spec = registry.NUMERIC[m]
+            out[m] = np.clip(shares[:, i] * sums, spec.low, spec.high)
     deviate: dict[str, np.ndarray] = {}
     for members in groups:
         z = rng.standard_normal(n)
         deviate.update({m: z for m in members})
-    out: dict[str, np.ndarray] = {}
     for name in MACHINE_NAMES:
         e = ps.parameters.get(name)
-        if name in held or e is None or e.ci_low is None or e.ci_high is None:
+        if name in out or name in held or e is None or e.ci_low is None or e.ci_high is None:
             continue
         spec = registry.NUMERIC[name]
         if spec.integer or not float(e.ci_high) > float(e.ci_low):
@@ -257,6 +322,56 @@ def _draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str
             z = rng.standard_normal(n)
         out[name] = np.clip(float(e.value) + sd * z, spec.low, spec.high)
     return out
+
+
+def round_values(ps: paramfile.ParamSet) -> list[dict]:
+    """The machine parameters of each round of the set's recording (its ``rounds`` fit record),
+    one dict per round; empty for a set calibrated from one round."""
+    for record in ps.fit:
+        if record.get("name") == "rounds" and isinstance(record.get("values_by_round"), dict):
+            by = {k: v for k, v in record["values_by_round"].items() if k in registry.NUMERIC and isinstance(v, list)}
+            n = min((len(v) for v in by.values()), default=0)
+            return [{k: float(v[i]) for k, v in by.items()} for i in range(n)]
+    return []
+
+
+def model_error(ps: paramfile.ParamSet) -> float | None:
+    """The model's root-mean-square relative error on whole faults no fit used (the set's
+    ``model_check`` record); None where the set has none."""
+    for record in ps.fit:
+        if record.get("name") == "model_check":
+            try:
+                return abs(float(record["relative_error_rms"]))
+            except (KeyError, TypeError, ValueError):
+                return None
+    return None
+
+
+def drift_sd(point: Mapping, policy: str, rounds: list[dict]) -> float | None:
+    """Standard deviation of the expected cost at ``point`` over the rounds' own calibrations: how
+    far the host's drift between rounds moves this prediction (None with fewer than 2 rounds)."""
+    from .evaluate import evaluate_point
+
+    if len(rounds) < 2:
+        return None
+    costs = [evaluate_point(registry.resolve(dict(point, **r)), [policy])[policy]["expected_ns"] for r in rounds]
+    return float(np.std(costs, ddof=1))
+
+
+def interval_parts(pred: Mapping, drift: float | None, model_rel: float | None, measured_half: float | None) -> dict:
+    """The halves (95%) of a predicted cost's interval, by source, and the whole interval (their
+    root sum of squares around the prediction): ``params`` (the set's parameter intervals),
+    ``drift`` (the host between rounds), ``model`` (the model's own error on like faults),
+    ``measured`` (the measured mean's own noise, which a comparison with it must allow); the whole
+    interval is ``predicted_ci_low`` .. ``predicted_ci_high``."""
+    value = float(pred["expected_ns"])
+    halves = {"params": (float(pred["expected_ci_high"]) - float(pred["expected_ci_low"])) / 2,
+              "drift": stats.Z95 * drift if drift is not None else 0.0,
+              "model": stats.Z95 * model_rel * value if model_rel is not None else 0.0,
+              "measured": float(measured_half) if measured_half is not None and math.isfinite(measured_half) else 0.0}
+    total = math.sqrt(sum(h * h for h in halves.values()))
+    return {**{f"{k}_half_ns": h for k, h in halves.items()}, "predicted_ci_low": max(value - total, 0.0),
+            "predicted_ci_high": value + total}
 
 
 def predicted(point: Mapping, policy: str, draws: Mapping[str, np.ndarray]) -> dict:
@@ -332,9 +447,11 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
             tolerance: float = COST_TOLERANCE) -> tuple[pd.DataFrame, dict]:
     """Predicted against measured, one row per configuration of the two probes, and a summary.
 
-    Row columns: probe, config, the key columns, policy, predicted_ns (+ interval), measured
-    mean_ns (+ interval) and median_ns, cost_error (predicted / measured - 1), within_tolerance
-    (``|cost_error| <= tolerance``),
+    Row columns: probe, config, the key columns, policy, predicted_ns with its 95% interval
+    (predicted_ci_low/high: the root sum of squares of params_half_ns, drift_half_ns, model_half_ns
+    and measured_half_ns, :func:`interval_parts`) and interval_holds (it holds the measured mean),
+    measured mean_ns (+ interval) and median_ns, cost_error (predicted / measured - 1),
+    within_tolerance (``|cost_error| <= tolerance``),
     model_p_copy, measured copy fraction with its 99% interval, copy_inside, p_fault and the
     measured fault fraction (swap_cow), model_lacks. The summary holds the set, the policy and the
     agreement; ``loop`` the swap loop's times per iteration and the two-thread/one-thread ratios.
@@ -353,6 +470,8 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
     cpus = int(prov.get("online_cpus") or 2)
     rng = np.random.default_rng(seed)
     draws = _draws(ps, rng, PARAM_DRAWS)
+    rounds = round_values(ps)
+    model_rel = model_error(ps)
     probe_meta = {p: prov.get("probes", {}).get(p, {}).get("meta", {}) for p in PROBES}
 
     rows: list[dict] = []
@@ -380,8 +499,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
             copy = _fraction(group, "copied")
             fault = _fraction(group, "faulted")
             row = {"probe": probe, "config": _config_label(probe, key), **key, "policy": policy,
-                   "predicted_ns": pred["expected_ns"], "predicted_ci_low": pred["expected_ci_low"],
-                   "predicted_ci_high": pred["expected_ci_high"],
+                   "predicted_ns": pred["expected_ns"],
                    "mean_ns": cost.get("mean_ns"), "mean_ci_low": cost.get("ci_low"),
                    "mean_ci_high": cost.get("ci_high"), "median_ns": cost.get("median_ns"),
                    "priced": mapped.priced,
@@ -393,8 +511,14 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
                    "faulted_ci_high": fault.get("ci_high"),
                    "model_lacks": "; ".join(mapped.lacks)}
             m = row["mean_ns"]
+            meas_half = ((row["mean_ci_high"] - row["mean_ci_low"]) / 2
+                         if row["mean_ci_high"] is not None and row["mean_ci_low"] is not None else None)
+            row.update(interval_parts(pred, drift_sd(mapped.point, policy, rounds) if mapped.priced else None,
+                                      model_rel, meas_half))
             row["cost_error"] = (row["predicted_ns"] / m - 1) if (m and m > 0 and mapped.priced) else math.nan
             row["within_tolerance"] = bool(mapped.priced and abs(row["cost_error"]) <= tolerance)
+            row["interval_holds"] = (bool(row["predicted_ci_low"] <= m <= row["predicted_ci_high"])
+                                     if mapped.priced and m is not None else None)
             row["copy_inside"] = _inside(row["model_p_copy"], row["copied_ci_low"], row["copied_ci_high"])
             row["fault_inside"] = (_inside(row["p_fault"], row["faulted_ci_low"], row["faulted_ci_high"])
                                    if row["faulted"] is not None else None)
@@ -402,6 +526,10 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
     out = pd.DataFrame(rows)
     ratios = _loop_ratios(loops, base, preset, cpus, draws, rng)
     summary = _summary(out, loops, ratios, directory, prov, ps, how, preset, tolerance)
+    summary["same_cpu"] = same_cpu(ps, prov)
+    summary["set_cpu"] = _describe_cpu(ps.provenance) if ps.provenance else None
+    summary["rounds"] = len(rounds)
+    summary["model_error_rms"] = model_rel
     return out, summary
 
 
@@ -508,7 +636,34 @@ def _summary(out: pd.DataFrame, loops: list[dict], ratios: list[dict], directory
         "loop_ratio_tolerance": LOOP_RATIO_TOLERANCE,
         "loop_rows": len(ratios),
         "loop_within": sum(r["ratio_within"] for r in ratios),
+        "priced_full": int((priced["model_lacks"] == "").sum()) if len(priced) else 0,
+        "cost_within_full": int(priced[priced["model_lacks"] == ""]["within_tolerance"].sum()) if len(priced) else 0,
+        "interval_holds_full": int(priced[priced["model_lacks"] == ""]["interval_holds"].fillna(False).astype(bool).sum())
+        if len(priced) else 0,
+        "interval_rows": int(priced["interval_holds"].notna().sum()) if len(priced) else 0,
+        "interval_holds": int(priced["interval_holds"].fillna(False).astype(bool).sum()) if len(priced) else 0,
+        "by_probe": _by_probe(out),
     }
+
+
+def _by_probe(out: pd.DataFrame) -> dict:
+    """Per probe: configurations, those priced, costs within the tolerance, intervals holding the
+    measured mean, copy fractions holding the model."""
+    res = {}
+    if not len(out):
+        return res
+    for probe, g in out.groupby("probe", sort=False):
+        priced = g[g["priced"]]
+        copies = g[g["copy_inside"].notna()]
+        full = priced[priced["model_lacks"] == ""]
+        res[str(probe)] = {"configurations": int(len(g)), "priced": int(len(priced)),
+                           "cost_within": int(priced["within_tolerance"].sum()),
+                           "interval_holds": int(priced["interval_holds"].fillna(False).astype(bool).sum()),
+                           "lacking": int(len(priced) - len(full)),
+                           "lacking_interval_holds": int(priced[priced["model_lacks"] != ""]["interval_holds"]
+                                                         .fillna(False).astype(bool).sum()),
+                           "copy_rows": int(len(copies)), "copy_inside": int(copies["copy_inside"].astype(bool).sum())}
+    return res
 
 
 # ---- targets and text ----------------------------------------------------------------------
@@ -516,10 +671,15 @@ def _summary(out: pd.DataFrame, loops: list[dict], ratios: list[dict], directory
 
 def check(summary: Mapping, min_share: float = 1.0) -> list[str]:
     """What falls short of the targets: the share of priced configurations within the cost
-    tolerance, and of measured copy (and fault) fractions whose interval holds the model, each
-    at least ``min_share``. Empty when everything meets them."""
+    tolerance and of those whose predicted 95% interval holds the measured mean (both over the
+    configurations the model prices fully: those it says lack a concept are listed apart), and of
+    measured copy (and fault) fractions whose interval holds the model, each at least
+    ``min_share``. Empty when everything meets them."""
     problems = []
-    for what, hit, total in (("costs within the tolerance", summary["cost_within"], summary["priced"]),
+    full = summary.get("priced_full", summary["priced"])
+    for what, hit, total in (("costs within the tolerance", summary.get("cost_within_full", summary["cost_within"]), full),
+                             ("predicted intervals holding the measured mean",
+                              summary.get("interval_holds_full", full), full),
                              ("copy fractions holding the model", summary["copy_inside"], summary["copy_rows"]),
                              ("fault fractions holding the model", summary["fault_inside"], summary["fault_rows"]),
                              ("swap-loop ratios within their tolerance", summary.get("loop_within", 0),
@@ -537,30 +697,57 @@ def _f(x, fmt="{:.0f}") -> str:
 
 def describe(rows: pd.DataFrame, summary: Mapping) -> str:
     s = summary
+    if s.get("same_cpu") is False:
+        held = (f"NOT the same CPU: the set comes from {s.get('set_cpu')}; costs measured on one CPU do not carry "
+                f"over to another, so this tests transfer, not the model (the calibration reads neither probe)")
+    elif s.get("same_cpu") is None:
+        held = "the set does not say which CPU it comes from; held out (the calibration reads neither probe)"
+    else:
+        held = "same CPU, held out (the calibration reads neither probe)"
     lines = [
         f"prediction ({s['policy']}, preset {s['preset']}, kernel {s['kernel_release']}) with {s['param_set_chosen']}",
-        f"against {s['directory']} ({s['cpu']}): held out (the calibration reads neither probe)",
-        f"cost: {s['cost_within']}/{s['priced']} priced configurations within {s['cost_tolerance']:.0%} of the "
-        f"measured mean; copy: {s['copy_inside']}/{s['copy_rows']} measured fractions hold the model's p_copy in "
-        f"their {s['fraction_confidence']:.0%} Wilson interval"
-        + (f"; faults: {s['fault_inside']}/{s['fault_rows']}" if s["fault_rows"] else ""),
-        "",
-        f"{'probe':9s} {'configuration':78s} {'predicted ns [95%]':>24s} {'measured mean ns [95%]':>26s} "
-        f"{'err':>6s} {'p_copy':>6s} {'copied [99%]':>19s}",
+        f"against {s['directory']} ({s['cpu']}): {held}",
     ]
+    if s.get("same_cpu") is False:
+        lines.append("warning: the parameter set was calibrated on another CPU than the measurements'")
+    for probe, b in s.get("by_probe", {}).items():
+        part = (f"{probe}: costs {b['cost_within']} of {b['priced']} priced configurations within "
+                f"{s['cost_tolerance']:.0%}, 95% interval holds the measured mean in {b['interval_holds']} of "
+                f"{b['priced']}; copy fractions {b['copy_inside']} of {b['copy_rows']} hold p_copy "
+                f"({s['fraction_confidence']:.0%} Wilson)")
+        if b.get("lacking"):
+            part += (f"; {b['lacking']} of the priced lack a concept the model does not have (listed below; "
+                     f"their intervals hold {b['lacking_interval_holds']})")
+        if b["configurations"] > b["priced"]:
+            part += f"; {b['configurations'] - b['priced']} configurations not priced (no WP fault taken)"
+        lines.append(part)
+    if s["fault_rows"]:
+        lines.append(f"faults taken: {s['fault_inside']} of {s['fault_rows']} as the model says")
+    drift = (f"drift between the recording's {s['rounds']} rounds" if s.get("rounds") else
+             "drift: not measured (a set calibrated from one round; record with `costmodel bench --repeat N`)")
+    model = (f"the model's own error on like faults ({s['model_error_rms']:.1%} rms)" if s.get("model_error_rms") is not None
+             else "model error: not measured (the set has no model check)")
+    lines.append(f"each interval is the root sum of squares of four 95% halves: params (the set's intervals), {drift}, "
+                 f"{model}, measured (the mean's own noise)")
+    width = max([len("configuration")] + [len(str(c)) for c in rows["config"]]) if len(rows) else 13
+    lines += ["", f"{'probe':9s} {'configuration':{width}s} {'predicted ns [95%]':>24s} {'params':>7s} {'drift':>7s} "
+                  f"{'model':>7s} {'meas':>7s} {'measured mean ns':>17s} {'err':>6s} {'p_copy':>6s} {'copied [99%]':>19s}"]
     for r in rows.itertuples():
         pred = f"{_f(r.predicted_ns)} [{_f(r.predicted_ci_low)}, {_f(r.predicted_ci_high)}]"
-        meas = f"{_f(r.mean_ns)} [{_f(r.mean_ci_low)}, {_f(r.mean_ci_high)}]"
+        hold = "" if not r.priced else (" " if r.interval_holds else "!")
         err = _f(r.cost_error, "{:+.0%}") if r.priced else "n/p"
         mark = "" if not r.priced else (" " if r.within_tolerance else "*")
         copied = f"{_f(r.copied, '{:.3f}')} [{_f(r.copied_ci_low, '{:.2f}')}, {_f(r.copied_ci_high, '{:.2f}')}]"
         cmark = "" if r.copy_inside is None else (" " if r.copy_inside else "*")
-        line = (f"{r.probe:9s} {r.config[:78]:78s} {pred:>24s} {meas:>26s} {err:>6s}{mark} "
+        halves = " ".join(f"{_f(h):>7s}" for h in (r.params_half_ns, r.drift_half_ns, r.model_half_ns,
+                                                     r.measured_half_ns))
+        line = (f"{r.probe:9s} {r.config:{width}s} {pred:>23s}{hold} {halves} {_f(r.mean_ns):>17s} {err:>6s}{mark} "
                 f"{r.model_p_copy:6.3f} {copied:>19s}{cmark}")
         if r.faulted is not None and not (isinstance(r.faulted, float) and math.isnan(r.faulted)):
             line += f"  faulted {r.faulted:.3f} (model {r.p_fault:.0f})"
         lines.append(line)
-    lines.append("(* outside the tolerance or interval; n/p: the model does not price what was timed)")
+    lines.append("(* outside the tolerance or the copy interval; ! the measured mean outside the predicted interval; "
+                 "n/p: the model does not price what was timed; params/drift/model/meas: the interval's 95% halves in ns)")
     if s["model_lacks"]:
         lines.append("")
         lines.append("where the model lacks a concept (measured mean - predicted):")

@@ -153,6 +153,12 @@ _ENTRIES: list[Numeric | Categorical] = [
        "With position_model=fixed: folios already in the batch when the page was added (0 = right after a drain).",
        WORKLOAD, integer=True, tex=r"J_0"),
     _p("p_same_cpu", 0.5, "Probability the WP fault runs on the CPU whose batch holds the page.", tex=r"p_{s}"),
+    _n("p_cold_fault", "probability", 0.0, 0.0, 1.0,
+       "Share of WP faults that are cold: the first fault after the task forked, moved to another CPU or ran"
+       " other code for a while (its fault path is not in this CPU's caches), rather than one of a burst of"
+       " faults in a row. 1/n for bursts of n faults; 1 for a program that writes one page after each fork.",
+       WORKLOAD, "assumed 0 (faults in bursts, the microbenchmarks' context); a traced program gives its own",
+       probability=True, tex=r"p_{c}", introduced=4),
     _p("p_exclusive", 0.0,
        "Probability the folio is still marked exclusive and is reused without a refcount test (0 before Linux 5.19).",
        "assumed: the faults at issue are those on pages that lost exclusivity (fork, KSM, swap-in)", tex=r"p_{x}"),
@@ -217,6 +223,15 @@ _ENTRIES: list[Numeric | Categorical] = [
        " installing one)",
        tex=r"c_{\mathrm{xc}}", plausible=(0.0, 5000.0),
        plausible_basis="64 cache lines from another core: up to a few us across sockets", introduced=3),
+    _n("cold_fault_ns", "ns", 0.0, 0.0, 1.0e6,
+       "Extra cost of a cold WP fault (p_cold_fault), reuse or copy: the first fault after a fork, a move to"
+       " another CPU or other work, whose kernel path, page-table walk and mm lines miss this CPU's caches;"
+       " a fault right after another one does not pay it.", MACHINE,
+       "assumed 0 until measured (the first write after a fork, against the later writes of the same round)",
+       tex=r"c_{\mathrm{cold}}", plausible=(0.0, 2000.0),
+       plausible_basis="0.19 to 0.34 us after a fork on a Zen 4 guest (fault_cost, three recordings), about 0.8 us"
+                       " right after a move to another CPU",
+       introduced=4),
     _n("alloc_ns", "ns", 300.0, 0.0, 1.0e6, "Allocate and memcg-charge the new page on copy.", MACHINE, tex=r"c_{\mathrm{alloc}}"),
     _n("page_bytes", "bytes", 4096, 1024, 2097152, "Bytes copied by one WP-fault copy.", MACHINE,
        "x86-64 base page", integer=True, tex=r"S_{\mathrm{page}}", plausible=(4096, 4096),
@@ -281,8 +296,8 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: introduced in a later generation than a file's migrates into it as its assumed default, while one
 #: the file's own generation already had must be there. Raise it with every new machine parameter.
 #: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns;
-#: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns.
-REGISTRY_GENERATION = 3
+#: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns; 4: cold_fault_ns.
+REGISTRY_GENERATION = 4
 
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}

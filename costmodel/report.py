@@ -707,7 +707,11 @@ def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
             f"<li>Cost: {s['cost_within']} of {s['priced']} priced configurations lie within "
             f"{s['cost_tolerance']:.0%} of the measured mean; {s['configurations'] - s['priced']} took no WP fault "
             f"at all (the model prices a fault, so they are shown hollow and left out).</li>"
-            f"<li>Copies: {s['copy_inside']} of {s['copy_rows']} measured copy fractions hold the model's P(copy) "
+            + (f"<li>Intervals: the predicted 95% interval (the set's parameter intervals, the host's drift "
+               f"between the rounds of its recording, the model's own error on like faults and the measured "
+               f"mean's noise, each named in <code>costmodel predict</code>) holds the measured mean in "
+               f"{s['interval_holds']} of {s['priced']} priced configurations.</li>" if "interval_holds" in s else "")
+            + f"<li>Copies: {s['copy_inside']} of {s['copy_rows']} measured copy fractions hold the model's P(copy) "
             f"in their {s['fraction_confidence']:.0%} Wilson interval"
             + (f"; faults: {s['fault_inside']} of {s['fault_rows']}" if s["fault_rows"] else "") + ".</li>"
             + (f"<li>Where the model lacks a concept ({len(lacking)} configurations), the rows say so: "

@@ -106,6 +106,10 @@ class UncertainParameter:
     #: within a group split from one measured sum in an unknown ratio, this member takes the
     #: opposite quantile (one up, the other down, the sum kept)
     opposite: bool = False
+    #: a part of a split sum (fit record ``splits``): (the measured sum, its 95% low, its 95% high);
+    #: drawn as the sum drawn from its interval times a share drawn uniformly over the split (its
+    #: members' shares a flat Dirichlet), so the parts keep the measured sum
+    split: tuple[float, float, float] | None = None
 
     @property
     def unit(self) -> str:
@@ -211,6 +215,23 @@ class UncertainParameter:
                 **({"group": self.group, "opposite": self.opposite} if self.group else {})}
 
 
+def split_sums(paramset) -> dict[str, tuple[str, tuple[float, float, float]]]:
+    """name -> (group label, (sum, sum low, sum high)) for every part of a measured sum that a fit
+    record says was split in an assumed ratio (its ``splits``)."""
+    out: dict[str, tuple[str, tuple[float, float, float]]] = {}
+    for record in getattr(paramset, "fit", None) or []:
+        for sp_ in record.get("splits") or []:
+            names = [n for n in sp_.get("parameters", []) if n in registry.NUMERIC]
+            try:
+                total = (float(sp_["sum_ns"]), float(sp_["sum_ci_low"]), float(sp_["sum_ci_high"]))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if len(names) > 1:
+                label = "split: " + " + ".join(names)
+                out.update({n: (label, total) for n in names})
+    return out
+
+
 def sum_groups(paramset) -> dict[str, tuple[str, bool]]:
     """name -> (group label, opposite) for the parameters a fit record identifies only as a sum.
 
@@ -228,6 +249,8 @@ def sum_groups(paramset) -> dict[str, tuple[str, bool]]:
                 out.update({params[0]: (label, False), params[1]: (label, True)})
             continue
         for part in ident.split(";"):
+            if part.strip().startswith("split:"):
+                continue   # drawn as a split (split_sums)
             members = [m.strip() for m in part.split("+") if m.strip() in registry.NUMERIC]
             if len(members) > 1:
                 out.update({m: (" + ".join(members), False) for m in members})
@@ -254,9 +277,11 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
                                 f"compare its choices with --set {name}=...")
             raise registry._unknown(name)
     groups = sum_groups(paramset)
+    splits = split_sums(paramset)
     out: list[UncertainParameter] = []
     for name, spec in registry.NUMERIC.items():
         value = float(values[name])
+        split = None
         entry = paramset.parameters.get(name) if paramset is not None else None
         from_file = entry is not None and _same(entry.value, value)
         group, opposite = "", False
@@ -277,6 +302,8 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
             basis = entry.note or f"{entry.source} interval of the parameter file"
             item = UncertainParameter(name, value, lo, hi, entry.source, basis)
             group, opposite = groups.get(name, ("", False))
+            if name in splits and not any(m in vary for m in splits):
+                group, split = splits[name][0], splits[name][1]
         elif from_file and entry.source == MEASURED:
             item = UncertainParameter(name, value, value, value, MEASURED,
                                       entry.note or "measured; the file gives no interval")
@@ -298,7 +325,8 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
         hi = max(min(item.high, spec.high), value)
         if item.origin == VARIED:
             lo, hi = max(item.low, spec.low), min(item.high, spec.high)
-        item = UncertainParameter(item.name, value, lo, hi, item.origin, item.basis, group, opposite)
+        item = UncertainParameter(item.name, value, lo, hi, item.origin, item.basis, group, opposite,
+                                  split if group.startswith("split:") else None)
         if item.varies or include_fixed:
             out.append(item)
     return out
@@ -341,7 +369,9 @@ def _block_rng(seed: int, index: int) -> np.random.Generator:
 
 
 def _columns(params: Sequence[UncertainParameter]) -> tuple[list[str], dict[str, int]]:
-    """One uniform column per independent parameter or sum group; name -> column."""
+    """One uniform column per independent parameter or sum group; name -> column. A part of a
+    split sum has a second column, its share (``<name>#share``), after all the others (so the
+    draws of every other parameter do not move when a set gains a split)."""
     keys: list[str] = []
     where: dict[str, int] = {}
     for p in params:
@@ -349,6 +379,10 @@ def _columns(params: Sequence[UncertainParameter]) -> tuple[list[str], dict[str,
         if key not in keys:
             keys.append(key)
         where[p.name] = keys.index(key)
+    for p in params:
+        if p.split is not None:
+            keys.append(f"{p.name}#share")
+            where[f"{p.name}#share"] = len(keys) - 1
     return keys, where
 
 
@@ -398,7 +432,31 @@ def draw(params: Sequence[UncertainParameter], values: Mapping[str, object], n: 
 
 
 def _transform(params, where, u) -> dict[str, np.ndarray]:
-    return {p.name: p.truncated_ppf(_side(p, u[:, where[p.name]])) for p in params}
+    out = {p.name: p.truncated_ppf(_side(p, u[:, where[p.name]])) for p in params if p.split is None}
+    groups: dict[str, list[UncertainParameter]] = {}
+    for p in params:
+        if p.split is not None:
+            groups.setdefault(p.group, []).append(p)
+    for members in groups.values():
+        total, lo, hi = members[0].split
+        z = _norm_ppf(np.clip(u[:, where[members[0].name]], 1e-12, 1 - 1e-12))
+        # a two-piece normal of the measured sum (its 95% interval either side)
+        sums = np.maximum(total + z * np.where(z < 0, total - lo, hi - total) / Z95_, 0.0)
+        e = -np.log(np.clip(np.stack([u[:, where[f"{m.name}#share"]] for m in members], axis=1), 1e-300, 1.0))
+        shares = e / e.sum(axis=1, keepdims=True)   # flat Dirichlet: every split of the sum alike
+        for i, m in enumerate(members):
+            spec = registry.NUMERIC[m.name]
+            out[m.name] = np.clip(shares[:, i] * sums, spec.low, spec.high)
+    return out
+
+
+Z95_ = 1.959963984540054
+
+
+def _norm_ppf(u):
+    from scipy.special import ndtri
+
+    return ndtri(u)
 
 
 def _side(p: UncertainParameter, u):

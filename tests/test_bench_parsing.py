@@ -226,8 +226,13 @@ def test_committed_dataset_reads_and_validates(directory):
     assert set(frame["probe"]) <= {p.name for p in PROBES}
     assert prov["dataset_id"] and prov["kernel_release"] and prov["date"]
     assert "environment" not in json.dumps(prov).lower()
+    rounds = int(prov.get("repeat") or 1)
     for probe in frame["probe"].unique():
-        assert (directory / "raw" / f"{probe}.tsv.gz").exists()
+        if rounds == 1:
+            assert (directory / "raw" / f"{probe}.tsv.gz").exists()
+        else:   # bench --repeat N: one raw file per round
+            for k in range(1, rounds + 1):
+                assert (directory / "raw" / f"{probe}.round{k}.tsv.gz").exists()
 
 
 @needs_dataset

@@ -1,6 +1,7 @@
 """Ctrl-C while a probe is running: the probe and its own children are killed and reaped."""
 
 import os
+from pathlib import Path
 import signal
 import stat
 import threading
@@ -96,3 +97,67 @@ def test_progress_on_a_terminal_is_a_bar():
     bar.update(10)
     bar.close()
     assert "\r" in stream.getvalue() and "10/10" in stream.getvalue()
+
+
+def test_repeat_interleaves_rounds_and_measures_their_spread(tmp_path, monkeypatch):
+    """bench --repeat 3: round 1 of every probe before round 2 of any, each with --share 3 and its
+    own seed (seed + k - 1), one raw file per round, and the summary pools every sample with the
+    spread between the rounds' means (computed here from the samples the fake wrote)."""
+    import gzip
+    import json as _json
+
+    import numpy as np
+    import pandas as pd
+
+    from costmodel.bench import runner
+
+    log = tmp_path / "calls.log"
+    fakes = {}
+    for name, config in (("drain_cost", "op=madv_cold\\tfolios=%d"), ("copy_bandwidth",
+                                                                       "op=copy_4k\\tcache_state=hot\\tsize_bytes=%d")):
+        # samples 100 * (seed mod 7) + x + r, 5 per x in 1, 2
+        fake = tmp_path / f"fake_{name}"
+        fake.write_text(
+            "#!/bin/sh\n"
+            f"echo \"$@\" >> {log}\n"
+            "seed=0; while [ $# -gt 0 ]; do [ \"$1\" = --seed ] && seed=$2; shift; done\n"
+            "base=$(( (seed % 7) * 100 ))\n"
+            f"printf 'probe\\tname={name}\\tformat=1\\n'\n"
+            "n=0; for f in 1 2; do for r in 1 2 3 4 5; do "
+            f"printf 'sample\\t{config}\\tns=%d\\n' $f $((base + f + r)); n=$((n+1)); done; done\n"
+            "printf 'end\\tsamples=%d\\n' $n\n")
+        fake.chmod(fake.stat().st_mode | stat.S_IXUSR)
+        fakes[name] = fake
+    monkeypatch.setattr(runner._compile, "find_compiler", lambda: "cc")
+    monkeypatch.setattr(runner._compile, "compile_probe", lambda name, compiler=None: fakes[name])
+    facts = {"cpu_model": "test", "kernel_release": "6.18", "online_cpus": 2, "dataset_id": "test"}
+    monkeypatch.setattr(runner, "machine_facts", lambda: dict(facts))
+    out = tmp_path / "m"
+    runner.run_suite(out, probes=["drain_cost", "copy_bandwidth"], progress=False, repeat=3, seed=40)
+    calls = log.read_text().splitlines()
+    assert len(calls) == 6
+    assert [c.split()[1] for c in calls] == ["40", "40", "41", "41", "42", "42"]   # interleaved rounds
+    assert all("--share 3" in c for c in calls)
+    assert sorted(p.name for p in (out / "raw").iterdir()) == sorted(
+        f"{n}.round{k}.tsv.gz" for n in ("drain_cost", "copy_bandwidth") for k in (1, 2, 3))
+    prov = _json.loads((out / "provenance.json").read_text())
+    assert prov["seed"] == 40 and prov["repeat"] == 3
+    frame = pd.read_csv(out / "measurements.csv")
+    row = frame[(frame["probe"] == "drain_cost") & (frame["folios"] == 1)].iloc[0]
+    per_round = [np.mean([(s % 7) * 100 + 1 + r for r in range(1, 6)]) for s in (40, 41, 42)]
+    assert row["n"] == 15 and row["rounds"] == 3
+    assert row["mean_ns"] == pytest.approx(np.mean(per_round))
+    assert row["round_sd"] == pytest.approx(np.std(per_round, ddof=1))
+    with gzip.open(out / "raw" / "drain_cost.round2.tsv.gz", "rt") as fh:
+        assert "ns=" + str(41 % 7 * 100 + 1 + 1) in fh.read()
+
+
+def test_a_single_round_set_reads_as_before(tmp_path):
+    """A recording of one round keeps raw/<probe>.tsv.gz and leaves rounds/round_sd empty."""
+    import pandas as pd
+
+    from costmodel.bench import read_measurements
+
+    fixture = Path(__file__).parent / "fixtures" / "prediction" / "quick-amd"
+    frame, _ = read_measurements(fixture)
+    assert frame["rounds"].isna().all() and frame["round_sd"].isna().all()

@@ -189,8 +189,10 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
             folios = shared * s * (held_fill + after_flush) + shared * (1 - s) * occupancy
         else:
             folios = 0.0
-        # every fault pays the entry, and the sibling cost while another CPU runs the mm
-        entry = v["fault_entry_ns"] + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0)
+        # every fault pays the entry, a cold one the cold path, and the sibling cost while another
+        # CPU runs the mm
+        entry = (v["fault_entry_ns"] + v["p_cold_fault"] * v["cold_fault_ns"]
+                 + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0))
         by_hand = {"fault_entry": entry, "cross_cpu_fault": (1 - s) * v["cross_cpu_fault_ns"],
                    "reuse": (1 - p["p_copy"]) * v["reuse_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
@@ -323,7 +325,7 @@ def contexts_for(name):
     probability is inside (0, 1) so no term is multiplied by zero."""
     live = dict(p_exclusive=0.2, p_large_folio=0.2, p_other_ref=0.2, p_same_cpu=0.5, remote_cpus=3, cpus=8,
                 wp_gap_s=1e-5, adds_between=3, batch_position=2, p_holder_busy=0.2, p_holder_rt=0.2,
-                p_large_add=0.05)
+                p_large_add=0.05, p_cold_fault=0.5, cold_fault_ns=300.0)
     for combo in CATEGORICAL_COMBOS:
         yield dict(live, **dict(zip(registry.CATEGORICAL, combo)))
 

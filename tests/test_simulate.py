@@ -93,7 +93,8 @@ def priced_by_hand(values, result, policy: str) -> float:
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue
-            cost = v["fault_entry_ns"] + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0)
+            cost = (v["fault_entry_ns"] + v["p_cold_fault"] * v["cold_fault_ns"]
+                    + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0))
             # written on another CPU than the page's installer: every fault pays the cross-CPU
             # fault cost, a copy there the cross-CPU copy cost besides
             elsewhere = not same
@@ -177,7 +178,8 @@ def points(draw):
         # term of the local drain always priced (approximate regimes get the stated bound of
         # approximation_bound_ns, not a zero cost)
         fault_entry_ns=draw(log_uniform(10, 2e3)), reuse_ns=draw(log_uniform(10, 1e3)),
-        sibling_fault_ns=draw(log_uniform(10, 1e3)),
+        sibling_fault_ns=draw(log_uniform(10, 1e3)), cold_fault_ns=draw(log_uniform(10, 1e3)),
+        p_cold_fault=draw(prob),
         cross_cpu_fault_ns=draw(log_uniform(10, 1e3)), cross_cpu_copy_ns=draw(log_uniform(10, 2e3)),
         alloc_ns=draw(log_uniform(10, 2e3)), copy_bandwidth_gbps=draw(log_uniform(1, 100)),
         page_bytes=draw(st.sampled_from([4096, 16384, 65536])), local_flush_ns=draw(log_uniform(10, 1e3)),

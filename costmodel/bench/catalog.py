@@ -66,6 +66,9 @@ RESULT_COLUMNS: dict[str, str] = {
     "bandwidth_gbps": "size_bytes / median_ns, in GB/s (10^9 bytes per second), where size_bytes is set",
     "tlb_ipis_per_op": "TLB shootdown interrupts counted on the target CPUs per operation of the block "
                        "(swap_loop: on the loop's CPUs per iteration)",
+    "rounds": "rounds the samples came from (`costmodel bench --repeat N`, the probes interleaved); empty: one",
+    "round_sd": "standard deviation between the rounds' means (ns rows) or fractions, in `unit`: how far the "
+                "host moved between rounds; empty with one round",
     "skipped_reason": "set when this configuration could not run here; the other columns are then empty",
 }
 

@@ -213,3 +213,60 @@ def read_probe_file(path: str | Path, expected: str | None = None) -> ProbeOutpu
     except (OSError, EOFError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: cannot be read ({exc}); the file is damaged or truncated") from None
     return parse_probe_output(text, expected=expected, source=str(path))
+
+
+#: meta keys of the workload probe that carry a mean per configuration: pooled over rounds
+_POOLED_META = re.compile(r"^gap_adds_")
+
+
+def merge_rounds(outputs: list[ProbeOutput]) -> ProbeOutput:
+    """One probe's runs of several rounds (``costmodel bench --repeat N``) as one output: the
+    samples and counters of every round, each sample with its ``round`` (1..N); the first round's
+    meta, with the per-configuration gap means of the workload probe pooled over the rounds (weighted
+    by their trials) and each round's meta kept under ``round<k>_<key>`` where it differs; the skips
+    every round reported. A single output comes back with round 1."""
+    if not outputs:
+        raise ValueError("no rounds to merge")
+    first = outputs[0]
+    samples, counters = [], []
+    for k, out in enumerate(outputs, start=1):
+        if out.samples is not None and len(out.samples):
+            samples.append(out.samples.assign(round=k))
+        if out.counters is not None and len(out.counters):
+            counters.append(out.counters.assign(round=k))
+    meta = dict(first.meta)
+    for key in [k for k in meta if _POOLED_META.match(k)]:
+        parts = []
+        for out in outputs:
+            raw = out.meta.get(key)
+            if raw:
+                f = dict(p.partition("=")[::2] for p in raw.split())
+                try:
+                    parts.append((float(f["mean"]), float(f["var"]), float(f["gap_ns"]), float(f["trials"])))
+                except (KeyError, ValueError):
+                    parts = []
+                    break
+        if len(parts) == len(outputs) and len(parts) > 1:
+            n = sum(p[3] for p in parts)
+            mean = sum(p[0] * p[3] for p in parts) / n
+            second = sum((p[1] + p[0] ** 2) * p[3] for p in parts) / n
+            gap = sum(p[2] * p[3] for p in parts) / n
+            meta[key] = f"mean={mean:.3f} var={max(second - mean ** 2, 0.0):.3f} gap_ns={gap:.0f} trials={n:.0f}"
+    for k, out in enumerate(outputs[1:], start=2):
+        for key, value in out.meta.items():
+            if not _POOLED_META.match(key) and meta.get(key) != value:
+                meta[f"round{k}_{key}"] = value
+    if len(outputs) > 1:
+        meta["rounds"] = str(len(outputs))
+    seen, skips = set(), []
+    for out in outputs:
+        for s in out.skips:
+            key = (tuple(sorted(s["config"].items())), s["reason"])
+            if key not in seen:
+                seen.add(key)
+                skips.append(s)
+    empty = first.samples.iloc[0:0].assign(round=pd.Series(dtype="int64")) if first.samples is not None else None
+    merged_samples = pd.concat(samples, ignore_index=True) if samples else empty
+    merged_counters = pd.concat(counters, ignore_index=True) if counters else first.counters
+    return ProbeOutput(first.probe, meta, merged_samples, merged_counters, skips,
+                       sum(o.plan or 0 for o in outputs) or None)

@@ -6,6 +6,8 @@ Directory layout (written probe by probe, each file atomically):
     provenance.json      machine facts (allowlist) + per-probe status, meta, sample counts
     skipped.json         what could not run here, and why ([] when everything ran)
     raw/<probe>.tsv.gz   each probe's verbatim output: every raw sample
+    raw/<probe>.round<k>.tsv.gz   with ``repeat`` N > 1: round k's output (the probes interleaved:
+                         round 1 of every probe, then round 2, ...; each round 1/N of the repetitions)
 
 A probe counts as finished once provenance.json lists it as done or skipped; ``resume`` runs only
 the others. Ctrl-C stops the running probe (its process group is killed and reaped) and leaves the
@@ -45,6 +47,8 @@ PROVENANCE_NAME = "provenance.json"
 SKIPPED_NAME = "skipped.json"
 RAW_DIR = "raw"
 SEED = 1
+#: most rounds a recording may be split into
+MAX_REPEAT = 16
 
 
 @dataclass
@@ -272,26 +276,57 @@ def _prepare(out: Path, force: bool, resume: bool) -> dict | None:
     return None
 
 
+def raw_name(probe: str, round_: int, rounds: int) -> str:
+    """The raw file of one probe's round: ``<probe>.tsv.gz`` for a recording of one round."""
+    return f"{probe}.tsv.gz" if rounds <= 1 else f"{probe}.round{round_}.tsv.gz"
+
+
+def raw_files(raw_dir: Path) -> dict[str, list[Path]]:
+    """A raw directory's files by probe name, rounds in order (one file for a single-round set)."""
+    import re
+
+    found: dict[str, list[tuple[int, Path]]] = {}
+    for f in sorted(raw_dir.glob("*.tsv.gz")) if raw_dir.is_dir() else []:
+        m = re.fullmatch(r"(.+?)(?:\.round(\d+))?\.tsv\.gz", f.name)
+        if m:
+            found.setdefault(m.group(1), []).append((int(m.group(2) or 0), f))
+    return {name: [f for _, f in sorted(items)] for name, items in found.items()}
+
+
+def new_seed() -> int:
+    """An independent seed for a recording (recorded in its provenance)."""
+    import secrets
+
+    return 1 + secrets.randbelow(2 ** 31 - 2)
+
+
 def run_suite(out_dir: str | Path, quick: bool = False, probes: list[str] | None = None,
               force: bool = False, resume: bool = False, progress: bool = True,
-              _after_probe=None) -> SuiteResult:
+              _after_probe=None, repeat: int = 1, seed: int | None = None) -> SuiteResult:
     """Run the probes (all, or the named ones) and write the measurement directory ``out_dir``.
 
     quick: fewer repetitions, same configurations (under a minute). force: replace an existing
     directory's results. resume: keep the probes an earlier run finished and run the rest.
     progress: per probe on stderr, a tqdm bar on a terminal, else a plain line every few seconds;
-    False for none. Returns a :class:`SuiteResult`.
+    False for none. repeat: split the repetitions over this many rounds, the probes interleaved
+    (round 1 of each, then round 2, ...), so that the host's drift averages out and its size is
+    measured (``round_sd``). seed: the recording's seed (a fresh random one by default; round k of
+    a probe runs with seed + k - 1), recorded in the provenance. Returns a :class:`SuiteResult`.
     """
+    if not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise UserError(f"--repeat {repeat}: give a whole number of rounds from 1 to {MAX_REPEAT}")
+    if seed is not None and not (isinstance(seed, int) and 1 <= seed < 2 ** 62):
+        raise UserError(f"--seed {seed}: give a whole number from 1 to 2^62")
     affinity = os.sched_getaffinity(0)
     try:
-        return _run_suite(Path(out_dir), quick, probes, force, resume, progress, _after_probe)
+        return _run_suite(Path(out_dir), quick, probes, force, resume, progress, _after_probe, repeat, seed)
     finally:
         if os.sched_getaffinity(0) != affinity:
             os.sched_setaffinity(0, affinity)
 
 
 def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progress: bool,
-               _after_probe) -> SuiteResult:
+               _after_probe, repeat: int = 1, seed: int | None = None) -> SuiteResult:
     start = time.monotonic()
     wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in PROBES]
     previous = _prepare(out, force, resume)
@@ -310,69 +345,104 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
         if bool(previous.get("quick")) != bool(quick):
             raise UserError(f"--resume: {out} was a {'--quick' if previous.get('quick') else 'full'} run; "
                             f"resume it the same way")
+        if int(previous.get("repeat") or 1) != repeat:
+            raise UserError(f"--resume: {out} was recorded with --repeat {int(previous.get('repeat') or 1)}; "
+                            f"resume it the same way")
         prov = previous
+        seed = int(prov.get("seed") or SEED)
         for key in ("harness_version", "probe_sources_sha256", "compiler"):
             if prov.get(key) != facts.get(key):
                 prov.setdefault("resumed_with", {})[key] = facts.get(key)
     else:
-        prov = {**facts, "quick": bool(quick), "probes": {}}
+        seed = new_seed() if seed is None else seed
+        prov = {**facts, "quick": bool(quick), "repeat": repeat, "seed": seed, "probes": {}}
     prov.setdefault("probes", {})
     out.mkdir(parents=True, exist_ok=True)
     (out / RAW_DIR).mkdir(exist_ok=True)
 
     result = SuiteResult(out_dir=out, batch_size_found=prov.get("batch_size_found"))
     order = [p.name for p in PROBES]
+    todo = []
     for name in wanted:
         entry = prov["probes"].get(name)
         if entry and entry.get("status") in ("done", "skipped"):
             result.status[name] = "kept"
             continue
-        spec = probe_spec(name)
-        args = ["--seed", str(SEED)] + (["--quick"] if quick else [])
-        if spec.extra_args:
-            args += spec.extra_args(prov)
-        t0 = time.monotonic()
-        text, rc, err = _run_binary(binaries[name], args, name,
-                                    spec.timeout_quick_s if quick else spec.timeout_full_s, progress)
-        seconds = round(time.monotonic() - t0, 1)
-        entry = {"status": "done", "args": args, "seconds": seconds}
-        rows = None
-        write_atomic(out / RAW_DIR / f"{name}.tsv.gz", _gzip_bytes(text), force=True)
-        try:
-            if rc != 0:
-                raise UserError(f"exit status {rc}: {err or 'no message'}")
-            parsed = parse_probe_output(text, expected=name, source=f"{name} output")
-            rows = summarize(spec, parsed)
-            _record_output(entry, parsed)
-        except UserError as exc:
-            entry = {"status": "failed", "args": args, "seconds": seconds, "reason": str(exc)}
-        if name == "unnecessary_copy" and rows is not None:
-            prov["batch_size_found"] = infer_batch_size(rows)
-            result.batch_size_found = prov["batch_size_found"]
-        prov["probes"][name] = entry
-        result.status[name] = entry["status"]
-        if entry.get("reason"):
-            result.reasons[name] = entry["reason"]
-
-        # measurements.csv: this probe's rows replace any earlier ones, in table order.
-        csv_path = out / CSV_NAME
-        old = _read_csv(csv_path) if csv_path.exists() else tidy_frame([])
-        old = old[old["probe"] != name]
-        parts = [f for f in (old, rows) if f is not None and len(f)]
-        merged = tidy_frame(pd.concat(parts, ignore_index=True)) if parts else tidy_frame([])
-        rank = {n: i for i, n in enumerate(order)}
-        merged = merged.iloc[merged["probe"].map(rank).argsort(kind="stable")].reset_index(drop=True)
-        write_atomic(csv_path, _csv_text(merged), force=True)
-        _write_json(out / SKIPPED_NAME, _skipped_list(prov))
-        prov["probes"] = {n: prov["probes"][n] for n in order if n in prov["probes"]}
-        _write_json(out / PROVENANCE_NAME, prov)
-        if _after_probe is not None:
-            _after_probe(name)
+        todo.append(name)
+    # round r of every probe before round r + 1 of any: drift between rounds hits every probe alike
+    outputs: dict[str, list] = {name: [] for name in todo}
+    failed: dict[str, dict] = {}
+    for round_ in range(1, repeat + 1):
+        for name in todo:
+            if name in failed:
+                continue
+            spec = probe_spec(name)
+            args = ["--seed", str(seed + round_ - 1)] + (["--quick"] if quick else [])
+            if repeat > 1:
+                args += ["--share", str(repeat)]
+            if spec.extra_args:
+                args += spec.extra_args(prov)
+            label = name if repeat == 1 else f"{name} {round_}/{repeat}"
+            t0 = time.monotonic()
+            text, rc, err = _run_binary(binaries[name], args, label,
+                                        spec.timeout_quick_s if quick else spec.timeout_full_s, progress)
+            seconds = round(time.monotonic() - t0, 1)
+            write_atomic(out / RAW_DIR / raw_name(name, round_, repeat), _gzip_bytes(text), force=True)
+            try:
+                if rc != 0:
+                    raise UserError(f"exit status {rc}: {err or 'no message'}")
+                outputs[name].append((parse_probe_output(text, expected=name, source=f"{name} output"), args, seconds))
+            except UserError as exc:
+                failed[name] = {"status": "failed", "args": args, "seconds": seconds, "reason": str(exc)}
+            if round_ == repeat or name in failed:
+                _finish_probe(out, prov, result, name, outputs[name], failed.get(name), order, repeat)
+                if _after_probe is not None:
+                    _after_probe(name)
 
     if not (out / SKIPPED_NAME).exists():
         _write_json(out / SKIPPED_NAME, _skipped_list(prov))
     result.seconds = time.monotonic() - start
     return result
+
+
+def _finish_probe(out: Path, prov: dict, result: SuiteResult, name: str, rounds: list, failure: dict | None,
+                  order: list[str], repeat: int) -> None:
+    """A probe's rounds pooled into its summary rows and provenance entry, written at once."""
+    from .parse import merge_rounds
+
+    spec = probe_spec(name)
+    rows = None
+    if failure is not None:
+        entry = failure
+    else:
+        parsed = merge_rounds([p for p, _, _ in rounds])
+        entry = {"status": "done", "args": rounds[0][1], "seconds": round(sum(sec for _, _, sec in rounds), 1)}
+        if repeat > 1:
+            entry["rounds"] = repeat
+        try:
+            rows = summarize(spec, parsed)
+            _record_output(entry, parsed)
+        except UserError as exc:
+            entry = {"status": "failed", "args": entry["args"], "seconds": entry["seconds"], "reason": str(exc)}
+    if name == "unnecessary_copy" and rows is not None:
+        prov["batch_size_found"] = infer_batch_size(rows)
+        result.batch_size_found = prov["batch_size_found"]
+    prov["probes"][name] = entry
+    result.status[name] = entry["status"]
+    if entry.get("reason"):
+        result.reasons[name] = entry["reason"]
+    # measurements.csv: this probe's rows replace any earlier ones, in table order.
+    csv_path = out / CSV_NAME
+    old = _read_csv(csv_path) if csv_path.exists() else tidy_frame([])
+    old = old[old["probe"] != name]
+    parts = [f for f in (old, rows) if f is not None and len(f)]
+    merged = tidy_frame(pd.concat(parts, ignore_index=True)) if parts else tidy_frame([])
+    rank = {n: i for i, n in enumerate(order)}
+    merged = merged.iloc[merged["probe"].map(rank).argsort(kind="stable")].reset_index(drop=True)
+    write_atomic(csv_path, _csv_text(merged), force=True)
+    _write_json(out / SKIPPED_NAME, _skipped_list(prov))
+    prov["probes"] = {n: prov["probes"][n] for n in order if n in prov["probes"]}
+    _write_json(out / PROVENANCE_NAME, prov)
 
 
 def _record_output(entry: dict, parsed) -> None:
@@ -474,8 +544,8 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
     if not directory.is_dir():
         raise UserError(f"--resummarise {directory}: no such measurement directory")
     raw_dir = directory / RAW_DIR
-    files = sorted(raw_dir.glob("*.tsv.gz")) if raw_dir.is_dir() else []
-    if not files:
+    by_probe = raw_files(raw_dir)
+    if not by_probe:
         raise UserError(f"--resummarise {directory}: {raw_dir} holds no <probe>.tsv.gz, so there is nothing "
                         f"to rebuild from; run `costmodel bench --out {directory} --force`")
     prov_path = directory / PROVENANCE_NAME
@@ -493,16 +563,18 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
     result = ResummaryResult(directory=directory)
     entries = dict(prov.get("probes") or {})
     parts = []
-    found = {f.name[: -len(".tsv.gz")]: f for f in files}
+    found = by_probe
     batch = prov.get("batch_size_found")
     for spec in PROBES:
-        path = found.get(spec.name)
-        if path is None:
+        paths = found.get(spec.name)
+        if not paths:
             continue
         entry = dict(entries.get(spec.name) or {})
         if entry.get("status") == "failed":
             continue
-        parsed = read_probe_file(path, expected=spec.name)
+        from .parse import merge_rounds
+
+        parsed = merge_rounds([read_probe_file(p, expected=spec.name) for p in paths])
         rows = summarize(spec, parsed)
         _record_output(entry, parsed)
         entries[spec.name] = entry
@@ -692,5 +764,10 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
 
 def read_raw(directory: str | Path, probe: str) -> pd.DataFrame:
     """Every raw sample one probe recorded in a measurement directory (config + measure + value)."""
+    from .parse import merge_rounds
+
     spec = probe_spec(probe)
-    return read_probe_file(Path(directory) / RAW_DIR / f"{spec.name}.tsv.gz", expected=spec.name).samples
+    paths = raw_files(Path(directory) / RAW_DIR).get(spec.name)
+    if not paths:
+        return read_probe_file(Path(directory) / RAW_DIR / f"{spec.name}.tsv.gz", expected=spec.name).samples
+    return merge_rounds([read_probe_file(p, expected=spec.name) for p in paths]).samples

@@ -109,6 +109,9 @@ def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
                     if match.any():
                         hit = counters[match]
                         row[column] = float(hit["total"].sum()) / float(hit["ops"].sum())
+            if "round" in group.columns and group["round"].nunique() > 1:
+                per_round = group.groupby("round")["value"].mean()
+                row.update(rounds=int(per_round.size), round_sd=float(per_round.std(ddof=1)))
             rows.append(row)
     for skip in output.skips:
         if skip["config"]:
@@ -119,7 +122,7 @@ def summarize(spec: ProbeSpec, output: ProbeOutput) -> pd.DataFrame:
 
 #: Result columns by type; every other result column is a float.
 TEXT_COLUMNS = ("probe", "measure", "unit", "skipped_reason")
-COUNT_COLUMNS = ("n", "successes")
+COUNT_COLUMNS = ("n", "successes", "rounds")
 
 
 def float_columns() -> tuple[str, ...]:

@@ -159,9 +159,10 @@ class CurveFit:
 
 def fit_curve(model: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
               se: np.ndarray | None, p0: Sequence[float], lower: Sequence[float], upper: Sequence[float],
-              f_scale: float | None = None) -> CurveFit:
-    """Weighted least squares with the soft_l1 loss. The loss scale is the robust (MAD) spread of
-    the weighted residuals of a plain first fit, at least 1, unless given."""
+              f_scale: float | None = None, loss: str = "soft_l1") -> CurveFit:
+    """Weighted least squares with the soft_l1 loss (``loss="linear"``: plain weighted least
+    squares, the line through the means). The loss scale is the robust (MAD) spread of the weighted
+    residuals of a plain first fit, at least 1, unless given."""
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     w = np.ones_like(y) if se is None else 1.0 / np.asarray(se, float)
@@ -175,7 +176,8 @@ def fit_curve(model: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarr
         r = first.fun
         mad = 1.4826 * float(np.median(np.abs(r - np.median(r)))) if r.size else 0.0
         f_scale = max(1.0, mad)
-    fit = least_squares(resid, first.x, bounds=(lower, upper), method="trf", loss="soft_l1", f_scale=f_scale)
+    fit = first if loss == "linear" else least_squares(resid, first.x, bounds=(lower, upper), method="trf",
+                                                       loss=loss, f_scale=f_scale)
     fitted = model(fit.x, x)
     res = y - fitted
     chi2 = float(np.sum((res * w) ** 2))
@@ -183,8 +185,9 @@ def fit_curve(model: Callable[[np.ndarray, np.ndarray], np.ndarray], x: np.ndarr
 
 
 def bootstrap_curve(model, fit: CurveFit, x: np.ndarray, se: np.ndarray | None, lower, upper,
-                    rng: np.random.Generator, n_boot: int = N_BOOT) -> np.ndarray:
-    """Parameter draws (n_boot x k): refits to the fitted curve plus each point's error."""
+                    rng: np.random.Generator, n_boot: int = N_BOOT, loss: str = "soft_l1") -> np.ndarray:
+    """Parameter draws (n_boot x k): refits to the fitted curve plus each point's error (with the
+    fit's own ``loss``)."""
     base_se = np.ones(fit.n) if se is None else np.asarray(se, float)
     scale = fit.noise_scale
     draws = np.empty((n_boot, fit.k))
@@ -197,7 +200,7 @@ def bootstrap_curve(model, fit: CurveFit, x: np.ndarray, se: np.ndarray | None, 
         def resid(p, y_star=y_star, w=w):
             return (model(p, x) - y_star) * w
 
-        r = least_squares(resid, fit.params, bounds=(lower, upper), method="trf", loss="soft_l1",
+        r = least_squares(resid, fit.params, bounds=(lower, upper), method="trf", loss=loss,
                           f_scale=fit.f_scale)
         draws[b] = r.x
     return draws

@@ -237,15 +237,18 @@ def fit_drain(folios, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: 
 
     hi = float(np.max(np.abs(y))) * 10 + 1.0
     slope0 = max(float(np.polyfit(x, y, 1)[0]), 0.0)
-    fit = fit_curve(model, x, y, se, [max(float(np.min(y)), 0.0), slope0], [0.0, 0.0], [hi, hi])
-    draws = bootstrap_curve(model, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
+    # plain weighted least squares: the line through the means (a robust loss would follow the
+    # medians' side of a heavy tail, which the expected cost must not)
+    fit = fit_curve(model, x, y, se, [max(float(np.min(y)), 0.0), slope0], [0.0, 0.0], [hi, hi], loss="linear")
+    draws = bootstrap_curve(model, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot, loss="linear")
     ests = {}
     for i, name in enumerate(DRAIN_PARAMS):
         lo, hi_ = _percentiles(draws[:, i])
         ests[name] = Estimate(fit.params[i], "measured", f"straight line through {np.unique(x).size} batch fills; {data}",
                               lo, hi_)
     record = {"name": "drain", "parameters": list(DRAIN_PARAMS), "n_points": int(x.size), "data": data,
-              "method": f"scipy least_squares, soft_l1 loss, weights 1/se; parametric bootstrap ({n_boot}, seed {SEED})",
+              "method": f"scipy least_squares, linear loss (the means' line), weights 1/se; parametric bootstrap"
+                        f" ({n_boot}, seed {SEED})",
               "residuals": _residual_rows("folios", x, y, fit.fitted, se)}
     return FitOutcome(ests, record)
 
@@ -262,8 +265,11 @@ def measurable_parameters(*names: str) -> tuple[str, ...]:
 
 
 #: what the reuse fault alone identifies (as a sum), and everything the fault/copy recipe fits
-REUSE_SPLIT = measurable_parameters("reuse_fault_ns")
-FAULT_AND_COPY_PARAMS = measurable_parameters("reuse_fault_ns", "page_copy_ns", "copy_fault_ns")
+#: the cold-path cost is fitted before (fit_cold) and known to the fault/copy recipe
+COLD_PARAMS = ("cold_fault_ns",)
+REUSE_SPLIT = tuple(n for n in measurable_parameters("reuse_fault_ns") if n not in COLD_PARAMS)
+FAULT_AND_COPY_PARAMS = tuple(n for n in measurable_parameters("reuse_fault_ns", "page_copy_ns", "copy_fault_ns")
+                              if n not in COLD_PARAMS)
 
 
 @dataclass(frozen=True)
@@ -323,7 +329,8 @@ def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict
 
 
 def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *, rng: np.random.Generator,
-                       n_boot: int = N_BOOT) -> FitOutcome:
+                       n_boot: int = N_BOOT, known: Mapping[str, float] | None = None,
+                       known_draws: Mapping[str, np.ndarray] | None = None) -> FitOutcome:
     """From three measurements, through the model's own expressions
     (:mod:`costmodel.model.forward`): the reuse fault, a cold page copy and the copy fault with no
     other CPU in the mm. Each fixes what it contains that the ones before did not; several
@@ -340,6 +347,11 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     z = rng.standard_normal((n_boot, len(steps)))
     point: dict[str, object] = {"page_bytes": float(copy_bytes)}
     draws: dict[str, object] = {"page_bytes": np.full(n_boot, float(copy_bytes))}
+    for n in COLD_PARAMS:   # fitted before (0 where the set has no cold measurement)
+        v = float((known or {}).get(n, registry.NUMERIC[n].default))
+        point[n] = v
+        kd = (known_draws or {}).get(n)
+        draws[n] = np.full(n_boot, v) if kd is None or len(kd) != n_boot else np.asarray(kd, float)
     groups = []
     for i, (obs, expr) in enumerate(steps):
         values, shown = solve_measurement(expr, obs.value, point)
@@ -353,13 +365,25 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
         draws.update({n: np.maximum(np.asarray(v, float), 0.0) for n, v in boot.items()})
         groups.append((obs, shown, list(values)))
     ests = {}
+    splits = []
     for obs, shown, names in groups:
         if len(names) > 1:
+            # a split of one measured sum: the sum is measured, the shares are the registry defaults'
+            # ratio (assumed); each part can be anything from 0 to the whole sum, and that is its interval
             ratio = ":".join(f"{registry.NUMERIC[n].default:g}" for n in names)
-            note = (f"only the sum {shown} is identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the"
-                    f" parameters measured before it); split {ratio} as the registry defaults (assumed)")
-        else:
-            note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
+            total = sum(point[n] for n in names)
+            total_draw = sum(np.asarray(draws[n], float) for n in names)
+            t_lo, t_hi = _percentiles(total_draw)
+            note = (f"split of a measured sum: only {shown} = {format_ns(total)} [{format_ns(t_lo)}, {format_ns(t_hi)}] is"
+                    f" identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the parameters measured"
+                    f" before it); this part is the registry defaults' share ({ratio}, assumed), and its interval is what"
+                    f" the split allows: 0 to the whole sum")
+            splits.append({"parameters": list(names), "sum_ns": _r(total), "sum_ci_low": _r(t_lo),
+                           "sum_ci_high": _r(t_hi), "shares": {n: _r(point[n] / total, 4) for n in names}})
+            for n in names:
+                ests[n] = Estimate(point[n], "measured", note, 0.0, max(t_hi, point[n]))
+            continue
+        note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
         for n in names:
             ests[n] = Estimate(point[n], "measured", note, *_percentiles(draws[n]))
     fitted = [float(_evaluate_measurable(expr, point)) for _, expr in steps]
@@ -367,7 +391,8 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
              "fitted_ns": _r(f), "residual_ns": _r(o.value - f, 4)} for (o, _), f in zip(steps, fitted)]
     names_all = [n for _, _, names in groups for n in names]
     record = {"name": "fault_and_copy", "parameters": names_all, "n_points": 3,
-              "identifiable": "; ".join(shown for _, shown, _ in groups),
+              "identifiable": "; ".join((f"split: {shown}" if len(names) > 1 else shown) for _, shown, names in groups),
+              "splits": splits,
               "forward": ["reuse_fault_ns", "page_copy_ns", "copy_fault_ns"],
               "split_rule": "several parameters in one measurement: split in the ratio of the registry defaults",
               "statistic": "/".join(sorted({o.statistic for o in (reuse, copy, copy_4k)})),
@@ -522,6 +547,21 @@ def fit_sibling(plain: Obs, spinning: Obs, *, rng: np.random.Generator, n_boot: 
     name, est, row = _fit_difference(forward, spinning, plain, d_draw, {}, {})
     record = {"name": "sibling", "parameters": [name], "n_points": 1, "forward": list(forward),
               "method": f"difference of two {spinning.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": [row]}
+    return FitOutcome({name: est}, record)
+
+
+def fit_cold(first: Obs, round_mean: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) -> FitOutcome:
+    """``cold_fault_ns`` from the first reuse fault after a fork, timed alone, against the mean of
+    fault_cost's rounds of 16 reuses after a fork (one cold, 15 following a fault), through the
+    model's expressions (their difference is 15/16 of the cold cost). A difference within noise of
+    0 or below gives 0 (the interval says how far it reaches)."""
+    forward = ("reuse_fault_cold_ns", "reuse_fault_ns")
+    d_draw = first.value - round_mean.value + math.hypot(first.se, round_mean.se) * rng.standard_normal(n_boot)
+    draws: dict = {}
+    name, est, row = _fit_difference(forward, first, round_mean, d_draw, {}, draws)
+    record = {"name": "cold", "parameters": [name], "n_points": 1, "forward": list(forward),
+              "method": f"difference of two {first.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
               "residuals": [row]}
     return FitOutcome({name: est}, record)
 

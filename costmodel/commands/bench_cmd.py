@@ -11,6 +11,7 @@ examples:
   costmodel bench --quick --out /tmp/m                   # every probe, fewer repetitions
   costmodel bench --probe remote_drain --out /tmp/rd --no-progress
   costmodel bench --out data/measurements/MACHINE --resume
+  costmodel bench --repeat 3 --out DIR     # the probes interleaved over 3 rounds: drift averaged and measured
   costmodel bench --resummarise data/measurements/MACHINE   # say what a rebuild from raw/ changes
   costmodel bench --resummarise data/measurements/MACHINE --force
 
@@ -37,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resummarise", type=Path, default=None, metavar="DIR",
                         help="run nothing: rebuild DIR/measurements.csv (and batch_size_found, per-probe "
                              "sample counts and skips) from DIR/raw/*.tsv.gz with the current summary code")
+    parser.add_argument("--repeat", type=int, default=1, metavar="N",
+                        help="split the repetitions over N rounds, the probes interleaved (round 1 of every probe, "
+                             "then round 2, ...): the host's drift between rounds averages out and is measured "
+                             "(the summary's round_sd; calibration and predict widen their intervals by it); "
+                             "about the same time as one round")
+    parser.add_argument("--seed", type=int, default=None, metavar="S",
+                        help="the recording's random seed (default: a fresh one, recorded in provenance.json)")
     parser.add_argument("--no-progress", action="store_true",
                         help="no progress output (otherwise a bar on a terminal, plain lines elsewhere)")
 
@@ -46,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.resummarise is not None:
         given = [flag for flag, on in (("--quick", args.quick), ("--probe", args.probe),
-                                       ("--out", args.out is not None), ("--resume", args.resume)) if on]
+                                       ("--out", args.out is not None), ("--resume", args.resume),
+                                       ("--repeat", args.repeat != 1), ("--seed", args.seed is not None)) if on]
         if given:
             raise UserError(f"--resummarise rebuilds DIR from its own raw files and runs nothing; "
                             f"drop {given[0]}")
@@ -57,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     out = args.out if args.out is not None else default_out_dir(args.quick)
     result = run_suite(out, quick=args.quick, probes=args.probe, force=args.force, resume=args.resume,
-                       progress=not args.no_progress)
+                       progress=not args.no_progress, repeat=args.repeat, seed=args.seed)
     for name, status in result.status.items():
         reason = result.reasons.get(name)
         print(f"{name:18s} {status}" + (f": {reason}" if reason else ""))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .. import presets, registry
 
@@ -55,14 +56,22 @@ def load_paramset(args: argparse.Namespace):
 
 
 def _machine_hint(default_path) -> str:
-    """Names a committed set measured on this machine's CPU when it is not the default."""
+    """Names a committed set measured on this machine's CPU when it is not the default; where no
+    committed set comes from this CPU, says so on standard error in one line with the two commands
+    that make one."""
     try:
         from ..bench.provenance import machine_facts
         from ..paramfile import sets_for_cpu
 
-        mine = [p for p in sets_for_cpu(machine_facts()) if p.resolve() != default_path.resolve()]
+        facts = machine_facts()
+        ours = sets_for_cpu(facts)
+        mine = [p for p in ours if p.resolve() != default_path.resolve()]
     except Exception:  # facts of an unusual machine: no hint rather than an error
         return ""
+    if not ours and facts.get("cpu_family") is not None:
+        from ..prediction import no_set_message
+
+        print(f"note: {no_set_message(facts)}", file=sys.stderr)
     return f"; measured on this machine's CPU: --params {mine[0]}" if mine else ""
 
 

@@ -27,10 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="calibrated parameter set (default: the set in data/params measured on the same CPU)")
     parser.add_argument("--json", action="store_true", help="rows and summary as one JSON object")
     parser.add_argument("--max-error", metavar="FRACTION", default=None,
-                        help="fail (exit 1) unless every priced configuration's predicted mean cost is within "
-                             "FRACTION of the measured mean (e.g. 0.15) and every measured copy and fault fraction's "
-                             "99%% interval holds the model, and every swap-loop ratio is within its own 20%% of the "
-                             "measured one; relax with --min-share")
+                        help="fail (exit 1) unless every configuration the model prices fully (those it says "
+                             "lack a concept are listed apart) has its predicted mean cost within FRACTION of the "
+                             "measured mean (e.g. 0.15) and its predicted 95%% interval around the measured mean, "
+                             "every measured copy and fault fraction's 99%% interval holds the model, and every "
+                             "swap-loop ratio is within its own 20%% of the measured one; relax with --min-share")
     parser.add_argument("--min-share", metavar="SHARE", default=None,
                         help="with --max-error: the share (0 to 1) of configurations that must agree, per check")
 

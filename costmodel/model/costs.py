@@ -23,10 +23,12 @@ def shootdown_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> s
     return sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (growth[shootdown_model], True))
 
 
-def fault_entry_ns(targets: sp.Expr = S["remote_cpus"]) -> sp.Expr:
-    """What every WP fault pays, reuse or copy: the entry, and the sibling cost while ``targets``
-    other CPUs run the mm."""
-    return S["fault_entry_ns"] + sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (S["sibling_fault_ns"], True))
+def fault_entry_ns(targets: sp.Expr = S["remote_cpus"], cold: sp.Expr = S["p_cold_fault"]) -> sp.Expr:
+    """What every WP fault pays, reuse or copy: the entry, the cold-path cost for the share ``cold``
+    of faults that come alone (first after a fork, a migration or other work), and the sibling cost
+    while ``targets`` other CPUs run the mm."""
+    return (S["fault_entry_ns"] + cold * S["cold_fault_ns"]
+            + sp.Piecewise((sp.S.Zero, sp.Eq(targets, 0)), (S["sibling_fault_ns"], True)))
 
 
 def shootdown_received_ns(ipis: sp.Expr = sp.S.One) -> sp.Expr:

@@ -39,16 +39,25 @@ class Measurable:
     build: Callable[[str], sp.Expr]  # shootdown_model -> expression
 
 
-def reuse_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero) -> sp.Expr:
-    """A WP fault that reuses the page, with ``targets`` other CPUs running the mm."""
-    return costs.fault_entry_ns(targets) + S["reuse_ns"]
+#: fault_cost times its faults in rounds of 16 writes after each fork: the first of each round is
+#: cold (p_cold_fault), the other 15 follow a fault; its *_first_* operations time the first alone
+ROUND_PAGES = 16
+ROUND_COLD = sp.Rational(1, ROUND_PAGES)
 
 
-def copy_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero) -> sp.Expr:
+def reuse_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero,
+                   cold: sp.Expr = ROUND_COLD) -> sp.Expr:
+    """A WP fault that reuses the page, with ``targets`` other CPUs running the mm; ``cold`` of
+    such faults come alone (by default fault_cost's rounds: one in 16)."""
+    return costs.fault_entry_ns(targets, cold) + S["reuse_ns"]
+
+
+def copy_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero,
+                  cold: sp.Expr = ROUND_COLD) -> sp.Expr:
     """A WP fault that copies, with ``targets`` other CPUs running the mm (0: no shootdown)."""
     parts = costs.copy_step_ns(shootdown_model)
     parts["shootdown"] = costs.shootdown_ns(shootdown_model, targets)
-    return costs.fault_entry_ns(targets) + sp.Add(*parts.values())
+    return costs.fault_entry_ns(targets, cold) + sp.Add(*parts.values())
 
 
 def page_copy_ns(shootdown_model: str = "linear") -> sp.Expr:
@@ -104,6 +113,16 @@ MEASURABLES: dict[str, Measurable] = {
                    lambda sd: reuse_fault_ns(sd) + costs.cross_cpu_fault_ns()),
         Measurable("copy_fault_other_cpu_ns", "WP fault that copies, on another CPU than the page's installer",
                    lambda sd: copy_fault_ns(sd) + costs.cross_cpu_fault_ns() + costs.cross_cpu_copy_ns()),
+        Measurable("reuse_fault_cold_ns", "WP fault that reuses, the first after a fork (cold)",
+                   lambda sd: reuse_fault_ns(sd, cold=sp.S.One)),
+        Measurable("copy_fault_cold_ns", "WP fault that copies, the first after a fork (cold)",
+                   lambda sd: copy_fault_ns(sd, cold=sp.S.One)),
+        Measurable("copy_fault_sibling_cold_ns",
+                   "WP fault that copies, the first after a fork (cold), one other CPU running the mm",
+                   lambda sd: copy_fault_ns(sd, sp.S.One, cold=sp.S.One)),
+        Measurable("reuse_drain_cold_ns", "WP fault that drains the one folio of the local batch and reuses, "
+                   "the first after a fork (cold)",
+                   lambda sd: reuse_fault_ns(sd, cold=sp.S.One) + costs.local_drain_ns(sp.S.One)),
         Measurable("page_copy_ns", "cold copy of one page", page_copy_ns),
         Measurable("shootdown_ns", "TLB shootdown to `targets` CPUs", shootdown_at_ns),
         Measurable("shootdown_receive_ns", "what a CPU running the mm loses to one shootdown IPI it receives",

@@ -47,7 +47,7 @@ static inline void flush_lines(const char *p, size_t n)
 int probe_main(void)
 {
 	hx_pin(0);
-	long reps4k = hx.reps > 0 ? hx.reps : (hx.quick ? 300 : 3000);
+	long reps4k = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 300 : 3000);
 	static const size_t large_sizes[] = { 64UL << 10, 1UL << 20, 16UL << 20, 256UL << 20 };
 	const int nlarge = sizeof large_sizes / sizeof large_sizes[0];
 	long large_reps[4];
@@ -56,7 +56,7 @@ int probe_main(void)
 		long r = hx.quick ? 10 : 60;
 		if (large_sizes[i] >= (256UL << 20))
 			r = hx.quick ? 3 : 15;
-		large_reps[i] = hx.reps > 0 ? hx.reps : r;
+		large_reps[i] = hx.reps > 0 ? hx.reps : hx_scaled(r);
 		total += large_reps[i];
 	}
 	hx_plan(total);

@@ -42,7 +42,7 @@ static double one_sample(int m)
 int probe_main(void)
 {
 	int mmax = hx.max_folios > 0 ? (int)hx.max_folios : 30;
-	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 100 : 1000);
+	long reps = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 100 : 1000);
 	hx_pin(0);
 	hx_realtime(1);   /* no other task adds to this CPU's batch between the drain and the timing */
 	resident = hx_map(HX_PAGE, 0);

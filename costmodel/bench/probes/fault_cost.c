@@ -20,6 +20,12 @@
  *                          were last touched elsewhere
  *   copy_child_alive_other_cpu  copy_child_alive, the child asleep on this CPU and the write made on
  *                          the other: the copy's source lines come from this CPU's cache
+ *   reuse_first_after_fork reuse_after_fork, but only the first write after the fork is timed (one
+ *                          per round; the stack's own faults taken first, as the workload probe does):
+ *                          a fault that comes alone, against the rounds' 15 faults that follow a fault
+ *   copy_first_child_alive copy_child_alive, only the first write after the fork timed
+ *   copy_first_child_alive_spinning  the same with the sibling spinning (a *_spinning op); its counting
+ *                          rounds count the TLB IPIs each CPU takes during that one write
  * The sibling exists only in the blocks of the *_spinning ops: each pass runs one block of the
  * other ops (shuffled; the process single-threaded as before) and then one block of the two
  * spinning ops (shuffled), the sibling created for it, seen spinning and settled, and joined after.
@@ -47,6 +53,7 @@
 const char *const hx_probe_name = "fault_cost";
 
 #define ROUND_PAGES 16   /* pages per round; below the batch size so they stay in the batch */
+#define COUNT_SINGLE_ROUNDS 32   /* untimed counting rounds per block of a one-write op */
 #define SPIN_SETTLE_US 100000   /* as shootdown: a vCPU just woken may be parked by the host a while */
 
 static int hold_cpu, other_cpu;
@@ -56,17 +63,25 @@ static int pfn_visible;
 static long mislabeled;
 
 enum op { FIRST_TOUCH, ZERO_READ, ZERO_WRITE, REUSE_FORK, REUSE_DRAIN, COPY_ALIVE, COPY_BATCH,
-	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, REUSE_OTHER, COPY_OTHER, NOPS };
+	  COPY_ALIVE_SPIN, REUSE_FORK_SPIN, REUSE_OTHER, COPY_OTHER, REUSE_FIRST, COPY_FIRST,
+	  COPY_FIRST_SPIN, NOPS };
 static const char *const op_names[NOPS] = {
 	"first_touch", "zero_page_read", "zero_page_then_write", "reuse_after_fork",
 	"reuse_drain_local", "copy_child_alive", "copy_batch_ref",
 	"copy_child_alive_spinning", "reuse_after_fork_spinning", "reuse_other_cpu",
-	"copy_child_alive_other_cpu",
+	"copy_child_alive_other_cpu", "reuse_first_after_fork", "copy_first_child_alive",
+	"copy_first_child_alive_spinning",
 };
+
+/* one timed fault per round: the first write after the fork */
+static int is_single_op(int op)
+{
+	return op == REUSE_DRAIN || op == REUSE_FIRST || op == COPY_FIRST || op == COPY_FIRST_SPIN;
+}
 
 static int is_spinning_op(int op)
 {
-	return op == COPY_ALIVE_SPIN || op == REUSE_FORK_SPIN;
+	return op == COPY_ALIVE_SPIN || op == REUSE_FORK_SPIN || op == COPY_FIRST_SPIN;
 }
 
 /* ---- the spinning sibling ----
@@ -131,6 +146,15 @@ static void sibling_stop(void)
 	sib_running = 0;
 }
 
+/* Writes to the current stack page(s), so that after a fork the WP faults on our own stack are
+ * taken here and not inside the timed write (as the workload probe does). */
+__attribute__((noinline)) static void touch_stack(void)
+{
+	volatile char pad[3 * 1024];
+	for (size_t i = 0; i < sizeof pad; i += 256)
+		pad[i] = (char)i;
+}
+
 static inline double timed_write(volatile char *p)
 {
 	uint64_t t0 = hx_now_ns();
@@ -170,7 +194,7 @@ static int keep_verified(char *p, int n, int want_copy)
 }
 
 /* TLB IPIs the other CPU took during the timed writes of counting rounds (ipi_ops: writes). */
-static long long ipi_total[NOPS], ipi_ops[NOPS];
+static long long ipi_total[NOPS], ipi_ops[NOPS], ipi_hold_total[NOPS], ipi_hold_start;
 static int counting, ipi_visible;
 
 /* Call with start = -1 before the writes (returns the count), then with that count after them.
@@ -184,11 +208,15 @@ static inline long long ipi_mark(enum op op, long long start)
 	if (start < 0) {
 		times[0] = 0;
 		(void)hx_tlb_ipis(other_cpu, other_cpu);
+		(void)hx_tlb_ipis(hold_cpu, hold_cpu);
+		ipi_hold_start = hx_tlb_ipis(hold_cpu, hold_cpu);
 	}
 	long long v = hx_tlb_ipis(other_cpu, other_cpu);
 	if (start >= 0 && v >= 0) {
+		long long h = hx_tlb_ipis(hold_cpu, hold_cpu);
 		ipi_total[op] += v - start;
-		ipi_ops[op] += ROUND_PAGES;
+		ipi_hold_total[op] += h - ipi_hold_start;
+		ipi_ops[op] += is_single_op(op) ? 1 : ROUND_PAGES;
 	}
 	return v;
 }
@@ -261,6 +289,32 @@ static int run_round(enum op op)
 		times[n++] = timed_write(p);
 		n = keep_verified(p, n, 0);
 		break;
+	case REUSE_FIRST: {
+		hx_touch(p, bytes);
+		hx_drain_local();          /* on the LRU: no drain in the fault */
+		record_pfns(p, 1);
+		hx_fork_exit_wait();
+		touch_stack();
+		long long ipi0 = ipi_mark(op, -1);
+		times[n++] = timed_write(p);
+		ipi_mark(op, ipi0);
+		n = keep_verified(p, n, 0);
+		break;
+	}
+	case COPY_FIRST:
+	case COPY_FIRST_SPIN: {
+		hx_touch(p, bytes);
+		hx_drain_local();
+		record_pfns(p, 1);
+		pid_t child = hx_fork_sleeper(other_cpu, -1);
+		touch_stack();
+		long long ipi0 = ipi_mark(op, -1);
+		times[n++] = timed_write(p);
+		ipi_mark(op, ipi0);
+		hx_kill_child(child);
+		n = keep_verified(p, n, 1);
+		break;
+	}
 	case COPY_ALIVE:
 	case COPY_ALIVE_SPIN: {        /* the same; the sibling spins on other_cpu throughout */
 		hx_touch(p, bytes);
@@ -308,13 +362,13 @@ int probe_main(void)
 	hx_meta("verified", "%s", pfn_visible ? "reuse and copy samples checked by PFN"
 					      : "no: PFNs hidden (not root), reuse/copy samples unchecked");
 
-	long samples_per_op = hx.reps > 0 ? hx.reps : (hx.quick ? 320 : 3200);
+	long samples_per_op = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 320 : 3200);
 	int passes = hx.quick ? 2 : 4;
 	long rounds[NOPS];
 	int runnable[NOPS];
 	long total = 0, nrounds = 0;
 	for (int op = 0; op < NOPS; op++) {
-		int per_round = op == REUSE_DRAIN ? 1 : ROUND_PAGES;
+		int per_round = is_single_op(op) ? 1 : ROUND_PAGES;
 		rounds[op] = (samples_per_op + per_round - 1) / per_round;
 		if (op == REUSE_DRAIN)
 			rounds[op] = rounds[op] / 4 > 0 ? rounds[op] / 4 : 1;   /* one fault per round: fewer */
@@ -400,6 +454,10 @@ int probe_main(void)
 				for (int k = 0; k < 2; k++)
 					if (runnable[counted[spin][k]])
 						run_round(counted[spin][k]);
+				/* single-write ops: more rounds, so that a count per write means something */
+				enum op single = spin ? COPY_FIRST_SPIN : COPY_FIRST;
+				for (int k = 0; k < COUNT_SINGLE_ROUNDS && runnable[single]; k++)
+					run_round(single);
 				counting = 0;
 			}
 			if (spin)
@@ -415,6 +473,9 @@ int probe_main(void)
 			snprintf(key, sizeof key, "tlb_ipis_per_fault_%s", op_names[op]);
 			hx_meta(key, "%.3f (%lld TLB IPIs to cpu %d during %lld writes of untimed counting rounds)",
 				(double)ipi_total[op] / (double)ipi_ops[op], ipi_total[op], other_cpu, ipi_ops[op]);
+			snprintf(key, sizeof key, "tlb_ipis_writer_per_fault_%s", op_names[op]);
+			hx_meta(key, "%.3f (%lld TLB IPIs to the writing cpu %d during the same writes)",
+				(double)ipi_hold_total[op] / (double)ipi_ops[op], ipi_hold_total[op], hold_cpu);
 		}
 	for (int op = 0; op < NOPS; op++)
 		if (runnable[op] && !kept[op]) {

@@ -25,7 +25,13 @@
 #define MADV_COLD 20
 #endif
 
-struct hx_options hx = { .quick = 0, .reps = 0, .warmup = -1, .max_folios = 0, .seed = 1 };
+struct hx_options hx = { .quick = 0, .reps = 0, .warmup = -1, .max_folios = 0, .seed = 1, .share = 1 };
+
+long hx_scaled(long reps)
+{
+	long r = reps / (hx.share > 1 ? hx.share : 1);
+	return r > 0 ? r : 1;
+}
 double hx_timer_overhead_ns;
 
 static cpu_set_t original_affinity;
@@ -720,10 +726,14 @@ int main(int argc, char **argv)
 			hx.warmup = parse_long(a, argv[++i]);
 		} else if (i + 1 < argc && !strcmp(a, "--max-folios")) {
 			hx.max_folios = parse_long(a, argv[++i]);
+		} else if (i + 1 < argc && !strcmp(a, "--share")) {
+			hx.share = parse_long(a, argv[++i]);
+			if (hx.share < 1)
+				hx.share = 1;
 		} else if (i + 1 < argc && !strcmp(a, "--seed")) {
 			hx.seed = (uint64_t)parse_long(a, argv[++i]);
 		} else {
-			fprintf(stderr, "usage: %s [--quick] [--reps N] [--warmup N] [--max-folios N] [--seed N] | --facts\n",
+			fprintf(stderr, "usage: %s [--quick] [--reps N] [--warmup N] [--max-folios N] [--seed N] [--share N] | --facts\n",
 				argv[0]);
 			return 2;
 		}
@@ -744,6 +754,9 @@ int main(int argc, char **argv)
 
 	printf("probe\tname=%s\tformat=%d\n", hx_probe_name, HX_FORMAT);
 	hx_meta("quick", "%d", hx.quick);
+	hx_meta("seed", "%llu", (unsigned long long)hx.seed);
+	if (hx.share > 1)
+		hx_meta("share", "one round of %ld: 1/%ld of the default repetitions", hx.share, hx.share);
 	hx_meta("online_cpus", "%d", hx_online_cpus());
 	calibrate_timer();
 	last_flush_ns = hx_now_ns();

@@ -38,10 +38,13 @@ struct hx_options {
 	long warmup;        /* --warmup N: untimed rounds before measuring (-1 = probe default) */
 	long max_folios;    /* --max-folios N: largest batch fill a probe should try (0 = default) */
 	uint64_t seed;      /* --seed N: shuffling seed */
+	long share;         /* --share N: this run is one round of N (bench --repeat N): 1/N of the repetitions */
 };
 
 extern struct hx_options hx;
-extern double hx_timer_overhead_ns;   /* median cost of an empty hx_now_ns() pair */
+extern double hx_timer_overhead_ns;
+/* A default repetition count for this run: reps / share (at least 1). */
+long hx_scaled(long reps);   /* median cost of an empty hx_now_ns() pair */
 
 /* Defined by each probe. */
 extern const char *const hx_probe_name;

@@ -528,7 +528,7 @@ static void add(int op, int folios, int state, long reps_full, long reps_quick)
 	if (nconf == MAX_CONFIGS)
 		hx_die("too many configurations");
 	configs[nconf] = (struct trial){ op, folios, state };
-	reps_of[nconf++] = hx.reps > 0 ? hx.reps : (hx.quick ? reps_quick : reps_full);
+	reps_of[nconf++] = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? reps_quick : reps_full);
 }
 
 int probe_main(void)

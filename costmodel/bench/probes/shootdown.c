@@ -161,7 +161,7 @@ int probe_main(void)
 		ncpu = 1024;
 	hx_pin(0);
 	hx_realtime(1);
-	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 300 : 4000);
+	long reps = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 300 : 4000);
 	int passes = hx.quick ? 2 : 4;
 	long per_block = reps / passes > 0 ? reps / passes : 1;
 	long warm = hx.warmup >= 0 ? hx.warmup : 50;

@@ -538,8 +538,8 @@ int probe_main(void)
 			for (int same = 0; same <= 1; same++)
 				for (int sib = 0; sib <= 1; sib++)
 					configs[nconf++] = (struct wconfig){ s, pth, same, sib };
-	long rounds = hx.reps > 0 ? hx.reps : (hx.quick ? 2 : 12);
-	long loop_iters = hx.quick ? 500 : 4000;
+	long rounds = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 2 : 12);
+	long loop_iters = hx_scaled(hx.quick ? 500 : 4000);
 	hx_plan((long)nconf * rounds * ROUND_PAGES * 3 + 8 * (loop_iters / LOOP_BLOCK));
 
 	hx_pin(hold_cpu);

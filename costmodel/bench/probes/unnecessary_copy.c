@@ -108,10 +108,10 @@ int probe_main(void)
 	if (!hx_need_pfns())
 		return 0;
 
-	long cross_reps = hx.quick ? 16 : 1000;
-	long same_reps = hx.quick ? 4 : 200;
-	long pages_reps = hx.quick ? 4 : 200;
-	long huge_reps = hx.quick ? 4 : 100;
+	long cross_reps = hx_scaled(hx.quick ? 16 : 1000);
+	long same_reps = hx_scaled(hx.quick ? 4 : 200);
+	long pages_reps = hx_scaled(hx.quick ? 4 : 200);
+	long huge_reps = hx_scaled(hx.quick ? 4 : 100);
 	if (hx.reps > 0)
 		cross_reps = same_reps = pages_reps = huge_reps = hx.reps;
 

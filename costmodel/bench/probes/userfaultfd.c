@@ -186,7 +186,7 @@ int probe_main(void)
 	memset(source_page, 7, HX_PAGE);
 	hx_drain_local();   /* sets up the resident page before any thread uses it */
 
-	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 40 : 400);
+	long reps = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 40 : 400);
 	long warm = hx.warmup >= 0 ? hx.warmup : 20;
 	int nsame = ncpu > 1 ? 2 : 1;
 	if (ncpu < 2)

@@ -342,7 +342,7 @@ int probe_main(void)
 	add_time(50000, 200, 0, 0);
 	add_time(50000, 200, 0, 100);
 
-	long reps = hx.reps > 0 ? hx.reps : (hx.quick ? 24 : 400);
+	long reps = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 24 : 400);
 	reps += reps % 2;   /* a 50% configuration splits its trials exactly */
 	int passes = hx.quick ? 2 : 4;
 	long per_pass = reps / passes;
