@@ -9,7 +9,7 @@ import struct
 import numpy as np
 import pytest
 
-from costmodel.trace import count, ingest
+from costmodel.trace import count, derive, ingest
 from costmodel.trace.tracefs import EventFormat, Field, parse_format
 
 PAGE = 4096
@@ -196,3 +196,48 @@ def test_counting_rules_on_a_hand_made_stream():
     assert list(c.moves["folios"]) == [4, 2] and list(c.moves["cause"]) == ["local_drain", "local_drain"]
     # a held page written on another CPU drained that CPU's (empty) batch by the kernel's rule
     assert list(wp["in_fault_drain"]) == [True, True, False]
+
+
+def _hand_trace():
+    """A hand-made dataset: CPU 0's batch (size 4), four model pages, and its moves.
+
+    page a: installed t=0, position 0, WP fault at t=100; a local drain at t=40 takes 3 folios
+            -> waits 40 ns, ended by a local drain, 2 adds behind it
+    page b: installed t=50, position 0, WP fault at t=60 (its own in-fault drain at t=60 is not
+            in its gap) -> waits 10 ns, ended by the fault, 0 adds
+    page c: installed t=200, position 1, WP fault at t=500; the batch fills at t=300 (4 folios)
+            -> waits 100 ns, ended by filling, 2 adds behind it
+    page d: installed t=310, position 0, WP fault at t=400; a drain-all at t=350 takes 1 folio
+            -> waits 40 ns, ended by a drain-all, 0 adds
+    """
+    import pandas as pd
+
+    from costmodel.trace.dataset import Trace
+
+    wp = pd.DataFrame({"t_ns": [100, 60, 500, 400], "install_cpu": [0, 0, 0, 0], "gap_ns": [100, 10, 300, 90],
+                       "page": ["anon"] * 4, "batch_position": [0, 0, 1, 0], "adds_in_gap": [2, 0, 3, 0],
+                       "held": [False, True, False, False]})
+    moves = pd.DataFrame({"t_ns": [40, 60, 300, 350], "cpu": [0, 0, 0, 0], "pid": [1, 1, 1, 1],
+                          "folios": [3, 1, 4, 1], "cause": ["local_drain", "local_drain", "fill", "drain_all"]})
+    meta = {"batch_size": 4, "recording": {"t_start_ns": 0, "t_end_ns": 10**9},
+            "cpus": {"0": {"adds": 100, "large_adds": 0, "moves_local_drain": 2, "moves_drain_all": 1,
+                           "moves_fill": 1}}}
+    return Trace(None, meta, wp, moves, pd.DataFrame())
+
+
+def test_residency_rates_count_the_waits_by_hand():
+    """The model's batch rates are per second a page waited in its batch: from the hand count in
+    _hand_trace, 190 ns of waiting, 1 local drain, 1 drain-all, 4 adds behind the pages; the
+    wall-time rates (per second of the 1 s recording) are kept beside them."""
+    tr = _hand_trace()
+    w = derive.residency_windows(tr)
+    assert w["residency_ns"].tolist() == [40, 10, 100, 40]
+    assert w["ended_by"].tolist() == ["local_drain", "fault", "fill", "drain_all"]
+    assert w["adds_in_wait"].tolist() == [2, 0, 2, 0]
+    r = derive.per_cpu_rates(tr).iloc[0]
+    assert r["explicit_drains_per_s"] == pytest.approx(1 / 190e-9)
+    assert r["drain_all_per_s"] == pytest.approx(1 / 190e-9)
+    assert r["batch_adds_per_s"] == pytest.approx(4 / 190e-9)
+    assert r["explicit_drains_per_s_wall"] == pytest.approx(2.0)
+    assert r["batch_adds_per_s_wall"] == pytest.approx(100.0)
+    assert r["explicit_drains_per_s_low"] <= r["explicit_drains_per_s"] <= r["explicit_drains_per_s_high"]

@@ -55,23 +55,141 @@ def model_faults(trace: Trace) -> pd.DataFrame:
     return wp[(wp["page"] == KIND_ANON) & (wp["gap_ns"] >= 0)].reset_index(drop=True)
 
 
-def per_cpu_rates(trace: Trace) -> pd.DataFrame:
-    """Per CPU: adds, local drains, drain-all works and large adds, as rates with intervals."""
+#: what ends a page's wait in its batch other than filling, by the model's rate it measures
+RESIDENCY_CAUSES = {"local_drain": "explicit_drains_per_s", "drain_all": "drain_all_per_s", "large_add": "large_adds_per_s"}
+#: bootstrap resamples of the batches for the residency rates' intervals
+RESIDENCY_BOOT = 400
+
+
+def residency_windows(trace: Trace, pop: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per model WP fault: how long its page waited in its installing CPU's batch and what ended the
+    wait. The wait runs from the install to the first move of that CPU's batch after it (any
+    cause: the page left with it) or to the WP fault, whichever comes first; a move at or after
+    the fault's own time (its own in-fault drain) does not end the wait early. Columns:
+    ``cpu``, ``residency_ns``, ``ended_by`` (a move's cause, or ``"fault"``), ``adds_in_wait`` (the
+    adds that joined the batch behind the page while it waited: the adds in the gap when the fault
+    ended the wait, else the folios the ending move took less the page and the ``batch_position``
+    ahead of it; NaN where the position is unknown) and ``batch`` (which batch generation of that
+    CPU the page was in: pages of one batch share the move that ends it)."""
+    pop = model_faults(trace) if pop is None else pop
+    n = len(pop)
+    out = pd.DataFrame({"cpu": pop["install_cpu"].to_numpy(int), "residency_ns": pop["gap_ns"].to_numpy(np.int64),
+                        "ended_by": np.full(n, "fault", dtype=object), "batch": np.full(n, -1, np.int64),
+                        "adds_in_wait": np.where(pop["adds_in_gap"].to_numpy() >= 0,
+                                                 pop["adds_in_gap"].to_numpy(float), np.nan)})
+    pos = pop["batch_position"].to_numpy(float) if "batch_position" in pop else np.full(n, -1.0)
+    mv = trace.moves
+    if not n or not len(mv):
+        return out
+    tf = pop["t_ns"].to_numpy(np.int64)
+    ti = tf - pop["gap_ns"].to_numpy(np.int64)
+    for c, g in mv.sort_values("t_ns").groupby("cpu"):
+        sel = np.flatnonzero(out["cpu"].to_numpy() == int(c))
+        if not len(sel):
+            continue
+        tm = g["t_ns"].to_numpy(np.int64)
+        cause = g["cause"].to_numpy(object)
+        folios = g["folios"].to_numpy(float)
+        j = np.searchsorted(tm, ti[sel], side="right")     # the first move after the install
+        has = j < len(tm)
+        jj = np.minimum(j, len(tm) - 1)
+        moved = has & (tm[jj] < tf[sel])
+        res = np.where(moved, tm[jj] - ti[sel], tf[sel] - ti[sel])
+        out.loc[sel, "residency_ns"] = res
+        out.loc[sel[moved], "ended_by"] = cause[jj[moved]]
+        behind = folios[jj[moved]] - 1 - pos[sel[moved]]
+        out.loc[sel[moved], "adds_in_wait"] = np.where(pos[sel[moved]] >= 0, np.maximum(behind, 0), np.nan)
+        out.loc[sel, "batch"] = int(c) * (len(mv) + 1) + j
+    return out
+
+
+def _ratio_interval(events: np.ndarray, exposure: np.ndarray, clusters: np.ndarray, seed: int = 1) -> tuple:
+    """Events over exposure (the rate of a hazard with censoring), with a 95% interval that
+    resamples whole clusters (a drain ends the wait of every page in its batch at once, so the
+    pages of one batch are one observation, not many)."""
+    total = float(exposure.sum())
+    if total <= 0:
+        return math.nan, math.nan, math.nan
+    value = float(events.sum()) / total
+    _, cl = np.unique(clusters, return_inverse=True)
+    e = np.bincount(cl, weights=events)
+    x = np.bincount(cl, weights=exposure)
+    m = len(e)
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, m, size=(RESIDENCY_BOOT, m))
+    w = np.stack([np.bincount(p, minlength=m) for p in pick])
+    boot = (w @ e) / np.maximum(w @ x, 1e-300)
+    lo, hi = np.quantile(boot, [0.025, 0.975])
+    if e.sum() == 0:   # no event: the exact Poisson upper end over the exposure
+        hi = _sps.chi2.ppf(0.975, 2) / 2 / total
+    return value, float(lo), float(hi)
+
+
+def residency_rates(trace: Trace, pop: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per installing CPU: adds, local drains, drain-alls and large adds per second of the time a
+    model page waited in that CPU's batch (the model's ``batch_adds_per_s``,
+    ``explicit_drains_per_s``, ``drain_all_per_s`` and the large-add rate: the rates at which the
+    holding CPU's batch takes adds and is moved while the page waits), with cluster-bootstrap
+    intervals; and the waits themselves."""
+    w = residency_windows(trace, pop)
+    rows = []
+    for c, g in w.groupby("cpu"):
+        exp_s = g["residency_ns"].to_numpy(float) / 1e9
+        row = {"cpu": int(c), "residency_s": float(exp_s.sum()), "waits": int(len(g))}
+        known = ~np.isnan(g["adds_in_wait"].to_numpy(float))
+        v, lo, hi = _ratio_interval(g["adds_in_wait"].to_numpy(float)[known], exp_s[known], g["batch"].to_numpy()[known])
+        row.update({"batch_adds_per_s": v, "batch_adds_per_s_low": lo, "batch_adds_per_s_high": hi})
+        for cause, name in RESIDENCY_CAUSES.items():
+            ev_ = (g["ended_by"].to_numpy() == cause).astype(float)
+            v, lo, hi = _ratio_interval(ev_, exp_s, g["batch"].to_numpy())
+            row.update({name: v, f"{name}_low": lo, f"{name}_high": hi, f"waits_ended_by_{cause}": int(ev_.sum())})
+        row["waits_ended_by_fill"] = int((g["ended_by"] == "fill").sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def per_cpu_rates(trace: Trace, pop: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per CPU: the model's batch rates with intervals, and the same per second of wall time.
+
+    ``batch_adds_per_s``, ``explicit_drains_per_s`` and ``drain_all_per_s`` are the model's: per
+    second of the time the model's pages waited in that CPU's batch (:func:`residency_rates`);
+    ``p_large_add`` is the large adds per second of waiting over the adds per second of waiting, so
+    that ``batch_adds_per_s * p_large_add`` is the large-add rate while a page waits. The same four
+    over the whole recording are kept as ``*_wall`` (the CPU's adds, moves and large adds per
+    second of wall time; for a CPU that installed no model page they stand in)."""
     d = trace.duration_s
     rows = []
     for cpu, c in sorted(trace.meta.get("cpus", {}).items(), key=lambda kv: int(kv[0])):
-        adds = poisson_rate(c["adds"], d)
-        drains = poisson_rate(c["moves_local_drain"], d)
-        alls = poisson_rate(c["moves_drain_all"], d)
+        row = {"cpu": int(cpu), "adds": c["adds"], "local_drains": c["moves_local_drain"], "fills": c["moves_fill"]}
+        for name, k in (("batch_adds_per_s", c["adds"]), ("explicit_drains_per_s", c["moves_local_drain"]),
+                        ("drain_all_per_s", c["moves_drain_all"])):
+            r = poisson_rate(k, d)
+            row.update({f"{name}_wall": r["value"], f"{name}_wall_low": r["low"], f"{name}_wall_high": r["high"]})
         large = share(c["large_adds"], c["adds"]) if c["adds"] else {"value": 0.0, "low": 0.0, "high": 1.0, "n": 0}
-        rows.append({"cpu": int(cpu), "batch_adds_per_s": adds["value"], "batch_adds_per_s_low": adds["low"],
-                     "batch_adds_per_s_high": adds["high"], "explicit_drains_per_s": drains["value"],
-                     "explicit_drains_per_s_low": drains["low"], "explicit_drains_per_s_high": drains["high"],
-                     "drain_all_per_s": alls["value"], "drain_all_per_s_low": alls["low"],
-                     "drain_all_per_s_high": alls["high"], "p_large_add": large["value"],
-                     "p_large_add_low": large["low"], "p_large_add_high": large["high"],
-                     "adds": c["adds"], "local_drains": c["moves_local_drain"], "fills": c["moves_fill"]})
-    return pd.DataFrame(rows)
+        row.update({"p_large_add_wall": large["value"], "p_large_add_wall_low": large["low"],
+                    "p_large_add_wall_high": large["high"]})
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    if not len(out):
+        return out
+    res = residency_rates(trace, pop)
+    res = res.set_index("cpu").reindex(out["cpu"]).reset_index(drop=True) if len(res) else pd.DataFrame(index=out.index)
+
+    def col(name: str) -> np.ndarray:
+        return res[name].to_numpy(float) if name in res else np.full(len(out), np.nan)
+
+    for name in ("batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s"):
+        for sfx in ("", "_low", "_high"):
+            r = col(f"{name}{sfx}")
+            out[f"{name}{sfx}"] = np.where(np.isnan(r), out[f"{name}_wall{sfx}"], r)
+    lam = out["batch_adds_per_s"].to_numpy(float)
+    for sfx in ("", "_low", "_high"):
+        with np.errstate(all="ignore"):
+            q = np.clip(col(f"large_adds_per_s{sfx}") / np.where(lam > 0, lam, np.nan), 0.0, 1.0)
+        out[f"p_large_add{sfx}"] = np.where(np.isnan(q), out[f"p_large_add_wall{sfx}"], q)
+    for name in ("residency_s", "waits"):
+        out[name] = np.nan_to_num(col(name))
+    return out
 
 
 def derive(trace: Trace) -> dict:
@@ -109,16 +227,28 @@ def derive(trace: Trace) -> dict:
     if n and len(cpus):
         by = cpus.set_index("cpu")
         inst = pop["install_cpu"].to_numpy()
-        for name in ("batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s", "p_large_add"):
+        notes = {"batch_adds_per_s": "per second a model page waited in its batch (the model's rate)",
+                 "explicit_drains_per_s": "per second a model page waited in its batch (the model's rate)",
+                 "drain_all_per_s": "per second a model page waited in its batch (the model's rate)",
+                 "p_large_add": "large adds over adds, both per second a model page waited",
+                 "batch_adds_per_s_wall": "per second of wall time (not the model's rate; for comparison)",
+                 "explicit_drains_per_s_wall": "per second of wall time (not the model's rate; for comparison)",
+                 "drain_all_per_s_wall": "per second of wall time (not the model's rate; for comparison)",
+                 "p_large_add_wall": "share of all adds (not the model's rate; for comparison)"}
+        for name, note in notes.items():
             col = by[name].reindex(inst).to_numpy(float)
             lo = by[f"{name}_low"].reindex(inst).to_numpy(float)
             hi = by[f"{name}_high"].reindex(inst).to_numpy(float)
             out[name] = {"value": float(np.nanmean(col)), "low": float(np.nanmean(lo)), "high": float(np.nanmean(hi)),
-                         "note": "the installing CPU's rate, averaged over the model's WP faults"}
+                         "note": f"{note}; the installing CPU's, averaged over the model's WP faults"}
         for row in cpus.itertuples():
-            for name in ("batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s"):
+            for name in ("batch_adds_per_s", "batch_adds_per_s_wall", "explicit_drains_per_s", "explicit_drains_per_s_wall",
+                         "drain_all_per_s", "drain_all_per_s_wall"):
                 out[f"{name}.cpu{row.cpu}"] = {"value": getattr(row, name), "low": getattr(row, f"{name}_low"),
                                                "high": getattr(row, f"{name}_high")}
+            if row.waits:
+                out[f"residency_s.cpu{row.cpu}"] = {"value": row.residency_s, "low": None, "high": None,
+                                                    "note": f"total wait of {int(row.waits)} model pages in the batch"}
     calls = trace.counts.get("drain_all_calls", {}).get("count", 0)
     out["drain_all_calls_per_s"] = poisson_rate(int(calls), d)
     out["drain_all_calls_per_s"]["note"] = "lru_add_drain_all() calls that queued work (system-wide)"
@@ -135,8 +265,10 @@ def drains_in_gap(trace: Trace) -> dict:
     Among the model's faults whose page the adds alone would have left in its batch (measured
     position J plus adds in the gap k below B - 1), the measured share whose installing CPU's batch
     moved for another reason in the gap, against the model's probability of the same event at
-    each fault (1 - its residency with J and k fixed, drains Poisson at the CPU's mean rates:
-    ``costmodel.model.residency``). A large gap between the two is a concept the model lacks:
+    each fault (1 - its residency with J and k fixed, drains Poisson at the CPU's residency-time
+    rates, and at its wall-time rates for comparison: ``costmodel.model.residency``). With the gap
+    as a count of adds, a page whose batch took no add in its gap cannot be drained in the model;
+    the share of such faults, and how many of them were moved, are reported. A large gap between the two is a concept the model lacks:
     drains that come with the faults rather than at random."""
     from .. import registry
     from ..evaluate import _residency_fn
@@ -161,15 +293,24 @@ def drains_in_gap(trace: Trace) -> dict:
         moved[sel] = (np.searchsorted(t, tf, side="left") - np.searchsorted(t, ti, side="right")) > 0
     rates = per_cpu_rates(trace).set_index("cpu")
     inst = sub["install_cpu"].to_numpy()
-    values = registry.resolve({"batch_size": B, "gap_model": "fixed_count", "position_model": "fixed"})
-    values.update({"batch_adds_per_s": np.maximum(rates["batch_adds_per_s"].reindex(inst).to_numpy(float), 1e-6),
-                   "explicit_drains_per_s": rates["explicit_drains_per_s"].reindex(inst).to_numpy(float),
-                   "drain_all_per_s": rates["drain_all_per_s"].reindex(inst).to_numpy(float),
-                   "p_large_add": rates["p_large_add"].reindex(inst).to_numpy(float),
-                   "adds_between": sub["adds_in_gap"].to_numpy(float),
-                   "batch_position": sub["batch_position"].to_numpy(float)})
-    with np.errstate(all="ignore"):
-        r = np.asarray(_residency_fn("fixed_count", "fixed")({n: values[n] for n in registry.NUMERIC}), float)
+
+    def model_moved(sfx: str) -> np.ndarray:
+        values = registry.resolve({"batch_size": B, "gap_model": "fixed_count", "position_model": "fixed"})
+        values.update({"batch_adds_per_s": np.maximum(rates[f"batch_adds_per_s{sfx}"].reindex(inst).to_numpy(float), 1e-6),
+                       "explicit_drains_per_s": rates[f"explicit_drains_per_s{sfx}"].reindex(inst).to_numpy(float),
+                       "drain_all_per_s": rates[f"drain_all_per_s{sfx}"].reindex(inst).to_numpy(float),
+                       "p_large_add": rates[f"p_large_add{sfx}"].reindex(inst).to_numpy(float),
+                       "adds_between": sub["adds_in_gap"].to_numpy(float),
+                       "batch_position": sub["batch_position"].to_numpy(float)})
+        with np.errstate(all="ignore"):
+            return np.asarray(_residency_fn("fixed_count", "fixed")({n: values[n] for n in registry.NUMERIC}), float)
+
+    r = model_moved("")
+    r_wall = model_moved("_wall")
+    no_adds = sub["adds_in_gap"].to_numpy() == 0
     measured = share(int(moved.sum()), len(sub))
     return {"faults": int(len(sub)), "measured": measured, "model": float(np.mean(1 - r)),
+            "model_wall_rates": float(np.mean(1 - r_wall)),
+            "no_adds_in_gap": share(int(no_adds.sum()), len(sub)),
+            "measured_no_adds_in_gap": share(int(moved[no_adds].sum()), int(no_adds.sum())),
             "held_counted": share(int(sub["held"].astype(bool).sum()), len(sub)), "held_model": float(np.mean(r))}

@@ -99,8 +99,13 @@ def prediction_text(pred: dict) -> str:
         lines.append(f"  of the {g['faults']} faults whose page the adds alone would have left in its batch, "
                      f"{g['measured']['value']:.1%} [{g['measured']['low']:.1%}, {g['measured']['high']:.1%}] saw "
                      f"their batch moved by a drain or a large add in the gap; the model (Poisson drains at the "
-                     f"CPU's mean rate) says {g['model']:.1%}: held {g['held_counted']['value']:.1%} counted, "
+                     f"CPU's rates per second of waiting) says {g['model']:.1%} (at the wall-time rates "
+                     f"{g.get('model_wall_rates', float('nan')):.1%}): held {g['held_counted']['value']:.1%} counted, "
                      f"{g['held_model']:.1%} modelled")
+        if g.get("no_adds_in_gap"):
+            na, mn = g["no_adds_in_gap"], g["measured_no_adds_in_gap"]
+            lines.append(f"  of those, {na['value']:.1%} took no add in their gap (a gap of 0 adds: the model, counting "
+                         f"the gap in adds, cannot drain them); {_f(mn['value'], '{:.1%}')} of these were moved")
     lines += ["", f"  {'policy':20s} {'ns per WP fault [95%]':>28s} {'CPU us/s':>10s} {'p_copy':>7s} "
                   f"{'p_unneeded':>10s} {'p_drain':>8s} {'P(cheapest)':>11s}"]
     for p in pred["policies"]:

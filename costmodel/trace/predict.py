@@ -4,7 +4,7 @@ Every WP fault on a model page (its anonymous install was traced) is one paramet
 own gap (``gap_model = fixed_time``: the measured time from install to fault), whether it ran on
 the installing CPU, whether a live relative still mapped the frame (``p_other_ref``), whether the
 page was a large folio, the CPUs running the process then, and its installing CPU's add, drain and
-drain-all rates. The model (every declared policy, through :func:`costmodel.evaluate.evaluate_arrays`)
+drain-all rates per second its page waited in the batch. The model (every declared policy, through :func:`costmodel.evaluate.evaluate_arrays`)
 is evaluated at all these points at once and averaged: the closed forms mixed over the measured
 joint distribution, not evaluated at a mean gap (a real gap is not exponential). The derived means
 are evaluated too (exponential gap of the mean), to show what a person typing in the means would

@@ -158,7 +158,9 @@ def report_section(directory, params=None, index: int = 0) -> tuple[list[str], d
         f"the trace ({h['drain_cost_us']:.0f} us of it in-fault drains).</li>"
         + (f"<li>Of the {pred['drains_in_gap']['faults']} faults whose page the adds alone would have left in its "
            f"batch, {pred['drains_in_gap']['measured']['value']:.1%} saw the batch moved by a drain or a large add "
-           f"in the gap; the model's Poisson drains give {pred['drains_in_gap']['model']:.1%}.</li>"
+           f"in the gap; the model's Poisson drains give {pred['drains_in_gap']['model']:.1%} at the rates per second "
+           f"of waiting ({pred['drains_in_gap'].get('model_wall_rates', float('nan')):.1%} at the wall-time "
+           f"rates).</li>"
            if pred.get("drains_in_gap") else "") + "</ul>",
         _table(counts_frame(trace), "What the kernel did (counted)"),
         _table(derived_frame(trace, derived), "Derived workload parameters, beside the registry's defaults"),
