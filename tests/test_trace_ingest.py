@@ -241,3 +241,12 @@ def test_residency_rates_count_the_waits_by_hand():
     assert r["explicit_drains_per_s_wall"] == pytest.approx(2.0)
     assert r["batch_adds_per_s_wall"] == pytest.approx(100.0)
     assert r["explicit_drains_per_s_low"] <= r["explicit_drains_per_s"] <= r["explicit_drains_per_s_high"]
+
+
+def test_cold_faults_by_hand():
+    """A task's first WP fault and its first on another CPU are cold; the rest follow a fault."""
+    import pandas as pd
+
+    wp = pd.DataFrame({"t_ns": [5, 1, 2, 3, 4, 6], "pid": [7, 7, 7, 7, 8, 8], "cpu": [0, 0, 0, 1, 1, 1]})
+    # pid 7 in time order: t1 cpu0 (first), t2 cpu0, t3 cpu1 (moved), t5 cpu0 (moved); pid 8: t4 (first), t6
+    assert derive.cold_faults(wp).tolist() == [True, True, False, True, True, False]

@@ -50,9 +50,15 @@ def mean_of(x) -> dict:
 
 
 def model_faults(trace: Trace) -> pd.DataFrame:
-    """The WP faults the model describes: on pages whose anonymous install the trace saw."""
+    """The WP faults the model describes: on pages whose anonymous install the trace saw; with
+    ``cold`` (:func:`cold_faults`, judged among all the task's WP faults) where the table says who
+    faulted where."""
     wp = trace.wp
-    return wp[(wp["page"] == KIND_ANON) & (wp["gap_ns"] >= 0)].reset_index(drop=True)
+    keep = ((wp["page"] == KIND_ANON) & (wp["gap_ns"] >= 0)).to_numpy()
+    pop = wp[keep].reset_index(drop=True)
+    if "pid" in wp and "cpu" in wp:
+        pop["cold"] = cold_faults(wp)[keep]
+    return pop
 
 
 #: what ends a page's wait in its batch other than filling, by the model's rate it measures
@@ -192,6 +198,24 @@ def per_cpu_rates(trace: Trace, pop: pd.DataFrame | None = None) -> pd.DataFrame
     return out
 
 
+def cold_faults(wp: pd.DataFrame) -> np.ndarray:
+    """Per WP fault of the table: whether it is cold in the registry's sense (``p_cold_fault``):
+    the task's first WP fault in the trace (a task created by fork or clone, or one that was not
+    faulting before), or its first on another CPU than its previous WP fault (it moved). The
+    tables do not say when a parent forked, so a parent's first fault after its fork is not
+    marked: a lower bound, by at most one fault per fork (:func:`derive` gives the upper end)."""
+    if not len(wp):
+        return np.zeros(0, dtype=bool)
+    order = np.lexsort((wp["t_ns"].to_numpy(), wp["pid"].to_numpy()))
+    pid = wp["pid"].to_numpy()[order]
+    cpu = wp["cpu"].to_numpy()[order]
+    first = np.append(True, pid[1:] != pid[:-1])
+    moved = np.append(False, (pid[1:] == pid[:-1]) & (cpu[1:] != cpu[:-1]))
+    out = np.zeros(len(wp), dtype=bool)
+    out[order] = first | moved
+    return out
+
+
 def derive(trace: Trace) -> dict:
     """Every derived parameter as ``{value, low, high}`` (plus a note where one is needed)."""
     wp = trace.wp
@@ -249,6 +273,14 @@ def derive(trace: Trace) -> dict:
             if row.waits:
                 out[f"residency_s.cpu{row.cpu}"] = {"value": row.residency_s, "low": None, "high": None,
                                                     "note": f"total wait of {int(row.waits)} model pages in the batch"}
+    cold = cold_faults(wp)
+    forks = int(trace.meta.get("tasks", {}).get("forks", 0))
+    k_cold = int(cold.sum())
+    out["p_cold_fault"] = share(k_cold, len(wp))
+    if len(wp):
+        out["p_cold_fault"]["high"] = max(out["p_cold_fault"]["high"], min(1.0, share(k_cold + forks, len(wp))["high"]))
+    out["p_cold_fault"]["note"] = (f"a task's first WP fault or its first on another CPU ({k_cold} of {len(wp)}); a parent's "
+                                   f"first after each of its {forks} forks is not in the tables: the high end adds them")
     calls = trace.counts.get("drain_all_calls", {}).get("count", 0)
     out["drain_all_calls_per_s"] = poisson_rate(int(calls), d)
     out["drain_all_calls_per_s"]["note"] = "lru_add_drain_all() calls that queued work (system-wide)"

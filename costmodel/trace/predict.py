@@ -3,7 +3,8 @@
 Every WP fault on a model page (its anonymous install was traced) is one parameter point: its
 own gap (``gap_model = fixed_time``: the measured time from install to fault), whether it ran on
 the installing CPU, whether a live relative still mapped the frame (``p_other_ref``), whether the
-page was a large folio, the CPUs running the process then, and its installing CPU's add, drain and
+page was a large folio, the CPUs running the process then, whether it was cold (the task's first WP
+fault, or its first on another CPU: ``p_cold_fault``), and its installing CPU's add, drain and
 drain-all rates per second its page waited in the batch. The model (every declared policy, through :func:`costmodel.evaluate.evaluate_arrays`)
 is evaluated at all these points at once and averaged: the closed forms mixed over the measured
 joint distribution, not evaluated at a mean gap (a real gap is not exponential). The derived means
@@ -100,6 +101,7 @@ def _points(trace: Trace, pop, base: dict, rates, corner: tuple[str, str] | None
         "explicit_drains_per_s": np.nan_to_num(mu), "drain_all_per_s": np.nan_to_num(nu),
         "p_large_add": np.clip(np.nan_to_num(q), 0, 1),
         "p_same_cpu": pop["same_cpu"].to_numpy(float),
+        "p_cold_fault": pop["cold"].to_numpy(float) if "cold" in pop else base.get("p_cold_fault", 0.0),
         "p_other_ref": pop["live_sharer"].astype(float).to_numpy(),
         "p_large_folio": (pop["order"].to_numpy() > 0).astype(float),
         "remote_cpus": np.minimum(pop["remote_cpus"].to_numpy(float), base["cpus"] - 1),
@@ -207,7 +209,7 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
     # at the derived means, an exponential gap of the mean (what typing in the means would give)
     means = dict(base)
     for k_ in ("batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s", "p_large_add", "p_same_cpu",
-               "p_other_ref", "p_large_folio"):
+               "p_other_ref", "p_large_folio", "p_cold_fault"):
         v = derived.get(k_, {}).get("value")
         if v is not None and not (isinstance(v, float) and math.isnan(v)):
             means[k_] = float(np.clip(v, registry.NUMERIC[k_].low, registry.NUMERIC[k_].high))
