@@ -303,7 +303,7 @@ def drains_in_gap(trace: Trace) -> dict:
     the share of such faults, and how many of them were moved, are reported. A large gap between the two is a concept the model lacks:
     drains that come with the faults rather than at random."""
     from .. import registry
-    from ..evaluate import _residency_fn
+    from ..evaluate import residency_fn
 
     pop = model_faults(trace)
     if "batch_position" not in pop or not len(pop):
@@ -335,7 +335,7 @@ def drains_in_gap(trace: Trace) -> dict:
                        "adds_between": sub["adds_in_gap"].to_numpy(float),
                        "batch_position": sub["batch_position"].to_numpy(float)})
         with np.errstate(all="ignore"):
-            return np.asarray(_residency_fn("fixed_count", "fixed")({n: values[n] for n in registry.NUMERIC}), float)
+            return np.asarray(residency_fn("fixed_count", "fixed")({n: values[n] for n in registry.NUMERIC}), float)
 
     r = model_moved("")
     r_wall = model_moved("_wall")

@@ -47,10 +47,10 @@ def choose_params(prov: Mapping, params=None, warn=True) -> tuple[paramfile.Para
     the nearest family and model), with a one-line warning. Returns (set, how chosen, same CPU)."""
     if params is not None:
         ps, how = prediction.choose_param_set(prov, params)
-        same = prediction._cpu(ps.provenance) == prediction._cpu(prov)
+        same = prediction.cpu_identity(ps.provenance) == prediction.cpu_identity(prov)
         if not same and warn:
-            print(f"warning: {how} was calibrated on {prediction._describe_cpu(ps.provenance)}, not on this "
-                  f"trace's CPU {prediction._describe_cpu(prov)}: the costs are that CPU's", file=sys.stderr)
+            print(f"warning: {how} was calibrated on {prediction.describe_cpu(ps.provenance)}, not on this "
+                  f"trace's CPU {prediction.describe_cpu(prov)}: the costs are that CPU's", file=sys.stderr)
         return ps, how, same
     try:
         ps, how = prediction.choose_param_set(prov, None)
@@ -73,8 +73,8 @@ def choose_params(prov: Mapping, params=None, warn=True) -> tuple[paramfile.Para
     _, name, ps = best
     how = f"{name} (closest committed set: none was calibrated on this CPU)"
     if warn:
-        print(f"warning: no calibrated set of this CPU ({prediction._describe_cpu(prov)}); using {name}, "
-              f"calibrated on {prediction._describe_cpu(ps.provenance)}: the costs are that CPU's", file=sys.stderr)
+        print(f"warning: no calibrated set of this CPU ({prediction.describe_cpu(prov)}); using {name}, "
+              f"calibrated on {prediction.describe_cpu(ps.provenance)}: the costs are that CPU's", file=sys.stderr)
     return ps, how, False
 
 
@@ -222,7 +222,7 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
 
     # costs: every policy, with the machine parameters drawn from the set's intervals
     sub = pop if len(pop) <= COST_FAULTS else pop.sample(COST_FAULTS, random_state=seed).reset_index(drop=True)
-    draws = prediction._draws(ps, rng, COST_DRAWS)
+    draws = prediction.parameter_draws(ps, rng, COST_DRAWS)
     pts = _points(trace, sub, base, rates)
     pts = {k: (np.asarray(v)[None, :] if np.ndim(v) else v) for k, v in pts.items()}
     pts.update({k: np.asarray(v)[:, None] for k, v in draws.items()})
