@@ -17,9 +17,10 @@ from .derive import derive
 from .describe import COUNT_LABELS
 
 #: derived parameters shown beside the registry's defaults (the registry's names)
-SHOWN = ("wp_faults_per_s", "batch_adds_per_s", "explicit_drains_per_s", "drain_all_per_s", "wp_gap_s",
-         "adds_between", "p_same_cpu", "p_other_ref", "p_large_folio", "p_large_add", "remote_cpus", "cpus",
-         "p_exclusive")
+SHOWN = ("wp_faults_per_s", "batch_adds_per_s", "batch_adds_per_s_wall", "explicit_drains_per_s",
+         "explicit_drains_per_s_wall", "drain_all_per_s", "drain_all_per_s_wall", "wp_gap_s", "adds_between",
+         "p_same_cpu", "p_other_ref", "p_large_folio", "p_large_add", "p_large_add_wall", "p_cold_fault",
+         "remote_cpus", "cpus", "p_exclusive")
 QUANTITY_TITLES = {
     "copy_share": "WP faults that copy (model pages)",
     "batch_held_copy_share": "WP faults that copy because of the batch",
@@ -42,7 +43,7 @@ def derived_frame(trace: Trace, derived: dict | None = None) -> pd.DataFrame:
         d = derived.get(name)
         if d is None:
             continue
-        spec = registry.PARAMS.get(name)
+        spec = registry.PARAMS.get(name.removesuffix("_wall"))
         rows.append({"parameter": name, "derived": _num(d.get("value")),
                      "95% interval": (f"{_num(d.get('low'))} .. {_num(d.get('high'))}"
                                       if d.get("low") is not None and d.get("low") != d.get("high") else ""),
