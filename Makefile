@@ -9,6 +9,7 @@ PIP    := $(PY) -m pip
 STAMP_BASE := $(VENV)/.installed-demo
 STAMP_TEST := $(VENV)/.installed-test
 CHROMIUM   := /usr/bin/chromium
+STRESS_NG  := /usr/bin/stress-ng
 
 .PHONY: demo test venv bench clean notebooks
 
@@ -29,6 +30,11 @@ $(CHROMIUM):
 	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 	 else echo "note: chromium missing and not root; browser checks will skip"; fi
 
+# Debian's stress-ng: the real program the tracer's test runs (costmodel trace, reduced form).
+$(STRESS_NG):
+	@if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq stress-ng >/dev/null; \
+	 else echo "note: stress-ng missing and not root; the traced real-program check will skip"; fi
+
 # the parameter set calibrated on this project's reference machine (data/params/)
 DEFAULT_PARAMS := data/params/kvm-amd-epyc-f26m2-2cpu-linux6.18.json
 
@@ -37,7 +43,7 @@ demo: $(STAMP_BASE)
 	$(VENV)/bin/costmodel report --params $(DEFAULT_PARAMS) -o build/report.html --png build/charts --force --parents
 	@echo "report: $(CURDIR)/build/report.html (charts as PNG/SVG in build/charts/)"
 
-test: $(STAMP_TEST) | $(CHROMIUM)
+test: $(STAMP_TEST) | $(CHROMIUM) $(STRESS_NG)
 	$(PY) -m pytest -q
 
 # the three notebooks executed, as static HTML that needs no network (build/notebooks/)

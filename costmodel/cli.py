@@ -33,6 +33,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("validate", "costmodel.commands.validate_cmd", "compare the model's copy probability with measured unnecessary copies"),
     ("predict", "costmodel.commands.predict_cmd",
      "predict whole workloads (the end-to-end probes) from the same machine's calibrated set, against the measurements"),
+    ("trace", "costmodel.commands.trace_cmd",
+     "trace a real program: count its WP faults, copies and drains, derive its workload, predict it"),
     # exploration
     ("report", "costmodel.commands.report_cmd", "write the standalone interactive HTML report"),
 ]

@@ -132,13 +132,15 @@ def cheapest_candidate(result: Mapping[str, Mapping]) -> str:
 
 def residency_value(values: Mapping[str, object]) -> float:
     """P(page still in its batch) at one point."""
-    fn = _residency_fn(values["gap_model"], values["position_model"])
+    fn = residency_fn(values["gap_model"], values["position_model"])
     with np.errstate(all="ignore"):
         return float(fn({n: values[n] for n in NUMERIC_NAMES}))
 
 
 @lru_cache(maxsize=16)
-def _residency_fn(gap_model: str, position_model: str):
+def residency_fn(gap_model: str, position_model: str):
+    """The model's residency (P(page still held at the WP fault)) as a numeric function of a dict
+    of parameter arrays, for one gap and position model (cached)."""
     from .model import residency
 
     exprs, sums, dummies = _extract_sums([residency(gap_model, position_model)])

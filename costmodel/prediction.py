@@ -58,11 +58,13 @@ MACHINE_NAMES = tuple(n for n, e in registry.NUMERIC.items() if e.kind == regist
 # ---- which parameter set --------------------------------------------------------------------
 
 
-def _cpu(prov: Mapping) -> tuple:
+def cpu_identity(prov: Mapping) -> tuple:
+    """What makes two provenances the same CPU (vendor, family, model): sets and data compare on it."""
     return tuple(prov.get(k) for k in CPU_KEYS)
 
 
-def _describe_cpu(prov: Mapping) -> str:
+def describe_cpu(prov: Mapping) -> str:
+    """A provenance's CPU in words, for messages."""
     return (f"{prov.get('cpu_model', '?')} (vendor {prov.get('cpu_vendor')}, family {prov.get('cpu_family')}, "
             f"model {prov.get('cpu_model_number')})")
 
@@ -94,7 +96,7 @@ def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[p
             if not name.startswith(f"{paramfile.PARAMS_DIR.name}/"):
                 continue   # reference sets come from published figures, not from this kind of machine
             ps = paramfile.load(path)
-            if _cpu(ps.provenance) == _cpu(prov) and None not in _cpu(prov):
+            if cpu_identity(ps.provenance) == cpu_identity(prov) and None not in cpu_identity(prov):
                 candidates.append((ps.provenance.get("kernel_release") == prov.get("kernel_release"),
                                    str(ps.provenance.get("date", "")), name, ps))
         if not candidates:
@@ -115,20 +117,20 @@ def no_set_message(prov: Mapping, what: str = "this CPU") -> str:
 
     ident = prov.get("dataset_id") or dataset_id(prov)
     if "unknown" in ident:   # the hypervisor is read by a probe binary: bench names the directory
-        return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+        return (f"no calibrated parameter set in data/params was measured on {what}, {describe_cpu(prov)}; "
                 f"make one: `costmodel bench --repeat 5` (it names the directory, data/measurements/ID) then "
                 f"`costmodel calibrate data/measurements/ID -o data/params/ID.json`")
-    return (f"no calibrated parameter set in data/params was measured on {what}, {_describe_cpu(prov)}; "
+    return (f"no calibrated parameter set in data/params was measured on {what}, {describe_cpu(prov)}; "
             f"make one: `costmodel bench --repeat 5 --out data/measurements/{ident}` then `costmodel calibrate "
             f"data/measurements/{ident} -o data/params/{ident}.json`")
 
 
 def same_cpu(ps: paramfile.ParamSet, prov: Mapping) -> bool | None:
     """Whether the set was calibrated on the measurements' CPU (None where the set does not say)."""
-    theirs = _cpu(ps.provenance)
-    if None in theirs or None in _cpu(prov):
+    theirs = cpu_identity(ps.provenance)
+    if None in theirs or None in cpu_identity(prov):
         return None
-    return theirs == _cpu(prov)
+    return theirs == cpu_identity(prov)
 
 
 # ---- configurations as parameter points ------------------------------------------------------
@@ -285,14 +287,14 @@ def _draw_groups(ps: paramfile.ParamSet) -> tuple[list[tuple[str, ...]], set[str
             continue
         for part in ident.split(";"):
             if part.strip().startswith("split:"):
-                continue   # drawn as a split of its measured sum (_draws)
+                continue   # drawn as a split of its measured sum (parameter_draws)
             members = tuple(m.strip() for m in part.split("+") if m.strip() in registry.NUMERIC)
             if len(members) > 1:
                 groups.append(members)
     return groups, held
 
 
-def _draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+def parameter_draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     """Machine parameters drawn from the set's intervals: normal, the 95% interval as +-1.96 sd,
     clipped to the registry bounds; members of a sum group share one deviate; parameters with no
     interval, or held (see :func:`_draw_groups`), stay at their value."""
@@ -478,7 +480,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
     base = ps.values()
     cpus = int(prov.get("online_cpus") or 2)
     rng = np.random.default_rng(seed)
-    draws = _draws(ps, rng, PARAM_DRAWS)
+    draws = parameter_draws(ps, rng, PARAM_DRAWS)
     rounds = round_values(ps)
     model_rel = model_error(ps)
     probe_meta = {p: prov.get("probes", {}).get(p, {}).get("meta", {}) for p in PROBES}
@@ -536,7 +538,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
     ratios = _loop_ratios(loops, base, preset, cpus, draws, rng)
     summary = _summary(out, loops, ratios, directory, prov, ps, how, preset, tolerance)
     summary["same_cpu"] = same_cpu(ps, prov)
-    summary["set_cpu"] = _describe_cpu(ps.provenance) if ps.provenance else None
+    summary["set_cpu"] = describe_cpu(ps.provenance) if ps.provenance else None
     summary["rounds"] = len(rounds)
     summary["model_error_rms"] = model_rel
     return out, summary
@@ -621,7 +623,7 @@ def _summary(out: pd.DataFrame, loops: list[dict], ratios: list[dict], directory
     lacks = out[out["model_lacks"] != ""] if len(out) else out
     return {
         "directory": str(directory),
-        "cpu": _describe_cpu(prov),
+        "cpu": describe_cpu(prov),
         "kernel_release": prov.get("kernel_release"),
         "preset": preset.name,
         "policy": preset.policy,

@@ -784,7 +784,8 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
                  map_n: int = REPORT_MAP_N, png_map_n: int = PNG_MAP_N, verdict_draws: int = VERDICT_DRAWS,
                  machines: Mapping[str, object] | None = None, workloads: bool = True,
                  vary: Mapping[str, tuple[float, float]] | None = None,
-                 progress: Callable[[str], None] | None = None) -> Report:
+                 progress: Callable[[str], None] | None = None,
+                 traces: Sequence[str | Path] = ()) -> Report:
     """Every piece of the report for the checked parameter point ``values``. ``machines``: the
     sets to compare across machines (default: every committed set); ``workloads``: with the
     prediction of the whole-workload probes where their measurements are present; ``vary``:
@@ -832,7 +833,10 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
     extra_html = []
-    for section in (machines_section(machines), workloads_section(paramset) if workloads else ([], None)):
+    from .trace.section import report_section
+
+    for section in (machines_section(machines), workloads_section(paramset) if workloads else ([], None),
+                    *(report_section(d, index=i) for i, d in enumerate(traces))):
         pieces, chart_spec = section
         extra_html += pieces
         if chart_spec is not None:
@@ -869,7 +873,8 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     cats = ", ".join(f"{n} = {values[n]}" for n in registry.CATEGORICAL)
     controls, page = _controls_html(ex, values)
     embeds = {"explore": spec, "residency": statics["residency"]}
-    for key in ("cost_bands", "probability_map", "tornado", "calibration", "machines", "workloads"):
+    for key in ("cost_bands", "probability_map", "tornado", "calibration", "machines", "workloads",
+                *(k for k in statics if k.startswith("trace-"))):
         if key in statics:
             embeds[key] = statics[key]
     x, y = (dm.x, dm.y) if dm is not None else ("x", "y")
@@ -974,7 +979,8 @@ def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> l
 def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset=None, preset: str | None = None,
                  png_dir: str | Path | None = None, force: bool = False, title: str | None = None,
                  simulate_points: int = 4, vary: Mapping[str, tuple[float, float]] | None = None,
-                 progress: Callable[[str], None] | None = None) -> Path:
+                 progress: Callable[[str], None] | None = None,
+                 traces: Sequence[str | Path] = ()) -> Path:
     """Write the standalone HTML report for ``values`` to ``out_path`` (atomically; refusing to
     overwrite without ``force``), and with ``png_dir`` each chart as PNG and SVG there."""
     out_path = Path(out_path)
@@ -984,7 +990,7 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
         if png_dir.exists() and not png_dir.is_dir():
             raise UserError(f"--png {png_dir}: exists and is not a directory")
     report = build_report(values, paramset=paramset, preset=preset, title=title, simulate_points=simulate_points,
-                          vary=vary, progress=progress)
+                          vary=vary, progress=progress, traces=traces)
     if png_dir is not None:
         for name in report.static_specs:
             for ext in ("png", "svg"):

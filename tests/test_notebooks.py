@@ -66,7 +66,8 @@ def executed(path: Path):
 
 
 def test_all_three_are_there():
-    assert {p.name for p in NOTEBOOKS} == {"explorer.ipynb", "calibration.ipynb", "validation.ipynb"}
+    assert {p.name for p in NOTEBOOKS} == {"explorer.ipynb", "calibration.ipynb", "validation.ipynb",
+                                          "your_workload.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

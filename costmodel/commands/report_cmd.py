@@ -24,6 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--png", metavar="DIR", help="also write each chart as PNG and SVG into DIR (made if"
                                                      " missing; a missing directory above it needs --parents)")
     parser.add_argument("--title", help="title of the report (default: names the parameter set)")
+    parser.add_argument("--trace", metavar="DIR", action="append", default=[],
+                        help="add a 'Your workload' section for a trace dataset (costmodel trace); repeatable")
     parser.add_argument("--no-simulation", action="store_true",
                         help="leave the simulation points off the residency chart (faster)")
     parser.add_argument("--no-progress", action="store_true",
@@ -42,6 +44,10 @@ def run(args) -> int:
         png = Path(args.png)
         ensure_directory(png.parent, args.parents, what=f"charts directory {png.name}")
         ensure_directory(png, True, what="charts (--png)")
+    from ..trace import dataset as _traces
+
+    for d in args.trace:   # a bad directory is one line before the long build
+        _traces.load(d)
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
     values, _ = resolve_params(args, paramset)
     vary = workload_intervals(args.workload)
@@ -49,7 +55,8 @@ def run(args) -> int:
     progress = None if args.no_progress else _progress()
     if is_stdout(args.out):
         report = build_report(values, paramset=paramset, preset=args.preset, title=args.title,
-                              simulate_points=simulate_points, vary=vary, progress=progress)
+                              simulate_points=simulate_points, vary=vary, progress=progress,
+                              traces=args.trace)
         if args.png is not None:
             for name in report.static_specs:
                 for ext in ("png", "svg"):
@@ -59,7 +66,8 @@ def run(args) -> int:
         stream = sys.stderr
     else:
         write_report(values, args.out, paramset=paramset, preset=args.preset, png_dir=args.png, force=args.force,
-                     title=args.title, simulate_points=simulate_points, vary=vary, progress=progress)
+                     title=args.title, simulate_points=simulate_points, vary=vary, progress=progress,
+                     traces=args.trace)
         stream = sys.stdout
     where = "standard output" if is_stdout(args.out) else args.out
     print(f"wrote {where}" + (f" and the charts as PNG/SVG in {args.png}" if args.png else ""), file=stream)
