@@ -27,6 +27,9 @@ import pandas as pd
 
 from .textfmt import format_ns, format_value, sig4 as _sig4  # noqa: F401  (part of this module's API)
 from . import palette, registry
+from .axes import (  # noqa: F401  (part of this module's API)
+    CPU_RANGE, GAP_PARAM, LOG_FLOOR_FRACTION, VIEW_RANGES, axis_is_log, axis_values, log_floor, slider_is_log,
+    view_range)
 from .stats import Z95
 from .evaluate import evaluate_arrays, policy_or_error, residency_value
 from .model import BREAKDOWN, CANDIDATES, POLICIES
@@ -37,16 +40,6 @@ POLICY_ORDER: tuple[str, ...] = tuple(POLICIES)
 PART_COLUMNS: tuple[str, ...] = tuple(f"breakdown_{p}_ns" for p in BREAKDOWN)
 #: the pair whose break-even line the decision map draws by default
 DEFAULT_AGAINST: tuple[str, str] = ("drain_remote", "drain_local")
-#: remote_cpus for the cost chart
-CPU_RANGE = (1, 256)
-#: where an axis spans more than the interesting part of its registry bounds
-VIEW_RANGES: dict[str, tuple[float, float]] = {
-    "remote_cpus": CPU_RANGE,
-    "wp_gap_s": (1e-7, 1e-1),
-    "adds_between": (0, 64),
-}
-#: lowest value shown on a log axis whose registry bound is 0, as a fraction of the upper bound
-LOG_FLOOR_FRACTION = 1e-9
 #: a log slider (the report's and the notebook explorer's) moves in steps of this many decades
 LOG_STEP = 0.01
 #: Vega-Lite version of the specs altair writes (altair.SCHEMA_VERSION without the patch level):
@@ -125,74 +118,7 @@ def cpu_ticks(lo: float, hi: float) -> list[float]:
     return out
 
 
-# ---- axes ---------------------------------------------------------------------------------------
-
-
-def slider_is_log(name: str) -> bool:
-    """Whether a slider of ``name`` is logarithmic: where the registry says so, and wherever its
-    bounds span three decades or more (machine costs of 0 .. 1e6 ns, up to 4096 CPUs), which a
-    linear slider could not set to a typical value."""
-    e = registry.NUMERIC[name]
-    if e.log_scale:
-        return True
-    if e.probability:
-        return False
-    return e.high / max(e.low, 1.0) >= 1e3
-
-
-def axis_is_log(name: str, lo: float | None = None, hi: float | None = None) -> bool:
-    """Whether a chart axis of ``name`` over ``lo`` .. ``hi`` (default: its view range) is
-    logarithmic: where the registry says so, or where the range spans two decades or more."""
-    e = registry.NUMERIC[name]
-    if e.log_scale:
-        return True
-    if e.probability:
-        return False
-    if lo is None or hi is None:
-        lo, hi = VIEW_RANGES.get(name, (e.low, e.high))
-    return hi / max(lo, 1.0) >= 100
-
-
-def log_floor(name: str) -> float:
-    """The smallest positive value a log axis or slider of ``name`` shows: its lower bound if
-    positive, else 1 for whole numbers and 1e-9 of the upper bound otherwise (the slider's
-    leftmost step then stands for 0)."""
-    e = registry.NUMERIC[name]
-    if e.low > 0:
-        return float(e.low)
-    return 1.0 if e.integer else e.high * LOG_FLOOR_FRACTION
-
-
-def view_range(name: str) -> tuple[float, float]:
-    e = registry.NUMERIC[name]
-    lo, hi = VIEW_RANGES.get(name, (e.low, e.high))
-    if axis_is_log(name):
-        lo = max(lo, log_floor(name))
-    return float(lo), float(hi)
-
-
-def axis_values(name: str, n: int = 200, lo: float | None = None, hi: float | None = None) -> np.ndarray:
-    """``n`` values of ``name`` across its view range (log-spaced for log parameters; every
-    integer when an integer range holds no more than ``n``)."""
-    if name not in registry.NUMERIC:
-        if name in registry.CATEGORICAL:
-            from .errors import UserError
-
-            raise UserError(f"{name} is categorical; a chart axis needs a numeric parameter")
-        raise registry._unknown(name)
-    e = registry.NUMERIC[name]
-    vlo, vhi = view_range(name)
-    lo = vlo if lo is None else registry.parse_value(name, lo)
-    hi = vhi if hi is None else registry.parse_value(name, hi)
-    if e.integer and hi - lo + 1 <= n:
-        return np.arange(int(lo), int(hi) + 1, dtype=float)
-    if axis_is_log(name, lo, hi):
-        vals = np.geomspace(max(lo, log_floor(name)), hi, n)
-    else:
-        vals = np.linspace(lo, hi, n)
-    if e.integer:
-        vals = np.unique(np.round(vals))
-    return vals
+# ---- axes (their values: costmodel.axes) ---------------------------------------------------
 
 
 def cell_edges(vals: np.ndarray, log: bool) -> tuple[np.ndarray, np.ndarray]:
@@ -451,7 +377,6 @@ def map_shares(dm: DecisionMap) -> pd.DataFrame:
 # ---- residency ----------------------------------------------------------------------------------
 
 #: the parameter that measures the gap under each gap model
-GAP_PARAM = {"fixed_count": "adds_between", "fixed_time": "wp_gap_s", "exponential_time": "wp_gap_s"}
 
 
 def default_map_axes(values: Mapping[str, object]) -> tuple[str, str]:
@@ -964,6 +889,33 @@ def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 48
 _RESIDUAL_VALUE_PREFIXES = ("observed_", "fitted_", "residual", "se_")
 
 
+def short_measurement_label(label: str, panel: str = "") -> str:
+    """A measured quantity's name for an axis, in short lines (joined by newlines): the probe, then
+    the operation with its own settings, a difference's second side after a minus sign (its probe
+    name dropped where it repeats), and the settings both sides share said once, in parentheses
+    ('remote_drain / seal_remote / - seal_local / (remote_state=idle)'); ``op=`` dropped, and the
+    probe's own line where the panel bears its name."""
+    parts = [p.split() for p in label.split(" - ")]
+    if len(parts) > 2 or not all(parts):
+        return label
+    shared = [t for t in parts[0][1:] if t in parts[1][1:]] if len(parts) == 2 else []
+    lines = []
+    for i, tokens in enumerate(parts):
+        probe, rest = tokens[0], [t for t in tokens[1:] if t not in shared]
+        rest = [t[len("op="):] if t.startswith("op=") else t for t in rest]
+        if i == 0 and probe != panel:
+            lines.append(probe)
+        elif probe != parts[0][0]:
+            rest = [probe] + rest
+        lines.extend(" ".join(rest[j:j + 1]) for j in range(len(rest)))
+        if i == 1 and lines:
+            first_of_second = len(lines) - len(rest)
+            lines[first_of_second] = "- " + lines[first_of_second]
+    if shared:
+        lines.append(f"({' '.join(shared)})")
+    return "\n".join(l for l in lines if l)
+
+
 def calibration_data(paramset) -> pd.DataFrame:
     """The measured points of every fit recorded in a parameter set, tidy.
 
@@ -996,7 +948,8 @@ def calibration_data(paramset) -> pd.DataFrame:
             x = float(r[x_key]) if x_key else float(i)
             rows.append({
                 "fit": rec.get("name", "?"), "x_name": x_key or label_key or "point", "x": x,
-                "x_label": str(r[label_key]) if (label_key and not x_key) else f"{x:g}",
+                "x_label": (short_measurement_label(str(r[label_key]), rec.get("name", ""))
+                            if (label_key and not x_key) else f"{x:g}"),
                 "x_kind": "quantitative" if x_key else "nominal",
                 "series": f"{series_key}={r[series_key]}" if series_key else "", "unit": unit,
                 "observed": obs, "fitted": fitted, "residual": obs - fitted,
@@ -1041,10 +994,10 @@ def calibration_chart(df: pd.DataFrame, width: int = 205, height: int = 180, col
         x_title = f"{x_name} ({registry.NUMERIC[x_name].unit})" if x_name in registry.NUMERIC else x_name
         if x_name == "target_cpus":
             x_title = "target CPUs"
-        # long measurement names broken over lines at " - " (a difference of two) and shown whole
+        # long measurement names in short lines (short_measurement_label) and shown whole
         x = alt.X("x_label:N", title=x_title, axis=alt.Axis(
-            labelAngle=-25, labelLimit=165, labelFontSize=9, labelAlign="right", labelBaseline="top",
-            labelExpr="split(datum.label, ' - ')")) if nominal \
+            labelAngle=-50, labelLimit=200, labelFontSize=9, labelAlign="right", labelBaseline="top",
+            labelExpr="split(datum.label, '\\n')")) if nominal \
             else alt.X("x:Q", title=x_title, scale=alt.Scale(zero=False))
         has_series = sub["series"].ne("").any()
         color = alt.Color("series:N", title=None, legend=alt.Legend(orient="bottom")) if has_series \

@@ -33,6 +33,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from .vegawidget import vega_widget_class
+
 #: device pixels per CSS pixel of the static images (sharp on high-density screens)
 PNG_SCALE = 2.0
 #: class of every static fallback; a cell with a drawn live chart hides it
@@ -48,9 +50,7 @@ def live_chart_class():
     vega-embed bundled by vl-convert, nothing fetched), or None without ipywidgets/anywidget."""
     if importlib.util.find_spec("anywidget") is None or importlib.util.find_spec("ipywidgets") is None:
         return None
-    from .widgets import _vega_widget_class
-
-    return _vega_widget_class()
+    return vega_widget_class()
 
 
 def setup() -> str:

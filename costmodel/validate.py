@@ -26,7 +26,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import charts, registry
+from . import axes, registry
 from .errors import UserError
 from .evaluate import evaluate_point, residency_value
 from .simulate import GapHistogram, Poisson, SimulationResult, simulate
@@ -188,11 +188,11 @@ def residency_simulated(values: Mapping[str, object], points: int = 5, faults: i
     models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
     rows = []
     for g in models:
-        param = charts.GAP_PARAM[g]
+        param = axes.GAP_PARAM[g]
         if param == "adds_between":
             xs = np.unique(np.round(np.linspace(0, min(2 * int(values["batch_size"]), 64), points)))
         else:
-            xs = charts.axis_values(param, points, lo=1e-6, hi=1e-2)
+            xs = axes.axis_values(param, points, lo=1e-6, hi=1e-2)
         for i, v in enumerate(xs):
             point = dict(values, gap_model=g, **{param: int(v) if registry.NUMERIC[param].integer else float(v)})
             est = simulate(point, ("drain_local",), faults=faults, seed=seed + i).residency

@@ -36,8 +36,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the note
     raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
 
 from . import charts, presets, registry
-from .charts import LOG_STEP, VL_VERSION
+from .charts import LOG_STEP
 from .errors import UserError
+from .vegawidget import vega_widget_class
 
 
 # ---- one control per registry entry -------------------------------------------------------------
@@ -260,72 +261,6 @@ class ParameterPanel:
 
 # ---- charts that take new data without being redrawn ------------------------------------------
 
-_WIDGET_JS = r"""
-function column(c, n) {
-  const dv = c.buffer;
-  const bytes = dv.buffer.slice(dv.byteOffset, dv.byteOffset + dv.byteLength);
-  if (c.type === "f64") return new Float64Array(bytes, 0, n);
-  const codes = c.itemsize === 1 ? new Uint8Array(bytes, 0, n) : new Uint16Array(bytes, 0, n);
-  return Array.from(codes, i => c.categories[i]);
-}
-function rows(spec) {
-  const n = spec.n, keys = Object.keys(spec.columns);
-  const cols = keys.map(k => column(spec.columns[k], n));
-  const out = new Array(n);
-  for (let i = 0; i < n; i++) {
-    const r = {};
-    for (let j = 0; j < keys.length; j++) { const v = cols[j][i]; r[keys[j]] = Number.isNaN(v) ? null : v; }
-    out[i] = r;
-  }
-  return out;
-}
-async function render({ model, el }) {
-  let result = null;
-  const push = async () => {
-    if (!result) return;
-    const data = model.get("data") || {};
-    for (const [name, spec] of Object.entries(data)) {
-      result.view.change(name, result.view.changeset().remove(() => true).insert(rows(spec)));
-    }
-    await result.view.runAsync();
-  };
-  const embed = async () => {
-    if (result) result.finalize();
-    // the current data go in with the spec, so no chart is ever drawn empty
-    const spec = structuredClone(model.get("spec"));
-    const data = model.get("data") || {};
-    spec.datasets = Object.assign({}, spec.datasets || {},
-      Object.fromEntries(Object.entries(data).map(([name, s]) => [name, rows(s)])));
-    result = await vegaEmbed(el, spec, {actions: false, mode: "vega-lite"});
-  };
-  model.on("change:spec", embed);
-  model.on("change:data", push);
-  await embed();
-  return () => { if (result) result.finalize(); };
-}
-export default { render };
-"""
-
-
-@lru_cache(maxsize=1)
-def _vega_widget_class():
-    """An anywidget holding a Vega-Lite spec and its named datasets; vega-embed is bundled from
-    vl-convert-python, so nothing is fetched from the network. None without anywidget."""
-    try:
-        import anywidget
-        import traitlets
-        import vl_convert as vlc
-    except ImportError:
-        return None
-
-    class VegaWidget(anywidget.AnyWidget):
-        _esm = vlc.javascript_bundle(_WIDGET_JS, vl_version=VL_VERSION)
-        spec = traitlets.Dict().tag(sync=True)
-        data = traitlets.Dict().tag(sync=True)
-
-    return VegaWidget
-
-
 def columns_payload(frame: pd.DataFrame) -> dict:
     """A frame as the chart widget takes it: ``{"n": rows, "columns": {name: column}}`` where a
     numeric column is ``{"type": "f64", "buffer": <little-endian float64 bytes>}`` and a text or
@@ -371,7 +306,7 @@ class LiveChart:
 
     def __init__(self, build: Callable[[dict], object], names: tuple[str, ...]):
         self.build, self.names = build, names
-        cls = _vega_widget_class()
+        cls = vega_widget_class()
         self.live = cls is not None
         self.widget = cls() if self.live else W.Output()
         self.payload: dict = {}

@@ -179,7 +179,9 @@ def test_notebook_widget_redraws_from_new_data(browser):
     import base64
 
     widgets = pytest.importorskip("costmodel.widgets")
-    cls = widgets._vega_widget_class()
+    from costmodel.vegawidget import vega_widget_class
+
+    cls = vega_widget_class()
     if cls is None:
         pytest.skip("anywidget is not installed: the explorer falls back to redrawing charts in an Output")
     from costmodel import charts

@@ -750,3 +750,30 @@ def test_calibration_panel_spanning_decades_is_logarithmic():
                  and n.get("field") == "observed"}
         assert ("log" in types) == bool(spans), fit
     assert any(True for _ in cal[cal["fit"] == "remote_drain"].itertuples())
+
+
+def test_calibration_axis_labels_are_short_and_lose_nothing():
+    """The calibration panels' measurement names fit their axis (each line at most 36 characters:
+    at the 9 px labels about 180 px, under the 200 px limit; the remote drain's were cut off) and
+    keep every setting of the measurement they name."""
+    from pathlib import Path
+
+    from costmodel import charts, paramfile
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "data" / "params").glob("*.json")):
+        df = charts.calibration_data(paramfile.load(path))
+        names = {}
+        for rec in paramfile.load(path).fit:
+            for r in rec.get("residuals") or []:
+                for v in r.values():
+                    if isinstance(v, str):
+                        names[v] = True
+        for label in df.loc[df["x_kind"] == "nominal", "x_label"]:
+            for line in label.split("\n"):
+                assert len(line) <= 36, (path.name, label)
+        for full in names:
+            short = charts.short_measurement_label(full)
+            words = {w.removeprefix("op=") for w in full.replace(" - ", " ").split()}
+            shown = short.replace("\n", " ").replace("- ", " ").replace("(", "").replace(")", "").split()
+            assert words == set(shown), (full, short)
+            assert (" - " in full) == ("\n- " in short), (full, short)  # a difference stays one
