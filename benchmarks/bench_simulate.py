@@ -30,7 +30,7 @@ import time
 import numpy as np
 
 from costmodel import registry
-from costmodel.simulate import _CODES, _EXCL, _LARGE, _OTHER, _RES, _SAME, Poisson, simulate, summarise
+from costmodel.simulate import CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_RES, FLAG_SAME, Poisson, simulate, summarise
 
 TARGET_RATE = 5e6
 TARGET_RATIO = 100.0
@@ -56,7 +56,7 @@ def simpy_counts(values: dict, faults: int, seed: int, every_add: bool = False) 
     mean_gap = values["wp_gap_s"]
     target_share = 1.0 if every_add else min(1.0, values["wp_faults_per_s"] / (lam * cpus))
     batches = [[] for _ in range(cpus)]
-    counts = np.zeros((_CODES, B), dtype=np.int64)
+    counts = np.zeros((CODE_BASE, B), dtype=np.int64)
     state = {"counting": False, "done": 0}
     finished = env.event()
 
@@ -71,8 +71,8 @@ def simpy_counts(values: dict, faults: int, seed: int, every_add: bool = False) 
             return
         same = rnd.random() < values["p_same_cpu"]
         writer = holder if same else rnd.choice([c for c in range(cpus) if c != holder])
-        code = ((rnd.random() < values["p_exclusive"]) * _EXCL + (rnd.random() < values["p_large_folio"]) * _LARGE
-                + (rnd.random() < values["p_other_ref"]) * _OTHER + same * _SAME + folio.in_batch * _RES)
+        code = ((rnd.random() < values["p_exclusive"]) * FLAG_EXCL + (rnd.random() < values["p_large_folio"]) * FLAG_LARGE
+                + (rnd.random() < values["p_other_ref"]) * FLAG_OTHER + same * FLAG_SAME + folio.in_batch * FLAG_RES)
         counts[code, len(batches[writer])] += 1
         state["done"] += 1
         if state["done"] == faults:

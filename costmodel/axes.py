@@ -74,7 +74,7 @@ def axis_values(name: str, n: int = 200, lo: float | None = None, hi: float | No
     if name not in registry.NUMERIC:
         if name in registry.CATEGORICAL:
             raise UserError(f"{name} is categorical; a chart axis needs a numeric parameter")
-        raise registry._unknown(name)
+        raise registry.unknown_parameter(name)
     e = registry.NUMERIC[name]
     vlo, vhi = view_range(name)
     lo = vlo if lo is None else registry.parse_value(name, lo)

@@ -160,7 +160,7 @@ def breakeven(values: dict, policy: str, against: str, solve_for: str,
     if solve_for not in registry.NUMERIC:
         if solve_for in registry.CATEGORICAL:
             raise UserError(f"--solve-for {solve_for}: a categorical parameter has no break-even; pick a numeric one")
-        raise registry._unknown(solve_for)
+        raise registry.unknown_parameter(solve_for)
     if not (isinstance(rtol, (int, float)) and math.isfinite(rtol) and 0 <= rtol < 1):
         raise UserError(f"--rtol {rtol!r}: give a relative tolerance from 0 up to (not including) 1")
     entry = registry.NUMERIC[solve_for]

@@ -189,7 +189,7 @@ def sweep(grid: Mapping[str, Sequence], base: Mapping[str, object] | None = None
             cols = {n: (flat[n] if n in flat else [point[n]] * size) for n in axes}
             cols["policy"] = [pol] * size
             for key in output_names():
-                cols[_column(key)] = np.broadcast_to(out[(pol, key)], (size,))
+                cols[csv_column(key)] = np.broadcast_to(out[(pol, key)], (size,))
             frames.append(pd.DataFrame(cols))
     df = pd.concat(frames, ignore_index=True)
     for n in numeric_axes:
@@ -198,7 +198,7 @@ def sweep(grid: Mapping[str, Sequence], base: Mapping[str, object] | None = None
     return df
 
 
-def _column(key: str) -> str:
+def csv_column(key: str) -> str:
     """Output key -> tidy column name with its unit (``breakdown_ns.copy`` -> ``breakdown_copy_ns``)."""
     if key.startswith("breakdown_ns."):
         return f"breakdown_{key.split('.', 1)[1]}_ns"

@@ -503,7 +503,7 @@ def from_document(doc, where: str = "parameter file", notes_to=None) -> ParamSet
     entries: dict[str, Entry] = {}
     for name, entry in params.items():
         if name not in registry.PARAMS:
-            raise UserError(f"{where}: parameters.{name}: {registry._unknown(name)}")
+            raise UserError(f"{where}: parameters.{name}: {registry.unknown_parameter(name)}")
         if not isinstance(entry, dict):
             raise UserError(f"{where}: parameters.{name}: expected an object with value, source, note, ...;"
                             f" got {_describe(entry)}")

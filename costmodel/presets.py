@@ -116,7 +116,7 @@ def load_workload_file(path: str | Path) -> WorkloadPreset:
     workload = set(_workload_names())
     for name, raw in doc["parameters"].items():
         if name not in registry.PARAMS:
-            raise registry._unknown(name)
+            raise registry.unknown_parameter(name)
         if name not in workload:
             raise UserError(f"{where}: {name} is a machine parameter, not a workload one; put it in a parameter "
                             f"file (--params) or --set {name}=...")

@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 
 from . import registry
-from .calibration.fitting import N_BOOT, PRIOR_FACTOR, SEED, Estimate, FitOutcome, _r, assumed, prior_interval
-from .calibration.fitting import _default_ratio
+from .calibration.fitting import N_BOOT, PRIOR_FACTOR, SEED, Estimate, FitOutcome, round_to, assumed, prior_interval
+from .calibration.fitting import default_ratio
 from .calibration.recipes import REUSE_SPLIT, SHOOTDOWN_PARAMS, fit_shootdown, shootdown_shape
 from .errors import UserError
 from .paramfile import REFERENCE_DIR, ParamSet, save
@@ -80,7 +80,7 @@ def haswell_assumptions(fig: Figures) -> dict[str, Assumption]:
     """What the Haswell-guest set assumes, each with the range it is meant to cover."""
     sd_low = fig["haswell_remote_shootdown_cycles_low"] + (fig["guest_ipi_cycles_x2apic"] - fig["guest_ipi_cycles_x2apic_ipiv"])
     sd_high = fig["haswell_remote_shootdown_cycles_high"] * fig["ipi_one_to_one_total_guest"] / fig["ipi_one_to_one_total_host"]
-    reuse_share = float(_default_ratio(REUSE_SPLIT)[1])
+    reuse_share = float(default_ratio(REUSE_SPLIT)[1])
     return {
         "guest_shootdown_cycles": Assumption(
             math.sqrt(sd_low * sd_high), sd_low, sd_high,
@@ -107,7 +107,7 @@ def _haswell_values(fig: Figures, a: Mapping[str, float]) -> dict[str, tuple]:
     flushes = (fig["haswell_guest_remote_flushes_per_100k_ops_copy"]
                - fig["haswell_guest_remote_flushes_per_100k_ops_reuse"]) / 1e5
     threads = int(fig["haswell_guest_threads"])
-    sd_ratio = _default_ratio(SHOOTDOWN_PARAMS)
+    sd_ratio = default_ratio(SHOOTDOWN_PARAMS)
     c_reuse = fig.cite("haswell_guest_reuse_cycles_per_op")
     c_sd = fig.cite("haswell_remote_shootdown_cycles_low", "guest_ipi_cycles_x2apic", "ipi_one_to_one_total_guest")
     at_clock = f"at an assumed {ghz:g} GHz"
@@ -231,11 +231,11 @@ def haswell_guest_set(source_dir: str | Path = REFERENCE_DIR) -> ParamSet:
                   " the assumptions' ranges; swings move one assumption at a time",
         "parameters": [],
         "n_points": 1,
-        "residuals": [{"reported_ratio": _r(check["reported"]), "model_ratio": _r(check["model"]),
-                       "relative_error": _r(check["relative_error"], 3)}],
-        "range": [_r(check["low"]), _r(check["high"])],
-        "swings": {k: [_r(lo), _r(hi)] for k, (lo, hi) in check["swings"].items()},
-        "assumptions": {k: {"value": _r(a.value), "low": _r(a.low), "high": _r(a.high), "note": a.note}
+        "residuals": [{"reported_ratio": round_to(check["reported"]), "model_ratio": round_to(check["model"]),
+                       "relative_error": round_to(check["relative_error"], 3)}],
+        "range": [round_to(check["low"]), round_to(check["high"])],
+        "swings": {k: [round_to(lo), round_to(hi)] for k, (lo, hi) in check["swings"].items()},
+        "assumptions": {k: {"value": round_to(a.value), "low": round_to(a.low), "high": round_to(a.high), "note": a.note}
                         for k, a in assumptions.items()},
         "note": summary + f"; {check['dominant']}: {dom.note}",
     }
@@ -329,7 +329,7 @@ def milan_sets(source_dir: str | Path = REFERENCE_DIR) -> list[ParamSet]:
              f" without lru_add_drain give {c36['observed_ns']:.4g} ns ({c36['citation']})")
     bounds_record = {"name": "broadcast_flush_bound", "method": "minimum over n >= 2 of T_invlpgb(n) - T_invlpgb(1)",
                      "parameters": ["shootdown_base_ns"], "n_points": 7, "residuals": [],
-                     "bound_ns": _r(bound), "at_threads": m["bound_threads"], "note": b_note}
+                     "bound_ns": round_to(bound), "at_threads": m["bound_threads"], "note": b_note}
     fit_record = dict(fit.record)
     fit_record["note"] = ("per-op CPU time T(n) = threads / (ops/s); D(n) = T_ipi(n) - T_invlpgb(n) for n >= 2 against"
                           " n - 1 target CPUs (contention common to both kernels cancels); " + check)

@@ -361,7 +361,7 @@ def default_interval(name: str, value: float | None = None) -> tuple[float, floa
     return lo, hi, f"no stated range: a factor {PRIOR_FACTOR:g} either way of {_fmt(v)} {spec.unit}"
 
 
-def _unknown(name: str) -> UserError:
+def unknown_parameter(name: str) -> UserError:
     import difflib
 
     close = difflib.get_close_matches(name, PARAMS, n=1)
@@ -372,7 +372,7 @@ def _unknown(name: str) -> UserError:
 def parse_value(name: str, raw):
     """Check one value against its registry entry and return it in its proper type."""
     if name not in PARAMS:
-        raise _unknown(name)
+        raise unknown_parameter(name)
     return PARAMS[name].parse(raw)
 
 

@@ -80,13 +80,13 @@ from .errors import UserError
 from .model import POLICIES
 from .simulation.arrivals import (ARRIVALS, MMPP, BatchPoisson, GapHistogram, Periodic, Poisson, arrival_process,
                                   parse_arrival_params)
-from .simulation.kernel import (_CODES, _EXCL, _LARGE, _MORE, _OTHER, _RES, _SAME, _SWAP, CHUNK_FAULTS,
-                                _make_setup, _run_dask, _run_local, _simulate_chunk, _simulate_chunks, _chunks)
-from .simulation.pricing import _costs, _policy_result, policy_decisions
+from .simulation.kernel import (CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP, CHUNK_FAULTS,
+                                make_setup, run_dask, run_local, simulate_chunk, simulate_chunks, chunk_ranges)
+from .simulation.pricing import cost_table, policy_result, policy_decisions
 from .stats import Estimate, wilson_estimate as wilson
 
 CONFIDENCE = 0.999
-_MAX_FAULTS = 10**12
+MAX_FAULTS = 10**12
 
 
 def _z(confidence: float) -> float:
@@ -140,8 +140,8 @@ def _arrivals_dict(proc) -> dict:
 
 
 def _check_inputs(values, faults, seed, chunk_faults):
-    if isinstance(faults, bool) or not isinstance(faults, (int, np.integer)) or not 1 <= faults <= _MAX_FAULTS:
-        raise UserError(f"faults={faults!r}: give a whole number of WP faults from 1 to {_MAX_FAULTS:,}")
+    if isinstance(faults, bool) or not isinstance(faults, (int, np.integer)) or not 1 <= faults <= MAX_FAULTS:
+        raise UserError(f"faults={faults!r}: give a whole number of WP faults from 1 to {MAX_FAULTS:,}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise UserError(f"seed={seed!r}: give a whole number >= 0")
     if isinstance(chunk_faults, bool) or not isinstance(chunk_faults, (int, np.integer)) or not 1 <= chunk_faults <= 1 << 24:
@@ -178,15 +178,15 @@ def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None
     if gap_histogram is not None and not isinstance(gap_histogram, GapHistogram):
         gap_histogram = GapHistogram.from_csv(gap_histogram)
 
-    setup = _make_setup(values, proc, gap_histogram)
+    setup = make_setup(values, proc, gap_histogram)
     faults, seed, chunk_faults = int(faults), int(seed), int(chunk_faults)
     show = progress if progress is not None else (faults >= 20_000_000 and sys.stderr.isatty())
 
     started = time.perf_counter()
     if scheduler:
-        counts = _run_dask(scheduler, setup, seed, faults, chunk_faults, show)
+        counts = run_dask(scheduler, setup, seed, faults, chunk_faults, show)
     else:
-        counts = _run_local(setup, seed, faults, chunk_faults, workers, show)
+        counts = run_local(setup, seed, faults, chunk_faults, workers, show)
     elapsed = time.perf_counter() - started
     return summarise(values, pols, counts, faults=faults, seed=seed, arrivals=proc,
                      gap_histogram=gap_histogram, confidence=confidence, elapsed_s=elapsed)
@@ -198,17 +198,17 @@ def summarise(values, policies, counts, *, faults, seed, arrivals, gap_histogram
     chunks return them) by two columns of the holder's fill sums; counts without them are priced
     with the model's mean fill of a batch that holds the page for a drain by the holder's lock."""
     z = _z(confidence)
-    costs = _costs(values)
+    costs = cost_table(values)
     B = int(values["batch_size"])
     holder = None
     if counts.shape[1] == B + 2:
         counts, holder = counts[:, :B], counts[:, B:]
     by_code = counts.sum(axis=1)
-    resident = (np.arange(_CODES) & _RES) != 0
+    resident = (np.arange(CODE_BASE) & FLAG_RES) != 0
     result = SimulationResult(dict(values), tuple(policies), faults, seed, arrivals, gap_histogram, confidence,
                               counts, holder, model_occupancy=costs.model_occupancy, elapsed_s=elapsed_s)
     result.residency = wilson(float(by_code[resident].sum()), float(by_code.sum()), z)
-    result.policies = {p: _policy_result(POLICIES[p], counts, costs, float(values["wp_faults_per_s"]), z,
+    result.policies = {p: policy_result(POLICIES[p], counts, costs, float(values["wp_faults_per_s"]), z,
                                          bool(values["large_folio_cow_reuse"]), holder)
                        for p in policies}
     return result
@@ -216,6 +216,6 @@ def summarise(values, policies, counts, *, faults, seed, arrivals, gap_histogram
 
 
 __all__ = ["ARRIVALS", "CHUNK_FAULTS", "CONFIDENCE", "MMPP", "BatchPoisson", "Estimate", "GapHistogram", "Periodic", "Poisson",
-           "SimulationResult", "_CODES", "_EXCL", "_LARGE", "_MORE", "_OTHER", "_RES", "_SAME", "_SWAP", "_chunks", "_costs",
-           "_simulate_chunk", "_simulate_chunks", "arrival_process", "parse_arrival_params", "policy_decisions",
+           "SimulationResult", "CODE_BASE", "FLAG_EXCL", "FLAG_LARGE", "FLAG_MORE", "FLAG_OTHER", "FLAG_RES", "FLAG_SAME", "FLAG_SWAP", "chunk_ranges", "cost_table",
+           "simulate_chunk", "simulate_chunks", "arrival_process", "parse_arrival_params", "policy_decisions",
            "simulate", "summarise", "wilson"]

@@ -275,7 +275,7 @@ def uncertain_parameters(values: Mapping[str, object], paramset=None,
             if name in registry.CATEGORICAL:
                 raise UserError(f"--vary-range {name}: a categorical parameter has no range; "
                                 f"compare its choices with --set {name}=...")
-            raise registry._unknown(name)
+            raise registry.unknown_parameter(name)
     groups = sum_groups(paramset)
     splits = split_sums(paramset)
     out: list[UncertainParameter] = []
@@ -358,7 +358,7 @@ def parse_vary_ranges(items: Sequence[str] | None) -> dict[str, tuple[float, flo
         if name not in registry.NUMERIC:
             if name in registry.CATEGORICAL:
                 raise UserError(f"--vary-range {name}: a categorical parameter has no range; use --set {name}=...")
-            raise registry._unknown(name)
+            raise registry.unknown_parameter(name)
         lo, hi = registry.parse_value(name, lo_s), registry.parse_value(name, hi_s)
         if lo > hi:
             raise UserError(f"--vary-range {item!r}: LO {lo:g} is above HI {hi:g}; give LO <= HI")

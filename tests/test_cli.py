@@ -701,11 +701,11 @@ def test_bad_workload_file_is_one_line(tmp_path, capsys, content, says):
 
 def test_simulate_states_one_limit_in_full(capsys):
     """--faults 0 said the limit was 1e+13, --faults 1e13 then 1e+12: one limit, written out."""
-    from costmodel.simulate import _MAX_FAULTS
+    from costmodel.simulate import MAX_FAULTS
 
-    for raw in ("0", "1e13", str(_MAX_FAULTS + 1)):
+    for raw in ("0", "1e13", str(MAX_FAULTS + 1)):
         assert main(["simulate", "--faults", raw]) == 2
-        assert f"{_MAX_FAULTS:,}" in capsys.readouterr().err
+        assert f"{MAX_FAULTS:,}" in capsys.readouterr().err
 
 
 def test_vary_range_message_names_the_range_not_the_point(capsys):

@@ -21,7 +21,7 @@ from costmodel.errors import UserError
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
-from costmodel.simulate import (_EXCL, _LARGE, _MORE, _OTHER, _RES, _SAME, _SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
+from costmodel.simulate import (FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
 from helpers import holder_fill_law
 
@@ -89,7 +89,7 @@ def priced_by_hand(values, result, policy: str) -> float:
     """The simulated mean cost per fault of ``policy``, from the simulated faults (by summary and
     the writer's batch fill) with the policy's rules and every price written out here, not taken
     from the model or the simulator. The references are counted as the kernel counts them: this
-    mapping, others (a second with the _MORE bit), the batch's while held, the swap cache's."""
+    mapping, others (a second with the FLAG_MORE bit), the batch's while held, the swap cache's."""
     refcount_rule, local_rule, escalation, sole_ref, swap_rule = RULES[policy]
     v = values
     r, B = v["remote_cpus"], v["batch_size"]
@@ -106,7 +106,7 @@ def priced_by_hand(values, result, policy: str) -> float:
     total = 0.0
     for code in range(result.counts.shape[0]):
         excl, large, other, same, held, swap, more = (bool(code & bit) for bit in
-                                                      (_EXCL, _LARGE, _OTHER, _SAME, _RES, _SWAP, _MORE))
+                                                      (FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE))
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue

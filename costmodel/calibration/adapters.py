@@ -15,9 +15,9 @@ import pandas as pd
 from .. import registry, stats
 from ..errors import UserError
 from ..paramfile import ParamSet, save
-from .fitting import N_BOOT, SEED, Estimate, FitOutcome, _Z, assumed
+from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
-                      _evaluate_measurable, _finite_or_error, _FLIP, copy_fraction, fit_batch_size, fit_drain,
+                      evaluate_measurable, finite_or_error, FLIP_RATE, copy_fraction, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown)
 
 # ---- from a measurement table to the fits --------------------------------------------------
@@ -67,7 +67,7 @@ def standard_errors(rows: pd.DataFrame, what: str, value: str = "median_ns") -> 
     if {"ci_low", "ci_high"} <= set(rows.columns):
         lo = pd.to_numeric(rows["ci_low"], errors="coerce").to_numpy(float)
         hi = pd.to_numeric(rows["ci_high"], errors="coerce").to_numpy(float)
-        se = (hi - lo) / (2 * _Z)
+        se = (hi - lo) / (2 * Z95_FIT)
     if {"p10", "p90", "n"} <= set(rows.columns):
         p10 = pd.to_numeric(rows["p10"], errors="coerce").to_numpy(float)
         p90 = pd.to_numeric(rows["p90"], errors="coerce").to_numpy(float)
@@ -155,8 +155,8 @@ def _obs(df: pd.DataFrame, probe: str, needed_for: str, statistic: str, **config
     else:
         lo = _value_column(rows, lo_col, f"{probe} {what}")
         hi = _value_column(rows, hi_col, f"{probe} {what}")
-        se = np.maximum((hi - lo) / (2 * _Z), np.maximum(np.abs(v) * 1e-3, 1e-9))
-    _finite_or_error(f"{probe} {what}", v, se)
+        se = np.maximum((hi - lo) / (2 * Z95_FIT), np.maximum(np.abs(v) * 1e-3, 1e-9))
+    finite_or_error(f"{probe} {what}", v, se)
     w = 1 / se ** 2
     return Obs(float(np.sum(w * v) / np.sum(w)), float(1 / math.sqrt(np.sum(w))), f"{probe} {what}", stat)
 
@@ -288,7 +288,7 @@ def _in_fault_shootdown(df, known) -> tuple[float, float, str] | None:
     extra = measurable("copy_fault_sibling_ns") - measurable("copy_fault_ns")
     rest = sp.simplify(extra - measurable("shootdown_ns").subs(TARGETS, 1))
     zero = {n: 0.0 for n in registry.NUMERIC}
-    value = spin.value - plain.value - float(_evaluate_measurable(rest, {**zero, **known}))
+    value = spin.value - plain.value - float(evaluate_measurable(rest, {**zero, **known}))
     if value <= 0:
         raise UserError(f"fault_cost: the copy with a spinning sibling ({spin.value:.4g} ns) is not dearer than the"
                         f" copy alone ({plain.value:.4g} ns) plus the sibling cost; re-run fault_cost")
@@ -345,7 +345,7 @@ def _from_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     if stat == "median":
         se = standard_errors(rows, "drain_cost")
     else:
-        se = (_value_column(rows, hi_col, "drain_cost") - _value_column(rows, lo_col, "drain_cost")) / (2 * _Z)
+        se = (_value_column(rows, hi_col, "drain_cost") - _value_column(rows, lo_col, "drain_cost")) / (2 * Z95_FIT)
         se = np.maximum(se, np.maximum(np.abs(y) * 1e-3, 1e-9))
     op = ""
     if "op" in rows.columns and rows["op"].notna().any():
@@ -632,7 +632,7 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
         if not len(sel):
             continue
         obs = _obs(df, "fault_cost", "model check", "mean", op=op, measure="ns")
-        pred = float(_evaluate_measurable(measurable(quantity, values["shootdown_model"]), values))
+        pred = float(evaluate_measurable(measurable(quantity, values["shootdown_model"]), values))
         rows.append({"measurement": obs.label, "statistic": obs.statistic, "observed_ns": round(obs.value, 1),
                      "se_ns": round(obs.se, 2), "predicted_ns": round(pred, 1),
                      "relative_error": round(pred / obs.value - 1, 4), "quantity": quantity})
@@ -715,17 +715,17 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
             for row in res:
                 names = row["forward"]
                 expr = measurable(names[0]) - (measurable(names[1]) if len(names) > 1 else 0)
-                add(group, row["measurement"], row["observed_ns"], _evaluate_measurable(expr, values),
+                add(group, row["measurement"], row["observed_ns"], evaluate_measurable(expr, values),
                     tol_of(row["observed_ns"], row["se_ns"]))
         elif group == "fault_and_copy":
             for row, name in zip(res, outcome.record["forward"]):
-                pred = _evaluate_measurable(measurable(name), values)
+                pred = evaluate_measurable(measurable(name), values)
                 add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
         elif group == "remote_drain":
             exprs = [measurable("drain_all_base_ns")] + [measurable("drain_all_base_ns") + measurable(n)
                                                          for n in outcome.record["forward"][1:]]
             for row, expr in zip(res, exprs):
-                add(group, row["measurement"], row["observed_ns"], _evaluate_measurable(expr, values),
+                add(group, row["measurement"], row["observed_ns"], evaluate_measurable(expr, values),
                     tol_of(row["observed_ns"], row["se_ns"]))
         elif group in ("shootdown", "drain"):
             xname, mname = ("target_cpus", "shootdown_ns") if group == "shootdown" else ("folios", "local_drain_ns")
@@ -733,7 +733,7 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
             x = np.array([r[xname] for r in res], float)
             y = np.array([r["observed_ns"] for r in res], float)
             se = np.array([r.get("se_ns", max(abs(r["observed_ns"]) * 0.01, 1.0)) for r in res], float)
-            pred = np.broadcast_to(np.asarray(_evaluate_measurable(expr, values, **{
+            pred = np.broadcast_to(np.asarray(evaluate_measurable(expr, values, **{
                 "targets" if group == "shootdown" else "folios": x}), float), x.shape)
             scale = _robust_scale((y - pred) / se)
             form = MODEL_FORM_TOLERANCE.get(group, (0.0, ""))[0]
@@ -751,7 +751,7 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
                 # the fit allows a 1 % flip rate (stray drains): a prediction within it of the interval passes
                 rows.append({"fit": group, "measurement": f"copy fraction k={ki:g} drained_first={int(di)}",
                              "observed": float(fi), "predicted": float(pi), "tolerance": float(max(hi - lo, 0) / 2),
-                             "inside": bool(lo - _FLIP <= pi <= hi + _FLIP)})
+                             "inside": bool(lo - FLIP_RATE <= pi <= hi + FLIP_RATE)})
         else:   # a new fit group: give its residual rows their "forward" names, or a check here
             raise RuntimeError(f"posterior_predictive: no check for the fit group {group!r}")
     return pd.DataFrame(rows, columns=["fit", "measurement", "observed", "predicted", "tolerance", "inside"])

@@ -29,10 +29,10 @@ DIGITS = 5
 PRIOR_FACTOR = registry.PRIOR_FACTOR
 #: fewer distinct target counts than this: the shootdown shape is assumed, not chosen
 MIN_SHAPE_COUNTS = 3
-_Z = stats.Z95
+Z95_FIT = stats.Z95
 
 
-def _r(x: float, digits: int = DIGITS) -> float:
+def round_to(x: float, digits: int = DIGITS) -> float:
     """Round to ``digits`` significant digits (what the files store)."""
     x = float(x)
     return x if x == 0 or not math.isfinite(x) else float(f"{x:.{digits}g}")
@@ -60,7 +60,7 @@ class Estimate:
         def conv(v):
             if spec.integer:
                 return int(round(v))
-            return 0.0 if abs(v) < tiny else _r(v)
+            return 0.0 if abs(v) < tiny else round_to(v)
 
         value = conv(self.value)
         lo = None if self.ci_low is None else max(spec.low, min(spec.high, conv(self.ci_low)))
@@ -103,13 +103,13 @@ def assumed(name: str, reason: str = "", value=None) -> Estimate:
     return Estimate(v, "assumed", f"{note}; {why}", max(spec.low, lo), min(spec.high, hi))
 
 
-def _percentiles(draws: np.ndarray) -> tuple[float, float]:
+def percentile_interval(draws: np.ndarray) -> tuple[float, float]:
     a = (1 - LEVEL) / 2 * 100
     lo, hi = np.percentile(draws, [a, 100 - a])
     return float(lo), float(hi)
 
 
-def _default_ratio(names: Sequence[str]) -> np.ndarray:
+def default_ratio(names: Sequence[str]) -> np.ndarray:
     d = np.array([float(registry.NUMERIC[n].default) for n in names])
     return d / d.sum()
 
@@ -217,7 +217,7 @@ def information_criterion(fits: Mapping[str, CurveFit]) -> dict:
         rich = [f for f in fits.values() if f.k == kmax and f.dof > 0]
         c = max(1.0, min(f.chi2 / f.dof for f in rich)) if rich else 1.0
         values = {s: f.chi2 / c + 2 * f.k for s, f in fits.items()}
-        name, extra = "QAIC", {"overdispersion": _r(c, 4)}
+        name, extra = "QAIC", {"overdispersion": round_to(c, 4)}
     else:
         values = {}
         for s, f in fits.items():
@@ -226,5 +226,5 @@ def information_criterion(fits: Mapping[str, CurveFit]) -> dict:
             values[s] = f.n * math.log(rss / f.n) + 2 * f.k + corr
         name, extra = "AICc", {}
     chosen = min(values, key=values.get)
-    return {"name": name, "values": {s: _r(v, 6) for s, v in values.items()}, "chosen": chosen, **extra}
+    return {"name": name, "values": {s: round_to(v, 6) for s, v in values.items()}, "chosen": chosen, **extra}
 

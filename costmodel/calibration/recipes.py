@@ -15,8 +15,8 @@ from .. import registry, stats
 from ..textfmt import format_ns
 from ..errors import UserError
 from ..paramfile import REFERENCE_DIR
-from .fitting import (N_BOOT, SEED, MIN_SHAPE_COUNTS, CurveFit, Estimate, FitOutcome, _default_ratio, _percentiles,
-                      _r, bootstrap_curve, fit_curve, information_criterion)
+from .fitting import (N_BOOT, SEED, MIN_SHAPE_COUNTS, CurveFit, Estimate, FitOutcome, default_ratio, percentile_interval,
+                      round_to, bootstrap_curve, fit_curve, information_criterion)
 
 # ---- shootdown -----------------------------------------------------------------------------
 
@@ -86,7 +86,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
     se = None if se is None else se[keep]
     if x.size == 0:
         raise UserError("shootdown: no measurement with at least one target CPU (needs a second online CPU)")
-    _finite_or_error("shootdown", x, y, se)
+    finite_or_error("shootdown", x, y, se)
     counts = np.unique(x)
     weighting = "weights 1/se" if se is not None else "equal weights (no per-point errors)"
     hi = float(np.max(np.abs(y))) * 10 + 1.0
@@ -113,7 +113,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
                             f"{ic['name']}; parametric bootstrap ({n_boot}, seed {SEED})")
         names = SHOOTDOWN_PARAMS[:npar]
         for i, name in enumerate(names):
-            lo, hi_ = _percentiles(draws[:, i])
+            lo, hi_ = percentile_interval(draws[:, i])
             ests[name] = Estimate(fit.params[i] * unit_scale, "measured", f"fitted ({shape} shape); {data}",
                                   lo * unit_scale, hi_ * unit_scale)
         if npar == 1:
@@ -137,7 +137,7 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
             draws = _boot2(model, 2, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot)
             record["method"] = f"scipy least_squares, soft_l1 loss, {weighting}; parametric bootstrap ({n_boot}, seed {SEED})"
             for i, name in enumerate(SHOOTDOWN_PARAMS):
-                lo, hi_ = _percentiles(draws[:, i])
+                lo, hi_ = percentile_interval(draws[:, i])
                 ests[name] = Estimate(fit.params[i] * unit_scale, "measured",
                                       f"fitted with the assumed {shape} shape through 2 target counts; {data}",
                                       lo * unit_scale, hi_ * unit_scale)
@@ -153,11 +153,11 @@ def fit_shootdown(targets, cost_ns, se_ns=None, *, rng: np.random.Generator, n_b
                 d = np.array([ref["base_ns"], ref["per_cpu_ns"]])  # base : per of the published curve
                 ratio_basis = f"the published multi-CPU curve's ratio ({ref['citation']})"
             else:
-                d = _default_ratio(SHOOTDOWN_PARAMS)  # base : per in the registry defaults
+                d = default_ratio(SHOOTDOWN_PARAMS)  # base : per in the registry defaults
                 ratio_basis = "the registry defaults' ratio (assumed)"
             share_base = d[0] / (d[0] + d[1] * g)
             sums = total + total_se * rng.standard_normal(n_boot)
-            lo, hi_ = _percentiles(sums)
+            lo, hi_ = percentile_interval(sums)
             fit = _constant_fit(x, y, total)
             record["method"] = f"weighted mean at one target count; parametric bootstrap ({n_boot}, seed {SEED})"
             split = (f"only the sum shootdown_base_ns + shootdown_per_cpu_ns x {g:g} = {format_ns(total * unit_scale)} at"
@@ -201,16 +201,16 @@ def _constant_fit(x, y, value) -> CurveFit:
 def _residual_rows(xname: str, x, y, fitted, se, unit_scale: float = 1.0, unit: str = "ns") -> list[dict]:
     rows = []
     for i in range(len(y)):
-        row = {xname: _r(x[i]) if not float(x[i]).is_integer() else int(x[i]),
-               f"observed_{unit}": _r(y[i] * unit_scale), f"fitted_{unit}": _r(fitted[i] * unit_scale),
-               f"residual_{unit}": _r((y[i] - fitted[i]) * unit_scale, 4)}
+        row = {xname: round_to(x[i]) if not float(x[i]).is_integer() else int(x[i]),
+               f"observed_{unit}": round_to(y[i] * unit_scale), f"fitted_{unit}": round_to(fitted[i] * unit_scale),
+               f"residual_{unit}": round_to((y[i] - fitted[i]) * unit_scale, 4)}
         if se is not None:
-            row[f"se_{unit}"] = _r(se[i] * unit_scale, 4)
+            row[f"se_{unit}"] = round_to(se[i] * unit_scale, 4)
         rows.append(row)
     return rows
 
 
-def _finite_or_error(what: str, *arrays) -> None:
+def finite_or_error(what: str, *arrays) -> None:
     for a in arrays:
         if a is not None and not np.all(np.isfinite(np.asarray(a, float))):
             raise UserError(f"{what}: the measurements hold NaN or infinite values; re-run the probe")
@@ -227,7 +227,7 @@ def fit_drain(folios, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: 
     x = np.asarray(folios, float)
     y = np.asarray(cost_ns, float)
     se = None if se_ns is None else np.asarray(se_ns, float)
-    _finite_or_error("drain_cost", x, y, se)
+    finite_or_error("drain_cost", x, y, se)
     if np.unique(x).size < 2:
         raise UserError(f"drain_cost: needs at least 2 different batch fills to fit base and per-folio cost;"
                         f" got {np.unique(x).size}")
@@ -243,7 +243,7 @@ def fit_drain(folios, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: 
     draws = bootstrap_curve(model, fit, x, se, [0.0, 0.0], [hi, hi], rng, n_boot, loss="linear")
     ests = {}
     for i, name in enumerate(DRAIN_PARAMS):
-        lo, hi_ = _percentiles(draws[:, i])
+        lo, hi_ = percentile_interval(draws[:, i])
         ests[name] = Estimate(fit.params[i], "measured", f"straight line through {np.unique(x).size} batch fills; {data}",
                               lo, hi_)
     record = {"name": "drain", "parameters": list(DRAIN_PARAMS), "n_points": int(x.size), "data": data,
@@ -339,7 +339,7 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     from ..model.forward import measurable
 
     for o in (reuse, copy, copy_4k):
-        _finite_or_error(o.label or "fault_cost", [o.value, o.se])
+        finite_or_error(o.label or "fault_cost", [o.value, o.se])
         if o.value <= 0:
             raise UserError(f"{o.label}: {o.statistic} {o.value:g} ns is not positive; re-run the probe")
     steps = [(reuse, measurable("reuse_fault_ns")), (copy_4k, measurable("page_copy_ns")),
@@ -373,22 +373,22 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
             ratio = ":".join(f"{registry.NUMERIC[n].default:g}" for n in names)
             total = sum(point[n] for n in names)
             total_draw = sum(np.asarray(draws[n], float) for n in names)
-            t_lo, t_hi = _percentiles(total_draw)
+            t_lo, t_hi = percentile_interval(total_draw)
             note = (f"split of a measured sum: only {shown} = {format_ns(total)} [{format_ns(t_lo)}, {format_ns(t_hi)}] is"
                     f" identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the parameters measured"
                     f" before it); this part is the registry defaults' share ({ratio}, assumed), and its interval is what"
                     f" the split allows: 0 to the whole sum")
-            splits.append({"parameters": list(names), "sum_ns": _r(total), "sum_ci_low": _r(t_lo),
-                           "sum_ci_high": _r(t_hi), "shares": {n: _r(point[n] / total, 4) for n in names}})
+            splits.append({"parameters": list(names), "sum_ns": round_to(total), "sum_ci_low": round_to(t_lo),
+                           "sum_ci_high": round_to(t_hi), "shares": {n: round_to(point[n] / total, 4) for n in names}})
             for n in names:
                 ests[n] = Estimate(point[n], "measured", note, 0.0, max(t_hi, point[n]))
             continue
         note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
         for n in names:
-            ests[n] = Estimate(point[n], "measured", note, *_percentiles(draws[n]))
-    fitted = [float(_evaluate_measurable(expr, point)) for _, expr in steps]
-    rows = [{"measurement": o.label, "statistic": o.statistic, "observed_ns": _r(o.value), "se_ns": _r(o.se, 4),
-             "fitted_ns": _r(f), "residual_ns": _r(o.value - f, 4)} for (o, _), f in zip(steps, fitted)]
+            ests[n] = Estimate(point[n], "measured", note, *percentile_interval(draws[n]))
+    fitted = [float(evaluate_measurable(expr, point)) for _, expr in steps]
+    rows = [{"measurement": o.label, "statistic": o.statistic, "observed_ns": round_to(o.value), "se_ns": round_to(o.se, 4),
+             "fitted_ns": round_to(f), "residual_ns": round_to(o.value - f, 4)} for (o, _), f in zip(steps, fitted)]
     names_all = [n for _, _, names in groups for n in names]
     record = {"name": "fault_and_copy", "parameters": names_all, "n_points": 3,
               "identifiable": "; ".join((f"split: {shown}" if len(names) > 1 else shown) for _, shown, names in groups),
@@ -402,7 +402,7 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     return FitOutcome(ests, record)
 
 
-def _evaluate_measurable(expr, values: Mapping[str, object], **free):
+def evaluate_measurable(expr, values: Mapping[str, object], **free):
     """``expr`` at ``values`` (registry defaults for what they lack) and the free variables."""
     from ..model.numeric import lambdify
 
@@ -446,7 +446,7 @@ def copy_fraction(batch_size: int, adds_between: np.ndarray, drained: np.ndarray
 
 
 #: a copy seen where the model says none (or none where it says one): stray drains, migrations
-_FLIP = 0.01
+FLIP_RATE = 0.01
 
 
 def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator, n_boot: int = N_BOOT,
@@ -458,12 +458,12 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
     c = np.asarray(copies, float)
     n = np.asarray(n, float)
     d = np.asarray(drained, bool)
-    _finite_or_error("unnecessary_copy", k, c, n)
+    finite_or_error("unnecessary_copy", k, c, n)
     if k.size == 0 or np.sum(n) == 0:
         raise UserError("unnecessary_copy: no cross-CPU small-page measurements to find the batch size from")
     spec = registry.NUMERIC["batch_size"]
     candidates = np.arange(int(spec.low), int(spec.high) + 1)
-    p = _FLIP + (1 - 2 * _FLIP) * np.array([copy_fraction(B, k, d) for B in candidates])  # (B, rows)
+    p = FLIP_RATE + (1 - 2 * FLIP_RATE) * np.array([copy_fraction(B, k, d) for B in candidates])  # (B, rows)
     log_p, log_q = np.log(p), np.log1p(-p)
 
     def loglik(counts):  # counts: (..., rows) -> (..., candidates)
@@ -484,12 +484,12 @@ def fit_batch_size(adds_between, copies, n, drained, *, rng: np.random.Generator
     if ties.size > 1:
         note += f"; sizes {ties.min()}..{ties.max()} fit equally well (the grid of adds_between has gaps), the smallest is given"
     residuals = [{"adds_between": int(k[i]), "drained_first": bool(d[i]), "n": int(n[i]),
-                  "observed_fraction": _r(frac[i], 4), "fitted_fraction": _r(fitted[i], 4),
-                  "residual": _r(frac[i] - fitted[i], 4)} for i in range(k.size)]
+                  "observed_fraction": round_to(frac[i], 4), "fitted_fraction": round_to(fitted[i], 4),
+                  "residual": round_to(frac[i] - fitted[i], 4)} for i in range(k.size)]
     record = {"name": "batch_size", "parameters": ["batch_size"], "n_points": int(k.size), "data": data,
               "method": (f"binomial maximum likelihood over integer batch sizes {int(spec.low)}..{int(spec.high)}, "
-                         f"flip rate {_FLIP:g}; parametric bootstrap of the counts ({n_boot}, seed {SEED})"),
-              "log_likelihood": _r(float(ll.max()), 6), "residuals": residuals}
+                         f"flip rate {FLIP_RATE:g}; parametric bootstrap of the counts ({n_boot}, seed {SEED})"),
+              "log_likelihood": round_to(float(ll.max()), 6), "residuals": residuals}
     return FitOutcome({"batch_size": Estimate(B_hat, "measured", note, lo, hi)}, record)
 
 
@@ -527,14 +527,14 @@ def _fit_difference(forward: tuple[str, str], there: Obs, here: Obs, d_draw: np.
     value = max(float(value), 0.0)
     point[name] = value
     draws[name] = np.maximum(np.asarray(vb[name], float), 0.0)
-    fitted = float(_evaluate_measurable(expr, point))
-    low, high = _percentiles(draws[name])
+    fitted = float(evaluate_measurable(expr, point))
+    low, high = percentile_interval(draws[name])
     est = Estimate(value, "measured",
                    f"{there.label} minus {here.label} ({there.statistic}s: {format_ns(there.value)} - "
                    f"{format_ns(here.value)})" + (f", less {less}" if less else "") + below,
                    low, high if value > 0 else max(high, upper))
-    row = {"measurement": f"{there.label} - {here.label}", "statistic": there.statistic, "observed_ns": _r(d),
-           "se_ns": _r(se, 4), "fitted_ns": _r(fitted), "residual_ns": _r(d - fitted, 4), "forward": list(forward)}
+    row = {"measurement": f"{there.label} - {here.label}", "statistic": there.statistic, "observed_ns": round_to(d),
+           "se_ns": round_to(se, 4), "fitted_ns": round_to(fitted), "residual_ns": round_to(d - fitted, 4), "forward": list(forward)}
     return name, est, row
 
 
@@ -609,9 +609,9 @@ def fit_receive(lost: Obs, *, rng: np.random.Generator, n_boot: int = N_BOOT) ->
     vb, _ = solve_measurement(expr, np.maximum(lost.value + lost.se * rng.standard_normal(n_boot), 0.0), {})
     (name, value), = v.items()
     est = Estimate(float(value), "measured", f"{lost.label} ({lost.statistic} per IPI received)",
-                   *_percentiles(np.asarray(vb[name], float)))
-    rows = [{"measurement": lost.label, "statistic": lost.statistic, "observed_ns": _r(lost.value),
-             "se_ns": _r(lost.se, 4), "fitted_ns": _r(float(value)), "residual_ns": _r(lost.value - float(value), 4),
+                   *percentile_interval(np.asarray(vb[name], float)))
+    rows = [{"measurement": lost.label, "statistic": lost.statistic, "observed_ns": round_to(lost.value),
+             "se_ns": round_to(lost.se, 4), "fitted_ns": round_to(float(value)), "residual_ns": round_to(lost.value - float(value), 4),
              "forward": ["shootdown_receive_ns"]}]
     record = {"name": "shootdown_receive", "parameters": [name], "n_points": 1, "forward": ["shootdown_receive_ns"],
               "method": f"one {lost.statistic}, pooled over target counts; parametric bootstrap ({n_boot}, seed {SEED})",
@@ -645,13 +645,13 @@ def fit_lock_transfer(handoff: Obs, local: Obs, remote_full: Obs, local_full: Ob
         (name, value), = v.items()
         value = max(float(value), 0.0)
         draws = np.maximum(np.asarray(vb[name], float), 0.0)
-        low, high = _percentiles(draws)
-        fitted = float(_evaluate_measurable(expr, dict(point, **{name: value})))
+        low, high = percentile_interval(draws)
+        fitted = float(evaluate_measurable(expr, dict(point, **{name: value})))
         ests[name] = Estimate(value, "measured", f"{there.label} minus {here.label} ({there.statistic}s: "
                               f"{format_ns(there.value)} - {format_ns(here.value)})", low, high)
         rows.append({"measurement": f"{there.label} - {here.label}", "statistic": there.statistic,
-                     "observed_ns": _r(d), "se_ns": _r(se, 4), "fitted_ns": _r(fitted),
-                     "residual_ns": _r(d - fitted, 4), "forward": [forward]})
+                     "observed_ns": round_to(d), "se_ns": round_to(se, 4), "fitted_ns": round_to(fitted),
+                     "residual_ns": round_to(d - fitted, 4), "forward": [forward]})
     record = {"name": "lock_transfer", "parameters": list(LOCK_PARAMS), "n_points": len(rows),
               "forward": [r["forward"] for r in rows],
               "method": f"differences of {handoff.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
@@ -684,10 +684,10 @@ def fit_remote_drain(base: Obs, hole: Obs, seals: Mapping[str, tuple[Obs, Obs]],
     draws.update({k: np.asarray(x, float) for k, x in vb.items()})
     ests["drain_all_base_ns"] = Estimate(point["drain_all_base_ns"], "measured",
                                          f"{base.label} minus {hole.label} ({base.statistic}s: {format_ns(base.value)} - "
-                                         f"{format_ns(hole.value)})", *_percentiles(draws["drain_all_base_ns"]))
-    rows.append({"measurement": f"{base.label} - {hole.label}", "statistic": base.statistic, "observed_ns": _r(diff),
-                 "se_ns": _r(math.hypot(base.se, hole.se), 4), "fitted_ns": _r(point["drain_all_base_ns"]),
-                 "residual_ns": _r(diff - point["drain_all_base_ns"], 4)})
+                                         f"{format_ns(hole.value)})", *percentile_interval(draws["drain_all_base_ns"]))
+    rows.append({"measurement": f"{base.label} - {hole.label}", "statistic": base.statistic, "observed_ns": round_to(diff),
+                 "se_ns": round_to(math.hypot(base.se, hole.se), 4), "fitted_ns": round_to(point["drain_all_base_ns"]),
+                 "residual_ns": round_to(diff - point["drain_all_base_ns"], 4)})
     for i, (state, (remote, control)) in enumerate(seals.items()):
         expr = measurable("drain_all_base_ns") + measurable(REMOTE_STATES[state])
         d = remote.value - control.value
@@ -700,13 +700,13 @@ def fit_remote_drain(base: Obs, hole: Obs, seals: Mapping[str, tuple[Obs, Obs]],
                             f" not dearer than the control plus the drain-all base; re-run remote_drain")
         ests[name] = Estimate(float(value), "measured",
                               f"{remote.label} minus {control.label} ({remote.statistic}s), less drain_all_base_ns",
-                              *_percentiles(np.maximum(np.asarray(vb[name], float), 0.0)))
+                              *percentile_interval(np.maximum(np.asarray(vb[name], float), 0.0)))
         point[name] = float(value)
         draws[name] = np.asarray(vb[name], float)
         rows.append({"measurement": f"{remote.label} - {control.label}", "statistic": remote.statistic,
-                     "observed_ns": _r(d), "se_ns": _r(math.hypot(remote.se, control.se), 4),
-                     "fitted_ns": _r(float(_evaluate_measurable(expr, point))),
-                     "residual_ns": _r(d - float(_evaluate_measurable(expr, point)), 4)})
+                     "observed_ns": round_to(d), "se_ns": round_to(math.hypot(remote.se, control.se), 4),
+                     "fitted_ns": round_to(float(evaluate_measurable(expr, point))),
+                     "residual_ns": round_to(d - float(evaluate_measurable(expr, point)), 4)})
     record = {"name": "remote_drain", "parameters": list(ests), "n_points": len(rows),
               "forward": ["drain_all_base_ns", *(REMOTE_STATES[s] for s in seals)],
               "statistic": base.statistic,

@@ -9,7 +9,7 @@ import math
 from ..errors import UserError
 from ..evaluate import policy_or_error
 from ..model import POLICIES
-from ..simulate import (_MAX_FAULTS, ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
+from ..simulate import (MAX_FAULTS, ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
 from ..model import OUTPUT_DECLARATIONS
 from .common import add_param_options, params_label, resolve_params
@@ -65,7 +65,7 @@ def _whole(option: str, raw: str, low: int, high: int) -> int:
 def run(args) -> int:
     values, _ = resolve_params(args)
     policies = [policy_or_error(p) for p in args.policy] if args.policy else list(POLICIES)
-    faults = _whole("--faults", args.faults, 1, _MAX_FAULTS)
+    faults = _whole("--faults", args.faults, 1, MAX_FAULTS)
     seed = _whole("--seed", args.seed, 0, 2**63 - 1)
     workers = _whole("--workers", args.workers, 1, 1024) if args.workers is not None else None
     proc = arrival_process(args.arrivals, parse_arrival_params(args.arrival_param))

@@ -34,7 +34,7 @@ def parse_axis(spec: str) -> tuple[str, list]:
     if not sep or not rhs:
         raise UserError(f"--vary {spec!r}: expected NAME=v1,v2 or NAME=lo:hi:count[:log]")
     if name not in registry.PARAMS:
-        raise registry._unknown(name)
+        raise registry.unknown_parameter(name)
     if ":" in rhs:
         if name in registry.CATEGORICAL:
             raise UserError(f"--vary {name}: a categorical takes a list of choices, e.g. {name}=" + ",".join(registry.CATEGORICAL[name].choices))
@@ -113,7 +113,7 @@ def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int
 
     import pandas as pd
 
-    from ..evaluate import _column
+    from ..evaluate import csv_column
     from ..model import output_names
 
     pols = list(dict.fromkeys(df["policy"]))
@@ -132,7 +132,7 @@ def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int
         res = uncertainty.propagate_grid(point, axes, params, draws=draws, seed=seed, policies=pols, keys=keys)
         extra = {}
         for key in keys:
-            col = _column(key)
+            col = csv_column(key)
             extra[f"{col}_low"] = np.concatenate([res.intervals[(p, key)][0] for p in pols])
             extra[f"{col}_high"] = np.concatenate([res.intervals[(p, key)][1] for p in pols])
         shares = {c: res.p_cheapest[i] for i, c in enumerate(res.candidates)}

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import UserError
 
 #: stands for batch_adds_per_s = 0 (see the chunk kernel); 4 B^2 / rate stays finite for B <= 512
-_VANISHING_RATE = 1e-250
+VANISHING_RATE = 1e-250
 
 # ---- arrival processes -------------------------------------------------------------------------
 
@@ -350,8 +350,8 @@ class _MMPPSampler:
         return self._counts(rng, state, back[:, None])[:, 0]
 
 
-def _sampler(proc, rate: float):
-    if rate <= _VANISHING_RATE:  # no adds: every process is the same (and its limit is Poisson's)
+def make_sampler(proc, rate: float):
+    if rate <= VANISHING_RATE:  # no adds: every process is the same (and its limit is Poisson's)
         return _PoissonSampler(rate)
     if isinstance(proc, Poisson):
         return _PoissonSampler(rate)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import UserError
-from .arrivals import _VANISHING_RATE, GapHistogram, Poisson, _sampler
+from .arrivals import VANISHING_RATE, GapHistogram, Poisson, make_sampler
 
 #: faults per seeded chunk; part of what a seed means (changing it changes the numbers)
 CHUNK_FAULTS = 1 << 16
@@ -18,8 +18,8 @@ CHUNK_FAULTS = 1 << 16
 _WARMUP_B2 = 4.0
 # fault summary bits: exclusive, large, another reference, written on the holder's CPU, still held,
 # in the swap cache, a second other reference (given one)
-_EXCL, _LARGE, _OTHER, _SAME, _RES, _SWAP, _MORE = 1, 2, 4, 8, 16, 32, 64
-_CODES = 128
+FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE = 1, 2, 4, 8, 16, 32, 64
+CODE_BASE = 128
 #: numpy's default bit generator; part of what a seed means, like CHUNK_FAULTS
 _BIT_GENERATOR = np.random.PCG64
 
@@ -73,7 +73,7 @@ def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
     return out
 
 
-def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
+def simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     """Chunk ``index`` of the run seeded ``seed``, ``n`` faults: counts of faults by
     (summary bits, writer's batch fill), shape (codes, B), then two columns per code: the sum of
     the holding CPU's batch fill at the WP fault and of its square; int64."""
@@ -82,8 +82,8 @@ def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     # batch_adds_per_s = 0 is taken as its limit from above, as the model's closed forms take it:
     # adds so rare that none falls in any drain interval or gap, yet the batch has had time to
     # mix since boot when nothing ever drains it.
-    add_rate = setup.add_rate if setup.add_rate > 0 else _VANISHING_RATE
-    sampler = _sampler(setup.arrivals, add_rate)
+    add_rate = setup.add_rate if setup.add_rate > 0 else VANISHING_RATE
+    sampler = make_sampler(setup.arrivals, add_rate)
     warm_adds = _WARMUP_B2 * B * B
     inv_rate = 1.0 / add_rate
     stationary = setup.fixed_position is None
@@ -149,14 +149,14 @@ def _simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     code = code.astype(np.int64)
     index = code * B
     index += occ
-    by_fill = np.bincount(index, minlength=_CODES * B).reshape(_CODES, B)
+    by_fill = np.bincount(index, minlength=CODE_BASE * B).reshape(CODE_BASE, B)
     # per code: the sum of the holder's fills and of their squares (whole numbers below 2^53: exact)
-    sums = np.stack([np.bincount(code, weights=holder_fill, minlength=_CODES),
-                     np.bincount(code, weights=holder_fill * holder_fill, minlength=_CODES)], axis=1)
+    sums = np.stack([np.bincount(code, weights=holder_fill, minlength=CODE_BASE),
+                     np.bincount(code, weights=holder_fill * holder_fill, minlength=CODE_BASE)], axis=1)
     return np.concatenate([by_fill, sums.astype(np.int64)], axis=1)
 
 
-def _chunks(faults: int, chunk_faults: int, first: int = 0, count: int | None = None):
+def chunk_ranges(faults: int, chunk_faults: int, first: int = 0, count: int | None = None):
     """(index, size) of chunks ``first`` .. ``first + count - 1`` of a run of ``faults``."""
     total = -(-faults // chunk_faults)
     last = total if count is None else min(total, first + count)
@@ -164,10 +164,10 @@ def _chunks(faults: int, chunk_faults: int, first: int = 0, count: int | None = 
         yield i, min(chunk_faults, faults - i * chunk_faults)
 
 
-def _simulate_chunks(setup: _Setup, seed: int, faults: int, chunk_faults: int, first: int, count: int) -> np.ndarray:
-    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
-    for i, n in _chunks(faults, chunk_faults, first, count):
-        total += _simulate_chunk(setup, seed, i, n)
+def simulate_chunks(setup: _Setup, seed: int, faults: int, chunk_faults: int, first: int, count: int) -> np.ndarray:
+    total = np.zeros((CODE_BASE, setup.B + 2), dtype=np.int64)
+    for i, n in chunk_ranges(faults, chunk_faults, first, count):
+        total += simulate_chunk(setup, seed, i, n)
     return total
 
 
@@ -176,7 +176,7 @@ def _threshold(p: float) -> int:
     return min(int(round(float(p) * 2**32)), 2**32)
 
 
-def _make_setup(values, proc, histogram) -> _Setup:
+def make_setup(values, proc, histogram) -> _Setup:
     gap = {"fixed_count": "count", "fixed_time": "fixed", "exponential_time": "exponential"}[values["gap_model"]]
     if histogram is not None:
         gap = "histogram"
@@ -209,13 +209,13 @@ def _bar(total: int, show: bool):
     return tqdm(total=total, unit="fault", unit_scale=True, disable=not show, leave=False, desc="simulate")
 
 
-def _run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
+def run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
     workers = workers or os.cpu_count() or 1
-    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
+    total = np.zeros((CODE_BASE, setup.B + 2), dtype=np.int64)
     with _bar(faults, show) as bar:
         if workers == 1 or faults <= chunk_faults:
-            for i, n in _chunks(faults, chunk_faults):
-                total += _simulate_chunk(setup, seed, i, n)
+            for i, n in chunk_ranges(faults, chunk_faults):
+                total += simulate_chunk(setup, seed, i, n)
                 bar.update(n)
             return total
         from concurrent.futures import ThreadPoolExecutor
@@ -224,8 +224,8 @@ def _run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
         # window of chunks in flight keeps memory flat however long the run
         with ThreadPoolExecutor(max_workers=workers) as pool:
             pending = []
-            for i, n in _chunks(faults, chunk_faults):
-                pending.append((n, pool.submit(_simulate_chunk, setup, seed, i, n)))
+            for i, n in chunk_ranges(faults, chunk_faults):
+                pending.append((n, pool.submit(simulate_chunk, setup, seed, i, n)))
                 if len(pending) >= 4 * workers:
                     n0, fut = pending.pop(0)
                     total += fut.result()
@@ -236,7 +236,7 @@ def _run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
     return total
 
 
-def _run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarray:
+def run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarray:
     try:
         from distributed import Client, as_completed
     except ImportError:
@@ -245,17 +245,17 @@ def _run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarr
         client = Client(address, timeout="10s", set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise UserError(f"scheduler {address!r}: cannot connect ({exc}); give a running dask scheduler's address") from None
-    total = np.zeros((_CODES, setup.B + 2), dtype=np.int64)
+    total = np.zeros((CODE_BASE, setup.B + 2), dtype=np.int64)
     try:
         n_chunks = -(-faults // chunk_faults)
         n_workers = max(1, len(client.scheduler_info().get("workers", {})))
         per_task = max(1, min(64, math.ceil(n_chunks / (4 * n_workers))))
         firsts = list(range(0, n_chunks, per_task))
         [setup_future] = client.scatter([setup], broadcast=True)
-        futures = client.map(_simulate_chunks, [setup_future] * len(firsts), [seed] * len(firsts),
+        futures = client.map(simulate_chunks, [setup_future] * len(firsts), [seed] * len(firsts),
                              [faults] * len(firsts), [chunk_faults] * len(firsts), firsts,
                              [per_task] * len(firsts), pure=False)
-        size = {f.key: sum(n for _, n in _chunks(faults, chunk_faults, first, per_task))
+        size = {f.key: sum(n for _, n in chunk_ranges(faults, chunk_faults, first, per_task))
                 for f, first in zip(futures, firsts)}
         with _bar(faults, show) as bar:
             for fut in as_completed(futures, loop=client.loop):

@@ -16,7 +16,7 @@ from ..model.numeric import lambdify
 from ..model.policies import (ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, DRAIN_REMOTE_LOCK, IF_IN_LOCAL_BATCH, IF_NOT_ON_LRU,
                               NEVER, REMOVE_FOLIO, SWAPCACHE_COPIES)
 from ..stats import Estimate, mean_estimate as _mean_estimate, scaled as _scaled, wilson_estimate as wilson
-from .kernel import _CODES, _EXCL, _LARGE, _MORE, _OTHER, _RES, _SAME, _SWAP
+from .kernel import CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP
 
 # ---- costs from the model's expressions --------------------------------------------------------
 
@@ -42,7 +42,7 @@ class _Costs:
     model_occupancy: float
 
 
-def _costs(values: Mapping[str, object]) -> _Costs:
+def cost_table(values: Mapping[str, object]) -> _Costs:
     return _costs_at(tuple(float(values[n]) for n in registry.NUMERIC), values["shootdown_model"],
                      values["gap_model"], values["position_model"])
 
@@ -69,7 +69,7 @@ def _costs_at(point: tuple, shootdown_model: str, gap_model: str = "exponential_
     drain_expr = costs.local_drain_ns()
     by_fill = drain_expr.xreplace({occ_expr: fill})
     if fill not in by_fill.free_symbols:  # the model changed shape: fail loudly, do not guess
-        raise RuntimeError("local_drain_ns() no longer contains expected_occupancy(); update simulate._costs")
+        raise RuntimeError("local_drain_ns() no longer contains expected_occupancy(); update simulate.cost_table")
     B = int(values["batch_size"])
     drain_fn = lambdify([*args, fill], by_fill)
     table = np.array([float(drain_fn(*point, np.float64(j))) for j in range(B)])
@@ -100,10 +100,10 @@ def _costs_at(point: tuple, shootdown_model: str, gap_model: str = "exponential_
 
 
 def _bits() -> dict[str, np.ndarray]:
-    c = np.arange(_CODES)
+    c = np.arange(CODE_BASE)
     return {name: (c & bit) != 0 for name, bit in
-            (("exclusive", _EXCL), ("large", _LARGE), ("other_ref", _OTHER), ("same_cpu", _SAME), ("resident", _RES),
-             ("swapcache", _SWAP), ("more_refs", _MORE))}
+            (("exclusive", FLAG_EXCL), ("large", FLAG_LARGE), ("other_ref", FLAG_OTHER), ("same_cpu", FLAG_SAME), ("resident", FLAG_RES),
+             ("swapcache", FLAG_SWAP), ("more_refs", FLAG_MORE))}
 
 
 def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict[str, np.ndarray]:
@@ -115,7 +115,7 @@ def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict
     small_shared = ~b["exclusive"] & ~b["large"]  # takes the policy's path and may sit in a batch
     held = b["resident"] & ~b["large"]  # a large folio is never in a batch
     swap = b["swapcache"] & small_shared
-    none = np.zeros(_CODES, dtype=bool)
+    none = np.zeros(CODE_BASE, dtype=bool)
     # references beyond this mapping's: others (1, or 2 with a second), the batch's, the swap cache's
     refs = b["other_ref"].astype(int) + (b["other_ref"] & b["more_refs"]) + held + swap
     early = small_shared & (refs >= 3) if policy.early_copy and policy.refcount_test else none
@@ -156,7 +156,7 @@ def _widened(e: Estimate, n: float, z: float, extra_ss: float) -> Estimate:
     return Estimate(e.value, e.value - half, e.value + half, e.method)
 
 
-def _policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_per_s: float, z: float,
+def policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_per_s: float, z: float,
                    large_folio_cow_reuse: bool = True, holder_fill_sums: np.ndarray | None = None) -> dict:
     """Every output of ``policy`` from the counts by (summary, writer's fill); ``holder_fill_sums``
     (codes x 2: the sum of the holder's fills and of their squares) prices a drain of the holder's
