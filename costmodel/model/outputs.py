@@ -152,7 +152,7 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
         return _collapse([(pc, level_s(o, True)), (1 - pc, level_s(o, False))])
 
     sums = _collapse([(1 - po, level_c(0)), (po * (1 - pm), level_c(1)), (po * pm, level_c(2))])
-    return {k: _smaller(sp.sympify(e), tuple(parts)).xreplace(parts) for k, e in sums.items()}
+    return {k: _smaller(e, tuple(parts)).xreplace(parts) for k, e in sums.items()}
 
 
 def _smaller(e: sp.Expr, placeholders: tuple) -> sp.Expr:
