@@ -39,6 +39,7 @@ import pandas as pd
 
 from . import paramfile, presets, registry, stats
 from .errors import UserError
+from .calibration.recipes import SWAP_CACHE_PARAMS
 
 PROBES = ("workload", "swap_cow")
 #: relative error of the predicted mean cost that still counts as agreement
@@ -69,15 +70,28 @@ def describe_cpu(prov: Mapping) -> str:
             f"model {prov.get('cpu_model_number')})")
 
 
+#: the operations of each predicted probe that predict checks (None: all of them); a fit may use the
+#: probe's other operations (swap_cow's swap_fault measures swap_free_ns apart from its swap_write)
+HELD_OUT_OPS: dict[str, tuple[str, ...] | None] = {"workload": None, "swap_cow": ("swap_write", "swap_loop")}
+
+
 def _uses_held_out_probes(ps: paramfile.ParamSet) -> list[str]:
-    """Names of this module's probes that a set's fit records mention (they must mention none)."""
+    """Names of this module's probes whose checked operations a set's fit records mention (they
+    must mention none): a mention of the probe with no operation counts as all of them."""
     # what a fit was made from: its data and measurement fields (not the prose of its notes)
     used = []
     for record in ps.fit:
         used += [str(record.get(k, "")) for k in ("data", "name")]
         used += [str(r.get("measurement", "")) for r in record.get("residuals", []) if isinstance(r, dict)]
     text = "\n".join(used)
-    return [p for p in PROBES if re.search(rf"\b{p}\b", text)]
+    found = []
+    for probe in PROBES:
+        held = HELD_OUT_OPS.get(probe)
+        for m in re.finditer(rf"\b{probe}\b(?: op=(\w+))?", text):
+            if held is None or m.group(1) is None or m.group(1) in held:
+                found.append(probe)
+                break
+    return found
 
 
 def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[paramfile.ParamSet, str]:
@@ -221,7 +235,8 @@ def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, c
     return Mapped(point, 1.0, lacks)
 
 
-def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int) -> Mapped:
+def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int, *,
+               swap_cache_measured: bool = False, writes_apart: bool = True) -> Mapped:
     """A ``swap_cow`` ``swap_write`` configuration, by what the kernel does at swap-in:
 
     - exclusive pages keep their marker through swap-out (a swap entry marked exclusive), and a
@@ -230,8 +245,10 @@ def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus:
     - a forked page read through the swap cache (``readahead``) is not exclusive; the readahead
       drained the reading CPU's batch, so the page is on the LRU (a flushed batch); the swap
       cache's own reference is allowed for by the kernel: no other reference;
-    - ``child_alive``: the page sits in the swap cache (``p_swapcache`` = 1) and the child's swap
-      entry is a real reference (``p_other_ref`` = 1): a necessary copy.
+    - ``child_alive``: the page sits in the swap cache (``p_swapcache`` = 1) and the child holds its
+      swap entry (``p_swap_shared`` = 1): the refcount test passes (the readahead drained the batch:
+      no drain in the fault), and the fault copies because the entry cannot be freed
+      (``swap_shared_copy_ns``).
     """
     sharing, path = str(row["sharing"]), str(row["swap_path"])
     values = _common(cpus, batch_size, int(row["target_cpus"]))
@@ -241,21 +258,22 @@ def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus:
     values.update(gap_model="fixed_count", position_model="fixed", batch_position=0)
     lacks: list[str] = []
     if sharing == "child_alive":
-        # in the swap cache (the entry is shared, so no swap-in skips it); the child's swap entry keeps
-        # folio_free_swap() from freeing it, so the copy is forced as by another reference
-        values.update(p_other_ref=1.0, p_swapcache=1.0, adds_between=batch_size)
-        # priced as the kernel decides (copy after the failed free), yet measured - predicted runs from
-        # about -3 us (a spinning sibling) to +1 us (none) on both AMD guests: a cost not yet found
-        lacks.append("swap cache with a live child: the copy priced as the kernel decides it, but its work on the"
-                     " shared swap entry is not (measured - predicted -3 to +1 us, not explained)")
+        # the child holds the swap entries, so every swap-in goes through the swap cache, whose
+        # readahead ends with lru_add_drain(): the folio is on the LRU at the write (traced: no
+        # folio moved to an LRU in these faults). The child's reference is on the entry, not the
+        # folio (p_swap_shared): the refcount test passes, folio_free_swap() fails, the fault copies.
+        values.update(p_swapcache=1.0, p_swap_shared=1.0, p_other_ref=0.0, adds_between=batch_size)
+        if not swap_cache_measured:
+            lacks.append("swap cache with a live child: the failed free of the shared entry (swap_shared_copy_ns)"
+                         " is assumed in this set (its recording has no swap_cow op=swap_fault rows)")
     elif sharing == "exclusive" or (sharing == "forked" and path == "direct"):
         values.update(p_exclusive=1.0, adds_between=batch_size)
     elif sharing == "forked" and path == "readahead":
         # in the swap cache: the reuse frees the page's swap entry (swap_free_ns)
         values.update(p_swapcache=1.0, adds_between=batch_size)
-        # no probe outside swap_cow measures swap_free_ns: its value came from this probe's gap
-        lacks.append("swap cache: the reuse frees the swap entry (swap_free_ns), whose value no probe"
-                     " outside swap_cow measures: not an independent check")
+        if not swap_cache_measured:
+            lacks.append("swap cache: the reuse frees the swap entry (swap_free_ns), assumed in this set (its"
+                         " recording has no swap_cow op=swap_fault rows)")
     else:
         raise UserError(f"swap_cow row with sharing={sharing!r}, swap_path={path!r}: not a configuration "
                         f"this version knows; upgrade costmodel")
@@ -267,6 +285,10 @@ def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus:
     priced = p_fault > 0
     if not priced:
         lacks.append("no WP fault: the swap-in mapped the page exclusive and writable; the model prices a fault")
+    if priced and not writes_apart:
+        lacks.append("each write timed right after system calls (getrusage, a read of /proc/self/pagemap; recorded"
+                     " before swap_cow kept them out of its timed rounds): such a fault pays 300-700 ns more,"
+                     " which no model term prices")
     return Mapped(point, p_fault, lacks, priced)
 
 
@@ -501,10 +523,15 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
             if probe == "swap_cow" and key["op"] == "swap_loop":
                 loops.append({**key, **_mean(group, raw, key)})
                 continue
+            if probe == "swap_cow" and key["op"] != "swap_write":
+                continue   # swap_fault: calibration's rows (swap_free_ns), not a check
             if probe == "workload":
                 mapped = workload_point(key, base, preset, cpus, batch, meta)
             else:
-                mapped = swap_point(key, base, preset, cpus, batch)
+                mapped = swap_point(key, base, preset, cpus, batch,
+                                    swap_cache_measured=all(ps.parameters[n].source == "measured"
+                                                            for n in SWAP_CACHE_PARAMS if n in ps.parameters),
+                                    writes_apart="pfn_check" in meta)
             pred = predicted(mapped.point, policy, draws)
             cost = _mean(group, raw, key)
             copy = _fraction(group, "copied")

@@ -168,6 +168,13 @@ _ENTRIES: list[Numeric | Categorical] = [
        "Share of the small, non-exclusive folios at a WP fault that sit in the swap cache (read back"
        " through it): its reference is allowed for by the refcount test, and a reuse frees the swap entry.",
        "assumed: 0 outside swap-heavy workloads", tex=r"p_{sc}"),
+    _p("p_swap_shared", 0.0,
+       "Given the swap cache (p_swapcache), the probability that another process still holds the folio's"
+       " swap entry (a child forked while the page was swapped out, still alive): its reference is on the"
+       " entry, not the folio, so the refcount test passes and a drain may run, yet folio_free_swap()"
+       " cannot free the entry and the fault copies.",
+       "assumed: 0 (a swapped-out page whose sharer lives on is rare outside fork-heavy swapping)",
+       tex=r"p_{ss}"),
     _p("p_more_refs", 0.0,
        "Given another reference (p_other_ref), the probability of a second one (a second live sharer, a"
        " pin): with the batch's reference the refcount is above 3 and the kernel copies without a drain.",
@@ -245,10 +252,21 @@ _ENTRIES: list[Numeric | Categorical] = [
     _n("swap_free_ns", "ns", 1000.0, 0.0, 1.0e6,
        "Extra cost of a reuse of a folio in the swap cache: the fault frees its swap entry"
        " (folio_free_swap: out of the swap cache, the slot freed).", MACHINE,
-       "assumed until measured: predict's unpriced gap on reuse through the swap cache (Zen 5 guest,"
-       " 2026-12-02) was 0.7 to 1.7 us", tex=r"c_{\mathrm{swf}}", plausible=(200.0, 3000.0),
-       plausible_basis="the swap_cow probe's reuse through the swap cache less fault_cost's reuse:"
-       " 0.7 to 1.7 us on the Zen 5 guest", introduced=4),
+       "assumed until measured (swap_cow op=swap_fault: a reuse through the swap cache less the same reuse"
+       " of a page that stayed in memory); predict's unpriced gap on reuse through the swap cache (Zen 5"
+       " guest, 2026-12-02) was 0.7 to 1.7 us", tex=r"c_{\mathrm{swf}}", plausible=(200.0, 3000.0),
+       plausible_basis="swap_cow op=swap_fault on a Zen 4 guest with zram: 0.4 to 0.6 us (2026-12-07);"
+       " the older gap between swap_cow's and fault_cost's reuses: 0.7 to 1.7 us on the Zen 5 guest",
+       introduced=4),
+    _n("swap_shared_copy_ns", "ns", 200.0, 0.0, 1.0e5,
+       "Extra cost of a copy of a folio in the swap cache whose swap entry another process still holds"
+       " (p_swap_shared): folio_free_swap() tried and failed under the folio lock, before the copy and"
+       " again after it, and the old folio kept by the swap cache.", MACHINE,
+       "assumed until measured (swap_cow op=swap_fault: a copy of a swapped-in page whose entry a live"
+       " child holds less the same copy of a page the child maps)", tex=r"c_{\mathrm{ssh}}",
+       plausible=(0.0, 1000.0),
+       plausible_basis="swap_cow op=swap_fault on a Zen 4 guest with zram: about 0.2 us (2026-12-07)",
+       introduced=5),
     _n("cacheline_transfer_ns", "ns", 100.0, 0.0, 1.0e5,
        "One modified cache line moved from another CPU's cache to this one's (a lock handed between two"
        " CPUs): what taking another CPU's batch lock costs, per line.", MACHINE,
@@ -328,8 +346,9 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: the file's own generation already had must be there. Raise it with every new machine parameter.
 #: 1: the first registry; 2: remote_drain_busy_ns, remote_drain_rt_ns, sibling_fault_ns;
 #: 3: shootdown_receive_ns, cross_cpu_fault_ns, cross_cpu_copy_ns;
-#: 4: cold_fault_ns, swap_free_ns, cacheline_transfer_ns, drain_per_remote_folio_ns.
-REGISTRY_GENERATION = 4
+#: 4: cold_fault_ns, swap_free_ns, cacheline_transfer_ns, drain_per_remote_folio_ns;
+#: 5: swap_shared_copy_ns.
+REGISTRY_GENERATION = 5
 
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}

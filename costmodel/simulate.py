@@ -34,8 +34,9 @@ per-CPU formula), so they are not drawn.
 
 Then the fault's own coin flips: exclusive (``p_exclusive``), large folio (``p_large_folio``,
 never in a batch), another transient reference (``p_other_ref``; a second one, ``p_more_refs``),
-writer on the holder's CPU (``p_same_cpu``), in the swap cache (``p_swapcache``). Each fault is
-summarised by these seven bits and the writer's batch fill; every policy in
+writer on the holder's CPU (``p_same_cpu``), in the swap cache (``p_swapcache``; its swap entry
+held by another process, ``p_swap_shared``). Each fault is summarised by these eight bits and the
+writer's batch fill; every policy in
 :data:`costmodel.model.POLICIES` is then applied to that summary from its fields alone
 (``refcount_test``, ``local_drain``, ``still_held``, ``only_if_sole_ref``, ``early_copy``,
 ``swapcache``), so a new policy needs no change here. A drain of the holder's batch by its lock
@@ -80,7 +81,7 @@ from .errors import UserError
 from .model import POLICIES
 from .simulation.arrivals import (ARRIVALS, MMPP, BatchPoisson, GapHistogram, Periodic, Poisson, arrival_process,
                                   parse_arrival_params)
-from .simulation.kernel import (CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP, CHUNK_FAULTS,
+from .simulation.kernel import (CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SHARED, FLAG_SWAP, CHUNK_FAULTS,
                                 make_setup, run_dask, run_local, simulate_chunk, simulate_chunks, chunk_ranges)
 from .simulation.pricing import cost_table, policy_result, policy_decisions
 from .stats import Estimate, wilson_estimate as wilson
@@ -216,6 +217,6 @@ def summarise(values, policies, counts, *, faults, seed, arrivals, gap_histogram
 
 
 __all__ = ["ARRIVALS", "CHUNK_FAULTS", "CONFIDENCE", "MMPP", "BatchPoisson", "Estimate", "GapHistogram", "Periodic", "Poisson",
-           "SimulationResult", "CODE_BASE", "FLAG_EXCL", "FLAG_LARGE", "FLAG_MORE", "FLAG_OTHER", "FLAG_RES", "FLAG_SAME", "FLAG_SWAP", "chunk_ranges", "cost_table",
+           "SimulationResult", "CODE_BASE", "FLAG_EXCL", "FLAG_LARGE", "FLAG_MORE", "FLAG_OTHER", "FLAG_RES", "FLAG_SAME", "FLAG_SHARED", "FLAG_SWAP", "chunk_ranges", "cost_table",
            "simulate_chunk", "simulate_chunks", "arrival_process", "parse_arrival_params", "policy_decisions",
            "simulate", "summarise", "wilson"]

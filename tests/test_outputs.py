@@ -59,7 +59,7 @@ ORACLE_TABLE = {
     "drain_here_sole_ref": (True, "if_in_local_batch", "copy", True, True, "allowed"),
     "drain_holder_sole_ref": (True, "if_in_local_batch", "drain_remote_lock", True, True, "allowed"),
 }
-LEAF_KEYS = PROBS + ("p_copy_elsewhere", "p_swap_free", "p_remote_lock", "p_removal", "orphaned",
+LEAF_KEYS = PROBS + ("p_copy_elsewhere", "p_swap_free", "p_swap_shared_copy", "p_remote_lock", "p_removal", "orphaned",
                      "held_drains", "after_flush_drains", "other_cpu_drains", "lock_drains")
 
 
@@ -77,7 +77,7 @@ def enumerate_policy(policy, v, R):
     refcount_rule, local_rule, escalation, sole_ref, early, swapcache_rule = ORACLE_TABLE[policy]
     large_reuse = bool(v["large_folio_cow_reuse"])
     pe, pl, po, ps = v["p_exclusive"], v["p_large_folio"], v["p_other_ref"], v["p_same_cpu"]
-    pm, pc = v["p_more_refs"], v["p_swapcache"]
+    pm, pc, pss = v["p_more_refs"], v["p_swapcache"], v["p_swap_shared"]
     totals = dict.fromkeys(LEAF_KEYS, 0.0)
     for exclusive, large in itertools.product([True, False], repeat=2):
         w0 = (pe if exclusive else 1 - pe) * (pl if large else 1 - pl)
@@ -92,22 +92,32 @@ def enumerate_policy(policy, v, R):
                 totals["p_copy"] += w * copy
                 totals["p_copy_elsewhere"] += w * copy * (not local)
             continue
-        leaves = list(itertools.product([0, 1, 2], [True, False], [True, False], [True, False]))
-        for others, swapcache, held, local in leaves:
-            w_no_r = w0 * {0: 1 - po, 1: po * (1 - pm), 2: po * pm}[others] * (pc if swapcache else 1 - pc)
+        # in the swap cache: its entry free (only the cache's reference) or held by another process
+        cache_states = [(False, False, 1 - pc), (True, False, pc * (1 - pss)), (True, True, pc * pss)]
+        leaves = list(itertools.product([0, 1, 2], cache_states, [True, False], [True, False]))
+        for others, (swapcache, entry_shared, w_cache), held, local in leaves:
+            w_no_r = w0 * {0: 1 - po, 1: po * (1 - pm), 2: po * pm}[others] * w_cache
             w_no_r *= ps if local else 1 - ps
             w = w_no_r * (R if held else 1 - R)
             if w_no_r == 0:
                 continue
-            totals = _small_leaf(totals, w, w_no_r, others, swapcache, held, local, ORACLE_TABLE[policy])
+            totals = _small_leaf(totals, w, w_no_r, others, swapcache, held, local, ORACLE_TABLE[policy],
+                                 entry_shared)
     return totals
 
 
-def _small_leaf(totals, w, w_no_r, others, swapcache, held, local, rules):
-    """One leaf of a small, non-exclusive folio, the kernel's reference counting written out."""
+def _small_leaf(totals, w, w_no_r, others, swapcache, held, local, rules, entry_shared=False):
+    """One leaf of a small, non-exclusive folio, the kernel's reference counting written out. A
+    swap entry another process holds is not a reference on the folio (the refcount never sees it)
+    but keeps folio_free_swap() from freeing the entry, so the fault cannot reuse the folio."""
     refcount_rule, local_rule, escalation, sole_ref, early, swapcache_rule = rules
     if not refcount_rule:
-        totals["p_swap_free"] += w * swapcache  # reused by map count; the swap entry freed
+        # by map count and swap count: a shared entry is another user (copy), else reused and freed
+        totals["p_copy"] += w * entry_shared
+        totals["p_copy_elsewhere"] += w * entry_shared * (not local)
+        totals["orphaned"] += w * (entry_shared and held)   # the old folio stays in its batch
+        totals["p_swap_shared_copy"] += w * entry_shared
+        totals["p_swap_free"] += w * (swapcache and not entry_shared)
         return totals
     refcount = 1 + others + held + swapcache
     if early and refcount > 3:  # copied at once, no drain
@@ -139,13 +149,15 @@ def _small_leaf(totals, w, w_no_r, others, swapcache, held, local, rules):
         still = False
     refcount = 1 + others + still + swapcache
     limit = 1 + swapcache if swapcache_rule == "allowed" else 1
-    copy = refcount > limit
+    # past the refcount test, folio_free_swap() fails on a shared entry: the reuse is impossible
+    copy = refcount > limit or entry_shared
     totals["p_copy"] += w * copy
     totals["p_copy_elsewhere"] += w * copy * (not local)
     # unnecessary: the copy happened only because a batch still held the folio
-    totals["p_unnecessary_copy"] += w * (copy and not refcount - still > limit)
+    totals["p_unnecessary_copy"] += w * (copy and not (refcount - still > limit or entry_shared))
     totals["orphaned"] += w * (copy and still)
     totals["p_swap_free"] += w * (swapcache and not copy)
+    totals["p_swap_shared_copy"] += w * (copy and entry_shared)   # the free tried and failed
     return totals
 
 
@@ -158,14 +170,16 @@ def test_the_oracle_refuses_a_policy_it_does_not_know(point):
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(pe=st.floats(0, 1), pl=st.floats(0, 1), po=st.floats(0, 1), ps=st.floats(0, 1),
        pm=st.one_of(st.just(0.0), st.floats(0, 1)), pc=st.one_of(st.just(0.0), st.floats(0, 1)),
+       pss=st.one_of(st.just(0.0), st.just(1.0), st.floats(0, 1)),
        lam=st.floats(registry.NUMERIC["batch_adds_per_s"].low, 1e7), t=st.floats(0, 1e-3),
        q=st.one_of(st.just(0.0), st.floats(0, 1)), reuse=st.sampled_from([0, 1]),
        combo=st.sampled_from(CATEGORICAL_COMBOS))
-def test_policy_probabilities_match_event_tree_enumeration(pe, pl, po, ps, pm, pc, lam, t, q, reuse, combo):
+def test_policy_probabilities_match_event_tree_enumeration(pe, pl, po, ps, pm, pc, pss, lam, t, q, reuse, combo):
     gap, pos, shoot = combo
     v = registry.resolve(dict(p_exclusive=pe, p_large_folio=pl, p_other_ref=po, p_same_cpu=ps, batch_adds_per_s=lam,
                               wp_gap_s=t, gap_model=gap, position_model=pos, shootdown_model=shoot, adds_between=4,
-                              p_large_add=q, large_folio_cow_reuse=reuse, p_more_refs=pm, p_swapcache=pc))
+                              p_large_add=q, large_folio_cow_reuse=reuse, p_more_refs=pm, p_swapcache=pc,
+                              p_swap_shared=pss))
     R = residency_value(v)
     out = evaluate_point(v)
     for policy in POLICIES:
@@ -210,7 +224,7 @@ def costed_points(draw):
         large_folio_cow_reuse=draw(st.sampled_from([0, 1])),
         **{n: draw(st.floats(0, 1)) for n in ("p_exclusive", "p_large_folio", "p_other_ref", "p_same_cpu",
                                               "p_holder_busy", "p_holder_rt", "p_cpu_needs_drain",
-                                              "p_more_refs", "p_swapcache")},
+                                              "p_more_refs", "p_swapcache", "p_swap_shared")},
     )
     assume(bool(registry.feasible(dict(registry.defaults(), **over))))
     return registry.resolve(over)
@@ -259,6 +273,7 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
                    "reuse": (1 - p["p_copy"]) * v["reuse_ns"], "swap_free": p["p_swap_free"] * v["swap_free_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
                    "cross_cpu_copy": p["p_copy_elsewhere"] * v["cross_cpu_copy_ns"],
+                   "swap_shared": p["p_swap_shared_copy"] * v["swap_shared_copy_ns"],
                    "local_drain": p["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios,
                    "remote_drain": queued * remote + p["p_remote_lock"] * lock_fixed
                    + p["lock_drains"] * held_fill * v["drain_per_remote_folio_ns"],
@@ -268,7 +283,7 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
                  "remote_drain": remote + lock_fixed + B * v["drain_per_remote_folio_ns"],
                  "drain_all": drain_all, "reuse": v["reuse_ns"], "fault_entry": entry, **copy_parts,
                  "cross_cpu_fault": v["cross_cpu_fault_ns"], "cross_cpu_copy": v["cross_cpu_copy_ns"],
-                 "swap_free": v["swap_free_ns"]}
+                 "swap_free": v["swap_free_ns"], "swap_shared": v["swap_shared_copy_ns"]}
         for part, want in by_hand.items():
             # (1e-12 ns floor: a price that is a difference of near-equal terms rounds to about 0)
             assert o["breakdown_ns"][part] == pytest.approx(want, rel=1e-9, abs=1e-9 * abs(price[part]) + 1e-12), \

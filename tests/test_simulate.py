@@ -21,7 +21,7 @@ from costmodel.errors import UserError
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
-from costmodel.simulate import (FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
+from costmodel.simulate import (FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SHARED, FLAG_SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
 from helpers import holder_fill_law
 
@@ -105,8 +105,9 @@ def priced_by_hand(values, result, policy: str) -> float:
     holder_sums = result.holder_fill_sums[:, 0]
     total = 0.0
     for code in range(result.counts.shape[0]):
-        excl, large, other, same, held, swap, more = (bool(code & bit) for bit in
-                                                      (FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE))
+        excl, large, other, same, held, swap, more, shared = (
+            bool(code & bit) for bit in (FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE,
+                                         FLAG_SHARED))
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue
@@ -121,8 +122,8 @@ def priced_by_hand(values, result, policy: str) -> float:
                 cost += v["reuse_ns"]
             elif large:
                 cost += there_copy if refcount_rule and (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
-            elif not refcount_rule:
-                cost += v["reuse_ns"] + swap * v["swap_free_ns"]
+            elif not refcount_rule:   # map and swap counts: a swap entry held elsewhere is another user
+                cost += there_copy + v["swap_shared_copy_ns"] if shared else v["reuse_ns"] + swap * v["swap_free_ns"]
             else:
                 others = other + (other and more)
                 if 1 + others + held + swap > 3:   # the early copy: no drain
@@ -142,9 +143,11 @@ def priced_by_hand(values, result, policy: str) -> float:
                     cost += {DRAIN_REMOTE: remote, DRAIN_ALL: drain_all}[escalation] if escalation != "drain_remote_lock" \
                         else lock
                     still = False
-                refs = 1 + others + still + swap
-                copies = refs > (1 + swap if swap_rule == "allowed" else 1)
+                refs = 1 + others + still + swap   # a swap entry held elsewhere is not among them
+                copies = refs > (1 + swap if swap_rule == "allowed" else 1) or shared
                 cost += there_copy if copies else v["reuse_ns"] + swap * v["swap_free_ns"]
+                # a copy whose swap entry another process holds: the free tried and failed
+                cost += copies * shared * v["swap_shared_copy_ns"]
             total += n * cost
     return total / result.counts.sum()
 
@@ -204,6 +207,7 @@ def points(draw):
         p_same_cpu=draw(st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0))),
         p_exclusive=draw(prob), p_other_ref=draw(prob), p_large_folio=draw(prob),
         p_more_refs=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))), p_swapcache=draw(prob),
+        p_swap_shared=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))),
         p_holder_busy=busy, p_holder_rt=draw(st.floats(0, 1)) * (1 - busy), p_cpu_needs_drain=draw(st.floats(0, 1)),
         cpus=cpus, remote_cpus=draw(st.integers(0, cpus - 1)),
         shootdown_model=draw(st.sampled_from(registry.CATEGORICAL["shootdown_model"].choices)),
@@ -222,7 +226,8 @@ def points(draw):
         remote_drain_rt_ns=draw(log_uniform(1e3, 1e6)), drain_all_base_ns=draw(log_uniform(100, 5e4)),
         drain_all_per_cpu_ns=draw(log_uniform(10, 2e3)),
         drain_base_ns=draw(log_uniform(10, 2e3)), drain_per_folio_ns=draw(log_uniform(1, 200)),
-        swap_free_ns=draw(log_uniform(10, 3e3)), cacheline_transfer_ns=draw(log_uniform(10, 1e3)),
+        swap_free_ns=draw(log_uniform(10, 3e3)), swap_shared_copy_ns=draw(log_uniform(10, 1e3)),
+        cacheline_transfer_ns=draw(log_uniform(10, 1e3)),
         drain_per_remote_folio_ns=draw(log_uniform(1, 500)),
     ))
 
@@ -269,7 +274,7 @@ def test_each_gap_and_position_model_with_both_kinds_of_drain(gap_model, positio
                                "p_exclusive": 0.1, "p_other_ref": 0.05, "drain_per_folio_ns": 60.0,
                                "p_large_add": 0.05, "large_folio_cow_reuse": reuse, "p_holder_busy": 0.3,
                                "p_holder_rt": 0.01, "p_cpu_needs_drain": 0.4, "p_swapcache": 0.2,
-                               "p_more_refs": 0.3})
+                               "p_more_refs": 0.3, "p_swap_shared": 0.4})
     result = simulate(values, faults=400_000, seed=17)
     bad = disagreements(result, evaluate_point(values), residency_value(values))
     assert not bad, "\n".join(bad)

@@ -18,7 +18,7 @@ from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       evaluate_measurable, finite_or_error, FLIP_RATE, copy_fraction, fit_batch_size, fit_drain,
-                      fit_fault_and_copy, fit_remote_drain, fit_shootdown)
+                      fit_fault_and_copy, fit_remote_drain, fit_shootdown, fit_swap_cache, SWAP_CACHE_PARAMS)
 
 # ---- from a measurement table to the fits --------------------------------------------------
 
@@ -138,6 +138,7 @@ RECIPE_STATISTIC = {
     "cross_cpu": ("mean", "the model prices the expected cost of a fault: a mean"),
     "cold": ("mean", "the model prices the expected cost of a fault: a mean"),
     "lock_transfer": ("mean", "the model prices the expected cost of a drain: a mean"),
+    "swap_cache": ("mean", "the model prices the expected cost of a fault (freeing a zram slot has a tail): a mean"),
 }
 
 
@@ -200,6 +201,24 @@ def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
            for op in ("reuse_after_fork", "reuse_other_cpu", "copy_child_alive", "copy_child_alive_other_cpu")}
     return fit_cross_cpu(obs["reuse_after_fork"], obs["reuse_other_cpu"], obs["copy_child_alive"],
                          obs["copy_child_alive_other_cpu"], rng=rng, n_boot=n_boot)
+
+
+#: swap_cow's operation that times reuses and copies with and without the swap cache, for calibration
+SWAP_FAULT_OP = "swap_fault"
+
+
+def _from_swap_cache(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """What the swap cache adds to a reuse (its entry freed) and to a copy (its entry held by a live
+    child): swap_cow's faults on pages read back through the swap cache against the same faults on
+    pages that stayed in memory, in the same shuffled rounds (op=swap_fault, not the swap_write
+    configurations that predict checks)."""
+    need = ", ".join(SWAP_CACHE_PARAMS)
+    stat = RECIPE_STATISTIC["swap_cache"][0]
+    obs = {(sharing, path): _obs(df, "swap_cow", need, stat, op=SWAP_FAULT_OP, sharing=sharing, swap_path=path,
+                                 measure="ns")
+           for sharing in ("forked", "child_alive") for path in ("readahead", "none")}
+    return fit_swap_cache(obs["forked", "readahead"], obs["forked", "none"], obs["child_alive", "readahead"],
+                          obs["child_alive", "none"], rng=rng, n_boot=n_boot)
 
 
 #: the shootdown probe's rows of a sibling's lost time per IPI received
@@ -424,6 +443,7 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
     ("shootdown_receive", ("shootdown_receive_ns",), _from_receive),
     ("lock_transfer", LOCK_PARAMS, _from_lock_transfer),
+    ("swap_cache", SWAP_CACHE_PARAMS, _from_swap_cache),
 ]
 
 
@@ -433,7 +453,8 @@ GROUP_PROBES = {"remote_drain": "remote_drain", "lock_transfer": "lock_transfer"
 #: fit groups that need operations a probe gained later: a set without them keeps the parameters
 #: assumed (said so) instead of failing
 GROUP_OPS = {"sibling": ("fault_cost", "reuse_after_fork_spinning"), "shootdown_receive": ("shootdown", RECEIVE_OP),
-             "cross_cpu": ("fault_cost", "copy_child_alive_other_cpu"), "cold": ("fault_cost", COLD_OP)}
+             "cross_cpu": ("fault_cost", "copy_child_alive_other_cpu"), "cold": ("fault_cost", COLD_OP),
+             "swap_cache": ("swap_cow", SWAP_FAULT_OP)}
 
 
 def calibrate_frame(df: pd.DataFrame, provenance: Mapping | None = None, *, name: str,

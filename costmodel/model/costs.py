@@ -112,6 +112,12 @@ def swap_free_ns() -> sp.Expr:
     return S["swap_free_ns"]
 
 
+def swap_shared_copy_ns() -> sp.Expr:
+    """What a copy adds when another process holds the folio's swap entry: the failed attempts to
+    free the entry (folio_free_swap, before and after the copy), the old folio left in the cache."""
+    return S["swap_shared_copy_ns"]
+
+
 def cpus_needing_drain() -> sp.Expr:
     """CPUs besides the holder that lru_add_drain_all() queues work on: those of the other
     cpus - 2 (neither the faulting CPU, just drained, nor the holder) whose batches are non-empty."""

@@ -123,6 +123,10 @@ MEASURABLES: dict[str, Measurable] = {
         Measurable("reuse_drain_cold_ns", "WP fault that drains the one folio of the local batch and reuses, "
                    "the first after a fork (cold)",
                    lambda sd: reuse_fault_ns(sd, cold=sp.S.One) + costs.local_drain_ns(sp.S.One)),
+        Measurable("reuse_fault_swapcache_ns", "WP fault that reuses a folio of the swap cache and frees its "
+                   "swap entry", lambda sd: reuse_fault_ns(sd) + costs.swap_free_ns()),
+        Measurable("copy_fault_swap_shared_ns", "WP fault that copies a folio of the swap cache whose swap entry "
+                   "another process holds", lambda sd: copy_fault_ns(sd) + costs.swap_shared_copy_ns()),
         Measurable("page_copy_ns", "cold copy of one page", page_copy_ns),
         Measurable("shootdown_ns", "TLB shootdown to `targets` CPUs", shootdown_at_ns),
         Measurable("shootdown_receive_ns", "what a CPU running the mm loses to one shootdown IPI it receives",

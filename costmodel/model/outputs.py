@@ -5,7 +5,9 @@ large folios (p_large_folio) are never in a batch; a small folio is still held b
 probability R (residency), by the faulting CPU's own batch with p_same_cpu. A transient other
 reference (p_other_ref; a second one with p_more_refs) forces a copy under every refcount-testing
 policy; the swap cache's reference (p_swapcache) is allowed for (a reuse frees the swap entry) or,
-before 5.17, forces a copy; refcount above 3 copies without a drain (see :mod:`.policies`).
+before 5.17, forces a copy; a swap entry another process still holds (p_swap_shared) is invisible
+to the refcount test but forces the copy after it; refcount above 3 copies without a drain (see
+:mod:`.policies`).
 """
 
 from __future__ import annotations
@@ -57,22 +59,26 @@ OUTPUTS = tuple(o.name for o in OUTPUT_DECLARATIONS)
 #: costs.copy_step_ns names them, so a new step is a new part) and what a copy there adds, and the
 #: drains (the remote drain queued or by the holder's lock)
 BREAKDOWN = ("fault_entry", "cross_cpu_fault", "reuse", "swap_free", *costs.copy_step_ns("linear"),
-             "cross_cpu_copy", "local_drain", "remote_drain", "drain_all")
+             "cross_cpu_copy", "swap_shared", "local_drain", "remote_drain", "drain_all")
 
 #: what one small, non-exclusive folio's WP fault can do, as indicator keys of :func:`decide`
 _EVENTS = ("local", "remote", "all", "remote_lock", "copy", "copy_elsewhere", "unnecessary", "orphaned",
-           "swap_free")
+           "swap_free", "swap_shared")
 
 
-def decide(pol: Policy, others: int, swapcache: bool, held: bool, same_cpu: bool) -> dict:
+def decide(pol: Policy, others: int, swapcache: bool, held: bool, same_cpu: bool, swap_shared: bool = False) -> dict:
     """What ``pol`` does with a small, non-exclusive folio that carries ``others`` other references
     (0, 1, or 2 for two or more), the swap cache's if ``swapcache``, and a batch's if ``held`` (in
-    the writer's own batch if ``same_cpu``). Returns the events of :data:`_EVENTS` (booleans) and
-    ``local_kind``: which batch the local step moves ("holder", "after_flush", "other", "one")."""
+    the writer's own batch if ``same_cpu``); ``swap_shared``: another process holds its swap entry
+    (a reference the refcount does not show, which keeps the entry from being freed: a copy).
+    Returns the events of :data:`_EVENTS` (booleans) and ``local_kind``: which batch the local step
+    moves ("holder", "after_flush", "other", "one")."""
     d = dict.fromkeys(_EVENTS, False)
     d["local_kind"] = None
-    if not pol.refcount_test:  # by map count: reused; a swap-cache folio's entry is freed
-        d["swap_free"] = swapcache
+    shared = swapcache and swap_shared
+    if not pol.refcount_test:  # by map and swap count: reused unless the entry is shared; then freed
+        d.update(swap_free=swapcache and not shared, copy=shared, copy_elsewhere=shared and not same_cpu,
+                 orphaned=shared and held, swap_shared=shared)
         return d
     if pol.early_copy and others + held + swapcache >= 3:  # refcount > 3: copy at once, no drain
         d.update(copy=True, copy_elsewhere=not same_cpu, orphaned=held)
@@ -95,9 +101,10 @@ def decide(pol: Policy, others: int, swapcache: bool, held: bool, same_cpu: bool
         d[{DRAIN_REMOTE: "remote", DRAIN_ALL: "all", DRAIN_REMOTE_LOCK: "remote_lock"}[pol.still_held]] = True
         still = False
     swap_copies = swapcache and pol.swapcache == SWAPCACHE_COPIES
-    copy = others >= 1 or still or swap_copies
+    copy = others >= 1 or still or swap_copies or shared
     d.update(copy=copy, copy_elsewhere=copy and not same_cpu, unnecessary=copy and still and others == 0
-             and not swap_copies, orphaned=copy and still, swap_free=swapcache and not copy)
+             and not swap_copies and not shared, orphaned=copy and still, swap_free=swapcache and not copy,
+             swap_shared=shared)
     return d
 
 
@@ -124,11 +131,12 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
     parts = {R: residency(gap_model, position_model), held_fill: held_batch_fill(gap_model, position_model),
              after_flush: fill_after_flush(gap_model), occupancy: expected_occupancy()}
     po, pm, pc, ps = S["p_other_ref"], S["p_more_refs"], S["p_swapcache"], S["p_same_cpu"]
+    pss = S["p_swap_shared"]
 
-    def at(others, swapcache, same):
+    def at(others, swapcache, same, shared):
         total = dict.fromkeys((*_EVENTS, "local_folios", "lock_folios"), sp.S.Zero)
         for held, w in ((True, R), (False, 1 - R)):
-            d = decide(pol, others, swapcache, held, same)
+            d = decide(pol, others, swapcache, held, same, shared)
             for k in _EVENTS:
                 if d[k]:
                     total[k] += w
@@ -145,11 +153,12 @@ def _small_shared_sums(pol: Policy, gap_model: str, position_model: str) -> dict
                 total["lock_folios"] += held_fill             # the holder's batch, holding the page
         return total
 
-    def level_s(o, c):
-        return _collapse([(ps, at(o, c, True)), (1 - ps, at(o, c, False))])
+    def level_s(o, c, shared):
+        return _collapse([(ps, at(o, c, True, shared)), (1 - ps, at(o, c, False, shared))])
 
     def level_c(o):
-        return _collapse([(pc, level_s(o, True)), (1 - pc, level_s(o, False))])
+        in_cache = _collapse([(pss, level_s(o, True, True)), (1 - pss, level_s(o, True, False))])
+        return _collapse([(pc, in_cache), (1 - pc, level_s(o, False, False))])
 
     sums = _collapse([(1 - po, level_c(0)), (po * (1 - pm), level_c(1)), (po * pm, level_c(2))])
     return {k: _smaller(e, tuple(parts)).xreplace(parts) for k, e in sums.items()}
@@ -189,6 +198,7 @@ def policy_outputs(policy: Policy | str, gap_model: str, position_model: str, sh
                  "reuse": (1 - p_copy) * S["reuse_ns"], "swap_free": small_shared * e["swap_free"] * costs.swap_free_ns()}
     breakdown.update({part: p_copy * cost for part, cost in costs.copy_step_ns(shootdown_model).items()})
     breakdown["cross_cpu_copy"] = p_copy_elsewhere * costs.cross_cpu_copy_ns()
+    breakdown["swap_shared"] = small_shared * e["swap_shared"] * costs.swap_shared_copy_ns()
     breakdown["local_drain"] = small_shared * (e["local"] * S["drain_base_ns"] + S["drain_per_folio_ns"] * e["local_folios"])
     breakdown["remote_drain"] = small_shared * (e["remote"] * costs.remote_drain_ns()
                                                 + e["remote_lock"] * costs.remote_lock_overhead_ns()

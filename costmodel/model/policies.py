@@ -8,7 +8,9 @@ batch holds it (b), the swap cache's (c, ``p_swapcache``) and others (o: none, o
 ``p_other_ref``, ``p_more_refs``). The kernel since 5.18 (``wp_can_reuse_anon_folio()``, read in
 Linux 6.12 and 7.2 mm/memory.c, unchanged): refcount 1+o+b+c > 3 copies at once without a drain
 (``early_copy``); a folio not on an LRU (b) gets ``lru_add_drain()``; then refcount > 1 + c copies;
-a reuse of a swap-cache folio frees its swap entry. Before (5.9 - 5.16) the test was
+a reuse of a swap-cache folio frees its swap entry, unless another process still holds that
+entry (``p_swap_shared``: not in the refcount, so the test and any drain run as without it; then
+``folio_free_swap()`` fails and the fault copies, in every policy). Before (5.9 - 5.16) the test was
 refcount != 1, so the swap cache's reference forced a copy (``swapcache`` = ``copies``).
 """
 

@@ -17,9 +17,10 @@ CHUNK_FAULTS = 1 << 16
 #: warm-up since boot, in mean inter-add times: 4 B^2 + U B (see costmodel.simulate)
 _WARMUP_B2 = 4.0
 # fault summary bits: exclusive, large, another reference, written on the holder's CPU, still held,
-# in the swap cache, a second other reference (given one)
-FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE = 1, 2, 4, 8, 16, 32, 64
-CODE_BASE = 128
+# in the swap cache, a second other reference (given one), its swap entry held by another process
+# (given the swap cache)
+FLAG_EXCL, FLAG_LARGE, FLAG_OTHER, FLAG_SAME, FLAG_RES, FLAG_SWAP, FLAG_MORE, FLAG_SHARED = 1, 2, 4, 8, 16, 32, 64, 128
+CODE_BASE = 256
 #: numpy's default bit generator; part of what a seed means, like CHUNK_FAULTS
 _BIT_GENERATOR = np.random.PCG64
 
@@ -39,7 +40,8 @@ class _Setup:
     adds_between: int
     wp_gap_s: float
     fixed_position: int | None
-    thresholds: tuple[int, ...]  # 32-bit thresholds: exclusive, large, other_ref, same_cpu, swapcache, more_refs
+    thresholds: tuple[int, ...]  # 32-bit thresholds: exclusive, large, other_ref, same_cpu, swapcache, more_refs,
+    #                              swap_shared
     arrivals: object
     histogram: GapHistogram | None = None
 
@@ -57,10 +59,13 @@ def _cap_at_boot(rng, E, base_s, phase_s):
 
 def _bernoullis(rng, n: int, thresholds) -> list[np.ndarray]:
     """Independent coin flips per fault from the 32-bit halves of raw draws (bias < 2^-32): four
-    from two raw draws, and the swap-cache and second-reference coins from a third only where either
-    can come up (so a run without them draws what it drew before they existed)."""
+    from two raw draws, the swap-cache and second-reference coins from a third only where either
+    can come up, and the shared-swap-entry coin from a fourth only where it can (so a run without
+    them draws what it drew before they existed)."""
     halves = rng.bit_generator.random_raw(2 * n).view(np.uint32).reshape(n, 4)
-    if any(t > 0 for t in thresholds[4:]):
+    if any(t > 0 for t in thresholds[4:6]) or thresholds[6] > 0:
+        halves = np.concatenate([halves, rng.bit_generator.random_raw(n).view(np.uint32).reshape(n, 2)], axis=1)
+    if thresholds[6] > 0:
         halves = np.concatenate([halves, rng.bit_generator.random_raw(n).view(np.uint32).reshape(n, 2)], axis=1)
     out = []
     for col, t in enumerate(thresholds):
@@ -89,7 +94,7 @@ def simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
     stationary = setup.fixed_position is None
 
     # the fault's coin flips
-    excl, large, other, same, swapcache, more = _bernoullis(rng, n, setup.thresholds)
+    excl, large, other, same, swapcache, more, shared = _bernoullis(rng, n, setup.thresholds)
 
     # times back from the WP fault to the last drain of the holder, and to the shared drain-all
     all_back = _exp_back(rng, setup.drain_all_rate, n)
@@ -144,7 +149,8 @@ def simulate_chunk(setup: _Setup, seed: int, index: int, n: int) -> np.ndarray:
         occ[other_cpu] = np.remainder(sampler.stationary(rng, e_writer), B)
 
     code = resident.view(np.uint8) << 4
-    for bit, flag in ((0, excl), (1, large), (2, other), (3, same), (5, swapcache), (6, more & other)):
+    for bit, flag in ((0, excl), (1, large), (2, other), (3, same), (5, swapcache), (6, more & other),
+                      (7, shared & swapcache)):
         code |= flag.view(np.uint8) << bit
     code = code.astype(np.int64)
     index = code * B
@@ -197,7 +203,7 @@ def make_setup(values, proc, histogram) -> _Setup:
         wp_gap_s=float(values["wp_gap_s"]),
         fixed_position=int(values["batch_position"]) if values["position_model"] == "fixed" else None,
         thresholds=tuple(_threshold(values[n]) for n in ("p_exclusive", "p_large_folio", "p_other_ref", "p_same_cpu",
-                                                          "p_swapcache", "p_more_refs")),
+                                                          "p_swapcache", "p_more_refs", "p_swap_shared")),
         arrivals=proc,
         histogram=histogram,
     )

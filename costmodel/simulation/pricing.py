@@ -16,7 +16,7 @@ from ..model.numeric import lambdify
 from ..model.policies import (ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, DRAIN_REMOTE_LOCK, IF_IN_LOCAL_BATCH, IF_NOT_ON_LRU,
                               NEVER, REMOVE_FOLIO, SWAPCACHE_COPIES)
 from ..stats import Estimate, mean_estimate as _mean_estimate, scaled as _scaled, wilson_estimate as wilson
-from .kernel import CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP
+from .kernel import CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SHARED, FLAG_SWAP
 
 # ---- costs from the model's expressions --------------------------------------------------------
 
@@ -39,6 +39,7 @@ class _Costs:
     model_held_fill: float
     drain_all: float
     swap_free: float
+    swap_shared: float
     model_occupancy: float
 
 
@@ -92,6 +93,7 @@ def _costs_at(point: tuple, shootdown_model: str, gap_model: str = "exponential_
             model_held_fill=held_fill,
             drain_all=num(costs.drain_all_ns()),
             swap_free=num(costs.swap_free_ns()),
+            swap_shared=num(costs.swap_shared_copy_ns()),
             model_occupancy=num(occ_expr),
         )
 
@@ -103,7 +105,7 @@ def _bits() -> dict[str, np.ndarray]:
     c = np.arange(CODE_BASE)
     return {name: (c & bit) != 0 for name, bit in
             (("exclusive", FLAG_EXCL), ("large", FLAG_LARGE), ("other_ref", FLAG_OTHER), ("same_cpu", FLAG_SAME), ("resident", FLAG_RES),
-             ("swapcache", FLAG_SWAP), ("more_refs", FLAG_MORE))}
+             ("swapcache", FLAG_SWAP), ("more_refs", FLAG_MORE), ("swap_shared", FLAG_SHARED))}
 
 
 def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict[str, np.ndarray]:
@@ -115,6 +117,7 @@ def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict
     small_shared = ~b["exclusive"] & ~b["large"]  # takes the policy's path and may sit in a batch
     held = b["resident"] & ~b["large"]  # a large folio is never in a batch
     swap = b["swapcache"] & small_shared
+    shared = b["swap_shared"] & swap  # another process holds the swap entry: not in the refcount
     none = np.zeros(CODE_BASE, dtype=bool)
     # references beyond this mapping's: others (1, or 2 with a second), the batch's, the swap cache's
     refs = b["other_ref"].astype(int) + (b["other_ref"] & b["more_refs"]) + held + swap
@@ -129,13 +132,13 @@ def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict
     held_at_test = held_after_local & ~escalate
     swap_copies = swap if policy.swapcache == SWAPCACHE_COPIES else none
     if policy.refcount_test:
-        copy = ~b["exclusive"] & (b["other_ref"] | held_at_test | swap_copies | early
+        copy = ~b["exclusive"] & (b["other_ref"] | held_at_test | swap_copies | early | shared
                                   | (b["large"] & (not large_folio_cow_reuse)))
     else:
-        copy = none
+        copy = shared  # the map and swap counts: a shared swap entry is another user
     return {
         "copy": copy,
-        "unnecessary_copy": copy & held_at_test & ~b["other_ref"] & ~swap_copies,
+        "unnecessary_copy": copy & held_at_test & ~b["other_ref"] & ~swap_copies & ~shared,
         "orphaned": copy & held_at_test,
         "local_drain": local,
         "remove_folio": local if policy.local_drain == REMOVE_FOLIO else none,
@@ -143,6 +146,7 @@ def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict
         "remote_drain_lock": escalate if policy.still_held == DRAIN_REMOTE_LOCK else none,
         "drain_all": escalate if policy.still_held == DRAIN_ALL else none,
         "swap_free": swap & ~copy,
+        "swap_shared": shared & copy,
     }
 
 
@@ -194,6 +198,7 @@ def policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_p
     remote_cost = d["remote_drain"] * costs.remote_drain + lock_cost
     per_fault = (costs.fault_entry + elsewhere * costs.cross_cpu_fault + np.where(d["copy"], copy_total, costs.reuse)
                  + d["swap_free"] * costs.swap_free + copy_elsewhere * costs.cross_cpu_copy
+                 + d["swap_shared"] * costs.swap_shared
                  + remote_cost + d["drain_all"] * costs.drain_all)[:, None] + local_cost
     expected = _widened(_mean_estimate(counts, per_fault, z), n, z, lock_ss)
     out["expected_ns"] = expected
@@ -206,6 +211,7 @@ def policy_result(policy: Policy, counts: np.ndarray, costs: _Costs, wp_faults_p
     for part, ns in costs.copy_parts.items():
         breakdown[part] = _scaled(out["p_copy"], ns)
     breakdown["cross_cpu_copy"] = _scaled(prop(copy_elsewhere), costs.cross_cpu_copy)
+    breakdown["swap_shared"] = _scaled(prop(d["swap_shared"]), costs.swap_shared)
     breakdown["local_drain"] = _mean_estimate(counts, local_cost, z)
     if policy.still_held == DRAIN_REMOTE_LOCK:
         lock_part = _mean_estimate(counts, np.broadcast_to(lock_cost[:, None], counts.shape), z)

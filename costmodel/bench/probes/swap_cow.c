@@ -21,9 +21,12 @@
  *   then a read of each page swaps it in (direct: zram skips the swap cache when the entry is not
  *   shared, and the fresh page enters H's batch).
  *   The writer is H (same_cpu=1) or W (same_cpu=0; the guard spins on H when no sibling does).
- *   Per page: faulted=0|1 (the thread's minor faults across the write), copied=0|1 (PFN after the
- *   read against after the write), ns for the write. siblings=spinning: a sibling thread spins on
+ *   Per page: faulted=0|1 (the thread's faults across the round's writes, counted once around them
+ *   and given to its first pages: see timed_writes), copied=0|1 (PFN after the read against after
+ *   the round's writes), ns for the write. siblings=spinning: a sibling thread spins on
  *   the CPU that does not write (a copy's TLB flush must reach it).
+ * op=swap_fault: what the swap cache adds to a reuse (the entry freed) and to a copy (the entry
+ *   shared with a live child): see fault_round below; calibration's, not a check of the model.
  * op=swap_loop: threads=1: one thread on CPU 0; threads=2: one on each CPU, each looping over its
  *   own page: MADV_PAGEOUT, read (swap-in), write. ns per iteration, per block of iterations.
  *   siblings=looping (threads=2), none, or spinning (threads=1 and a sibling only spinning on
@@ -340,6 +343,33 @@ static long thread_faults(void)
 	return ru.ru_minflt + ru.ru_majflt;
 }
 
+/* Writes each page that swapped (ok), one after the other with no system call between two timed
+ * writes, timing each: a system call just before a write fault makes that fault dearer (on a Zen 4
+ * guest a getrusage() or a read of /proc/self/pagemap before each write raised a reuse from 675 to
+ * 960 ns and a copy from 1,650 to 2,400 ns), a context the model prices only as p_cold_fault. So
+ * the round's faults are counted once around the writes (faulted: that count spread over the
+ * round's pages, 1 for the first ones; the fraction is exact) and the PFNs compared afterwards. */
+static void timed_writes(char *p, const int *ok, const uint64_t *pfn_read, struct round_result *res)
+{
+	int page[ROUND_PAGES];
+	long f0 = thread_faults();
+	for (int i = 0; i < ROUND_PAGES; i++) {
+		if (!ok[i])
+			continue;
+		volatile char *q = p + i * HX_PAGE;
+		uint64_t t0 = hx_now_ns();
+		*q = 2;
+		uint64_t t1 = hx_now_ns();
+		res->ns[res->n] = hx_elapsed_ns(t0, t1, 1);
+		page[res->n++] = i;
+	}
+	long faults = thread_faults() - f0;
+	for (int j = 0; j < res->n; j++) {
+		res->faulted[j] = j < faults;
+		res->copied[j] = hx_pfn(p + page[j] * HX_PAGE) != pfn_read[page[j]];
+	}
+}
+
 static void write_round(const struct wconfig *c, struct round_result *res)
 {
 	size_t bytes = ROUND_PAGES * HX_PAGE;
@@ -392,26 +422,81 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 			hx_guard_hold(1);
 		hx_pin(other_cpu);
 	}
-	(void)thread_faults();
-	for (int i = 0; i < ROUND_PAGES; i++) {
-		if (!ok[i])
-			continue;
-		volatile char *q = p + i * HX_PAGE;
-		long f0 = thread_faults();
-		uint64_t t0 = hx_now_ns();
-		*q = 2;
-		uint64_t t1 = hx_now_ns();
-		long f1 = thread_faults();
-		res->ns[res->n] = hx_elapsed_ns(t0, t1, 1);
-		res->faulted[res->n] = f1 > f0;
-		res->copied[res->n] = hx_pfn((const void *)q) != pfn_read[i];
-		res->n++;
-	}
+	timed_writes(p, ok, pfn_read, res);
 	hx_guard_hold(0);
 	hx_pin(hold_cpu);
 	if (child)
 		hx_kill_child(child);
 	hx_unmap(p, bytes, 0);
+}
+
+/* ------------------------------------------------------------------ op=swap_fault */
+
+/* What the swap cache adds to a WP fault, measured apart from the swap_write configurations that
+ * check the model: four kinds of round of 16 pages, all on H, no sibling, every page drained onto
+ * the LRU before the writes (no drain in any fault), the four kinds shuffled together.
+ *   sharing=forked swap_path=none: fork+exit, write: reuse.
+ *   sharing=forked swap_path=readahead: fork+exit, MADV_PAGEOUT, MADV_WILLNEED, read: the page in
+ *     the swap cache, its entry no longer shared, so the write reuses and frees the entry.
+ *   sharing=child_alive swap_path=none: a sleeping child (on W) maps the pages: the write copies.
+ *   sharing=child_alive swap_path=readahead: MADV_PAGEOUT, then the sleeping child forked (it holds
+ *     the swap entries), read: the page in the swap cache, its entry shared, so the write copies
+ *     after trying (and failing) to free the entry.
+ * The readahead kind less the none kind of the same sharing is what the swap cache adds to that
+ * fault. Pages that did not swap out (or in) are not timed. */
+enum { FAULT_KINDS = 4 };
+
+static void fault_round(int sharing, int swapped, struct round_result *res)
+{
+	size_t bytes = ROUND_PAGES * HX_PAGE;
+	uint64_t pfn_read[ROUND_PAGES];
+	int ok[ROUND_PAGES];
+	pid_t child = 0;
+
+	hx_pin(hold_cpu);
+	for (int i = 0; i < ROUND_PAGES; i++)
+		ok[i] = 1;
+	memset(pfn_read, 0, sizeof pfn_read);
+	touch_state(res, pfn_read, ok);
+	char *p = hx_map(bytes, 0);
+	hx_touch(p, bytes);
+	if (sharing == FORKED)
+		hx_fork_exit_wait();
+	if (swapped) {
+		if (madvise(p, bytes, MADV_PAGEOUT) != 0)
+			hx_die("madvise(MADV_PAGEOUT): %s", strerror(errno));
+		for (int i = 0; i < ROUND_PAGES; i++)
+			ok[i] = is_swapped(p + i * HX_PAGE);
+	}
+	if (sharing == CHILD_ALIVE) {
+		hx_pin(other_cpu);
+		fflush(stdout);
+		child = hx_fork_sleeper(other_cpu, keeper_fd);
+		touch_state(res, pfn_read, ok);
+		hx_pin(hold_cpu);
+	}
+	if (swapped) {
+		if (madvise(p, bytes, MADV_WILLNEED) != 0)
+			hx_die("madvise(MADV_WILLNEED): %s", strerror(errno));
+		for (int i = 0; i < ROUND_PAGES; i++)
+			(void)*(volatile char *)(p + i * HX_PAGE);
+	}
+	for (int i = 0; i < ROUND_PAGES; i++) {
+		pfn_read[i] = hx_pfn(p + i * HX_PAGE);
+		if (swapped && ok[i])
+			ok[i] = (hx_kpageflags(pfn_read[i]) >> KPF_SWAPCACHE) & 1;
+	}
+	hx_drain_local();
+	timed_writes(p, ok, pfn_read, res);
+	if (child)
+		hx_kill_child(child);
+	hx_unmap(p, bytes, 0);
+}
+
+static void fault_config_string(char *buf, size_t len, int sharing, int swapped)
+{
+	snprintf(buf, len, "op=swap_fault\tsharing=%s\tswap_path=%s\tsame_cpu=1\ttarget_cpus=0\tsiblings=none",
+		 sharing_names[sharing], swapped ? "readahead" : "none");
 }
 
 /* ------------------------------------------------------------------ op=swap_loop */
@@ -540,7 +625,7 @@ int probe_main(void)
 					configs[nconf++] = (struct wconfig){ s, pth, same, sib };
 	long rounds = hx.reps > 0 ? hx.reps : hx_scaled(hx.quick ? 2 : 12);
 	long loop_iters = hx_scaled(hx.quick ? 500 : 4000);
-	hx_plan((long)nconf * rounds * ROUND_PAGES * 3 + 8 * (loop_iters / LOOP_BLOCK));
+	hx_plan((long)(nconf + FAULT_KINDS) * rounds * ROUND_PAGES * 3 + 8 * (loop_iters / LOOP_BLOCK));
 
 	hx_pin(hold_cpu);
 	hx_realtime(2);
@@ -549,6 +634,7 @@ int probe_main(void)
 	hx_meta("hold_cpu", "%d", hold_cpu);
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("pages_per_round", "%d", ROUND_PAGES);
+	hx_meta("pfn_check", "after the round's timed writes, faults counted around them (no system call between two timed writes)");
 
 	long warm = hx.warmup >= 0 ? hx.warmup : 1;
 	hx_warm_memory(64);
@@ -590,6 +676,30 @@ int probe_main(void)
 		}
 	}
 	hx_sibling_spin(0, other_cpu);
+	{
+		static const int kinds[FAULT_KINDS][2] = {
+			{ FORKED, 0 }, { FORKED, 1 }, { CHILD_ALIVE, 0 }, { CHILD_ALIVE, 1 } };
+		for (long w = 0; w < warm; w++)
+			for (int k = 0; k < FAULT_KINDS; k++)
+				fault_round(kinds[k][0], kinds[k][1], &res);
+		long n = 0;
+		for (int k = 0; k < FAULT_KINDS; k++)
+			for (long r = 0; r < rounds; r++)
+				order[n++] = k;
+		hx_shuffle(order, n);
+		for (long i = 0; i < n; i++) {
+			const int *k = kinds[order[i]];
+			fault_round(k[0], k[1], &res);
+			char cfg[192];
+			fault_config_string(cfg, sizeof cfg, k[0], k[1]);
+			for (int j = 0; j < res.n; j++) {
+				hx_sample(cfg, "ns=%.1f", res.ns[j]);
+				hx_sample(cfg, "faulted=%d", res.faulted[j]);
+				hx_sample(cfg, "copied=%d", res.copied[j]);
+			}
+			hx_progress();
+		}
+	}
 	for (int s = 0; s < NSHARING; s++)
 		for (int pth = 0; pth < NPATHS; pth++) {
 			char key[64];
