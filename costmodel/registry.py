@@ -260,8 +260,9 @@ _ENTRIES: list[Numeric | Categorical] = [
        introduced=4),
     _n("swap_shared_copy_ns", "ns", 200.0, 0.0, 1.0e5,
        "Extra cost of a copy of a folio in the swap cache whose swap entry another process still holds"
-       " (p_swap_shared): folio_free_swap() tried and failed under the folio lock, before the copy and"
-       " again after it, and the old folio kept by the swap cache.", MACHINE,
+       " (p_swap_shared), past the refcount test: folio_free_swap() tried and failed under the folio lock,"
+       " before the copy and again after it, and the old folio kept by the swap cache (an early copy at"
+       " refcount > 3 skips it).", MACHINE,
        "assumed until measured (swap_cow op=swap_fault: a copy of a swapped-in page whose entry a live"
        " child holds less the same copy of a page the child maps)", tex=r"c_{\mathrm{ssh}}",
        plausible=(0.0, 1000.0),

@@ -408,7 +408,8 @@ def contexts_for(name):
     probability is inside (0, 1) so no term is multiplied by zero."""
     live = dict(p_exclusive=0.2, p_large_folio=0.2, p_other_ref=0.2, p_same_cpu=0.5, remote_cpus=3, cpus=8,
                 wp_gap_s=1e-5, adds_between=3, batch_position=2, p_holder_busy=0.2, p_holder_rt=0.2,
-                p_large_add=0.05, p_cold_fault=0.5, cold_fault_ns=300.0, p_swapcache=0.2, p_more_refs=0.2)
+                p_large_add=0.05, p_cold_fault=0.5, cold_fault_ns=300.0, p_swapcache=0.2, p_more_refs=0.2,
+                p_swap_shared=0.3)
     for combo in CATEGORICAL_COMBOS:
         yield dict(live, **dict(zip(registry.CATEGORICAL, combo)))
 
