@@ -26,7 +26,7 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import __version__, charts, live, proposals, registry, uncertainty
+from . import __version__, axes, chartdata, charts, live, proposals, registry, textfmt, uncertainty
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven, breakeven_row
 from .errors import UserError
@@ -81,9 +81,9 @@ def vega_bundle() -> str:
 
 
 def _fmt(x, unit: str = "") -> str:
-    """Every number of the report, in one style (:func:`charts.format_value`): times in ns below
+    """Every number of the report, in one style (:func:`textfmt.format_value`): times in ns below
     10 us, then us, ms and s; whole numbers in full; no exponents."""
-    return charts.format_value(x, unit)
+    return textfmt.format_value(x, unit)
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
@@ -121,7 +121,7 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
         lo = hi = None
         follow = param == "remote_cpus"
         if follow:
-            lo, hi = charts.CPU_RANGE
+            lo, hi = axes.CPU_RANGE
         row = breakeven_row(dict(values), a, b, param, low=lo, high=hi, raise_cpus=follow)
         unit = registry.NUMERIC[param].unit
         note = row["note"].split(";")[0] if row["note"] else ""
@@ -138,7 +138,7 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
     return rows
 
 
-def solved_breakeven(values: Mapping[str, object], dm: charts.DecisionMap):
+def solved_breakeven(values: Mapping[str, object], dm: chartdata.DecisionMap):
     """The break-even of the map's two policies along its x axis at the point, solved (not read
     off the map's grid), over the map's x range, with cpus following remote_cpus as on the map;
     None where the question has no answer there."""
@@ -228,7 +228,7 @@ def uncertainty_sentences(sens: uncertainty.Sensitivity, preset: str | None) -> 
 
 
 def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict], shares: pd.DataFrame,
-                      dm: charts.DecisionMap, preset_policy: str | None) -> list[str]:
+                      dm: chartdata.DecisionMap, preset_policy: str | None) -> list[str]:
     best = cheapest_candidate(point)
     cands = {p: point[p]["expected_ns"] for p in CANDIDATES if p in point}
     ranked = sorted(cands, key=cands.get)
@@ -272,7 +272,7 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
     return out
 
 
-def map_range_words(dm: charts.DecisionMap) -> str:
+def map_range_words(dm: chartdata.DecisionMap) -> str:
     """The map's axes and their ranges in words: '1&ndash;256 remote_cpus &times; wp_gap_s 100 ns&ndash;100 ms'."""
     parts = []
     for name in (dm.x, dm.y):
@@ -282,7 +282,7 @@ def map_range_words(dm: charts.DecisionMap) -> str:
     return " &times; ".join(parts)
 
 
-def _own_cpus_share(values: Mapping[str, object], dm: charts.DecisionMap) -> str:
+def _own_cpus_share(values: Mapping[str, object], dm: chartdata.DecisionMap) -> str:
     """Where the map's x is remote_cpus and reaches past the set's own CPUs: the shares within
     them, since the rest of the map is another machine (cpus raised)."""
     if dm.x != "remote_cpus":
@@ -609,7 +609,7 @@ window.costmodelReady.then(() => {
 """
 
 
-def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts.DecisionMap,
+def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: chartdata.DecisionMap,
                  res_df: pd.DataFrame, calib=None, uncertain: Mapping[str, object] | None = None,
                  measured_up_to: int | None = None, measured_note: str = "") -> dict[str, dict]:
     """Each chart as a static Vega-Lite spec; ``uncertain``: the charts of the verdict's
@@ -636,15 +636,15 @@ def uncertainty_charts(values: Mapping[str, object], sens: uncertainty.Sensitivi
                        band_draws: int = BAND_DRAWS, map_draws: int = MAP_DRAWS, map_n: int = PNG_MAP_N) -> dict:
     """The cost with bands, the decision map shaded by P(cheapest) and the tornado, at the point."""
     measured, measured_note = uncertainty.measured_targets(paramset)
-    bands = charts.cost_vs_cpus_data(values, bands=params, draws=band_draws, seed=0)
-    pmap = charts.decision_map_data(values, *charts.default_map_axes(values), n=map_n, uncertain=params,
+    bands = chartdata.cost_vs_cpus_data(values, bands=params, draws=band_draws, seed=0)
+    pmap = chartdata.decision_map_data(values, *chartdata.default_map_axes(values), n=map_n, uncertain=params,
                                     draws=map_draws, seed=0)
     return {
         "cost_bands": charts.cost_vs_cpus_chart(bands, title="Cost per WP fault with its uncertainty",
                                                 measured_up_to=measured, measured_note=measured_note,
                                                 draws=band_draws, seed=0),
         "probability_map": charts.decision_map_figure(pmap, shade="probability", measured_up_to=measured),
-        "tornado": charts.tornado_chart(charts.tornado_data(sens), sens.cheapest),
+        "tornado": charts.tornado_chart(chartdata.tornado_data(sens), sens.cheapest),
     }, measured_note
 
 
@@ -659,7 +659,7 @@ def machines_section(sets: Mapping[str, object] | None = None) -> tuple[list[str
     if not sets:
         return head + ["<p class='note'>No parameter sets are committed in this installation (an installed "
                        "package carries no data directory), so there is nothing to compare.</p>"], None
-    df = charts.machine_comparison_data(sets)
+    df = chartdata.machine_comparison_data(sets)
     measured = df[df["measured"]]
     counts = ", ".join(f"{m} {int((measured['machine'] == m).sum())} of {int((df['machine'] == m).sum())}"
                        for m in dict.fromkeys(df["machine"]))
@@ -767,7 +767,7 @@ def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
             + (f"<li>{_loop_sentence(s)}</li>" if s.get("loop_ratios") else "")
             + "</ul>",
             "<div id='workloads' class='chart'></div>"]
-    return head + text, charts.prediction_chart(charts.prediction_data(rows), tolerance=s["cost_tolerance"]).to_dict()
+    return head + text, charts.prediction_chart(chartdata.prediction_data(rows), tolerance=s["cost_tolerance"]).to_dict()
 
 
 def _embed_id(pieces: Sequence[str]) -> str:
@@ -800,11 +800,11 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
     say("the costs at the point, along remote_cpus and over the decision map")
-    cost_df = charts.cost_vs_cpus_data(values)
-    runs = charts.cheapest_along(cost_df)
-    dm = charts.decision_map_data(values, *charts.default_map_axes(values), n=png_map_n)
-    shares = charts.map_shares(dm)
-    res_df = charts.residency_data(values, n=50)
+    cost_df = chartdata.cost_vs_cpus_data(values)
+    runs = chartdata.cheapest_along(cost_df)
+    dm = chartdata.decision_map_data(values, *chartdata.default_map_axes(values), n=png_map_n)
+    shares = chartdata.map_shares(dm)
+    res_df = chartdata.residency_data(values, n=50)
     sim_note = ""
     if simulate_points:
         say(f"the event simulation ({simulate_points} points per gap model, {simulate_faults:,} WP faults each)")
@@ -819,7 +819,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
             sim_note = "No simulation points: costmodel.simulate is not available in this installation."
     calib_chart = None
     if paramset is not None and paramset.fit:
-        cal = charts.calibration_data(paramset)
+        cal = chartdata.calibration_data(paramset)
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
     measured, measured_note = uncertainty.measured_targets(paramset)
@@ -861,7 +861,7 @@ def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
                      "interval": f"{_fmt(r['low'], unit)} .. {_fmt(r['high'], unit)}",
                      "origin (distribution)": f"{r['origin']} ({r['distribution']})",
                      "elasticity": round(r["elasticity"], 4),
-                     "flips (this parameter alone)": charts.flip_words(r, _fmt),
+                     "flips (this parameter alone)": chartdata.flip_words(r, _fmt),
                      "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
     return rows
 

@@ -183,7 +183,7 @@ def compare(result: SimulationResult) -> dict:
 def residency_simulated(values: Mapping[str, object], points: int = 5, faults: int = 200_000, seed: int = 1,
                         gap_models: Sequence[str] | None = None) -> pd.DataFrame:
     """Simulated residency with its confidence interval at a few gaps per gap model, from
-    :func:`costmodel.simulate.simulate`; same columns as :func:`costmodel.charts.residency_data`,
+    :func:`costmodel.simulate.simulate`; same columns as :func:`costmodel.chartdata.residency_data`,
     ``source`` = "simulation"."""
     models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
     rows = []

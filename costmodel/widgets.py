@@ -6,7 +6,7 @@ without them raises ImportError with what to install.
 
 - :class:`ParameterPanel`: one control per registry parameter, nothing listed by hand: a slider
   per numeric parameter with its unit and bounds (logarithmic where
-  :func:`charts.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
+  :func:`axes.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
   decades), a dropdown per categorical one with each choice's meaning in the tooltip. Beside each
   slider a box shows the value the model gets (:func:`format_value`) and takes a typed one.
 - :class:`Explorer`: the panel, a parameter-set picker (``data/params``, ``data/reference``),
@@ -35,8 +35,8 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the notebooks extra
     raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
 
-from . import charts, presets, registry
-from .charts import LOG_STEP
+from . import axes, chartdata, charts, presets, registry
+from .axes import LOG_STEP
 from .errors import UserError
 from .vegawidget import vega_widget_class
 
@@ -63,7 +63,7 @@ class _NumericControl:
 
     def __init__(self, entry: registry.Numeric, value, on_change: Callable[[], None] | None = None):
         self.entry = entry
-        self.log = charts.slider_is_log(entry.name)
+        self.log = axes.slider_is_log(entry.name)
         self._on_change = on_change or (lambda: None)
         self._setting = False
         style = {"description_width": "190px"}
@@ -71,7 +71,7 @@ class _NumericControl:
         tip = f"{entry.description} [{entry.unit}; {entry.low:g} .. {entry.high:g}; default {entry.default:g}; " \
               f"source: {entry.source}]"
         if self.log:
-            self.floor = charts.log_floor(entry.name)
+            self.floor = axes.log_floor(entry.name)
             self.zero = entry.low == 0
             lo10, hi10 = math.log10(self.floor), math.log10(entry.high)
             self.min_exp = lo10 - LOG_STEP if self.zero else lo10
@@ -367,7 +367,7 @@ def residency_inputs() -> tuple[str, ...]:
     for g in registry.CATEGORICAL["gap_model"].choices:
         for pos in registry.CATEGORICAL["position_model"].choices:
             names |= {s.name for s in residency(g, pos).free_symbols}
-    gaps = set(charts.GAP_PARAM.values())
+    gaps = set(axes.GAP_PARAM.values())
     return tuple(n for n in registry.PARAMS if n in names and n not in gaps) + ("position_model",)
 
 _NONE = "(none)"
@@ -398,7 +398,7 @@ class Explorer:
         self.map_n, self.residency_points = map_n, residency_points
         self.simulated_points, self.simulated_faults = simulated_points, simulated_faults
         self.panel = ParameterPanel(values)
-        dx, dy = charts.default_map_axes(self.panel.values())
+        dx, dy = chartdata.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
         self.paramset = paramset
         from .paramfile import committed_sets
@@ -524,7 +524,7 @@ class Explorer:
             return None
         t = {}
         t0 = time.perf_counter()
-        cost = charts.cost_vs_cpus_data(values)
+        cost = chartdata.cost_vs_cpus_data(values)
         t["cost_data_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.cost_chart.update({"cost": cost})
@@ -532,7 +532,7 @@ class Explorer:
         t["cost_handoff_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            self._dm = charts.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
+            self._dm = chartdata.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
         except UserError as exc:
             self._stale(exc)
             return None
@@ -545,20 +545,20 @@ class Explorer:
         # residency against the gap moves only with the batch's own parameters (the gap is its axis)
         rkey = tuple(values[n] for n in residency_inputs())
         if rkey != self._res_key:
-            frames = [charts.residency_data(values, n=self.residency_points)]
+            frames = [chartdata.residency_data(values, n=self.residency_points)]
             if self.simulated_points:
                 from .validate import residency_simulated
 
                 frames.append(residency_simulated(values, points=self.simulated_points,
                                                   faults=self.simulated_faults))
-            self.residency_chart.update({"residency": charts.concat_rows(*frames)})
+            self.residency_chart.update({"residency": chartdata.concat_rows(*frames)})
             self._res_key = rkey
         t["residency_s"] = time.perf_counter() - t0
         key = (values["gap_model"], values["position_model"], values["shootdown_model"])
         if key != self._eq_key:
             self.equations.value = equations_html(values)
             self._eq_key = key
-        runs = charts.cheapest_along(cost)
+        runs = chartdata.cheapest_along(cost)
         self.charts_box.remove_class(STALE_CLASS)
         self.status.value = ((f"<span style='color:#a60'>{html.escape(raised)}</span><br>" if raised else "")
                              + "cheapest along remote_cpus: " + "; ".join(
@@ -567,7 +567,7 @@ class Explorer:
         return t
 
 
-def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
+def map_frame(dm: chartdata.DecisionMap) -> pd.DataFrame:
     """The columns of the decision map's cells that its chart reads (less to send)."""
     cols = [dm.x, dm.y, f"{dm.x}_lo", f"{dm.x}_hi", f"{dm.y}_lo", f"{dm.y}_hi", "cheapest", "cheapest_ns",
             "runner_up", "margin_ns", "margin_pct", "against_diff_ns"]

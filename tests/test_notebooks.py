@@ -561,7 +561,7 @@ def test_explorer_never_freezes_after_an_inconsistent_value():
     the report does, and says so; a later change of another parameter is drawn. A value no such
     rule can repair greys the charts with the reason, and they come back once it is fixed."""
     widgets = pytest.importorskip("costmodel.widgets")
-    from costmodel import charts as C
+    from costmodel import chartdata
 
     ex = widgets.Explorer(registry.resolve({"cpus": 8, "remote_cpus": 3}), map_n=8, residency_points=5,
                           simulated_points=0)
@@ -569,7 +569,7 @@ def test_explorer_never_freezes_after_an_inconsistent_value():
     assert "cpus = 17" in ex.status.value and "raised from 8" in ex.status.value
     assert widgets.STALE_CLASS not in ex.charts_box._dom_classes
     ex.panel.controls["p_same_cpu"].readout.value = "0.9"
-    want = C.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
+    want = chartdata.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
     sent = widgets.decode_payload(ex.cost_chart.payload["cost"])
     assert ex.panel.raw_values()["p_same_cpu"] == 0.9 and ex.panel.raw_values()["cpus"] == 8  # the control kept
     assert np.allclose(sent["expected_ns"].to_numpy(), want["expected_ns"].to_numpy())

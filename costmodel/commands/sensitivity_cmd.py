@@ -243,10 +243,10 @@ def _chart_format(path: str) -> str:
 
 
 def _write_chart(path: str, sens, force: bool, parents: bool = False) -> None:
-    from .. import charts
+    from .. import chartdata, charts
     from ..atomic import write_atomic
 
-    chart = charts.tornado_chart(charts.tornado_data(sens))
+    chart = charts.tornado_chart(chartdata.tornado_data(sens))
     ext = _chart_format(path)
     if ext == ".html":
         write_atomic(path, chart.to_html(inline=True), force=force, parents=parents)
