@@ -265,7 +265,7 @@ def test_same_seed_same_numbers_whatever_the_chunking(monkeypatch):
     params = U.uncertain_parameters(v)
     axes = {"remote_cpus": np.arange(1, 8, dtype=float), "wp_gap_s": np.geomspace(1e-6, 1e-2, 7)}
     a = U.propagate_grid(v, axes, params, draws=700, seed=9, policies=CANDIDATES)
-    monkeypatch.setattr(U, "CHUNK_ELEMENTS", 700 * 2)
+    monkeypatch.setattr(U.grid, "CHUNK_ELEMENTS", 700 * 2)  # the module that cuts the chunks
     b = U.propagate_grid(v, axes, params, draws=700, seed=9, policies=CANDIDATES)
     assert np.array_equal(a.p_cheapest, b.p_cheapest)
     assert np.array_equal(a.intervals[("drain_local", "expected_ns")][0], b.intervals[("drain_local", "expected_ns")][0])
