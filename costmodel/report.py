@@ -18,8 +18,10 @@ import importlib.util
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
@@ -75,6 +77,31 @@ def vega_bundle() -> str:
     except ImportError:  # pragma: no cover - a base install without the notebooks extra
         raise UserError("the report needs vl-convert-python (pip install 'costmodel[notebooks]')") from None
     return vlc.javascript_bundle(vl_version=VL_VERSION)
+
+
+# ---- the page template ------------------------------------------------------------------------
+
+#: the page's skeleton, style and script, apart from the words: costmodel/templates/report/
+TEMPLATE_DIR = resources.files("costmodel") / "templates" / "report"
+
+
+@lru_cache(maxsize=None)
+def template(name: str) -> str:
+    """A file of the page template: ``page.html`` (the skeleton, ``${...}`` fields),
+    ``report.css`` (the style) or ``page.js`` (the page script: it embeds the charts, shows each
+    control's value in its unit, dims the controls that do not matter for the chosen models,
+    shows the warnings of choices the browser cannot follow, and draws the map coarse while a
+    slider moves)."""
+    return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+
+
+def page_html(*, title: str, body: str, specs: Mapping[str, dict], page: Mapping[str, object]) -> str:
+    """The whole page: the template's skeleton around ``body`` (the report's sections, HTML), with
+    the style, the inlined Vega bundle, the charts' specs by element id and the page script's data
+    (``costmodelSpecs``, ``costmodelPage``)."""
+    return string.Template(template("page.html")).substitute(
+        title=html.escape(title), css=template("report.css"), vega=vega_bundle(), body=body,
+        specs=_script_json(specs), page=_script_json(page), script=template("page.js"))
 
 
 # ---- the verdict ------------------------------------------------------------------------------
@@ -434,34 +461,6 @@ def _provenance(paramset) -> str:
     return "\n".join(out)
 
 
-_CSS = """
-*{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-div.table{max-width:100%;overflow-x:auto}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}
-caption{caption-side:top;text-align:left;font-size:.85em;color:#555;padding:2px 0}
-table.params:not(.sens) td:nth-child(5),table.sens td:last-child{font-size:.85em;color:#555}
-table.sens{font-size:.85em}
-table.facts table{margin:0;font-size:.95em}
-.verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
-.chart{max-width:100%;overflow-x:auto}
-code{overflow-wrap:anywhere}code.cmd{font-size:.8em;color:#444}
-table.breakeven td:last-child{min-width:14em}
-#controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:2px 24px;font-size:.85em;margin:.6em 0}
-#controls h4{grid-column:1/-1;margin:.6em 0 .1em}
-.ctl{display:grid;grid-template-columns:13.5em 1fr 7.5em;align-items:center;gap:6px}
-.ctl .vega-bind-name{display:none}.ctl input[type=range]{width:100%}.ctl input[type=range]+span{display:none}
-.ctl .vega-bind,.ctl label{display:block;margin:0}
-.ctl output{font-variant-numeric:tabular-nums;text-align:right}
-.ctl.idle{opacity:.45}.ctl .why{grid-column:1/-1;color:#777;font-size:.9em;margin-top:-3px}
-.warn{background:#fff6e0;border-left:3px solid #e0a000;padding:4px 8px;font-size:.9em}
-.warn[hidden]{display:none}
-"""
-
-
 def _script_json(obj) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(obj, allow_nan=False).replace("</", "<\\/").replace("<!--", "<\\!--")
@@ -552,61 +551,6 @@ def _controls_html(ex: "live.Explore", values: Mapping[str, object]) -> tuple[st
     page = {"readouts": readouts, "choices": list(live.CHOICES), "warnings": warns,
             "matters": {n: m["keys"] for n, m in ex.matters_when.items()}, "detail": live.DETAIL_SIGNAL}
     return "<div id='controls'>" + "".join(rows) + "</div>", page
-
-
-#: the page script: readouts in each value's unit, controls that do not matter dimmed, the
-#: warnings of choices the browser cannot follow, and the coarse map while a slider moves
-_PAGE_JS = r"""
-function costmodelSig4(v) {
-  if (v === 0) return '0';
-  const d = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v))));
-  return Number(v.toFixed(d)).toLocaleString('en-US', {maximumFractionDigits: d});
-}
-function costmodelFormat(v, unit) {
-  if (v === null || v === undefined || !isFinite(v)) return '-';
-  if (unit === 's') v = v * 1e9;
-  if (unit === 'ns' || unit === 's') {
-    const a = Math.abs(v);
-    if (v === 0) return unit === 's' ? '0 s' : '0 ns';
-    if (a < 1e4) return costmodelSig4(v) + ' ns';
-    if (a < 1e7) return costmodelSig4(v / 1e3) + ' \u00b5s';
-    if (a < 1e10) return costmodelSig4(v / 1e6) + ' ms';
-    return costmodelSig4(v / 1e9) + ' s';
-  }
-  const text = Number.isInteger(v) ? v.toLocaleString('en-US') : costmodelSig4(v);
-  return (unit && unit !== 'probability' && unit !== 'flag') ? text + ' ' + unit : text;
-}
-window.costmodelReady.then(() => {
-  const page = costmodelPage, view = window.costmodelViews.explore;
-  for (const [name, unit] of Object.entries(page.readouts)) {
-    const out = document.getElementById('val-' + name);
-    const show = (v) => { out.textContent = costmodelFormat(v, unit); };
-    show(view.signal(name));
-    view.addSignalListener(name, (_, v) => show(v));
-  }
-  const choice = () => page.choices.map(c => view.signal(c)).join('|');
-  const update = () => {
-    const key = choice();
-    for (const [name, keys] of Object.entries(page.matters))
-      document.getElementById('row-' + name).classList.toggle('idle', !keys.includes(key));
-    for (const w of page.warnings) {
-      const el = document.getElementById(w.id);
-      el.hidden = w.when ? !w.when.split(', ').every(kv => { const [k, v] = kv.split(' = '); return view.signal(k) === v; })
-                         : w.unless.includes(key);
-    }
-  };
-  for (const c of page.choices) view.addSignalListener(c, update);
-  update();
-  // while a slider moves, the map is drawn coarse; a moment after the last move, in full
-  let timer = null;
-  document.getElementById('controls').addEventListener('input', (ev) => {
-    if (!ev.target || ev.target.type !== 'range') return;
-    if (view.signal(page.detail)) view.signal(page.detail, false);
-    clearTimeout(timer);
-    timer = setTimeout(() => { view.signal(page.detail, true).runAsync(); }, 250);
-  }, true);
-});
-"""
 
 
 def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: chartdata.DecisionMap,
@@ -889,12 +833,6 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     runs_rows = [{"remote_cpus from": r["from"], "to": r["to"], "cheapest": r["policy"],
                   "smallest margin over the runner-up": Cell(f"{r['margin_pct_min']:.2f}%")} for r in runs]
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<style>{_CSS}</style>",
-        f"<script>{vega_bundle()}</script>",
-        "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>costmodel {__version__}, model hash <code>{model_hash()}</code>. {html.escape(cats)}."
         + (f" Kernel preset: {html.escape(preset)} (policy {html.escape(preset_policy)})." if preset else "")
@@ -938,16 +876,7 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     if "calibration" in embeds:
         parts.append("<div id='calibration' class='chart'></div>")
     parts += ["<h3>Parameters</h3>", _params_table(values, paramset)]
-    parts.append("<script>\nconst costmodelSpecs = " + _script_json(embeds) + ";\n"
-                 "const costmodelPage = " + _script_json(page) + ";\n"
-                 "window.costmodelViews = {};\n"
-                 "window.costmodelReady = Promise.all(Object.entries(costmodelSpecs).map(([id, spec]) =>\n"
-                 "  vegaEmbed('#' + id, spec, {actions: false, renderer: id === 'explore' ? 'canvas' : 'svg'})"
-                 ".then(r => {\n"
-                 "    window.costmodelViews[id] = r.view; })));\n"
-                 + _PAGE_JS + "</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return page_html(title=title, body="\n".join(parts), specs=embeds, page=page)
 
 
 def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> list[str]:
