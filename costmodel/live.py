@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
+import altair as alt
 import numpy as np
 import sympy as sp
 
@@ -34,6 +35,7 @@ from . import chartdata, registry
 from .axes import CPU_RANGE, LOG_STEP, axis_is_log, axis_values, log_floor, slider_is_log
 from .evaluate import evaluate_point
 from .model import BREAKDOWN, CANDIDATES, policy_outputs
+from .model.numeric import lambdify
 from .vegaexpr import NotPrintable, printable, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
@@ -158,8 +160,6 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
     fixed = ({s.name for A in atoms_list for s in A.free_symbols if s.name in registry.NUMERIC} - set(axes)) \
         | limit_params
     fixed_subs = {registry.S[n]: _const(n, values[n]) for n in fixed}
-    from .model.numeric import lambdify
-
     replace, columns = {}, {}
     for i, A in enumerate(atoms_list):
         a_fixed = A.xreplace(fixed_subs)
@@ -253,8 +253,6 @@ def _rule_filter(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> str | Non
 
 
 def _chart(rows, steps):
-    import altair as alt
-
     c = alt.Chart(alt.InlineData(values=rows))
     if steps:
         c = c.transform_calculate(**{s["as"]: s["calculate"] for s in steps})
@@ -361,8 +359,6 @@ def _verdict_steps(candidates, against) -> list[dict]:
 def _crossings(cells, move: str, keep: str, log: bool, along: str = "x"):
     """Where against_diff_ns changes sign between neighbours along ``move`` (per ``keep``),
     interpolated in ``move``'s own coordinate: the columns of :attr:`DecisionMap.line`."""
-    import altair as alt
-
     c = f"log(datum.{move})" if log else f"datum.{move}"
     cp = "log(datum._prev_pos)" if log else "datum._prev_pos"
     t = "datum._prev_diff / (datum._prev_diff - datum.against_diff_ns)"
@@ -453,8 +449,6 @@ def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Ite
 def values_panel(names: Sequence[str], columns: int = 3):
     """A text chart listing the current value and unit of each parameter in ``names``, read
     from the signals (log sliders show log10; this shows the value itself)."""
-    import altair as alt
-
     names = [n for n in registry.NUMERIC if n in names]
     per = math.ceil(len(names) / columns)
     rows = [{"name": n, "unit": registry.NUMERIC[n].unit, "col": i // per, "row": i % per} for i, n in enumerate(names)]
@@ -756,8 +750,6 @@ class _Parts:
         parts.append(name.replace("_", " "))
         if not moving:
             return sp.Float(float(sp.N(g, 17)), 17)
-        from .model.numeric import lambdify
-
         fn = lambdify(moving, g)
         col = f"_pre_{name}_{'_'.join(combo[d] for d in deps)}"
         axis = moving[0].name
@@ -943,8 +935,6 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
     (:func:`chartdata.cost_vs_cpus_data`) and the decision map's cells and break-even line, with
     selects for the choices and the map computed at ``drag_n`` cells a side while a slider is
     dragged (:data:`DETAIL_SIGNAL` false) and ``map_n`` otherwise."""
-    import altair as alt
-
     values = registry.resolve(values)
     dx, dy = chartdata.default_map_axes(values)
     x, y = x or dx, y or dy

@@ -25,14 +25,24 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
+import json
 import math
 import struct
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import altair as alt
+import altair.vegalite.v6.display as vl_display
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
+from IPython.display import HTML, display
 
+from . import prediction, readable, registry, validate
+from .charts import VL_VERSION
+from .errors import UserError
+from .paramfile import DATA_DIR, PARAMS_DIR, committed_sets, diff_many
+from .presets import WORKLOAD_PRESETS
 from .vegawidget import vega_widget_class
 
 #: device pixels per CSS pixel of the static images (sharp on high-density screens)
@@ -57,8 +67,6 @@ def setup() -> str:
     """Charts without the network: lifts altair's row limit and makes a chart left bare at the
     end of a cell a static bundle (image + spec), so that it too shows in a static copy; charts
     shown with :func:`show` are live where widgets run. Returns what live charts use."""
-    import altair as alt
-
     alt.data_transformers.disable_max_rows()
     alt.renderers.register("costmodel-static", lambda spec, **_: StaticChart(spec)._repr_mimebundle_()[0])
     alt.renderers.enable("costmodel-static")
@@ -73,8 +81,6 @@ def setup() -> str:
 def _spec(chart) -> dict:
     if isinstance(chart, dict):
         return chart
-    import altair as alt
-
     with alt.data_transformers.disable_max_rows():
         return chart.to_dict()
 
@@ -99,9 +105,6 @@ def png_size(png: bytes) -> tuple[int, int]:
 def render_png(chart, scale: float = PNG_SCALE) -> tuple[bytes, int, int]:
     """The chart drawn by vl-convert (no browser, no network): PNG bytes and its size in CSS
     pixels."""
-    import vl_convert as vlc
-
-    from .charts import VL_VERSION
 
     png = vlc.vegalite_to_png(_spec(chart), vl_version=VL_VERSION, scale=scale)
     w, h = png_size(png)
@@ -135,8 +138,6 @@ class StaticChart:
         self.spec = _spec(chart)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        import altair.vegalite.v6.display as vl_display
-
         png, w, h = render_png(self.spec)
         data = {"image/png": base64.b64encode(png).decode(), vl_display.VEGALITE_MIME_TYPE: self.spec,
                 "text/plain": f"<chart: {chart_title(self.spec)}>"}
@@ -145,8 +146,6 @@ class StaticChart:
 
 def show(chart) -> None:
     """Display ``chart``: live where widgets run, as an image everywhere else."""
-    from IPython.display import HTML, display
-
     cls = live_chart_class()
     if cls is not None:
         display(cls(spec=_spec(chart), data={}))
@@ -278,14 +277,13 @@ OFFLINE_TEMPLATE = "costmodel-offline"
 
 def configure_nbconvert(c) -> None:
     """Point an nbconvert configuration ``c`` at :data:`OFFLINE_TEMPLATE`."""
-    from pathlib import Path
-
     c.HTMLExporter.extra_template_basedirs = [str(Path(__file__).resolve().parent / "templates" / "nbconvert")]
     c.HTMLExporter.template_name = OFFLINE_TEMPLATE
 
 
 def html_exporter():
     """An HTMLExporter whose pages need no network (:data:`OFFLINE_TEMPLATE`)."""
+    # nbconvert (with jupyterlab): slow to import and needed only to export a notebook as a page
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -298,8 +296,6 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
     """The model's equations at ``values``' categoricals (:func:`costmodel.readable.equations`)
     typeset as MathML, which the browser draws itself (no MathJax, no network), each with its
     plain text and its LaTeX in collapsible blocks."""
-    from . import readable
-
     eqs = readable.equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
     parts = [f'<div class="costmodel-equations"><p><b>The model</b> (gap {html.escape(values["gap_model"])}, '
              f'position {html.escape(values["position_model"])}, shootdown {html.escape(values["shootdown_model"])}, '
@@ -318,8 +314,6 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
 def equations_mathjax(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The same equations as display maths for MathJax (the explorer's equations panel), each in
     its own horizontally scrolling box so a long one is never cut off."""
-    from . import readable
-
     eqs = readable.equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
     return "".join(f'<div style="margin:0.4em 0"><b>{html.escape(e.label)}</b>'
                    f'<div style="overflow-x:auto;overflow-y:hidden">$${e.latex}$$</div></div>' for e in eqs)
@@ -331,8 +325,6 @@ def equations_mathjax(values: Mapping[str, object], policy: str = "drain_local")
 def dataset_of(paramset) -> Path | None:
     """The committed measurement directory a calibrated set was fitted from (its provenance's
     ``dataset_id``), or None when it names none or the directory is not in this checkout."""
-    from .paramfile import DATA_DIR
-
     if paramset is None:
         return None
     ds = (getattr(paramset, "provenance", None) or {}).get("dataset_id")
@@ -342,8 +334,6 @@ def dataset_of(paramset) -> Path | None:
 
 def relative(path) -> str:
     """A path inside the project's data directory as ``data/...`` (else unchanged)."""
-    from .paramfile import DATA_DIR
-
     p = Path(path)
     try:
         return str(Path(DATA_DIR.name) / p.resolve().relative_to(DATA_DIR.resolve()))
@@ -354,8 +344,6 @@ def relative(path) -> str:
 def workload_table() -> pd.DataFrame:
     """The workload presets (:data:`costmodel.presets.WORKLOAD_PRESETS`): name, title, the values
     each sets (numbers as :func:`format_number` writes them) and where they come from."""
-    from .presets import WORKLOAD_PRESETS
-
     def value(v):
         return v if isinstance(v, str) else format_number(v)
 
@@ -367,8 +355,6 @@ def workload_table() -> pd.DataFrame:
 def calibrated(sets: Mapping[str, object]) -> dict:
     """The calibrated sets (``data/params``) among :func:`costmodel.presets.parameter_sets`:
     the machines this project measured, without the sets built from published figures."""
-    from .paramfile import PARAMS_DIR
-
     return {name: ps for name, ps in sets.items() if name.startswith(f"{PARAMS_DIR.name}/")}
 
 
@@ -387,10 +373,6 @@ def sets_table(names: Sequence[str], machine_only: bool = True) -> pd.DataFrame:
     parameter: unit, each set's value with its interval and source, the largest over the smallest
     value, and whether some pair of sets lies beyond both intervals. ``names``: keys of
     :func:`costmodel.paramfile.committed_sets`."""
-    import json
-
-    from . import registry
-    from .paramfile import committed_sets, diff_many
 
     files = committed_sets()
     paths = [files[n] for n in names]
@@ -423,8 +405,6 @@ def probe_validation(values: Mapping[str, object], paramset=None) -> dict:
     set was calibrated from when it is committed, else the first. Returns ``summaries`` (a
     frame, one row per set), ``set`` (the set compared point by point, or None), ``policy`` (of
     that set's kernel), ``frame`` and ``agreement``."""
-    from . import validate
-
     sets = validate.measurement_sets()
     summaries, measured = {}, {}
     for name, directory in sets.items():
@@ -442,9 +422,6 @@ def whole_workloads(paramset) -> tuple[pd.DataFrame, dict] | str:
     """:func:`costmodel.prediction.predict` on the measurements the parameter set was calibrated
     from (the machine that recorded them, named by the set), or a sentence saying why there is nothing to
     predict."""
-    from . import prediction
-    from .errors import UserError
-
     directory = dataset_of(paramset)
     if directory is None:
         return ("No committed measurement set belongs to this parameter set, so there is nothing to "
@@ -567,8 +544,6 @@ def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
     """Copy fraction of the probe's cross-CPU write against adds_between, one panel per
     drained_first: the model as a black line, the simulation as orange diamonds and the kernel as
     larger pale green circles under them, each with its interval, and a legend naming them."""
-    import altair as alt
-
     present = [s for s in PROBE_SOURCES if (long["source"] == s).any()]
     labels = [long.loc[long["source"] == s, "label"].iloc[0] for s in present]
     style = {"model": ("#000000", "stroke"), "simulation": ("#ff7f0e", "diamond"), "kernel": ("#2ca02c", "circle")}

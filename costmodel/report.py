@@ -14,7 +14,6 @@ are drawn from data computed here. Vega, Vega-Lite and vega-embed are inlined fr
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import math
 import re
@@ -25,15 +24,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import altair as alt
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
 
-from . import __version__, axes, chartdata, charts, live, proposals, registry, textfmt, uncertainty
+from . import (__version__, axes, chartdata, charts, live, paramfile, prediction, proposals, registry, textfmt,
+               uncertainty)
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven, breakeven_row
 from .errors import UserError
 from .evaluate import cheapest_candidate, cpu_overload, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
+from .trace.section import report_section
+from .validate import residency_simulated
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
 VL_VERSION = charts.VL_VERSION
@@ -72,10 +76,6 @@ class Report:
 @lru_cache(maxsize=1)
 def vega_bundle() -> str:
     """vega, vega-lite and vega-embed as one script, from the installed vl-convert-python."""
-    try:
-        import vl_convert as vlc
-    except ImportError:  # pragma: no cover - a base install without the notebooks extra
-        raise UserError("the report needs vl-convert-python (pip install 'costmodel[notebooks]')") from None
     return vlc.javascript_bundle(vl_version=VL_VERSION)
 
 
@@ -475,8 +475,6 @@ def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | 
     """The interactive part: cost chart, breakdown and decision map computed in the browser from
     one set of controls (:func:`costmodel.live.explore`). Returns the spec and the sources (their
     inputs, what the browser cannot follow)."""
-    import altair as alt
-
     ex = live.explore(values, x, y, map_n=map_n, drag_n=drag_n)
     cost_chart = charts.cost_vs_cpus_chart(ex.cost, measured_up_to=measured_up_to, measured_note=measured_note,
                                            point_param=live.POINT_SIGNAL)
@@ -559,8 +557,6 @@ def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: chartd
     """Each chart as a static Vega-Lite spec; ``uncertain``: the charts of the verdict's
     uncertainty, already built (``cost_bands``, ``probability_map``, ``tornado``); charts
     against the CPUs mark the range beyond ``measured_up_to`` as extrapolated."""
-    import altair as alt
-
     with alt.data_transformers.disable_max_rows():
         specs = {
             "cost_vs_cpus": charts.cost_vs_cpus_chart(cost_df, measured_up_to=measured_up_to,
@@ -595,8 +591,6 @@ def uncertainty_charts(values: Mapping[str, object], sens: uncertainty.Sensitivi
 def machines_section(sets: Mapping[str, object] | None = None) -> tuple[list[str], dict | None]:
     """'Across machines': every committed parameter set's machine costs side by side (HTML
     pieces, and the chart's spec, None where no set is committed)."""
-    from . import paramfile
-
     if sets is None:
         sets = {name: paramfile.load(path) for name, path in paramfile.committed_sets().items()}
     head = ["<h2>Across machines</h2>"]
@@ -670,8 +664,6 @@ def _loop_sentence(summary: Mapping) -> str:
 def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
     """'The model against whole workloads': the held-out prediction of the committed dataset of
     the default set's machine, where its measurements hold workload or swap_cow rows."""
-    from . import paramfile, prediction
-
     head = ["<h2>The model against whole workloads</h2>"]
     try:
         default = paramfile.load(paramfile.default_params_path())
@@ -736,10 +728,6 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's);
     ``progress``: told, in words, each step as it starts (the command prints them)."""
     say = progress or (lambda _step: None)
-    missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
-                        "pip install 'costmodel[notebooks]'")
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
@@ -752,15 +740,10 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     sim_note = ""
     if simulate_points:
         say(f"the event simulation ({simulate_points} points per gap model, {simulate_faults:,} WP faults each)")
-        try:
-            from .validate import residency_simulated
-
-            sim = residency_simulated(values, points=simulate_points, faults=simulate_faults)
-            res_df = pd.concat([res_df, sim], ignore_index=True)
-            sim_note = (f"Diamonds: event simulation ({simulate_faults:,} WP faults per point, "
-                        "costmodel.simulate) with its confidence interval.")
-        except ImportError:
-            sim_note = "No simulation points: costmodel.simulate is not available in this installation."
+        sim = residency_simulated(values, points=simulate_points, faults=simulate_faults)
+        res_df = pd.concat([res_df, sim], ignore_index=True)
+        sim_note = (f"Diamonds: event simulation ({simulate_faults:,} WP faults per point, "
+                    "costmodel.simulate) with its confidence interval.")
     calib_chart = None
     if paramset is not None and paramset.fit:
         cal = chartdata.calibration_data(paramset)
@@ -777,8 +760,6 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
     extra_html = []
-    from .trace.section import report_section
-
     for section in (machines_section(machines), workloads_section(paramset) if workloads else ([], None),
                     *(report_section(d, index=i) for i, d in enumerate(traces))):
         pieces, chart_spec = section
@@ -933,8 +914,6 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
 
 def write_images(specs: Mapping[str, dict], directory: str | Path, force: bool = False) -> list[Path]:
     """Each spec as ``<name>.png`` (2x scale) and ``<name>.svg`` in ``directory``."""
-    import vl_convert as vlc
-
     directory = Path(directory)
     out = []
     for name, spec in specs.items():

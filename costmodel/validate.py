@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from . import axes, registry
+from .bench import read_measurements
 from .errors import UserError
 from .evaluate import evaluate_point, residency_value
+from .paramfile import DATA_DIR
 from .simulate import GapHistogram, Poisson, SimulationResult, simulate
 
 # ---- against the kernel ----------------------------------------------------------------------
@@ -91,8 +93,6 @@ def check_counts(rows: pd.DataFrame, directory) -> None:
 
 def model_vs_kernel(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     """Measured copy fractions beside the model, row by row, and a summary of the agreement."""
-    from .bench import read_measurements
-
     df, provenance = read_measurements(directory)
     rows = df[(df["probe"] == "unnecessary_copy") & df["fraction"].notna()]
     if rows.empty:
@@ -203,8 +203,6 @@ def residency_simulated(values: Mapping[str, object], points: int = 5, faults: i
 
 def measurement_sets() -> dict[str, Path]:
     """name -> directory of every committed measurement set (``data/measurements/<id>``)."""
-    from .paramfile import DATA_DIR
-
     root = DATA_DIR / "measurements"
     return {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
 

@@ -27,17 +27,24 @@ import time
 from functools import lru_cache
 from typing import Callable, Mapping
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
 try:
     import ipywidgets as W
+    from IPython.display import HTML, display
 except ImportError as exc:  # pragma: no cover - exercised only without the notebooks extra
     raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
 
-from . import axes, chartdata, charts, presets, registry
+from . import axes, chartdata, charts, notebook, paramfile, presets, registry
 from .axes import LOG_STEP
 from .errors import UserError
+from .model import residency
+from .model.outputs import policy_parameters
+from .notebook import equations_mathjax
+from .paramfile import committed_sets
+from .validate import residency_simulated
 from .vegawidget import vega_widget_class
 
 
@@ -187,8 +194,6 @@ class ParameterPanel:
     by kind (workload, machine); the others (the swap loop's) keep the values they were given."""
 
     def __init__(self, values: Mapping[str, object] | None = None):
-        from .model.outputs import policy_parameters
-
         vals = registry.resolve(values)
         shown = policy_parameters()
         self._kept = {n: vals[n] for n in registry.PARAMS if n not in shown}
@@ -314,8 +319,6 @@ class LiveChart:
         self._spec_key = None
 
     def _sources(self):
-        import altair as alt
-
         return {n: alt.Chart(alt.NamedData(n)) for n in self.names}
 
     def rebuild(self, key=None) -> None:
@@ -337,14 +340,9 @@ class LiveChart:
 
     def static_chart(self):
         """The chart with its current data inline (for a static image of it)."""
-        import altair as alt
-
         return self.build({n: alt.Chart(f) for n, f in self._frames.items()})
 
     def _redraw(self) -> None:  # pragma: no cover - the fallback without anywidget
-        import altair as alt
-        from IPython.display import display
-
         chart = self.build({n: alt.Chart(f) for n, f in self._frames.items()})
         with self.widget:
             self.widget.clear_output(wait=True)
@@ -361,8 +359,6 @@ def residency_inputs() -> tuple[str, ...]:
     """What the residency chart depends on besides the gap it sweeps: every registry parameter
     in the model's residency under any gap and position model, and the position model (read
     from the expressions, so a new parameter of the batch dynamics is picked up)."""
-    from .model import residency
-
     names: set[str] = set()
     for g in registry.CATEGORICAL["gap_model"].choices:
         for pos in registry.CATEGORICAL["position_model"].choices:
@@ -377,8 +373,6 @@ _DEFAULTS = "(registry defaults)"
 def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The model's equations for ``values``' categoricals as a person reads them
     (:mod:`costmodel.readable`), as display maths for HTMLMath."""
-    from .notebook import equations_mathjax
-
     return equations_mathjax(values, policy)
 
 
@@ -401,8 +395,6 @@ class Explorer:
         dx, dy = chartdata.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
         self.paramset = paramset
-        from .paramfile import committed_sets
-
         files = committed_sets()
         self._files = files
         start = next((label for label, path in files.items() if paramset is not None and path.stem == paramset.name),
@@ -460,8 +452,6 @@ class Explorer:
     def static_html(self) -> str:
         """What a copy without widgets shows in the explorer's place: its charts as images and the
         equations as text, at the current values (the starting point, in a saved notebook)."""
-        from . import notebook
-
         values = self.panel.values()
         where = self.paramset.name if self.paramset is not None else "the registry defaults"
         note = (f"A static copy of the explorer at its starting point ({html.escape(where)}): the controls need "
@@ -469,15 +459,11 @@ class Explorer:
         return notebook.static_html(self.static_charts(), note=note, after=notebook.equations_html(values))
 
     def _ipython_display_(self):  # pragma: no cover - display only
-        from IPython.display import HTML, display
-
         display(self.widget)
         display(HTML(self.static_html()))
 
     # -- presets and files
     def _preset_changed(self, _change=None) -> None:
-        from . import paramfile
-
         base = {}
         self.paramset = None
         notes = []
@@ -547,8 +533,6 @@ class Explorer:
         if rkey != self._res_key:
             frames = [chartdata.residency_data(values, n=self.residency_points)]
             if self.simulated_points:
-                from .validate import residency_simulated
-
                 frames.append(residency_simulated(values, points=self.simulated_points,
                                                   faults=self.simulated_faults))
             self.residency_chart.update({"residency": chartdata.concat_rows(*frames)})
@@ -577,6 +561,8 @@ def map_frame(dm: chartdata.DecisionMap) -> pd.DataFrame:
 def payload_message(payload: Mapping) -> tuple[str, list]:
     """What the kernel sends for a payload: the JSON text and the binary buffers beside it (as
     ipywidgets splits a widget's state), for timing the hand-off."""
+    # ipywidgets' own split of a state into JSON and buffers: a private helper of theirs, so
+    # imported only where this timing aid needs it
     from ipywidgets.widgets.widget import _remove_buffers
 
     state, _paths, buffers = _remove_buffers({"data": payload})

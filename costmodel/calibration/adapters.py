@@ -11,9 +11,17 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import sympy as sp
 
 from .. import registry
+from ..atomic import refuse_overwrite
+from ..bench.catalog import probe_spec
+from ..bench.parse import read_probe_file
+from ..bench.runner import RAW_DIR, raw_files
+from ..bench.summary import summarize, tidy_frame
+from ..bench.willitscale import read_tlb_flush2
 from ..errors import UserError
+from ..model.forward import TARGETS, measurable
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
@@ -272,17 +280,12 @@ def _in_fault_shootdown(df, known) -> tuple[float, float, str] | None:
     """The shootdown to one target inside a copying WP fault, where fault_cost timed the copy with a
     sibling spinning: (copy with sibling - copy alone) - sibling cost, through the model's
     expressions; None where the set lacks those operations or the sibling cost is not known."""
-    import sympy as sp
-
-    from ..model.forward import measurable
 
     if not (_has(df, "fault_cost", "copy_child_alive_spinning") and known and "sibling_fault_ns" in known):
         return None
     stat = RECIPE_STATISTIC["shootdown"][0]
     spin = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive_spinning", measure="ns")
     plain = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive", measure="ns")
-    from ..model.forward import TARGETS
-
     # in the model, (copy fault with one other CPU) - (copy fault alone) = shootdown(1) + the rest;
     # the rest (the sibling cost) is evaluated at what the sibling recipe measured
     extra = measurable("copy_fault_sibling_ns") - measurable("copy_fault_ns")
@@ -304,8 +307,6 @@ def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, 
     fit is an upper bound of the shootdown cost (said in the file). Gives as many target counts
     as the run had task counts, so the shape can be chosen.
     """
-    from ..bench.willitscale import read_tlb_flush2
-
     df = read_tlb_flush2(path)
     threads = df[(df["mode"] == "threads") & (df["ops_per_s"] > 0)].sort_values("tasks")
     if (threads["tasks"] == 1).sum() != 1 or len(threads) < 2:
@@ -501,11 +502,6 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such measurement directory")
-    try:
-        from ..bench import read_measurements as bench_reader  # the bench owns its format
-    except ImportError:  # pragma: no cover - only while costmodel.bench is being written
-        raise UserError("this costmodel has no measurement reader (costmodel.bench.read_measurements)") from None
-
     return bench_reader(directory)
 
 
@@ -562,11 +558,6 @@ def round_calibrations(directory: Path, provenance: Mapping, *, allow_defaults: 
     """Each round of a ``--repeat`` recording summarised and calibrated on its own: the machine
     parameters of every round and their standard deviation between rounds, as a fit record
     (None for a recording of one round)."""
-    from ..bench.catalog import probe_spec
-    from ..bench.parse import read_probe_file
-    from ..bench.runner import RAW_DIR, raw_files
-    from ..bench.summary import summarize, tidy_frame
-
     files = raw_files(directory / RAW_DIR)
     n = max((len(v) for v in files.values()), default=0)
     if n < 2:
@@ -623,8 +614,6 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
     """The model's own error on whole WP faults that no fit used (:data:`MODEL_CHECKS`): each
     measured mean against the model at the set, and their root-mean-square relative error, the
     model's error on configurations like a workload's (``predict`` widens by it)."""
-    from ..model.forward import measurable
-
     values = registry.resolve(base=ps.values())
     rows = []
     for op, quantity in MODEL_CHECKS.items():
@@ -649,8 +638,6 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
 def calibrate_to_file(directory: str | Path, out: str | Path, *, force: bool = False,
                       allow_defaults: bool = False, will_it_scale: str | Path | None = None) -> ParamSet:
     """``costmodel calibrate``: refuse an existing output before any work, fit, write atomically."""
-    from ..atomic import refuse_overwrite
-
     refuse_overwrite(Path(out), force)
     ps = calibrate(directory, allow_defaults=allow_defaults, will_it_scale=will_it_scale)
     save(ps, out, force=force)

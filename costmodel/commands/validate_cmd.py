@@ -8,6 +8,8 @@ import math
 import sys
 
 from ..errors import UserError
+from ..validate import describe, model_vs_kernel
+from .common import check_measurement_dir
 
 EPILOG = """\
 examples:
@@ -41,9 +43,6 @@ def min_inside(raw) -> float | None:
 
 
 def run(args) -> int:
-    from ..validate import describe, model_vs_kernel
-
-    from .common import check_measurement_dir
 
     threshold = min_inside(args.min_inside)  # checked before the work
     check_measurement_dir(args.directory, "validate")

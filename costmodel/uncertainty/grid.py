@@ -116,7 +116,7 @@ def propagate_grid(values: Mapping[str, object], axes: Mapping[str, Sequence[flo
 def _run(task: _GridTask, chunks: list[dict], scheduler) -> list:
     if scheduler is None:
         return [_grid_chunk(task, c) for c in chunks]
-    try:  # dask: optional (costmodel[dask]), needed only with a scheduler
+    try:  # dask: optional (costmodel[dask]), needed only with --scheduler
         from distributed import Client
     except ImportError:
         raise UserError("--scheduler needs dask.distributed; install costmodel[dask]") from None
