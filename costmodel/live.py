@@ -22,9 +22,11 @@ per row only what an axis moves, the map's gap-only parts once per grid row), an
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
 import altair as alt
@@ -35,8 +37,12 @@ from . import chartdata, registry
 from .axes import CPU_RANGE, LOG_STEP, axis_is_log, axis_values, log_floor, slider_is_log
 from .evaluate import evaluate_point
 from .model import BREAKDOWN, CANDIDATES, policy_outputs
+from .model import costs as _costs
 from .model.numeric import lambdify
-from .vegaexpr import NotPrintable, printable, transforms
+from .model.residency import fill_after_flush as _fill_after_flush
+from .model.residency import held_batch_fill as _held_batch_fill
+from .model.residency import residency as _residency
+from .vegaexpr import NotPrintable, printable, to_vega, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
 LOG_SUFFIX = "__log10"
@@ -476,15 +482,6 @@ def slider_inputs(params: Sequence[dict]) -> list[str]:
 # decision map, what depends only on the gap axis is computed once per grid row before the rows
 # are expanded into cells. The categorical choices are selects: each enters the outputs only
 # through the sub-expressions in PARTS, which the browser computes for the chosen combination.
-
-import itertools  # noqa: E402
-from functools import lru_cache  # noqa: E402
-
-from .model import costs as _costs  # noqa: E402
-from .model.residency import fill_after_flush as _fill_after_flush  # noqa: E402
-from .model.residency import held_batch_fill as _held_batch_fill  # noqa: E402
-from .model.residency import residency as _residency  # noqa: E402
-from .vegaexpr import to_vega  # noqa: E402
 
 #: the categorical choices, in the order policy_outputs takes them
 CHOICES: tuple[str, ...] = ("gap_model", "position_model", "shootdown_model")
