@@ -528,3 +528,31 @@ def prediction_data(rows: pd.DataFrame) -> pd.DataFrame:
 def concat_rows(*frames: pd.DataFrame) -> pd.DataFrame:
     """Stack tidy frames of the same columns (closed-form and simulated rows, say)."""
     return pd.concat([f for f in frames if f is not None and not f.empty], ignore_index=True)
+
+
+# ---- the probe's copies: model, simulation, kernel, with a legend --------------------------------
+
+PROBE_SOURCES = ("model", "simulation", "kernel")
+
+
+def probe_chart_data(df: pd.DataFrame, policy: str = "drain_local", kernel: str = "kernel") -> pd.DataFrame:
+    """:func:`costmodel.validate.unnecessary_copy_validation`'s frame, long: one row per
+    (adds_between, drained_first, source) with ``value``, ``low``, ``high`` and ``label`` (the
+    legend's words: the model and its policy, the simulation, the measurement set)."""
+    labels = {"model": f"model ({policy})", "simulation": "simulation (95% interval)",
+              "kernel": f"kernel: {kernel} (95% Wilson interval)"}
+    cols = {"model": ("model", None, None), "simulation": ("sim", "sim_low", "sim_high"),
+            "kernel": ("measured", "measured_low", "measured_high")}
+    out = []
+    for src, (v, lo, hi) in cols.items():
+        if v not in df.columns or df[v].isna().all():
+            continue
+        part = pd.DataFrame({"adds_between": df["adds_between"].astype(int),
+                             "drained_first": np.where(df["drained_first"].astype(bool),
+                                                       "drained first (page at position 0)",
+                                                       "no drain first (stationary position)"),
+                             "source": src, "label": labels[src], "value": df[v].astype(float),
+                             "low": df[lo].astype(float) if lo else np.nan,
+                             "high": df[hi].astype(float) if hi else np.nan})
+        out.append(part.dropna(subset=["value"]))
+    return pd.concat(out, ignore_index=True)

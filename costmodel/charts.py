@@ -19,10 +19,8 @@ import pandas as pd
 
 from . import palette, registry
 from .axes import CPU_RANGE, axis_is_log
-from .chartdata import DEFAULT_AGAINST, PART_COLUMNS, POLICY_ORDER, DecisionMap
+from .chartdata import DEFAULT_AGAINST, PART_COLUMNS, POLICY_ORDER, PROBE_SOURCES, DecisionMap
 from .model import BREAKDOWN, CANDIDATES
-
-
 
 
 #: Vega-Lite version of the specs altair writes (altair.SCHEMA_VERSION without the patch level):
@@ -796,6 +794,42 @@ def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tole
     ).properties(width=int(width * 0.75), height=height, title=alt.Title(
         "Copies: model against measurement", subtitle="vertical: the measured fraction's Wilson interval"))
     return alt.hconcat(cost, copies).resolve_scale(x="independent", y="independent")
+
+
+# ---- the probe's copies: model, simulation, kernel, with a legend --------------------------------
+
+
+def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
+    """Copy fraction of the probe's cross-CPU write against adds_between, one panel per
+    drained_first: the model as a black line, the simulation as orange diamonds and the kernel as
+    larger pale green circles under them, each with its interval, and a legend naming them."""
+    present = [s for s in PROBE_SOURCES if (long["source"] == s).any()]
+    labels = [long.loc[long["source"] == s, "label"].iloc[0] for s in present]
+    style = {"model": ("#000000", "stroke"), "simulation": ("#ff7f0e", "diamond"), "kernel": ("#2ca02c", "circle")}
+    color = alt.Color("label:N", title=None, sort=labels,
+                      scale=alt.Scale(domain=labels, range=[style[s][0] for s in present]),
+                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))
+    shape = alt.Shape("label:N", sort=labels, scale=alt.Scale(domain=labels, range=[style[s][1] for s in present]),
+                      legend=None)
+    x = alt.X("adds_between:Q", title="adds between install and write (folios)")
+    y = alt.Y("value:Q", title="P(copy) of a cross-CPU write", scale=alt.Scale(domain=[0, 1]))
+    tips = [alt.Tooltip("label:N", title="source"), alt.Tooltip("adds_between:Q"),
+            alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("low:Q", format=".4f"), alt.Tooltip("high:Q", format=".4f")]
+    base = alt.Chart(long)
+    line = base.transform_filter("datum.source == 'model'").mark_line(strokeWidth=1.5).encode(
+        x=x, y=y, color=color, tooltip=tips)
+    marks = base.transform_filter("datum.source != 'model'")
+    rules = marks.mark_rule(strokeWidth=1.5).encode(x=x, y="low:Q", y2="high:Q", color=color)
+    # the kernel's circles large and pale under the simulation's small diamonds: where they agree
+    # the diamond sits inside its circle, and both stay visible
+    kernel = marks.transform_filter("datum.source == 'kernel'").mark_point(filled=True, size=120, opacity=0.45).encode(
+        x=x, y=y, color=color, shape=shape, tooltip=tips)
+    sim = marks.transform_filter("datum.source == 'simulation'").mark_point(filled=True, size=40, opacity=1).encode(
+        x=x, y=y, color=color, shape=shape, tooltip=tips)
+    return alt.layer(line, rules, kernel, sim).properties(width=width, height=height).facet(
+        column=alt.Column("drained_first:N", title=None, sort="descending")).properties(title=alt.Title(
+            "Unnecessary copies of a cross-CPU write: model, simulation, kernel",
+            subtitle="each with its interval; the legend names the sources"))
 
 
 def notebook_setup() -> str:

@@ -16,8 +16,8 @@ chart here is shown twice over, and only one copy is ever seen:
   numbers without decimals (:func:`table`, :func:`facts`).
 
 The module also holds the few statements the notebooks make in words, each derived from the
-data (:func:`swap_answer`, :func:`simulation_outside`), and the probe chart with a legend that
-tells the simulation from the kernel (:func:`probe_chart`).
+data (:func:`swap_answer`, :func:`simulation_outside`). Charts live with the others
+(:mod:`costmodel.charts`, their data in :mod:`costmodel.chartdata`).
 """
 
 from __future__ import annotations
@@ -510,64 +510,3 @@ def swap_answer(rows: pd.DataFrame, summary: Mapping) -> str:
                      f"{worst['pageout_tlb_flushes']} shootdowns per pageout, each a wait for the other CPU and "
                      f"an interruption of it: TLB shootdowns, not copies.")
     return sentence
-
-
-# ---- the probe's copies: model, simulation, kernel, with a legend --------------------------------
-
-PROBE_SOURCES = ("model", "simulation", "kernel")
-
-
-def probe_chart_data(df: pd.DataFrame, policy: str = "drain_local", kernel: str = "kernel") -> pd.DataFrame:
-    """:func:`costmodel.validate.unnecessary_copy_validation`'s frame, long: one row per
-    (adds_between, drained_first, source) with ``value``, ``low``, ``high`` and ``label`` (the
-    legend's words: the model and its policy, the simulation, the measurement set)."""
-    labels = {"model": f"model ({policy})", "simulation": "simulation (95% interval)",
-              "kernel": f"kernel: {kernel} (95% Wilson interval)"}
-    cols = {"model": ("model", None, None), "simulation": ("sim", "sim_low", "sim_high"),
-            "kernel": ("measured", "measured_low", "measured_high")}
-    out = []
-    for src, (v, lo, hi) in cols.items():
-        if v not in df.columns or df[v].isna().all():
-            continue
-        part = pd.DataFrame({"adds_between": df["adds_between"].astype(int),
-                             "drained_first": np.where(df["drained_first"].astype(bool),
-                                                       "drained first (page at position 0)",
-                                                       "no drain first (stationary position)"),
-                             "source": src, "label": labels[src], "value": df[v].astype(float),
-                             "low": df[lo].astype(float) if lo else np.nan,
-                             "high": df[hi].astype(float) if hi else np.nan})
-        out.append(part.dropna(subset=["value"]))
-    return pd.concat(out, ignore_index=True)
-
-
-def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
-    """Copy fraction of the probe's cross-CPU write against adds_between, one panel per
-    drained_first: the model as a black line, the simulation as orange diamonds and the kernel as
-    larger pale green circles under them, each with its interval, and a legend naming them."""
-    present = [s for s in PROBE_SOURCES if (long["source"] == s).any()]
-    labels = [long.loc[long["source"] == s, "label"].iloc[0] for s in present]
-    style = {"model": ("#000000", "stroke"), "simulation": ("#ff7f0e", "diamond"), "kernel": ("#2ca02c", "circle")}
-    color = alt.Color("label:N", title=None, sort=labels,
-                      scale=alt.Scale(domain=labels, range=[style[s][0] for s in present]),
-                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))
-    shape = alt.Shape("label:N", sort=labels, scale=alt.Scale(domain=labels, range=[style[s][1] for s in present]),
-                      legend=None)
-    x = alt.X("adds_between:Q", title="adds between install and write (folios)")
-    y = alt.Y("value:Q", title="P(copy) of a cross-CPU write", scale=alt.Scale(domain=[0, 1]))
-    tips = [alt.Tooltip("label:N", title="source"), alt.Tooltip("adds_between:Q"),
-            alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("low:Q", format=".4f"), alt.Tooltip("high:Q", format=".4f")]
-    base = alt.Chart(long)
-    line = base.transform_filter("datum.source == 'model'").mark_line(strokeWidth=1.5).encode(
-        x=x, y=y, color=color, tooltip=tips)
-    marks = base.transform_filter("datum.source != 'model'")
-    rules = marks.mark_rule(strokeWidth=1.5).encode(x=x, y="low:Q", y2="high:Q", color=color)
-    # the kernel's circles large and pale under the simulation's small diamonds: where they agree
-    # the diamond sits inside its circle, and both stay visible
-    kernel = marks.transform_filter("datum.source == 'kernel'").mark_point(filled=True, size=120, opacity=0.45).encode(
-        x=x, y=y, color=color, shape=shape, tooltip=tips)
-    sim = marks.transform_filter("datum.source == 'simulation'").mark_point(filled=True, size=40, opacity=1).encode(
-        x=x, y=y, color=color, shape=shape, tooltip=tips)
-    return alt.layer(line, rules, kernel, sim).properties(width=width, height=height).facet(
-        column=alt.Column("drained_first:N", title=None, sort="descending")).properties(title=alt.Title(
-            "Unnecessary copies of a cross-CPU write: model, simulation, kernel",
-            subtitle="each with its interval; the legend names the sources"))

@@ -184,7 +184,7 @@ def test_notebook_widget_redraws_from_new_data(browser):
     cls = vega_widget_class()
     if cls is None:
         pytest.skip("anywidget is not installed: the explorer falls back to redrawing charts in an Output")
-    from costmodel import axes, chartdata, charts
+    from costmodel import chartdata, charts
 
     chart = widgets.LiveChart(lambda s: charts.cost_vs_cpus_chart(s["cost"]), ("cost",))
     chart.rebuild()
@@ -403,7 +403,7 @@ _CELLS = """() => {
 def test_map_is_coarse_while_dragging_and_the_models_after(page_state, point):
     """While a slider moves the page draws the map at live.DRAG_MAP_N a side; at rest at the
     report's full resolution. Both are the package's decision map at those grid points."""
-    from costmodel import axes, chartdata, charts, live
+    from costmodel import axes, chartdata, live
     from costmodel.report import REPORT_MAP_N
 
     page, _ = page_state

@@ -758,7 +758,7 @@ def test_calibration_axis_labels_are_short_and_lose_nothing():
     keep every setting of the measurement they name."""
     from pathlib import Path
 
-    from costmodel import chartdata, charts, paramfile
+    from costmodel import chartdata, paramfile
 
     for path in sorted((Path(__file__).resolve().parents[1] / "data" / "params").glob("*.json")):
         df = chartdata.calibration_data(paramfile.load(path))
