@@ -30,20 +30,12 @@ from .uncertainty import propagate_grid
 
 #: every policy, in declaration order (colours follow this order everywhere)
 POLICY_ORDER: tuple[str, ...] = tuple(POLICIES)
-
-
 #: breakdown columns of a tidy cost frame, in the model's order
 PART_COLUMNS: tuple[str, ...] = tuple(f"breakdown_{p}_ns" for p in BREAKDOWN)
-
-
 #: the pair whose break-even line the decision map draws by default
 DEFAULT_AGAINST: tuple[str, str] = ("drain_remote", "drain_local")
-
-
 #: draws behind the bands of the cost chart and the probability map (their seeds are shown with them)
 BAND_DRAWS = 1000
-
-
 MAP_DRAWS = 1000
 
 

@@ -26,18 +26,10 @@ from .model import BREAKDOWN, CANDIDATES
 #: Vega-Lite version of the specs altair writes (altair.SCHEMA_VERSION without the patch level):
 #: the report's inlined bundle, its PNG/SVG export and the notebook chart widget all use this one
 VL_VERSION = "6.4"
-
-
 _POLICY_COLORS = palette.colors(len(POLICY_ORDER))
-
-
 _POLICY_DASHES = palette.dashes(len(POLICY_ORDER))
-
-
 _PART_BASE = ("#c7c7c7", "#aec7e8", "#ffbb78", "#d62728", "#98df8a", "#9467bd", "#c5b0d5",
               "#1f77b4", "#2ca02c", "#ff7f0e")
-
-
 _PART_COLORS = palette.colors(len(BREAKDOWN), base=_PART_BASE)
 
 
@@ -271,8 +263,6 @@ def _axis_format(name: str, domain: Sequence[float] | None):
 
 #: the shade of a decision-map cell whose cheapest policy wins by nothing (1: by the cap or more)
 _FAINTEST = 0.2
-
-
 #: the probability of the cheapest below which a decision-map cell is drawn faintest: a coin toss
 _COIN_TOSS = 0.5
 
@@ -674,8 +664,6 @@ def _time_ticks(high: float) -> list[float]:
 
 #: how an interval's source is drawn wherever sets are compared
 SOURCE_ORDER = ("measured", "published", "assumed")
-
-
 _SOURCE_SHAPES = ("circle", "diamond", "triangle-down")
 
 

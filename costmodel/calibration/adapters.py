@@ -15,6 +15,7 @@ import sympy as sp
 
 from .. import registry
 from ..atomic import refuse_overwrite
+from ..bench import read_measurements as bench_reader  # the bench owns its format
 from ..bench.catalog import probe_spec
 from ..bench.parse import read_probe_file
 from ..bench.runner import RAW_DIR, raw_files

@@ -22,8 +22,6 @@ from .recipes import FLIP_RATE, copy_fraction, evaluate_measurable
 PREDICTIVE_Z = 3.29
 #: parameter files store 5 significant digits: a prediction may differ by that rounding
 _ROUNDING = 2e-4
-
-
 #: how closely a recipe's model form is known to follow the kernel, beyond measurement error, and
 #: why: a figure within this share of the prediction passes too. Exactly determined recipes have
 #: none, so any bias in them (a formula restated by hand) shows.

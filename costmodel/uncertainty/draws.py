@@ -18,26 +18,15 @@ from ..errors import UserError
 
 #: an interval that is positive and spans at least this factor is drawn in log space
 LOG_RATIO = 3.0
-
-
 #: draws per seeded block; part of what a seed means (changing it changes the numbers)
 DRAW_BLOCK = 4096
-
-
 #: default number of draws at one point
 DRAWS = 10_000
-
-
 #: rounds of redrawing the draws that break a rule, and the least share that must keep it
 _MAX_REDRAW_ROUNDS = 5000
-
-
 _MIN_ACCEPTANCE = 0.01
 
-
 MEASURED, PUBLISHED, ASSUMED, VARIED = "measured", "published", "assumed", "varied"
-
-
 TWO_PIECE, LOG_TWO_PIECE, UNIFORM, LOG_UNIFORM, FIXED = (
     "two-piece normal", "two-piece log-normal", "uniform", "log-uniform", "fixed")
 

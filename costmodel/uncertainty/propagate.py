@@ -16,8 +16,6 @@ from .draws import DRAW_BLOCK, DRAWS, UncertainParameter, draw, uncertain_parame
 
 
 CONFIDENCE = 0.95
-
-
 #: two costs within this share of the cheapest count as a tie (each tied policy gets an equal share)
 TIE_RTOL = 1e-12
 
