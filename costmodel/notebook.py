@@ -38,10 +38,10 @@ import pandas as pd
 import vl_convert as vlc
 from IPython.display import HTML, display
 
-from . import prediction, readable, registry, validate
+from . import paramfile, prediction, readable, registry, validate
 from .charts import VL_VERSION
 from .errors import UserError
-from .paramfile import DATA_DIR, PARAMS_DIR, committed_sets, diff_many
+from .paramfile import diff_many
 from .presets import WORKLOAD_PRESETS
 from .vegawidget import vega_widget_class
 
@@ -328,7 +328,7 @@ def dataset_of(paramset) -> Path | None:
     if paramset is None:
         return None
     ds = (getattr(paramset, "provenance", None) or {}).get("dataset_id")
-    path = DATA_DIR / "measurements" / str(ds) if ds else None
+    path = paramfile.DATA_DIR / "measurements" / str(ds) if ds else None
     return path if path is not None and path.is_dir() else None
 
 
@@ -336,7 +336,7 @@ def relative(path) -> str:
     """A path inside the project's data directory as ``data/...`` (else unchanged)."""
     p = Path(path)
     try:
-        return str(Path(DATA_DIR.name) / p.resolve().relative_to(DATA_DIR.resolve()))
+        return str(Path(paramfile.DATA_DIR.name) / p.resolve().relative_to(paramfile.DATA_DIR.resolve()))
     except ValueError:
         return str(path)
 
@@ -355,7 +355,7 @@ def workload_table() -> pd.DataFrame:
 def calibrated(sets: Mapping[str, object]) -> dict:
     """The calibrated sets (``data/params``) among :func:`costmodel.presets.parameter_sets`:
     the machines this project measured, without the sets built from published figures."""
-    return {name: ps for name, ps in sets.items() if name.startswith(f"{PARAMS_DIR.name}/")}
+    return {name: ps for name, ps in sets.items() if name.startswith(f"{paramfile.PARAMS_DIR.name}/")}
 
 
 def _with_interval(e: Mapping | None, unit: str = "") -> str:
@@ -374,7 +374,7 @@ def sets_table(names: Sequence[str], machine_only: bool = True) -> pd.DataFrame:
     value, and whether some pair of sets lies beyond both intervals. ``names``: keys of
     :func:`costmodel.paramfile.committed_sets`."""
 
-    files = committed_sets()
+    files = paramfile.committed_sets()
     paths = [files[n] for n in names]
     if len(paths) < 2:
         raise ValueError("sets_table compares two or more parameter sets")

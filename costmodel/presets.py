@@ -16,9 +16,9 @@ from typing import Mapping
 
 import pandas as pd
 
-from . import registry
+from . import paramfile, registry
 from .errors import UserError
-from .paramfile import committed_sets, default_params_path, load
+from .paramfile import default_params_path, load
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ def workload_table():
 
 def parameter_sets() -> dict:
     """name -> loaded ParamSet for every committed file (:func:`paramfile.committed_sets`)."""
-    return {name: load(path) for name, path in committed_sets().items()}
+    return {name: load(path) for name, path in paramfile.committed_sets().items()}
 
 
 def parameter_sets_summary(sets: Mapping[str, object]) -> str:

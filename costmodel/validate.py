@@ -26,11 +26,10 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import axes, registry
+from . import axes, paramfile, registry
 from .bench import read_measurements
 from .errors import UserError
 from .evaluate import evaluate_point, residency_value
-from .paramfile import DATA_DIR
 from .simulate import GapHistogram, Poisson, SimulationResult, simulate
 
 # ---- against the kernel ----------------------------------------------------------------------
@@ -203,7 +202,7 @@ def residency_simulated(values: Mapping[str, object], points: int = 5, faults: i
 
 def measurement_sets() -> dict[str, Path]:
     """name -> directory of every committed measurement set (``data/measurements/<id>``)."""
-    root = DATA_DIR / "measurements"
+    root = paramfile.DATA_DIR / "measurements"
     return {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
 
 

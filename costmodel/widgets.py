@@ -43,7 +43,6 @@ from .errors import UserError
 from .model import residency
 from .model.outputs import policy_parameters
 from .notebook import equations_mathjax
-from .paramfile import committed_sets
 from .validate import residency_simulated
 from .vegawidget import vega_widget_class
 
@@ -395,7 +394,7 @@ class Explorer:
         dx, dy = chartdata.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
         self.paramset = paramset
-        files = committed_sets()
+        files = paramfile.committed_sets()
         self._files = files
         start = next((label for label, path in files.items() if paramset is not None and path.stem == paramset.name),
                      _DEFAULTS)

@@ -6,13 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from .. import presets, registry
+from .. import paramfile, presets, registry
 from ..atomic import check_output
-from ..bench.provenance import machine_facts
+from ..bench import provenance
 from ..bench.runner import PROVENANCE_NAME
 from ..errors import UserError
 from ..model import model_hash
-from ..paramfile import DEFAULT_SET, committed_sets, default_params_path, load, sets_for_cpu
+from ..paramfile import DEFAULT_SET, default_params_path, load, sets_for_cpu
 from ..prediction import no_set_message
 
 
@@ -64,7 +64,7 @@ def _machine_hint(default_path) -> str:
     committed set comes from this CPU, says so on standard error in one line with the two commands
     that make one."""
     try:
-        facts = machine_facts()
+        facts = provenance.machine_facts()
         ours = sets_for_cpu(facts)
         mine = [p for p in ours if p.resolve() != default_path.resolve()]
     except Exception:  # facts of an unusual machine: no hint rather than an error
@@ -84,7 +84,7 @@ def _set_path(raw: str):
 
     if Path(raw).exists():
         return raw
-    sets = committed_sets()
+    sets = paramfile.committed_sets()
     for name, path in sets.items():
         if raw in (name, Path(path).stem, Path(path).name):
             return path

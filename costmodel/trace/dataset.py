@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
-from ..bench.provenance import machine_facts
+from ..bench import provenance as bench_provenance
 from ..errors import UserError
 from . import count as _count
 from . import ingest
@@ -68,7 +68,7 @@ class Trace:
 
 
 def provenance() -> dict:
-    facts = machine_facts()
+    facts = bench_provenance.machine_facts()
     return {k: facts.get(k) for k in PROVENANCE_KEYS}
 
 
