@@ -54,7 +54,6 @@ def policy_dash(policy: str) -> list[int]:
 
 
 def policy_scale(domain: Sequence[str] = POLICY_ORDER):
-
     return alt.Scale(domain=list(domain), range=[policy_color(p) for p in domain])
 
 
@@ -67,12 +66,10 @@ def policy_width(policy: str) -> float:
 
 
 def policy_width_scale(domain: Sequence[str] = POLICY_ORDER):
-
     return alt.Scale(domain=list(domain), range=[policy_width(p) for p in domain])
 
 
 def policy_dash_scale(domain: Sequence[str] = POLICY_ORDER):
-
     return alt.Scale(domain=list(domain), range=[policy_dash(p) for p in domain])
 
 
@@ -91,12 +88,10 @@ def cpu_ticks(lo: float, hi: float) -> list[float]:
 
 
 def _base(source):
-
     return source if isinstance(source, alt.Chart) else alt.Chart(source)
 
 
 def _fmt_tooltip(columns: Sequence[str]):
-
     tips = []
     for c in columns:
         if c == "policy":
@@ -121,7 +116,6 @@ def cost_vs_cpus_chart(source, title: str | None = None, width: int = 560, heigh
     (:func:`costmodel.uncertainty.measured_targets`): the range beyond is shaded as extrapolated
     and ``measured_note`` says so; None marks nothing. ``point_param``: the name of a signal
     holding a remote_cpus to mark, with each policy's cost there written beside its line."""
-
     base = _base(source)
     hover = alt.selection_point(name="hover_cpus", nearest=True, on="pointerover", fields=["remote_cpus"],
                                 empty=False, clear="pointerout")
@@ -212,7 +206,6 @@ def cost_breakdown_chart(source, policies: Sequence[str] = POLICY_ORDER, width: 
     """Stacked areas of the breakdown of ``expected_ns`` against ``remote_cpus``, one panel per
     policy: which term dominates where. ``long``: ``source`` already has one row per part
     (``part``, ``part_order``, ``part_ns``: a live source computing each part once)."""
-
     base = _base(source).transform_filter(alt.FieldOneOfPredicate(field="policy", oneOf=list(policies)))
     parts = [p for p in BREAKDOWN]
     if long:
@@ -240,7 +233,6 @@ def cost_breakdown_chart(source, policies: Sequence[str] = POLICY_ORDER, width: 
 
 
 def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
-
     e = registry.NUMERIC[name]
     kw = {"domain": [float(d) for d in domain]} if domain is not None else {}
     scale = alt.Scale(type="log", nice=False, **kw) if log else alt.Scale(zero=False, nice=False, **kw)
@@ -251,7 +243,6 @@ def _axis(name: str, log: bool, domain: Sequence[float] | None = None):
 def _axis_format(name: str, domain: Sequence[float] | None):
     """An axis of ``name``: CPU counts ticked at whole powers of two (none below 1), times in the
     report's one time format."""
-
     e = registry.NUMERIC[name]
     if e.unit == "CPUs" and domain is not None:
         return alt.Axis(values=cpu_ticks(max(1.0, float(domain[0])), float(domain[1])))
@@ -301,7 +292,6 @@ def decision_map_chart(cells, lines: Sequence = (), *, x: str, y: str, x_log: bo
     ``cells``: :attr:`DecisionMap.cells` or a live source with those columns; ``lines``: sources
     with the columns of :attr:`DecisionMap.line`.
     """
-
     if shade not in ("margin", "probability"):
         raise ValueError(f"shade={shade!r}: 'margin' or 'probability'")
     prob = shade == "probability"
@@ -368,7 +358,6 @@ def _map_key(candidates: Sequence[str], margin_cap_pct: float, shade: str, width
     """The decision map's key, drawn beside the plot with the cells' own colours: one row per
     candidate, one swatch per shade (margin over the runner-up, or the probability that it is the
     cheapest), so the key shows exactly the colours the map shows."""
-
     if shade == "probability":
         levels = [_COIN_TOSS + (1 - _COIN_TOSS) * i / (KEY_STEPS - 1) for i in range(KEY_STEPS)]
         field, head, fmt = "p_cheapest", "P(it is the cheapest)", lambda v: f"{v:.1f}"
@@ -421,7 +410,6 @@ def residency_chart(source, width: int = 320, height: int = 240):
     """Residency against the gap: closed-form lines per gap model, simulation points with their
     intervals on top. Time gaps and the fixed add count get a panel each. ``source``: a frame
     from :func:`residency_data` (plus :func:`costmodel.validate.residency_simulated` rows) or a named source."""
-
     is_frame = isinstance(source, pd.DataFrame)
     panels = []
     for param, title in (("wp_gap_s", "gap between install and WP fault (s)"),
@@ -477,7 +465,6 @@ def tornado_chart(df: pd.DataFrame, cheapest: str | None = None, width: int = 48
     row: a candidate that costs the verdict's plus a constant never is) minus the verdict's; the
     dot is the point itself; a bar reaching left of the zero line flips the verdict. The x axis
     is symmetric-log (ns), so bars of tens of ns and of milliseconds both show."""
-
     df = df.copy()
     df["row"] = [f"{p}  vs {r}" if r else f"{p}  (moves all alike)"
                  for p, r in zip(df["parameter"], df.get("rival", [""] * len(df)))]
@@ -519,7 +506,6 @@ _MEASURED_AS = {"ns": "measured time", "fraction": "measured fraction of trials 
 def _measured_axis(unit: str, residual: bool = False, log: bool = False):
     """The y axis of a calibration panel, named by what was measured (its unit), not by the
     parameter fitted: times in the report's time format (``log``: a logarithmic axis)."""
-
     what = _MEASURED_AS.get(unit, f"measured ({unit})")
     title = f"residual ({'time' if unit == 'ns' else unit})" if residual else what
     if unit != "ns":
@@ -534,7 +520,6 @@ def calibration_chart(df: pd.DataFrame, width: int = 205, height: int = 180, col
     """Per fit: measured points with their 95 % intervals and the fitted values joined as a
     curve (top), residuals (bottom); ``columns`` fits to a row, so the figure stays as wide as a
     page."""
-
     panels = []
     for fit, sub in df.groupby("fit", sort=False):
         unit = sub["unit"].iloc[0]
@@ -585,7 +570,6 @@ def calibration_chart(df: pd.DataFrame, width: int = 205, height: int = 180, col
 def parameter_sets_chart(df: pd.DataFrame, width: int = 420):
     """Each machine parameter's value and interval per set, on a log axis: a calibrated set beside
     the reference sets."""
-
     d = df[df["value"] > 0]
     base = alt.Chart(d).encode(y=alt.Y("set:N", title=None))
     x = alt.X("value:Q", scale=alt.Scale(type="log"), title="value")
@@ -605,7 +589,6 @@ def probe_validation_chart(df: pd.DataFrame, width: int = 420, height: int = 260
     """The unnecessary-copy probe's copy fraction against adds_between: model (line), simulation
     (diamonds with intervals) and, where measured, the kernel (circles with Wilson intervals),
     one panel per ``drained_first``."""
-
     d = df.copy()
     d["drained_first"] = d["drained_first"].map({True: "drained first (page at position 0)",
                                                  False: "no drain first (stationary position)"})
@@ -672,7 +655,6 @@ def machine_comparison_chart(df: pd.DataFrame, width: int = 520, title: str | No
     row per parameter, the machines side by side within it. Measured values are filled circles
     on solid rules; published and assumed ones are hollow on dashed rules. The axis is
     symmetric-log (ns), so a value or an interval end of 0 stays on the chart."""
-
     machines = list(dict.fromkeys(df["machine"]))
     params = list(dict.fromkeys(df["parameter"]))
     high = float(np.nanmax(df[["value_ns", "ci_high_ns"]].to_numpy())) if len(df) else 10.0
@@ -717,7 +699,6 @@ def prediction_chart(df: pd.DataFrame, width: int = 360, height: int = 320, tole
     ``tolerance``, its band). Right: the model's copy probability against the measured copy
     fraction with its Wilson interval, and y = x. Hollow grey: configurations where the write
     took no WP fault, which the model does not price."""
-
     kinds = list(dict.fromkeys([k for k in ("workload", "swap_cow") if (df["kind"] == k).any()]
                                + [k for k in df["kind"] if k not in ("workload", "swap_cow")]))
     palette = {"workload": "#1f77b4", "swap_cow": "#d62728"}
@@ -824,7 +805,6 @@ def notebook_setup() -> str:
     """Render charts in notebooks without the network: altair's offline Jupyter renderer (its
     vega libraries come from vl-convert-python) where anywidget is installed; also lifts the
     row limit for the larger maps. Returns the renderer in use."""
-
     alt.data_transformers.disable_max_rows()
     if importlib.util.find_spec("anywidget") is None:
         return alt.renderers.active

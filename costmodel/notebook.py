@@ -105,7 +105,6 @@ def png_size(png: bytes) -> tuple[int, int]:
 def render_png(chart, scale: float = PNG_SCALE) -> tuple[bytes, int, int]:
     """The chart drawn by vl-convert (no browser, no network): PNG bytes and its size in CSS
     pixels."""
-
     png = vlc.vegalite_to_png(_spec(chart), vl_version=VL_VERSION, scale=scale)
     w, h = png_size(png)
     return png, int(round(w / scale)), int(round(h / scale))
@@ -373,7 +372,6 @@ def sets_table(names: Sequence[str], machine_only: bool = True) -> pd.DataFrame:
     parameter: unit, each set's value with its interval and source, the largest over the smallest
     value, and whether some pair of sets lies beyond both intervals. ``names``: keys of
     :func:`costmodel.paramfile.committed_sets`."""
-
     files = paramfile.committed_sets()
     paths = [files[n] for n in names]
     if len(paths) < 2:

@@ -389,7 +389,6 @@ def build_reference_sets(out_dir: str | Path = REFERENCE_DIR, source_dir: str | 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m costmodel.reference build-reference [OUT_DIR]``: rewrite every reference set."""
-
     parser = argparse.ArgumentParser(prog="python -m costmodel.reference",
                                      description="regenerate the reference parameter sets from their CSVs")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -281,7 +281,6 @@ def _in_fault_shootdown(df, known) -> tuple[float, float, str] | None:
     """The shootdown to one target inside a copying WP fault, where fault_cost timed the copy with a
     sibling spinning: (copy with sibling - copy alone) - sibling cost, through the model's
     expressions; None where the set lacks those operations or the sibling cost is not known."""
-
     if not (_has(df, "fault_cost", "copy_child_alive_spinning") and known and "sibling_fault_ns" in known):
         return None
     stat = RECIPE_STATISTIC["shootdown"][0]

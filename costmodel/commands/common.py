@@ -40,7 +40,6 @@ def load_paramset(args: argparse.Namespace):
     ``--params`` file, by default the shipped default set, or None with ``--params none``. Its
     description for the output is left in ``args.params_label``; a stale formula hash is warned
     about on standard error."""
-
     if getattr(args, "_paramset_loaded", False):
         return args._paramset
     raw = getattr(args, "params", None)
@@ -81,7 +80,6 @@ def params_label(args: argparse.Namespace) -> str:
 
 def _set_path(raw: str):
     """``--params``: a file, or the name of a committed set (the name every command prints)."""
-
     if Path(raw).exists():
         return raw
     sets = paramfile.committed_sets()
@@ -123,7 +121,6 @@ def check_out(args: argparse.Namespace) -> None:
 def check_measurement_dir(raw: str, command: str = "") -> None:
     """A measurement directory argument, checked before any work so the message says what is
     wrong with the path itself: missing, a file, or a directory that `costmodel bench` did not write."""
-
     path = Path(raw)
     hint = "give the directory `costmodel bench` wrote (data/measurements/<machine>)"
     if not path.exists():

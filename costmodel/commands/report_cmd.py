@@ -87,7 +87,6 @@ def run(args) -> int:
 def writable(directory: Path, option: str) -> None:
     """Before the tens of seconds of work: a file can be made in ``directory`` (a read-only
     place was reported only once the report was built)."""
-
     if not directory.is_dir():
         return  # check_out has said what to do about a missing directory
     try:

@@ -111,8 +111,6 @@ def _warn_overload(df, values: dict) -> None:
 def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int):
     """The sweep's frame with, per row, each output's interval and the policy's P(cheapest): the
     points are the sweep's own (its numeric axes, for each combination of categorical ones)."""
-
-
     pols = list(dict.fromkeys(df["policy"]))
     numeric = [n for n in grid if n in registry.NUMERIC]
     cats = [n for n in grid if n in registry.CATEGORICAL]

@@ -43,7 +43,6 @@ def min_inside(raw) -> float | None:
 
 
 def run(args) -> int:
-
     threshold = min_inside(args.min_inside)  # checked before the work
     check_measurement_dir(args.directory, "validate")
     rows, summary = validate.model_vs_kernel(args.directory)

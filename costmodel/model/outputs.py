@@ -211,7 +211,6 @@ def policy_parameters() -> frozenset[str]:
     """Every registry parameter some policy output depends on, under any choice of the categorical
     models, and the categorical models themselves: what a panel of a policy's outputs offers.
     (Parameters of other model quantities, such as the swap loop's, are left out.)"""
-
     names: set[str] = set(CATEGORICAL)
     gap, pos, sd = (CATEGORICAL[n].choices for n in ("gap_model", "position_model", "shootdown_model"))
     for policy, g, p, d in product(POLICIES, gap, pos, sd):

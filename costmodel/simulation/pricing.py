@@ -52,7 +52,6 @@ def cost_table(values: Mapping[str, object]) -> _Costs:
 @lru_cache(maxsize=64)
 def _costs_at(point: tuple, shootdown_model: str, gap_model: str = "exponential_time",
               position_model: str = "stationary") -> _Costs:
-
     S = registry.S
     args = [S[n] for n in registry.NUMERIC]
     values = dict(zip(registry.NUMERIC, point))
