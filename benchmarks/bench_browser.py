@@ -95,9 +95,9 @@ def baseline_spec(values: dict, map_n: int = MAP_N) -> dict:
     every numeric slider and the table of current values, drawn by today's chart builders."""
     import altair as alt
 
-    from costmodel import charts, live
+    from costmodel import chartdata, charts, live
 
-    dx, dy = charts.default_map_axes(values)
+    dx, dy = chartdata.default_map_axes(values)
     cost = live.cost_source(values)
     msrc, x_log, y_log, (x_dom, y_dom) = live.map_source(values, dx, dy, n=map_n)
     spec = alt.vconcat(charts.cost_vs_cpus_chart(cost.charts[0]), charts.cost_breakdown_chart(cost.charts[0]),

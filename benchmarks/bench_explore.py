@@ -22,7 +22,7 @@ import statistics
 import time
 
 import numpy as np
-from costmodel import charts, registry
+from costmodel import axes, chartdata, charts, registry
 from costmodel.evaluate import sweep
 from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES, policy_outputs
 
@@ -54,21 +54,21 @@ def main() -> None:
     cost_chart = widgets.LiveChart(lambda s: charts.cost_vs_cpus_chart(s["cost"]), ("cost",))
     map_chart = widgets.LiveChart(lambda s: None, ("cells", "line"))
     x_vals = np.unique(np.round(np.linspace(1, 256, MAP_SIDE)))
-    y_vals = charts.axis_values("wp_gap_s", MAP_SIDE)
+    y_vals = axes.axis_values("wp_gap_s", MAP_SIDE)
     assert x_vals.size == MAP_SIDE and y_vals.size == MAP_SIDE
     positions = iter(np.tile([2.5, 2.7, 2.9], 1000))
 
     def cost_path():
         slider.value = 10 ** next(positions)  # the slider change
         values = panel.values()
-        frame = charts.cost_vs_cpus_data(values)
+        frame = chartdata.cost_vs_cpus_data(values)
         payload = cost_chart.update({"cost": frame})
         widgets.payload_message(payload)
 
     def map_path():
         slider.value = 10 ** next(positions)
         values = panel.values()
-        dm = charts.decision_map_data(values, "remote_cpus", "wp_gap_s", x_values=x_vals, y_values=y_vals)
+        dm = chartdata.decision_map_data(values, "remote_cpus", "wp_gap_s", x_values=x_vals, y_values=y_vals)
         payload = map_chart.update({"cells": widgets.map_frame(dm), "line": dm.line})
         widgets.payload_message(payload)
 

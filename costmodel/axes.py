@@ -22,6 +22,8 @@ VIEW_RANGES: dict[str, tuple[float, float]] = {
 LOG_FLOOR_FRACTION = 1e-9
 #: the parameter that measures the gap under each gap model
 GAP_PARAM = {"fixed_count": "adds_between", "fixed_time": "wp_gap_s", "exponential_time": "wp_gap_s"}
+#: a log slider (the report's and the notebook explorer's) moves in steps of this many decades
+LOG_STEP = 0.01
 
 
 

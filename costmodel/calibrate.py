@@ -52,13 +52,15 @@ widens its intervals by both.
 
 The work is split by what it does: :mod:`costmodel.calibration.fitting` (generic robust fitting),
 :mod:`costmodel.calibration.recipes` (the fits, through the model),
-:mod:`costmodel.calibration.adapters` (from a measurement directory to a parameter set). Reference
+:mod:`costmodel.calibration.adapters` (from a measurement directory to a parameter set),
+:mod:`costmodel.calibration.check` (the posterior-predictive check). Reference
 sets built from published figures are not calibration: :mod:`costmodel.reference`.
 """
 
 from .calibration.adapters import (FIT_GROUPS, GROUP_PROBES, STATISTICS, calibrate, calibrate_frame,
-                                   calibrate_to_file, posterior_predictive, read_measurements, select,
-                                   shootdown_from_will_it_scale, standard_errors)
+                                   calibrate_to_file, read_measurements, select, shootdown_from_will_it_scale,
+                                   standard_errors)
+from .calibration.check import posterior_predictive
 from .calibration.fitting import (LEVEL, N_BOOT, SEED, CurveFit, Estimate, FitOutcome, assumed,
                                   bootstrap_curve, fit_curve, information_criterion, prior_interval)
 from .calibration.recipes import (DRAIN_PARAMS, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, SHOOTDOWN_PARAMS,

@@ -13,7 +13,9 @@ import importlib
 import os
 import sys
 
+from . import __version__
 from .errors import UserError
+from .model import model_hash
 
 #: (command name, module holding add_arguments/run, one-line help)
 COMMANDS: list[tuple[str, str, str]] = [
@@ -75,9 +77,6 @@ class _Version(argparse.Action):
 
 
 def version_text() -> str:
-    from . import __version__
-    from .model import model_hash
-
     return f"costmodel {__version__} (model {model_hash()})"
 
 

@@ -20,8 +20,9 @@ import sympy as sp
 
 from . import registry
 from .errors import UserError
-from .model import CANDIDATES, POLICIES, output_names, policy_outputs
+from .model import CANDIDATES, POLICIES, output_names, policy_outputs, residency
 from .model.numeric import lambdify as _lambdify
+from .textfmt import format_value
 
 NUMERIC_NAMES: tuple[str, ...] = tuple(registry.NUMERIC)
 CATEGORICAL_NAMES: tuple[str, ...] = tuple(registry.CATEGORICAL)
@@ -141,8 +142,6 @@ def residency_value(values: Mapping[str, object]) -> float:
 def residency_fn(gap_model: str, position_model: str):
     """The model's residency (P(page still held at the WP fault)) as a numeric function of a dict
     of parameter arrays, for one gap and position model (cached)."""
-    from .model import residency
-
     exprs, sums, dummies = _extract_sums([residency(gap_model, position_model)])
     func = _lambdify([*_ARGS, *dummies], exprs[0])
 
@@ -221,8 +220,6 @@ def cpu_overload(values: Mapping[str, object], cpu_us_per_s: Mapping[str, float]
     expected_ns times wp_faults_per_s: every fault of the whole machine priced at the expected
     cost, no queueing) is more than the ``cpus`` CPUs have (``cpus`` s of CPU per second). No
     machine sustains such a fault rate, so the figure describes nothing real."""
-    from .textfmt import format_value
-
     have_us = float(values["cpus"]) * 1e6
     over = {p: float(v) for p, v in cpu_us_per_s.items() if float(v) > have_us}
     if not over:

@@ -22,18 +22,27 @@ per row only what an axis moves, the map's gap-only parts once per grid row), an
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterable, Mapping, Sequence
 
+import altair as alt
 import numpy as np
 import sympy as sp
 
-from . import charts, registry
+from . import chartdata, registry
+from .axes import CPU_RANGE, LOG_STEP, axis_is_log, axis_values, log_floor, slider_is_log
 from .evaluate import evaluate_point
 from .model import BREAKDOWN, CANDIDATES, policy_outputs
-from .vegaexpr import NotPrintable, printable, transforms
+from .model import costs as _costs
+from .model.numeric import lambdify
+from .model.residency import fill_after_flush as _fill_after_flush
+from .model.residency import held_batch_fill as _held_batch_fill
+from .model.residency import residency as _residency
+from .vegaexpr import NotPrintable, printable, to_vega, transforms
 
 #: suffix of the slider signal of a log-scale parameter (the parameter's own signal derives from it)
 LOG_SUFFIX = "__log10"
@@ -157,8 +166,6 @@ def _split_unprintable(values, exprs: dict[str, sp.Expr], axes: Sequence[str]):
     fixed = ({s.name for A in atoms_list for s in A.free_symbols if s.name in registry.NUMERIC} - set(axes)) \
         | limit_params
     fixed_subs = {registry.S[n]: _const(n, values[n]) for n in fixed}
-    from .model.numeric import lambdify
-
     replace, columns = {}, {}
     for i, A in enumerate(atoms_list):
         a_fixed = A.xreplace(fixed_subs)
@@ -202,7 +209,7 @@ def _precomputed(rows: list[dict], columns, values, axes: Sequence[str]) -> dict
     names = {}
     for sym, (args, fn) in columns.items():
         for r in rows:
-            point = charts.grid_point(values, {a: _typed(a, r[a]) for a in axes})
+            point = chartdata.grid_point(values, {a: _typed(a, r[a]) for a in axes})
             r[sym.name] = float(fn(*[point[n] for n in args]))
         names[sym] = f"datum.{sym.name}"
     return names
@@ -229,7 +236,7 @@ def _used(exprs: Mapping[str, sp.Expr]) -> set[sp.Symbol]:
 def _rule_steps(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> tuple[list[dict], tuple[str, ...]]:
     """Per-row steps that keep a row feasible where a rule's partner is a chart axis and the
     parameter itself is not (:data:`VEGA_RULES`): cpus raised to remote_cpus + 1 along a
-    remote_cpus axis, as :func:`charts.grid_point` does with :func:`registry.raise_cpus`. Returns
+    remote_cpus axis, as :func:`chartdata.grid_point` does with :func:`registry.raise_cpus`. Returns
     the steps and the parameters they turn into row fields."""
     used = _used(exprs)
     steps, fields = [], []
@@ -252,8 +259,6 @@ def _rule_filter(axes: Sequence[str], exprs: Mapping[str, sp.Expr]) -> str | Non
 
 
 def _chart(rows, steps):
-    import altair as alt
-
     c = alt.Chart(alt.InlineData(values=rows))
     if steps:
         c = c.transform_calculate(**{s["as"]: s["calculate"] for s in steps})
@@ -263,13 +268,13 @@ def _chart(rows, steps):
 # ---- cost against remote_cpus ------------------------------------------------------------------
 
 
-def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.POLICY_ORDER) -> LiveSource:
-    """The columns of :func:`charts.cost_vs_cpus_data`, computed in the browser."""
+def cost_source(values: Mapping[str, object], policies: Sequence[str] = chartdata.POLICY_ORDER) -> LiveSource:
+    """The columns of :func:`chartdata.cost_vs_cpus_data`, computed in the browser."""
     values = registry.resolve(values)
     axes = ("remote_cpus",)
     keys = ["expected_ns", "p_copy", "p_unnecessary_copy"] + [f"breakdown_ns.{b}" for b in BREAKDOWN]
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, policies, keys), axes)
-    lo, hi = charts.CPU_RANGE
+    lo, hi = CPU_RANGE
     rows = [{"remote_cpus": r, "policy": p} for p in policies for r in range(lo, hi + 1)]
     rule_steps, row_fields = _rule_steps(axes, exprs)
     names = _names(axes + row_fields, _precomputed(rows, columns, values, axes))
@@ -291,23 +296,23 @@ def cost_source(values: Mapping[str, object], policies: Sequence[str] = charts.P
 
 def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "wp_gap_s", n: int = 60,
                candidates: Sequence[str] = CANDIDATES,
-               against: tuple[str, str] = charts.DEFAULT_AGAINST):
-    """The columns of :attr:`charts.DecisionMap.cells` (first chart) and of its break-even
+               against: tuple[str, str] = chartdata.DEFAULT_AGAINST):
+    """The columns of :attr:`chartdata.DecisionMap.cells` (first chart) and of its break-even
     line (two more charts: crossings found along x, and along y), computed in the browser.
     Returns the source, whether each axis is logarithmic, and the (x, y) domains of the cells."""
     values = registry.resolve(values)
     axes = (x, y)
     pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, pols, ["expected_ns"]), axes)
-    xv, yv = charts.axis_values(x, n), charts.axis_values(y, n)
-    x_log = charts.axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
-    y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
-    x_lo, x_hi = charts.cell_edges(xv, x_log)
-    y_lo, y_hi = charts.cell_edges(yv, y_log)
-    # the grid as charts.decision_map_data lays it out (rows follow y), less the points that break
+    xv, yv = axis_values(x, n), axis_values(y, n)
+    x_log = axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
+    y_log = axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
+    x_lo, x_hi = chartdata.cell_edges(xv, x_log)
+    y_lo, y_hi = chartdata.cell_edges(yv, y_log)
+    # the grid as chartdata.decision_map_data lays it out (rows follow y), less the points that break
     # a rule between parameters at the set's values
     X, Y = np.meshgrid(xv, yv)
-    ok = np.broadcast_to(registry.feasible(charts.grid_point(values, {x: X.ravel(), y: Y.ravel()})), X.size)
+    ok = np.broadcast_to(registry.feasible(chartdata.grid_point(values, {x: X.ravel(), y: Y.ravel()})), X.size)
     rows = []
     for k in np.flatnonzero(ok):
         j, i = divmod(int(k), xv.size)
@@ -360,8 +365,6 @@ def _verdict_steps(candidates, against) -> list[dict]:
 def _crossings(cells, move: str, keep: str, log: bool, along: str = "x"):
     """Where against_diff_ns changes sign between neighbours along ``move`` (per ``keep``),
     interpolated in ``move``'s own coordinate: the columns of :attr:`DecisionMap.line`."""
-    import altair as alt
-
     c = f"log(datum.{move})" if log else f"datum.{move}"
     cp = "log(datum._prev_pos)" if log else "datum._prev_pos"
     t = "datum._prev_diff / (datum._prev_diff - datum.against_diff_ns)"
@@ -398,7 +401,7 @@ def _held(name: str, expr: str, names: Sequence[str], values: Mapping[str, objec
 def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Iterable[str] = ()) -> list[dict]:
     """Vega-Lite parameters bound to range inputs, one per numeric parameter in ``names`` (in
     registry order), labelled with name and unit, within the registry's bounds; logarithmic
-    (``<name>__log10``, with the parameter derived from it) where :func:`charts.slider_is_log`
+    (``<name>__log10``, with the parameter derived from it) where :func:`slider_is_log`
     says so. On a log slider of a parameter whose lower bound is 0, the leftmost step is 0.
 
     The sliders are independent, the parameters are not: the signal the formulas read is kept
@@ -413,13 +416,13 @@ def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Ite
             continue
         e = registry.NUMERIC[name]
         v = values[name]
-        label = f"{name} ({e.unit}{', log' if charts.slider_is_log(name) else ''}) "
-        if charts.slider_is_log(name):
-            floor = charts.log_floor(name)
+        label = f"{name} ({e.unit}{', log' if slider_is_log(name) else ''}) "
+        if slider_is_log(name):
+            floor = log_floor(name)
             if 0 < v < floor:
                 floor = float(v)
             lo10, hi10 = math.log10(floor), math.log10(e.high)
-            step = charts.LOG_STEP
+            step = LOG_STEP
             zero = e.low == 0
             smin = lo10 - step if zero else lo10
             # the slider starts on its grid (a short readout); the signal keeps the exact value
@@ -452,8 +455,6 @@ def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Ite
 def values_panel(names: Sequence[str], columns: int = 3):
     """A text chart listing the current value and unit of each parameter in ``names``, read
     from the signals (log sliders show log10; this shows the value itself)."""
-    import altair as alt
-
     names = [n for n in registry.NUMERIC if n in names]
     per = math.ceil(len(names) / columns)
     rows = [{"name": n, "unit": registry.NUMERIC[n].unit, "col": i // per, "row": i % per} for i, n in enumerate(names)]
@@ -481,15 +482,6 @@ def slider_inputs(params: Sequence[dict]) -> list[str]:
 # decision map, what depends only on the gap axis is computed once per grid row before the rows
 # are expanded into cells. The categorical choices are selects: each enters the outputs only
 # through the sub-expressions in PARTS, which the browser computes for the chosen combination.
-
-import itertools  # noqa: E402
-from functools import lru_cache  # noqa: E402
-
-from .model import costs as _costs  # noqa: E402
-from .model.residency import fill_after_flush as _fill_after_flush  # noqa: E402
-from .model.residency import held_batch_fill as _held_batch_fill  # noqa: E402
-from .model.residency import residency as _residency  # noqa: E402
-from .vegaexpr import to_vega  # noqa: E402
 
 #: the categorical choices, in the order policy_outputs takes them
 CHOICES: tuple[str, ...] = ("gap_model", "position_model", "shootdown_model")
@@ -755,8 +747,6 @@ class _Parts:
         parts.append(name.replace("_", " "))
         if not moving:
             return sp.Float(float(sp.N(g, 17)), 17)
-        from .model.numeric import lambdify
-
         fn = lambdify(moving, g)
         col = f"_pre_{name}_{'_'.join(combo[d] for d in deps)}"
         axis = moving[0].name
@@ -830,7 +820,7 @@ _COST_KEYS = ("expected_ns", "p_copy", "p_unnecessary_copy") + tuple(f"breakdown
 
 def _cost_program(values, policies: Sequence[str], parts_syms, tmpl) -> tuple[list[dict], list[dict], list[dict], _Parts]:
     """Rows, steps and signals of the cost chart's columns (one row per remote_cpus and policy)."""
-    lo, hi = charts.CPU_RANGE
+    lo, hi = CPU_RANGE
     xs = np.arange(lo, hi + 1, dtype=float)
     parts = _Parts(values, {"remote_cpus": [xs]})
     level_of = {registry.S["remote_cpus"]: 1, sp.Symbol("_pi"): 1}
@@ -880,13 +870,13 @@ def _cost_program(values, policies: Sequence[str], parts_syms, tmpl) -> tuple[li
 
 def _map_program(values, x: str, y: str, n: int, drag_n: int, candidates, against, parts_syms, tmpl):
     """Grid rows (one per y value, at two resolutions), the steps that expand them into cells
-    and compute the columns of :attr:`charts.DecisionMap.cells`, and the signals they read."""
+    and compute the columns of :attr:`chartdata.DecisionMap.cells`, and the signals they read."""
     levels = []
     for side in (drag_n, n):
-        xv, yv = charts.axis_values(x, side), charts.axis_values(y, side)
-        x_log = charts.axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
-        y_log = charts.axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
-        levels.append((xv, yv, charts.cell_edges(xv, x_log), charts.cell_edges(yv, y_log), x_log, y_log))
+        xv, yv = axis_values(x, side), axis_values(y, side)
+        x_log = axis_is_log(x, float(xv.min()), float(xv.max())) and xv.min() > 0
+        y_log = axis_is_log(y, float(yv.min()), float(yv.max())) and yv.min() > 0
+        levels.append((xv, yv, chartdata.cell_edges(xv, x_log), chartdata.cell_edges(yv, y_log), x_log, y_log))
     parts = _Parts(values, {x: [lv[0] for lv in levels], y: [lv[1] for lv in levels]})
     X, Y = registry.S[x], registry.S[y]
     level_of = {Y: 1, X: 2}
@@ -936,16 +926,14 @@ def _map_program(values, x: str, y: str, n: int, drag_n: int, candidates, agains
 
 
 def explore(values: Mapping[str, object], x: str | None = None, y: str | None = None, map_n: int = 200,
-            drag_n: int = DRAG_MAP_N, policies: Sequence[str] = charts.POLICY_ORDER,
-            candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = charts.DEFAULT_AGAINST) -> Explore:
+            drag_n: int = DRAG_MAP_N, policies: Sequence[str] = chartdata.POLICY_ORDER,
+            candidates: Sequence[str] = CANDIDATES, against: tuple[str, str] = chartdata.DEFAULT_AGAINST) -> Explore:
     """The explore view's live sources at the checked point ``values``: the cost chart's columns
-    (:func:`charts.cost_vs_cpus_data`) and the decision map's cells and break-even line, with
+    (:func:`chartdata.cost_vs_cpus_data`) and the decision map's cells and break-even line, with
     selects for the choices and the map computed at ``drag_n`` cells a side while a slider is
     dragged (:data:`DETAIL_SIGNAL` false) and ``map_n`` otherwise."""
-    import altair as alt
-
     values = registry.resolve(values)
-    dx, dy = charts.default_map_axes(values)
+    dx, dy = chartdata.default_map_axes(values)
     x, y = x or dx, y or dy
     pols = tuple(policies)
     map_pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
@@ -983,10 +971,10 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
             have[1].update(what)
     frozen = {k: (sorted(v[0]), ", ".join(sorted(v[1]))) for k, v in frozen.items()}
     sliders = slider_params(numeric, values)
-    lo, hi = charts.CPU_RANGE
+    lo, hi = CPU_RANGE
     at = min(max(int(values["remote_cpus"]), lo), hi)
     point = [{"name": POINT_SIGNAL + LOG_SUFFIX, "value": round(math.log10(at), 6),
-              "bind": {"input": "range", "min": 0, "max": round(math.log10(hi), 6), "step": charts.LOG_STEP,
+              "bind": {"input": "range", "min": 0, "max": round(math.log10(hi), 6), "step": LOG_STEP,
                        "name": "remote_cpus (CPUs, log) "}},
              {"name": POINT_SIGNAL, "expr": f"clamp(round(pow(10, {POINT_SIGNAL + LOG_SUFFIX})), {lo}, {hi})"}]
     detail = [{"name": DETAIL_SIGNAL, "value": True}]

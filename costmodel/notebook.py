@@ -16,8 +16,8 @@ chart here is shown twice over, and only one copy is ever seen:
   numbers without decimals (:func:`table`, :func:`facts`).
 
 The module also holds the few statements the notebooks make in words, each derived from the
-data (:func:`swap_answer`, :func:`simulation_outside`), and the probe chart with a legend that
-tells the simulation from the kernel (:func:`probe_chart`).
+data (:func:`swap_answer`, :func:`simulation_outside`). Charts live with the others
+(:mod:`costmodel.charts`, their data in :mod:`costmodel.chartdata`).
 """
 
 from __future__ import annotations
@@ -25,14 +25,24 @@ from __future__ import annotations
 import base64
 import html
 import importlib.util
+import json
 import math
 import struct
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import altair as alt
+import altair.vegalite.v6.display as vl_display
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
+from IPython.display import HTML, display
 
+from . import paramfile, prediction, readable, registry, validate
+from .charts import VL_VERSION
+from .errors import UserError
+from .paramfile import diff_many
+from .presets import WORKLOAD_PRESETS
 from .vegawidget import vega_widget_class
 
 #: device pixels per CSS pixel of the static images (sharp on high-density screens)
@@ -57,8 +67,6 @@ def setup() -> str:
     """Charts without the network: lifts altair's row limit and makes a chart left bare at the
     end of a cell a static bundle (image + spec), so that it too shows in a static copy; charts
     shown with :func:`show` are live where widgets run. Returns what live charts use."""
-    import altair as alt
-
     alt.data_transformers.disable_max_rows()
     alt.renderers.register("costmodel-static", lambda spec, **_: StaticChart(spec)._repr_mimebundle_()[0])
     alt.renderers.enable("costmodel-static")
@@ -73,8 +81,6 @@ def setup() -> str:
 def _spec(chart) -> dict:
     if isinstance(chart, dict):
         return chart
-    import altair as alt
-
     with alt.data_transformers.disable_max_rows():
         return chart.to_dict()
 
@@ -99,10 +105,6 @@ def png_size(png: bytes) -> tuple[int, int]:
 def render_png(chart, scale: float = PNG_SCALE) -> tuple[bytes, int, int]:
     """The chart drawn by vl-convert (no browser, no network): PNG bytes and its size in CSS
     pixels."""
-    import vl_convert as vlc
-
-    from .charts import VL_VERSION
-
     png = vlc.vegalite_to_png(_spec(chart), vl_version=VL_VERSION, scale=scale)
     w, h = png_size(png)
     return png, int(round(w / scale)), int(round(h / scale))
@@ -135,8 +137,6 @@ class StaticChart:
         self.spec = _spec(chart)
 
     def _repr_mimebundle_(self, include=None, exclude=None):
-        import altair.vegalite.v6.display as vl_display
-
         png, w, h = render_png(self.spec)
         data = {"image/png": base64.b64encode(png).decode(), vl_display.VEGALITE_MIME_TYPE: self.spec,
                 "text/plain": f"<chart: {chart_title(self.spec)}>"}
@@ -145,8 +145,6 @@ class StaticChart:
 
 def show(chart) -> None:
     """Display ``chart``: live where widgets run, as an image everywhere else."""
-    from IPython.display import HTML, display
-
     cls = live_chart_class()
     if cls is not None:
         display(cls(spec=_spec(chart), data={}))
@@ -278,14 +276,13 @@ OFFLINE_TEMPLATE = "costmodel-offline"
 
 def configure_nbconvert(c) -> None:
     """Point an nbconvert configuration ``c`` at :data:`OFFLINE_TEMPLATE`."""
-    from pathlib import Path
-
     c.HTMLExporter.extra_template_basedirs = [str(Path(__file__).resolve().parent / "templates" / "nbconvert")]
     c.HTMLExporter.template_name = OFFLINE_TEMPLATE
 
 
 def html_exporter():
     """An HTMLExporter whose pages need no network (:data:`OFFLINE_TEMPLATE`)."""
+    # nbconvert (with jupyterlab): slow to import and needed only to export a notebook as a page
     from nbconvert import HTMLExporter
     from traitlets.config import Config
 
@@ -298,8 +295,6 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
     """The model's equations at ``values``' categoricals (:func:`costmodel.readable.equations`)
     typeset as MathML, which the browser draws itself (no MathJax, no network), each with its
     plain text and its LaTeX in collapsible blocks."""
-    from . import readable
-
     eqs = readable.equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
     parts = [f'<div class="costmodel-equations"><p><b>The model</b> (gap {html.escape(values["gap_model"])}, '
              f'position {html.escape(values["position_model"])}, shootdown {html.escape(values["shootdown_model"])}, '
@@ -318,8 +313,6 @@ def equations_html(values: Mapping[str, object], policy: str = "drain_local") ->
 def equations_mathjax(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The same equations as display maths for MathJax (the explorer's equations panel), each in
     its own horizontally scrolling box so a long one is never cut off."""
-    from . import readable
-
     eqs = readable.equations(values["gap_model"], values["position_model"], values["shootdown_model"], policy)
     return "".join(f'<div style="margin:0.4em 0"><b>{html.escape(e.label)}</b>'
                    f'<div style="overflow-x:auto;overflow-y:hidden">$${e.latex}$$</div></div>' for e in eqs)
@@ -331,22 +324,18 @@ def equations_mathjax(values: Mapping[str, object], policy: str = "drain_local")
 def dataset_of(paramset) -> Path | None:
     """The committed measurement directory a calibrated set was fitted from (its provenance's
     ``dataset_id``), or None when it names none or the directory is not in this checkout."""
-    from .paramfile import DATA_DIR
-
     if paramset is None:
         return None
     ds = (getattr(paramset, "provenance", None) or {}).get("dataset_id")
-    path = DATA_DIR / "measurements" / str(ds) if ds else None
+    path = paramfile.DATA_DIR / "measurements" / str(ds) if ds else None
     return path if path is not None and path.is_dir() else None
 
 
 def relative(path) -> str:
     """A path inside the project's data directory as ``data/...`` (else unchanged)."""
-    from .paramfile import DATA_DIR
-
     p = Path(path)
     try:
-        return str(Path(DATA_DIR.name) / p.resolve().relative_to(DATA_DIR.resolve()))
+        return str(Path(paramfile.DATA_DIR.name) / p.resolve().relative_to(paramfile.DATA_DIR.resolve()))
     except ValueError:
         return str(path)
 
@@ -354,8 +343,6 @@ def relative(path) -> str:
 def workload_table() -> pd.DataFrame:
     """The workload presets (:data:`costmodel.presets.WORKLOAD_PRESETS`): name, title, the values
     each sets (numbers as :func:`format_number` writes them) and where they come from."""
-    from .presets import WORKLOAD_PRESETS
-
     def value(v):
         return v if isinstance(v, str) else format_number(v)
 
@@ -367,9 +354,7 @@ def workload_table() -> pd.DataFrame:
 def calibrated(sets: Mapping[str, object]) -> dict:
     """The calibrated sets (``data/params``) among :func:`costmodel.presets.parameter_sets`:
     the machines this project measured, without the sets built from published figures."""
-    from .paramfile import PARAMS_DIR
-
-    return {name: ps for name, ps in sets.items() if name.startswith(f"{PARAMS_DIR.name}/")}
+    return {name: ps for name, ps in sets.items() if name.startswith(f"{paramfile.PARAMS_DIR.name}/")}
 
 
 def _with_interval(e: Mapping | None, unit: str = "") -> str:
@@ -387,12 +372,7 @@ def sets_table(names: Sequence[str], machine_only: bool = True) -> pd.DataFrame:
     parameter: unit, each set's value with its interval and source, the largest over the smallest
     value, and whether some pair of sets lies beyond both intervals. ``names``: keys of
     :func:`costmodel.paramfile.committed_sets`."""
-    import json
-
-    from . import registry
-    from .paramfile import committed_sets, diff_many
-
-    files = committed_sets()
+    files = paramfile.committed_sets()
     paths = [files[n] for n in names]
     if len(paths) < 2:
         raise ValueError("sets_table compares two or more parameter sets")
@@ -423,8 +403,6 @@ def probe_validation(values: Mapping[str, object], paramset=None) -> dict:
     set was calibrated from when it is committed, else the first. Returns ``summaries`` (a
     frame, one row per set), ``set`` (the set compared point by point, or None), ``policy`` (of
     that set's kernel), ``frame`` and ``agreement``."""
-    from . import validate
-
     sets = validate.measurement_sets()
     summaries, measured = {}, {}
     for name, directory in sets.items():
@@ -442,9 +420,6 @@ def whole_workloads(paramset) -> tuple[pd.DataFrame, dict] | str:
     """:func:`costmodel.prediction.predict` on the measurements the parameter set was calibrated
     from (the machine that recorded them, named by the set), or a sentence saying why there is nothing to
     predict."""
-    from . import prediction
-    from .errors import UserError
-
     directory = dataset_of(paramset)
     if directory is None:
         return ("No committed measurement set belongs to this parameter set, so there is nothing to "
@@ -533,66 +508,3 @@ def swap_answer(rows: pd.DataFrame, summary: Mapping) -> str:
                      f"{worst['pageout_tlb_flushes']} shootdowns per pageout, each a wait for the other CPU and "
                      f"an interruption of it: TLB shootdowns, not copies.")
     return sentence
-
-
-# ---- the probe's copies: model, simulation, kernel, with a legend --------------------------------
-
-PROBE_SOURCES = ("model", "simulation", "kernel")
-
-
-def probe_chart_data(df: pd.DataFrame, policy: str = "drain_local", kernel: str = "kernel") -> pd.DataFrame:
-    """:func:`costmodel.validate.unnecessary_copy_validation`'s frame, long: one row per
-    (adds_between, drained_first, source) with ``value``, ``low``, ``high`` and ``label`` (the
-    legend's words: the model and its policy, the simulation, the measurement set)."""
-    labels = {"model": f"model ({policy})", "simulation": "simulation (95% interval)",
-              "kernel": f"kernel: {kernel} (95% Wilson interval)"}
-    cols = {"model": ("model", None, None), "simulation": ("sim", "sim_low", "sim_high"),
-            "kernel": ("measured", "measured_low", "measured_high")}
-    out = []
-    for src, (v, lo, hi) in cols.items():
-        if v not in df.columns or df[v].isna().all():
-            continue
-        part = pd.DataFrame({"adds_between": df["adds_between"].astype(int),
-                             "drained_first": np.where(df["drained_first"].astype(bool),
-                                                       "drained first (page at position 0)",
-                                                       "no drain first (stationary position)"),
-                             "source": src, "label": labels[src], "value": df[v].astype(float),
-                             "low": df[lo].astype(float) if lo else np.nan,
-                             "high": df[hi].astype(float) if hi else np.nan})
-        out.append(part.dropna(subset=["value"]))
-    return pd.concat(out, ignore_index=True)
-
-
-def probe_chart(long: pd.DataFrame, width: int = 400, height: int = 240):
-    """Copy fraction of the probe's cross-CPU write against adds_between, one panel per
-    drained_first: the model as a black line, the simulation as orange diamonds and the kernel as
-    larger pale green circles under them, each with its interval, and a legend naming them."""
-    import altair as alt
-
-    present = [s for s in PROBE_SOURCES if (long["source"] == s).any()]
-    labels = [long.loc[long["source"] == s, "label"].iloc[0] for s in present]
-    style = {"model": ("#000000", "stroke"), "simulation": ("#ff7f0e", "diamond"), "kernel": ("#2ca02c", "circle")}
-    color = alt.Color("label:N", title=None, sort=labels,
-                      scale=alt.Scale(domain=labels, range=[style[s][0] for s in present]),
-                      legend=alt.Legend(orient="bottom", direction="vertical", labelLimit=500))
-    shape = alt.Shape("label:N", sort=labels, scale=alt.Scale(domain=labels, range=[style[s][1] for s in present]),
-                      legend=None)
-    x = alt.X("adds_between:Q", title="adds between install and write (folios)")
-    y = alt.Y("value:Q", title="P(copy) of a cross-CPU write", scale=alt.Scale(domain=[0, 1]))
-    tips = [alt.Tooltip("label:N", title="source"), alt.Tooltip("adds_between:Q"),
-            alt.Tooltip("value:Q", format=".4f"), alt.Tooltip("low:Q", format=".4f"), alt.Tooltip("high:Q", format=".4f")]
-    base = alt.Chart(long)
-    line = base.transform_filter("datum.source == 'model'").mark_line(strokeWidth=1.5).encode(
-        x=x, y=y, color=color, tooltip=tips)
-    marks = base.transform_filter("datum.source != 'model'")
-    rules = marks.mark_rule(strokeWidth=1.5).encode(x=x, y="low:Q", y2="high:Q", color=color)
-    # the kernel's circles large and pale under the simulation's small diamonds: where they agree
-    # the diamond sits inside its circle, and both stay visible
-    kernel = marks.transform_filter("datum.source == 'kernel'").mark_point(filled=True, size=120, opacity=0.45).encode(
-        x=x, y=y, color=color, shape=shape, tooltip=tips)
-    sim = marks.transform_filter("datum.source == 'simulation'").mark_point(filled=True, size=40, opacity=1).encode(
-        x=x, y=y, color=color, shape=shape, tooltip=tips)
-    return alt.layer(line, rules, kernel, sim).properties(width=width, height=height).facet(
-        column=alt.Column("drained_first:N", title=None, sort="descending")).properties(title=alt.Title(
-            "Unnecessary copies of a cross-CPU write: model, simulation, kernel",
-            subtitle="each with its interval; the legend names the sources"))

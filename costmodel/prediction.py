@@ -38,8 +38,14 @@ import numpy as np
 import pandas as pd
 
 from . import paramfile, presets, registry, stats
+from .bench import read_measurements, read_raw
+from .bench.provenance import dataset_id
 from .errors import UserError
 from .calibration.recipes import SWAP_CACHE_PARAMS
+from .evaluate import evaluate_arrays, evaluate_point
+from .model import costs
+from .model.numeric import lambdify
+from .uncertainty import split_sums
 
 PROBES = ("workload", "swap_cow")
 #: relative error of the predicted mean cost that still counts as agreement
@@ -127,8 +133,6 @@ def choose_param_set(prov: Mapping, params: str | Path | None = None) -> tuple[p
 
 def no_set_message(prov: Mapping, what: str = "this CPU") -> str:
     """One line: no committed set comes from ``what``, and the two commands that make one."""
-    from .bench.provenance import dataset_id
-
     ident = prov.get("dataset_id") or dataset_id(prov)
     if "unknown" in ident:   # the hypervisor is read by a probe binary: bench names the directory
         return (f"no calibrated parameter set in data/params was measured on {what}, {describe_cpu(prov)}; "
@@ -324,8 +328,6 @@ def parameter_draws(ps: paramfile.ParamSet, rng: np.random.Generator, n: int) ->
     clipped to the registry bounds; members of a sum group share one deviate; parameters with no
     interval, or held (see :func:`_draw_groups`), stay at their value."""
     groups, held = _draw_groups(ps)
-    from .uncertainty import split_sums
-
     splits = split_sums(ps)
     out: dict[str, np.ndarray] = {}
     by_label: dict[str, list[str]] = {}
@@ -386,8 +388,6 @@ def model_error(ps: paramfile.ParamSet) -> float | None:
 def drift_sd(point: Mapping, policy: str, rounds: list[dict]) -> float | None:
     """Standard deviation of the expected cost at ``point`` over the rounds' own calibrations: how
     far the host's drift between rounds moves this prediction (None with fewer than 2 rounds)."""
-    from .evaluate import evaluate_point
-
     if len(rounds) < 2:
         return None
     costs = [evaluate_point(registry.resolve(dict(point, **r)), [policy])[policy]["expected_ns"] for r in rounds]
@@ -413,8 +413,6 @@ def interval_parts(pred: Mapping, drift: float | None, model_rel: float | None, 
 def predicted(point: Mapping, policy: str, draws: Mapping[str, np.ndarray]) -> dict:
     """Expected cost and copy probability at ``point`` under ``policy``, with a 95% interval of
     the cost from the machine parameters' draws."""
-    from .evaluate import evaluate_arrays, evaluate_point
-
     at = evaluate_point(point, [policy])[policy]
     low = high = at["expected_ns"]
     if draws:
@@ -492,8 +490,6 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
     measured fault fraction (swap_cow), model_lacks. The summary holds the set, the policy and the
     agreement; ``loop`` the swap loop's times per iteration and the two-thread/one-thread ratios.
     """
-    from .bench import read_measurements, read_raw
-
     frame, prov = read_measurements(directory)
     have = [p for p in PROBES if (frame["probe"] == p).any()]
     if not have:
@@ -592,9 +588,6 @@ def loop_point(row: Mapping, one_thread_ns: float, base: Mapping, preset: regist
 def predicted_loop(point: Mapping, draws: Mapping[str, np.ndarray]) -> tuple[float, float, float]:
     """The model's time per loop iteration at ``point`` (:func:`costmodel.model.costs.swap_loop_ns`),
     with a 95% interval over ``draws`` (machine parameters, and the loop's own time)."""
-    from .model import costs
-    from .model.numeric import lambdify
-
     expr = costs.swap_loop_ns(str(point["shootdown_model"]))
     syms = sorted(expr.free_symbols, key=str)
     f = lambdify(syms, expr)

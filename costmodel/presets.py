@@ -14,8 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from . import registry
+import pandas as pd
+
+from . import paramfile, registry
 from .errors import UserError
+from .paramfile import default_params_path, load
 
 
 @dataclass(frozen=True)
@@ -196,8 +199,6 @@ def compose(paramfile_values: Mapping[str, object] | None = None, workload: str 
 
 def workload_table():
     """The workload presets as a table: name, title, the values they set, where they come from."""
-    import pandas as pd
-
     return pd.DataFrame([{"name": p.name, "title": p.title,
                           "sets": ", ".join(f"{k}={v}" for k, v in p.values.items()), "source": p.source}
                          for p in WORKLOAD_PRESETS.values()])
@@ -208,9 +209,7 @@ def workload_table():
 
 def parameter_sets() -> dict:
     """name -> loaded ParamSet for every committed file (:func:`paramfile.committed_sets`)."""
-    from .paramfile import committed_sets, load
-
-    return {name: load(path) for name, path in committed_sets().items()}
+    return {name: load(path) for name, path in paramfile.committed_sets().items()}
 
 
 def parameter_sets_summary(sets: Mapping[str, object]) -> str:
@@ -230,8 +229,6 @@ def parameter_sets_summary(sets: Mapping[str, object]) -> str:
 def default_values() -> tuple[dict, object, str]:
     """The starting point of the notebooks: the calibrated set of this project's machine if it
     is committed, else the registry defaults. Returns (values, ParamSet or None, a sentence)."""
-    from .paramfile import default_params_path, load
-
     try:
         path = default_params_path()
     except UserError as exc:

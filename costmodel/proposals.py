@@ -10,15 +10,22 @@ parameters' intervals (:mod:`costmodel.uncertainty`); nothing here restates a fo
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+import sympy as sp
 
-from . import registry
-from .evaluate import evaluate_arrays, evaluate_point
+from . import registry, uncertainty
+from .breakeven import breakeven
+from .evaluate import evaluate_arrays
+from .model import costs
+from .model.numeric import lambdify
 from .model.policies import POLICIES, PROPOSALS
+from .model.residency import held_batch_fill, residency
+from .textfmt import format_ns
 
 #: the kernel's policy since 5.18, against which every proposal is measured
 KERNEL = "drain_local"
@@ -43,8 +50,6 @@ def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, 
     """One row per policy: what it saves and changes against the kernel's per WP fault, what it
     costs (ns per WP fault, CPU us per second) with 95 % intervals over the parameters' intervals,
     the paired saving against the kernel's with its interval, and P(cheapest) among ``policies``."""
-    from . import uncertainty
-
     values = registry.resolve(values)
     prop = uncertainty.propagate(values, policies=policies, draws=draws, seed=seed, paramset=paramset)
     out = prop.outputs
@@ -78,10 +83,6 @@ def lock_drain_ns(values: Mapping[str, object]) -> tuple[float, float]:
     """(a drain of the holder's batch by its lock, the queued drain of that CPU) in ns, per drain,
     at ``values``: the model's prices (the lock path moves the batch's mean fill while it holds the
     page; the queued one is the mean over the holder's state)."""
-    from .model import costs
-    from .model.numeric import lambdify
-    from .model.residency import held_batch_fill, residency
-
     v = registry.resolve(values)
     whole = {n: (int(x) if registry.NUMERIC[n].integer else float(x)) for n, x in v.items() if n in registry.NUMERIC}
 
@@ -91,8 +92,6 @@ def lock_drain_ns(values: Mapping[str, object]) -> tuple[float, float]:
 
     R = num(residency(v["gap_model"], v["position_model"]))
     fill = num(held_batch_fill(v["gap_model"], v["position_model"])) / R if R > 0 else 0.0
-    import sympy as sp
-
     return num(costs.remote_drain_lock_ns(sp.Float(fill))), num(costs.remote_drain_ns())
 
 
@@ -139,15 +138,11 @@ def _cheapest(grid: Mapping[str, object], policies: Sequence[str], axes: Mapping
 
 def _break_even(values, policy: str, against: str, name: str) -> float | None:
     """Where ``policy`` and ``against`` cost the same as ``name`` moves (the first root), or None."""
-    from .breakeven import breakeven
-
     roots = breakeven(values, policy, against, name).roots
     return float(roots[0]) if len(roots) else None
 
 
 def _ns(x: float) -> str:
-    from .textfmt import format_ns
-
     return format_ns(x)
 
 
@@ -247,8 +242,6 @@ def report_section(values: Mapping[str, object], paramset=None, *, draws: int = 
     """The report's section "What the 2026 proposals change": heading, paragraph, table, and the
     two maps as small tables of where each policy is cheapest. ``table_html(rows)`` renders rows
     (the report's own table function); without it a plain HTML table."""
-    import html
-
     c = compare(values, paramset, draws=draws, seed=seed)
     same_other = decision_map(values)
     holders = holder_map(values)
@@ -273,8 +266,6 @@ def report_section(values: Mapping[str, object], paramset=None, *, draws: int = 
 
 
 def _plain_table(rows: Sequence[Mapping[str, object]]) -> str:
-    import html
-
     if not rows:
         return ""
     cols = list(rows[0])

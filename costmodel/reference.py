@@ -4,8 +4,10 @@ source; the code holds only the derivations and the stated assumptions."""
 
 from __future__ import annotations
 
+import argparse
 import itertools
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Mapping
@@ -18,6 +20,7 @@ from .calibration.fitting import N_BOOT, PRIOR_FACTOR, SEED, Estimate, FitOutcom
 from .calibration.fitting import default_ratio
 from .calibration.recipes import REUSE_SPLIT, SHOOTDOWN_PARAMS, fit_shootdown, shootdown_shape
 from .errors import UserError
+from .evaluate import evaluate_point
 from .paramfile import REFERENCE_DIR, ParamSet, save
 
 # ---- reference sets from published figures -------------------------------------------------
@@ -185,8 +188,6 @@ def _entries(ests: Mapping[str, Estimate]) -> dict:
 
 
 def _ratio(values: Mapping[str, object], num: str, den: str) -> float:
-    from .evaluate import evaluate_point
-
     point = registry.resolve(base=values)
     res = evaluate_point(point, [num, den])
     return res[num]["expected_ns"] / res[den]["expected_ns"]
@@ -388,11 +389,6 @@ def build_reference_sets(out_dir: str | Path = REFERENCE_DIR, source_dir: str | 
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m costmodel.reference build-reference [OUT_DIR]``: rewrite every reference set."""
-    import argparse
-    import sys
-
-    from .errors import UserError
-
     parser = argparse.ArgumentParser(prog="python -m costmodel.reference",
                                      description="regenerate the reference parameter sets from their CSVs")
     sub = parser.add_subparsers(dest="command", required=True)

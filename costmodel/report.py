@@ -14,24 +14,30 @@ are drawn from data computed here. Vega, Vega-Lite and vega-embed are inlined fr
 from __future__ import annotations
 
 import html
-import importlib.util
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import altair as alt
 import numpy as np
 import pandas as pd
+import vl_convert as vlc
 
-from . import __version__, charts, live, proposals, registry, uncertainty
+from . import (__version__, axes, chartdata, charts, live, paramfile, prediction, proposals, registry, textfmt,
+               uncertainty)
 from .atomic import refuse_overwrite, write_atomic
 from .breakeven import breakeven, breakeven_row
 from .errors import UserError
 from .evaluate import cheapest_candidate, cpu_overload, evaluate_point
 from .model import CANDIDATES, POLICIES, model_hash
+from .trace.section import report_section
+from .validate import residency_simulated
 
 #: Vega-Lite version the bundle and the PNG/SVG export use (altair's; one constant, in charts)
 VL_VERSION = charts.VL_VERSION
@@ -70,20 +76,41 @@ class Report:
 @lru_cache(maxsize=1)
 def vega_bundle() -> str:
     """vega, vega-lite and vega-embed as one script, from the installed vl-convert-python."""
-    try:
-        import vl_convert as vlc
-    except ImportError:  # pragma: no cover - a base install without the notebooks extra
-        raise UserError("the report needs vl-convert-python (pip install 'costmodel[notebooks]')") from None
     return vlc.javascript_bundle(vl_version=VL_VERSION)
+
+
+# ---- the page template ------------------------------------------------------------------------
+
+#: the page's skeleton, style and script, apart from the words: costmodel/templates/report/
+TEMPLATE_DIR = resources.files("costmodel") / "templates" / "report"
+
+
+@lru_cache(maxsize=None)
+def template(name: str) -> str:
+    """A file of the page template: ``page.html`` (the skeleton, ``${...}`` fields),
+    ``report.css`` (the style) or ``page.js`` (the page script: it embeds the charts, shows each
+    control's value in its unit, dims the controls that do not matter for the chosen models,
+    shows the warnings of choices the browser cannot follow, and draws the map coarse while a
+    slider moves)."""
+    return (TEMPLATE_DIR / name).read_text(encoding="utf-8")
+
+
+def page_html(*, title: str, body: str, specs: Mapping[str, dict], page: Mapping[str, object]) -> str:
+    """The whole page: the template's skeleton around ``body`` (the report's sections, HTML), with
+    the style, the inlined Vega bundle, the charts' specs by element id and the page script's data
+    (``costmodelSpecs``, ``costmodelPage``)."""
+    return string.Template(template("page.html")).substitute(
+        title=html.escape(title), css=template("report.css"), vega=vega_bundle(), body=body,
+        specs=_script_json(specs), page=_script_json(page), script=template("page.js"))
 
 
 # ---- the verdict ------------------------------------------------------------------------------
 
 
 def _fmt(x, unit: str = "") -> str:
-    """Every number of the report, in one style (:func:`charts.format_value`): times in ns below
+    """Every number of the report, in one style (:func:`textfmt.format_value`): times in ns below
     10 us, then us, ms and s; whole numbers in full; no exponents."""
-    return charts.format_value(x, unit)
+    return textfmt.format_value(x, unit)
 
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?(?![\w.])")
@@ -121,7 +148,7 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
         lo = hi = None
         follow = param == "remote_cpus"
         if follow:
-            lo, hi = charts.CPU_RANGE
+            lo, hi = axes.CPU_RANGE
         row = breakeven_row(dict(values), a, b, param, low=lo, high=hi, raise_cpus=follow)
         unit = registry.NUMERIC[param].unit
         note = row["note"].split(";")[0] if row["note"] else ""
@@ -138,7 +165,7 @@ def breakeven_rows(values: Mapping[str, object]) -> list[dict]:
     return rows
 
 
-def solved_breakeven(values: Mapping[str, object], dm: charts.DecisionMap):
+def solved_breakeven(values: Mapping[str, object], dm: chartdata.DecisionMap):
     """The break-even of the map's two policies along its x axis at the point, solved (not read
     off the map's grid), over the map's x range, with cpus following remote_cpus as on the map;
     None where the question has no answer there."""
@@ -228,7 +255,7 @@ def uncertainty_sentences(sens: uncertainty.Sensitivity, preset: str | None) -> 
 
 
 def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict], shares: pd.DataFrame,
-                      dm: charts.DecisionMap, preset_policy: str | None) -> list[str]:
+                      dm: chartdata.DecisionMap, preset_policy: str | None) -> list[str]:
     best = cheapest_candidate(point)
     cands = {p: point[p]["expected_ns"] for p in CANDIDATES if p in point}
     ranked = sorted(cands, key=cands.get)
@@ -272,7 +299,7 @@ def verdict_sentences(values: Mapping[str, object], point: dict, runs: list[dict
     return out
 
 
-def map_range_words(dm: charts.DecisionMap) -> str:
+def map_range_words(dm: chartdata.DecisionMap) -> str:
     """The map's axes and their ranges in words: '1&ndash;256 remote_cpus &times; wp_gap_s 100 ns&ndash;100 ms'."""
     parts = []
     for name in (dm.x, dm.y):
@@ -282,7 +309,7 @@ def map_range_words(dm: charts.DecisionMap) -> str:
     return " &times; ".join(parts)
 
 
-def _own_cpus_share(values: Mapping[str, object], dm: charts.DecisionMap) -> str:
+def _own_cpus_share(values: Mapping[str, object], dm: chartdata.DecisionMap) -> str:
     """Where the map's x is remote_cpus and reaches past the set's own CPUs: the shares within
     them, since the rest of the map is another machine (cpus raised)."""
     if dm.x != "remote_cpus":
@@ -434,34 +461,6 @@ def _provenance(paramset) -> str:
     return "\n".join(out)
 
 
-_CSS = """
-*{box-sizing:border-box}
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:1.5em auto;padding:0 1em;color:#222}
-h1{font-size:1.6em}h2{margin-top:1.6em;border-bottom:1px solid #ddd}
-div.table{max-width:100%;overflow-x:auto}
-table{border-collapse:collapse;margin:.6em 0;font-size:.9em;max-width:100%}
-th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top;overflow-wrap:break-word}
-td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}th{background:#f4f4f4}
-caption{caption-side:top;text-align:left;font-size:.85em;color:#555;padding:2px 0}
-table.params:not(.sens) td:nth-child(5),table.sens td:last-child{font-size:.85em;color:#555}
-table.sens{font-size:.85em}
-table.facts table{margin:0;font-size:.95em}
-.verdict li{margin:.3em 0}.note{color:#555;font-size:.9em}
-.chart{max-width:100%;overflow-x:auto}
-code{overflow-wrap:anywhere}code.cmd{font-size:.8em;color:#444}
-table.breakeven td:last-child{min-width:14em}
-#controls{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:2px 24px;font-size:.85em;margin:.6em 0}
-#controls h4{grid-column:1/-1;margin:.6em 0 .1em}
-.ctl{display:grid;grid-template-columns:13.5em 1fr 7.5em;align-items:center;gap:6px}
-.ctl .vega-bind-name{display:none}.ctl input[type=range]{width:100%}.ctl input[type=range]+span{display:none}
-.ctl .vega-bind,.ctl label{display:block;margin:0}
-.ctl output{font-variant-numeric:tabular-nums;text-align:right}
-.ctl.idle{opacity:.45}.ctl .why{grid-column:1/-1;color:#777;font-size:.9em;margin-top:-3px}
-.warn{background:#fff6e0;border-left:3px solid #e0a000;padding:4px 8px;font-size:.9em}
-.warn[hidden]{display:none}
-"""
-
-
 def _script_json(obj) -> str:
     """JSON safe inside a <script> element."""
     return json.dumps(obj, allow_nan=False).replace("</", "<\\/").replace("<!--", "<\\!--")
@@ -476,8 +475,6 @@ def live_spec(values: Mapping[str, object], map_n: int = REPORT_MAP_N, x: str | 
     """The interactive part: cost chart, breakdown and decision map computed in the browser from
     one set of controls (:func:`costmodel.live.explore`). Returns the spec and the sources (their
     inputs, what the browser cannot follow)."""
-    import altair as alt
-
     ex = live.explore(values, x, y, map_n=map_n, drag_n=drag_n)
     cost_chart = charts.cost_vs_cpus_chart(ex.cost, measured_up_to=measured_up_to, measured_note=measured_note,
                                            point_param=live.POINT_SIGNAL)
@@ -554,69 +551,12 @@ def _controls_html(ex: "live.Explore", values: Mapping[str, object]) -> tuple[st
     return "<div id='controls'>" + "".join(rows) + "</div>", page
 
 
-#: the page script: readouts in each value's unit, controls that do not matter dimmed, the
-#: warnings of choices the browser cannot follow, and the coarse map while a slider moves
-_PAGE_JS = r"""
-function costmodelSig4(v) {
-  if (v === 0) return '0';
-  const d = Math.max(0, 3 - Math.floor(Math.log10(Math.abs(v))));
-  return Number(v.toFixed(d)).toLocaleString('en-US', {maximumFractionDigits: d});
-}
-function costmodelFormat(v, unit) {
-  if (v === null || v === undefined || !isFinite(v)) return '-';
-  if (unit === 's') v = v * 1e9;
-  if (unit === 'ns' || unit === 's') {
-    const a = Math.abs(v);
-    if (v === 0) return unit === 's' ? '0 s' : '0 ns';
-    if (a < 1e4) return costmodelSig4(v) + ' ns';
-    if (a < 1e7) return costmodelSig4(v / 1e3) + ' \u00b5s';
-    if (a < 1e10) return costmodelSig4(v / 1e6) + ' ms';
-    return costmodelSig4(v / 1e9) + ' s';
-  }
-  const text = Number.isInteger(v) ? v.toLocaleString('en-US') : costmodelSig4(v);
-  return (unit && unit !== 'probability' && unit !== 'flag') ? text + ' ' + unit : text;
-}
-window.costmodelReady.then(() => {
-  const page = costmodelPage, view = window.costmodelViews.explore;
-  for (const [name, unit] of Object.entries(page.readouts)) {
-    const out = document.getElementById('val-' + name);
-    const show = (v) => { out.textContent = costmodelFormat(v, unit); };
-    show(view.signal(name));
-    view.addSignalListener(name, (_, v) => show(v));
-  }
-  const choice = () => page.choices.map(c => view.signal(c)).join('|');
-  const update = () => {
-    const key = choice();
-    for (const [name, keys] of Object.entries(page.matters))
-      document.getElementById('row-' + name).classList.toggle('idle', !keys.includes(key));
-    for (const w of page.warnings) {
-      const el = document.getElementById(w.id);
-      el.hidden = w.when ? !w.when.split(', ').every(kv => { const [k, v] = kv.split(' = '); return view.signal(k) === v; })
-                         : w.unless.includes(key);
-    }
-  };
-  for (const c of page.choices) view.addSignalListener(c, update);
-  update();
-  // while a slider moves, the map is drawn coarse; a moment after the last move, in full
-  let timer = null;
-  document.getElementById('controls').addEventListener('input', (ev) => {
-    if (!ev.target || ev.target.type !== 'range') return;
-    if (view.signal(page.detail)) view.signal(page.detail, false);
-    clearTimeout(timer);
-    timer = setTimeout(() => { view.signal(page.detail, true).runAsync(); }, 250);
-  }, true);
-});
-"""
-
-
-def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: charts.DecisionMap,
+def static_specs(values: Mapping[str, object], cost_df: pd.DataFrame, dm: chartdata.DecisionMap,
                  res_df: pd.DataFrame, calib=None, uncertain: Mapping[str, object] | None = None,
                  measured_up_to: int | None = None, measured_note: str = "") -> dict[str, dict]:
     """Each chart as a static Vega-Lite spec; ``uncertain``: the charts of the verdict's
     uncertainty, already built (``cost_bands``, ``probability_map``, ``tornado``); charts
     against the CPUs mark the range beyond ``measured_up_to`` as extrapolated."""
-    import altair as alt
-
     with alt.data_transformers.disable_max_rows():
         specs = {
             "cost_vs_cpus": charts.cost_vs_cpus_chart(cost_df, measured_up_to=measured_up_to,
@@ -636,30 +576,28 @@ def uncertainty_charts(values: Mapping[str, object], sens: uncertainty.Sensitivi
                        band_draws: int = BAND_DRAWS, map_draws: int = MAP_DRAWS, map_n: int = PNG_MAP_N) -> dict:
     """The cost with bands, the decision map shaded by P(cheapest) and the tornado, at the point."""
     measured, measured_note = uncertainty.measured_targets(paramset)
-    bands = charts.cost_vs_cpus_data(values, bands=params, draws=band_draws, seed=0)
-    pmap = charts.decision_map_data(values, *charts.default_map_axes(values), n=map_n, uncertain=params,
+    bands = chartdata.cost_vs_cpus_data(values, bands=params, draws=band_draws, seed=0)
+    pmap = chartdata.decision_map_data(values, *chartdata.default_map_axes(values), n=map_n, uncertain=params,
                                     draws=map_draws, seed=0)
     return {
         "cost_bands": charts.cost_vs_cpus_chart(bands, title="Cost per WP fault with its uncertainty",
                                                 measured_up_to=measured, measured_note=measured_note,
                                                 draws=band_draws, seed=0),
         "probability_map": charts.decision_map_figure(pmap, shade="probability", measured_up_to=measured),
-        "tornado": charts.tornado_chart(charts.tornado_data(sens), sens.cheapest),
+        "tornado": charts.tornado_chart(chartdata.tornado_data(sens), sens.cheapest),
     }, measured_note
 
 
 def machines_section(sets: Mapping[str, object] | None = None) -> tuple[list[str], dict | None]:
     """'Across machines': every committed parameter set's machine costs side by side (HTML
     pieces, and the chart's spec, None where no set is committed)."""
-    from . import paramfile
-
     if sets is None:
         sets = {name: paramfile.load(path) for name, path in paramfile.committed_sets().items()}
     head = ["<h2>Across machines</h2>"]
     if not sets:
         return head + ["<p class='note'>No parameter sets are committed in this installation (an installed "
                        "package carries no data directory), so there is nothing to compare.</p>"], None
-    df = charts.machine_comparison_data(sets)
+    df = chartdata.machine_comparison_data(sets)
     measured = df[df["measured"]]
     counts = ", ".join(f"{m} {int((measured['machine'] == m).sum())} of {int((df['machine'] == m).sum())}"
                        for m in dict.fromkeys(df["machine"]))
@@ -726,8 +664,6 @@ def _loop_sentence(summary: Mapping) -> str:
 def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
     """'The model against whole workloads': the held-out prediction of the committed dataset of
     the default set's machine, where its measurements hold workload or swap_cow rows."""
-    from . import paramfile, prediction
-
     head = ["<h2>The model against whole workloads</h2>"]
     try:
         default = paramfile.load(paramfile.default_params_path())
@@ -767,7 +703,7 @@ def workloads_section(paramset=None) -> tuple[list[str], dict | None]:
             + (f"<li>{_loop_sentence(s)}</li>" if s.get("loop_ratios") else "")
             + "</ul>",
             "<div id='workloads' class='chart'></div>"]
-    return head + text, charts.prediction_chart(charts.prediction_data(rows), tolerance=s["cost_tolerance"]).to_dict()
+    return head + text, charts.prediction_chart(chartdata.prediction_data(rows), tolerance=s["cost_tolerance"]).to_dict()
 
 
 def _embed_id(pieces: Sequence[str]) -> str:
@@ -792,34 +728,25 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's);
     ``progress``: told, in words, each step as it starts (the command prints them)."""
     say = progress or (lambda _step: None)
-    missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
-                        "pip install 'costmodel[notebooks]'")
     values = registry.resolve(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
     say("the costs at the point, along remote_cpus and over the decision map")
-    cost_df = charts.cost_vs_cpus_data(values)
-    runs = charts.cheapest_along(cost_df)
-    dm = charts.decision_map_data(values, *charts.default_map_axes(values), n=png_map_n)
-    shares = charts.map_shares(dm)
-    res_df = charts.residency_data(values, n=50)
+    cost_df = chartdata.cost_vs_cpus_data(values)
+    runs = chartdata.cheapest_along(cost_df)
+    dm = chartdata.decision_map_data(values, *chartdata.default_map_axes(values), n=png_map_n)
+    shares = chartdata.map_shares(dm)
+    res_df = chartdata.residency_data(values, n=50)
     sim_note = ""
     if simulate_points:
         say(f"the event simulation ({simulate_points} points per gap model, {simulate_faults:,} WP faults each)")
-        try:
-            from .validate import residency_simulated
-
-            sim = residency_simulated(values, points=simulate_points, faults=simulate_faults)
-            res_df = pd.concat([res_df, sim], ignore_index=True)
-            sim_note = (f"Diamonds: event simulation ({simulate_faults:,} WP faults per point, "
-                        "costmodel.simulate) with its confidence interval.")
-        except ImportError:
-            sim_note = "No simulation points: costmodel.simulate is not available in this installation."
+        sim = residency_simulated(values, points=simulate_points, faults=simulate_faults)
+        res_df = pd.concat([res_df, sim], ignore_index=True)
+        sim_note = (f"Diamonds: event simulation ({simulate_faults:,} WP faults per point, "
+                    "costmodel.simulate) with its confidence interval.")
     calib_chart = None
     if paramset is not None and paramset.fit:
-        cal = charts.calibration_data(paramset)
+        cal = chartdata.calibration_data(paramset)
         if not cal.empty:
             calib_chart = charts.calibration_chart(cal)
     measured, measured_note = uncertainty.measured_targets(paramset)
@@ -833,8 +760,6 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     statics = static_specs(values, cost_df, dm, res_df, calib_chart, unc_charts, measured_up_to=measured,
                            measured_note=measured_note)
     extra_html = []
-    from .trace.section import report_section
-
     for section in (machines_section(machines), workloads_section(paramset) if workloads else ([], None),
                     *(report_section(d, index=i) for i, d in enumerate(traces))):
         pieces, chart_spec = section
@@ -861,7 +786,7 @@ def _sensitivity_rows(sens: uncertainty.Sensitivity) -> list[dict]:
                      "interval": f"{_fmt(r['low'], unit)} .. {_fmt(r['high'], unit)}",
                      "origin (distribution)": f"{r['origin']} ({r['distribution']})",
                      "elasticity": round(r["elasticity"], 4),
-                     "flips (this parameter alone)": charts.flip_words(r, _fmt),
+                     "flips (this parameter alone)": chartdata.flip_words(r, _fmt),
                      "gain in P(verdict) if known": round(r["gain"], 4), "basis": r["basis"]})
     return rows
 
@@ -889,12 +814,6 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     runs_rows = [{"remote_cpus from": r["from"], "to": r["to"], "cheapest": r["policy"],
                   "smallest margin over the runner-up": Cell(f"{r['margin_pct_min']:.2f}%")} for r in runs]
     parts = [
-        "<!DOCTYPE html>", "<html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        f"<style>{_CSS}</style>",
-        f"<script>{vega_bundle()}</script>",
-        "</head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='note'>costmodel {__version__}, model hash <code>{model_hash()}</code>. {html.escape(cats)}."
         + (f" Kernel preset: {html.escape(preset)} (policy {html.escape(preset_policy)})." if preset else "")
@@ -938,16 +857,7 @@ def _html(values, *, title, paramset, preset, point, best, preset_policy, verdic
     if "calibration" in embeds:
         parts.append("<div id='calibration' class='chart'></div>")
     parts += ["<h3>Parameters</h3>", _params_table(values, paramset)]
-    parts.append("<script>\nconst costmodelSpecs = " + _script_json(embeds) + ";\n"
-                 "const costmodelPage = " + _script_json(page) + ";\n"
-                 "window.costmodelViews = {};\n"
-                 "window.costmodelReady = Promise.all(Object.entries(costmodelSpecs).map(([id, spec]) =>\n"
-                 "  vegaEmbed('#' + id, spec, {actions: false, renderer: id === 'explore' ? 'canvas' : 'svg'})"
-                 ".then(r => {\n"
-                 "    window.costmodelViews[id] = r.view; })));\n"
-                 + _PAGE_JS + "</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    return page_html(title=title, body="\n".join(parts), specs=embeds, page=page)
 
 
 def _uncertainty_section(sens: uncertainty.Sensitivity, measured_note: str) -> list[str]:
@@ -1004,8 +914,6 @@ def write_report(values: Mapping[str, object], out_path: str | Path, *, paramset
 
 def write_images(specs: Mapping[str, dict], directory: str | Path, force: bool = False) -> list[Path]:
     """Each spec as ``<name>.png`` (2x scale) and ``<name>.svg`` in ``directory``."""
-    import vl_convert as vlc
-
     directory = Path(directory)
     out = []
     for name, spec in specs.items():

@@ -10,6 +10,8 @@ import math
 import statistics
 from dataclasses import dataclass
 
+import numpy as np
+
 
 def z_value(confidence: float) -> float:
     """The two-sided normal quantile: 1.96 for 0.95."""
@@ -72,8 +74,6 @@ def mean_estimate(weights, x, z: float) -> Estimate:
     rare, dear branch never happened then still gets a width close to the Wilson bound of that
     branch's probability instead of zero; with many samples the pseudo-samples do not matter.
     """
-    import numpy as np
-
     weights, x = np.asarray(weights, float), np.asarray(x, float)
     n = float(weights.sum())
     if n <= 0:

@@ -26,7 +26,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import axes, registry
+from . import axes, paramfile, registry
+from .bench import read_measurements
 from .errors import UserError
 from .evaluate import evaluate_point, residency_value
 from .simulate import GapHistogram, Poisson, SimulationResult, simulate
@@ -91,8 +92,6 @@ def check_counts(rows: pd.DataFrame, directory) -> None:
 
 def model_vs_kernel(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     """Measured copy fractions beside the model, row by row, and a summary of the agreement."""
-    from .bench import read_measurements
-
     df, provenance = read_measurements(directory)
     rows = df[(df["probe"] == "unnecessary_copy") & df["fraction"].notna()]
     if rows.empty:
@@ -183,7 +182,7 @@ def compare(result: SimulationResult) -> dict:
 def residency_simulated(values: Mapping[str, object], points: int = 5, faults: int = 200_000, seed: int = 1,
                         gap_models: Sequence[str] | None = None) -> pd.DataFrame:
     """Simulated residency with its confidence interval at a few gaps per gap model, from
-    :func:`costmodel.simulate.simulate`; same columns as :func:`costmodel.charts.residency_data`,
+    :func:`costmodel.simulate.simulate`; same columns as :func:`costmodel.chartdata.residency_data`,
     ``source`` = "simulation"."""
     models = tuple(gap_models or registry.CATEGORICAL["gap_model"].choices)
     rows = []
@@ -203,9 +202,7 @@ def residency_simulated(values: Mapping[str, object], points: int = 5, faults: i
 
 def measurement_sets() -> dict[str, Path]:
     """name -> directory of every committed measurement set (``data/measurements/<id>``)."""
-    from .paramfile import DATA_DIR
-
-    root = DATA_DIR / "measurements"
+    root = paramfile.DATA_DIR / "measurements"
     return {p.name: p for p in sorted(root.iterdir()) if p.is_dir()} if root.is_dir() else {}
 
 

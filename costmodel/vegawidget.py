@@ -62,6 +62,7 @@ export default { render };
 def vega_widget_class():
     """An anywidget holding a Vega-Lite spec and its named datasets; vega-embed is bundled from
     vl-convert-python, so nothing is fetched from the network. None without anywidget."""
+    # anywidget and vl-convert: the notebooks extra (optional); without them there is no live chart
     try:
         import anywidget
         import traitlets

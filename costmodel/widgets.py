@@ -6,7 +6,7 @@ without them raises ImportError with what to install.
 
 - :class:`ParameterPanel`: one control per registry parameter, nothing listed by hand: a slider
   per numeric parameter with its unit and bounds (logarithmic where
-  :func:`charts.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
+  :func:`axes.slider_is_log` says so: the registry's ``log_scale`` flag, or bounds spanning three
   decades), a dropdown per categorical one with each choice's meaning in the tooltip. Beside each
   slider a box shows the value the model gets (:func:`format_value`) and takes a typed one.
 - :class:`Explorer`: the panel, a parameter-set picker (``data/params``, ``data/reference``),
@@ -27,17 +27,23 @@ import time
 from functools import lru_cache
 from typing import Callable, Mapping
 
+import altair as alt
 import numpy as np
 import pandas as pd
 
 try:
     import ipywidgets as W
+    from IPython.display import HTML, display
 except ImportError as exc:  # pragma: no cover - exercised only without the notebooks extra
     raise ImportError("costmodel.widgets needs ipywidgets: pip install 'costmodel[notebooks]'") from exc
 
-from . import charts, presets, registry
-from .charts import LOG_STEP
+from . import axes, chartdata, charts, notebook, paramfile, presets, registry
+from .axes import LOG_STEP
 from .errors import UserError
+from .model import residency
+from .model.outputs import policy_parameters
+from .notebook import equations_mathjax
+from .validate import residency_simulated
 from .vegawidget import vega_widget_class
 
 
@@ -63,7 +69,7 @@ class _NumericControl:
 
     def __init__(self, entry: registry.Numeric, value, on_change: Callable[[], None] | None = None):
         self.entry = entry
-        self.log = charts.slider_is_log(entry.name)
+        self.log = axes.slider_is_log(entry.name)
         self._on_change = on_change or (lambda: None)
         self._setting = False
         style = {"description_width": "190px"}
@@ -71,7 +77,7 @@ class _NumericControl:
         tip = f"{entry.description} [{entry.unit}; {entry.low:g} .. {entry.high:g}; default {entry.default:g}; " \
               f"source: {entry.source}]"
         if self.log:
-            self.floor = charts.log_floor(entry.name)
+            self.floor = axes.log_floor(entry.name)
             self.zero = entry.low == 0
             lo10, hi10 = math.log10(self.floor), math.log10(entry.high)
             self.min_exp = lo10 - LOG_STEP if self.zero else lo10
@@ -187,8 +193,6 @@ class ParameterPanel:
     by kind (workload, machine); the others (the swap loop's) keep the values they were given."""
 
     def __init__(self, values: Mapping[str, object] | None = None):
-        from .model.outputs import policy_parameters
-
         vals = registry.resolve(values)
         shown = policy_parameters()
         self._kept = {n: vals[n] for n in registry.PARAMS if n not in shown}
@@ -314,8 +318,6 @@ class LiveChart:
         self._spec_key = None
 
     def _sources(self):
-        import altair as alt
-
         return {n: alt.Chart(alt.NamedData(n)) for n in self.names}
 
     def rebuild(self, key=None) -> None:
@@ -337,14 +339,9 @@ class LiveChart:
 
     def static_chart(self):
         """The chart with its current data inline (for a static image of it)."""
-        import altair as alt
-
         return self.build({n: alt.Chart(f) for n, f in self._frames.items()})
 
     def _redraw(self) -> None:  # pragma: no cover - the fallback without anywidget
-        import altair as alt
-        from IPython.display import display
-
         chart = self.build({n: alt.Chart(f) for n, f in self._frames.items()})
         with self.widget:
             self.widget.clear_output(wait=True)
@@ -361,13 +358,11 @@ def residency_inputs() -> tuple[str, ...]:
     """What the residency chart depends on besides the gap it sweeps: every registry parameter
     in the model's residency under any gap and position model, and the position model (read
     from the expressions, so a new parameter of the batch dynamics is picked up)."""
-    from .model import residency
-
     names: set[str] = set()
     for g in registry.CATEGORICAL["gap_model"].choices:
         for pos in registry.CATEGORICAL["position_model"].choices:
             names |= {s.name for s in residency(g, pos).free_symbols}
-    gaps = set(charts.GAP_PARAM.values())
+    gaps = set(axes.GAP_PARAM.values())
     return tuple(n for n in registry.PARAMS if n in names and n not in gaps) + ("position_model",)
 
 _NONE = "(none)"
@@ -377,8 +372,6 @@ _DEFAULTS = "(registry defaults)"
 def equations_html(values: Mapping[str, object], policy: str = "drain_local") -> str:
     """The model's equations for ``values``' categoricals as a person reads them
     (:mod:`costmodel.readable`), as display maths for HTMLMath."""
-    from .notebook import equations_mathjax
-
     return equations_mathjax(values, policy)
 
 
@@ -398,12 +391,10 @@ class Explorer:
         self.map_n, self.residency_points = map_n, residency_points
         self.simulated_points, self.simulated_faults = simulated_points, simulated_faults
         self.panel = ParameterPanel(values)
-        dx, dy = charts.default_map_axes(self.panel.values())
+        dx, dy = chartdata.default_map_axes(self.panel.values())
         x, y = x or dx, y or dy
         self.paramset = paramset
-        from .paramfile import committed_sets
-
-        files = committed_sets()
+        files = paramfile.committed_sets()
         self._files = files
         start = next((label for label, path in files.items() if paramset is not None and path.stem == paramset.name),
                      _DEFAULTS)
@@ -460,8 +451,6 @@ class Explorer:
     def static_html(self) -> str:
         """What a copy without widgets shows in the explorer's place: its charts as images and the
         equations as text, at the current values (the starting point, in a saved notebook)."""
-        from . import notebook
-
         values = self.panel.values()
         where = self.paramset.name if self.paramset is not None else "the registry defaults"
         note = (f"A static copy of the explorer at its starting point ({html.escape(where)}): the controls need "
@@ -469,15 +458,11 @@ class Explorer:
         return notebook.static_html(self.static_charts(), note=note, after=notebook.equations_html(values))
 
     def _ipython_display_(self):  # pragma: no cover - display only
-        from IPython.display import HTML, display
-
         display(self.widget)
         display(HTML(self.static_html()))
 
     # -- presets and files
     def _preset_changed(self, _change=None) -> None:
-        from . import paramfile
-
         base = {}
         self.paramset = None
         notes = []
@@ -524,7 +509,7 @@ class Explorer:
             return None
         t = {}
         t0 = time.perf_counter()
-        cost = charts.cost_vs_cpus_data(values)
+        cost = chartdata.cost_vs_cpus_data(values)
         t["cost_data_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         self.cost_chart.update({"cost": cost})
@@ -532,7 +517,7 @@ class Explorer:
         t["cost_handoff_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         try:
-            self._dm = charts.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
+            self._dm = chartdata.decision_map_data(values, x=self.x_picker.value, y=self.y_picker.value, n=self.map_n)
         except UserError as exc:
             self._stale(exc)
             return None
@@ -545,20 +530,18 @@ class Explorer:
         # residency against the gap moves only with the batch's own parameters (the gap is its axis)
         rkey = tuple(values[n] for n in residency_inputs())
         if rkey != self._res_key:
-            frames = [charts.residency_data(values, n=self.residency_points)]
+            frames = [chartdata.residency_data(values, n=self.residency_points)]
             if self.simulated_points:
-                from .validate import residency_simulated
-
                 frames.append(residency_simulated(values, points=self.simulated_points,
                                                   faults=self.simulated_faults))
-            self.residency_chart.update({"residency": charts.concat_rows(*frames)})
+            self.residency_chart.update({"residency": chartdata.concat_rows(*frames)})
             self._res_key = rkey
         t["residency_s"] = time.perf_counter() - t0
         key = (values["gap_model"], values["position_model"], values["shootdown_model"])
         if key != self._eq_key:
             self.equations.value = equations_html(values)
             self._eq_key = key
-        runs = charts.cheapest_along(cost)
+        runs = chartdata.cheapest_along(cost)
         self.charts_box.remove_class(STALE_CLASS)
         self.status.value = ((f"<span style='color:#a60'>{html.escape(raised)}</span><br>" if raised else "")
                              + "cheapest along remote_cpus: " + "; ".join(
@@ -567,7 +550,7 @@ class Explorer:
         return t
 
 
-def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
+def map_frame(dm: chartdata.DecisionMap) -> pd.DataFrame:
     """The columns of the decision map's cells that its chart reads (less to send)."""
     cols = [dm.x, dm.y, f"{dm.x}_lo", f"{dm.x}_hi", f"{dm.y}_lo", f"{dm.y}_hi", "cheapest", "cheapest_ns",
             "runner_up", "margin_ns", "margin_pct", "against_diff_ns"]
@@ -577,6 +560,8 @@ def map_frame(dm: charts.DecisionMap) -> pd.DataFrame:
 def payload_message(payload: Mapping) -> tuple[str, list]:
     """What the kernel sends for a payload: the JSON text and the binary buffers beside it (as
     ipywidgets splits a widget's state), for timing the hand-off."""
+    # ipywidgets' own split of a state into JSON and buffers: a private helper of theirs, so
+    # imported only where this timing aid needs it
     from ipywidgets.widgets.widget import _remove_buffers
 
     state, _paths, buffers = _remove_buffers({"data": payload})

@@ -184,14 +184,14 @@ def test_notebook_widget_redraws_from_new_data(browser):
     cls = vega_widget_class()
     if cls is None:
         pytest.skip("anywidget is not installed: the explorer falls back to redrawing charts in an Output")
-    from costmodel import charts
+    from costmodel import chartdata, charts
 
     chart = widgets.LiveChart(lambda s: charts.cost_vs_cpus_chart(s["cost"]), ("cost",))
     chart.rebuild()
     spec = dict(chart.widget.spec, usermeta={"embedOptions": {"renderer": "svg"}})
 
     def encoded(values):
-        payload = chart.update({"cost": charts.cost_vs_cpus_data(values)})
+        payload = chart.update({"cost": chartdata.cost_vs_cpus_data(values)})
         return {n: {"n": p["n"], "columns": {c: dict(col, buffer=base64.b64encode(bytes(col["buffer"])).decode())
                                              for c, col in p["columns"].items()}} for n, p in payload.items()}
 
@@ -403,19 +403,19 @@ _CELLS = """() => {
 def test_map_is_coarse_while_dragging_and_the_models_after(page_state, point):
     """While a slider moves the page draws the map at live.DRAG_MAP_N a side; at rest at the
     report's full resolution. Both are the package's decision map at those grid points."""
-    from costmodel import charts, live
+    from costmodel import axes, chartdata, live
     from costmodel.report import REPORT_MAP_N
 
     page, _ = page_state
     values = point[0]
-    x, y = charts.default_map_axes(values)
+    x, y = chartdata.default_map_axes(values)
     view = "window.costmodelViews.explore"
     for detail, n in ((False, live.DRAG_MAP_N), (True, REPORT_MAP_N)):
         page.evaluate(f"() => {view}.signal('map_detail', {str(detail).lower()}).runAsync().then(() => true)")
         cells = page.evaluate(_CELLS)
-        xv, yv = charts.axis_values(x, n), charts.axis_values(y, n)
+        xv, yv = axes.axis_values(x, n), axes.axis_values(y, n)
         assert len(cells) == len(xv) * len(yv)
-        dm = charts.decision_map_data(values, x, y, x_values=xv, y_values=yv)
+        dm = chartdata.decision_map_data(values, x, y, x_values=xv, y_values=yv)
         want = {(int(r[x]), round(float(r[y]), 15)): (str(r["cheapest"]), float(r["cheapest_ns"]))
                 for r in dm.cells.to_dict("records")}
         for cx, cy, cheapest, ns in cells[:: max(1, len(cells) // 400)]:

@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from costmodel import charts, presets, registry, uncertainty
+from costmodel import axes, chartdata, charts, presets, registry, textfmt, uncertainty
 from costmodel.evaluate import evaluate_point
 from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES
 
@@ -23,7 +23,7 @@ def defaults():
 
 
 def test_cost_frame_shape_and_columns(defaults):
-    df = charts.cost_vs_cpus_data(defaults)
+    df = chartdata.cost_vs_cpus_data(defaults)
     assert len(df) == 256 * len(POLICIES)
     expected = {"remote_cpus", "cpus", "policy", "expected_ns", "p_copy", "p_unnecessary_copy"}
     expected |= {f"breakdown_{p}_ns" for p in BREAKDOWN}
@@ -34,13 +34,13 @@ def test_cost_frame_shape_and_columns(defaults):
 
 
 def test_cost_frame_breakdown_adds_up(defaults):
-    df = charts.cost_vs_cpus_data(defaults)
+    df = chartdata.cost_vs_cpus_data(defaults)
     parts = df[[f"breakdown_{p}_ns" for p in BREAKDOWN]].sum(axis=1)
     assert np.allclose(parts, df["expected_ns"], rtol=1e-12)
 
 
 def test_cost_frame_matches_direct_evaluation(defaults):
-    df = charts.cost_vs_cpus_data(defaults).set_index(["remote_cpus", "policy"])
+    df = chartdata.cost_vs_cpus_data(defaults).set_index(["remote_cpus", "policy"])
     for r in (1, 7, 100, 256):
         point = registry.resolve(dict(defaults, remote_cpus=r, cpus=max(defaults["cpus"], r + 1)))
         direct = evaluate_point(point)
@@ -49,8 +49,8 @@ def test_cost_frame_matches_direct_evaluation(defaults):
 
 
 def test_cheapest_along_covers_the_axis_and_is_cheapest(defaults):
-    df = charts.cost_vs_cpus_data(defaults)
-    runs = charts.cheapest_along(df)
+    df = chartdata.cost_vs_cpus_data(defaults)
+    runs = chartdata.cheapest_along(df)
     assert runs[0]["from"] == 1 and runs[-1]["to"] == 256
     for a, b in zip(runs, runs[1:]):
         assert b["from"] == a["to"] + 1 and a["policy"] != b["policy"]
@@ -83,7 +83,7 @@ def _check_cells(dm, values, samples, rng):
 
 
 def test_decision_map_cheapest_equals_direct_evaluation(defaults):
-    dm = charts.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=40)
+    dm = chartdata.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=40)
     _check_cells(dm, defaults, 30, np.random.default_rng(7))
 
 
@@ -94,13 +94,13 @@ def test_decision_map_cheapest_equals_direct_evaluation(defaults):
 ])
 def test_decision_map_other_axes_and_models(defaults, x, y, over):
     values = registry.resolve(over)
-    dm = charts.decision_map_data(values, x, y, n=25)
-    assert len(dm.cells) == len(charts.axis_values(x, 25)) * len(charts.axis_values(y, 25))
+    dm = chartdata.decision_map_data(values, x, y, n=25)
+    assert len(dm.cells) == len(axes.axis_values(x, 25)) * len(axes.axis_values(y, 25))
     _check_cells(dm, values, 15, np.random.default_rng(3))
 
 
 def test_decision_map_columns(defaults):
-    dm = charts.decision_map_data(defaults, n=20)
+    dm = chartdata.decision_map_data(defaults, n=20)
     cols = set(dm.cells.columns)
     for c in ("remote_cpus", "wp_gap_s", "remote_cpus_lo", "remote_cpus_hi", "wp_gap_s_lo", "wp_gap_s_hi",
               "cheapest", "cheapest_ns", "runner_up", "margin_ns", "margin_pct", "against_diff_ns"):
@@ -120,9 +120,9 @@ def test_breakeven_line_where_the_hand_derivation_puts_it(defaults):
     copy_step_wo_shootdown = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + v["free_ns"]
     target = v["remote_drain_ns"] / (1 - v["p_other_ref"]) + v["reuse_ns"]
     r_star = (target - copy_step_wo_shootdown - v["shootdown_base_ns"]) / v["shootdown_per_cpu_ns"]
-    dm = charts.decision_map_data(v, n=60)
+    dm = chartdata.decision_map_data(v, n=60)
     along_x = dm.line[dm.line["along"] == "x"]
-    assert len(along_x) == len(charts.axis_values("wp_gap_s", 60))  # one crossing per gap row
+    assert len(along_x) == len(axes.axis_values("wp_gap_s", 60))  # one crossing per gap row
     assert along_x["remote_cpus"].to_numpy() == pytest.approx(r_star, abs=0.05)
     assert (dm.line["along"] == "y").sum() == 0
 
@@ -131,9 +131,9 @@ def test_decision_map_rejects_same_axis_and_categorical(defaults):
     from costmodel.errors import UserError
 
     with pytest.raises(UserError):
-        charts.decision_map_data(defaults, "wp_gap_s", "wp_gap_s")
+        chartdata.decision_map_data(defaults, "wp_gap_s", "wp_gap_s")
     with pytest.raises(UserError):
-        charts.decision_map_data(defaults, "gap_model", "wp_gap_s")
+        chartdata.decision_map_data(defaults, "gap_model", "wp_gap_s")
 
 
 # ---- residency ----------------------------------------------------------------------------------
@@ -141,7 +141,7 @@ def test_decision_map_rejects_same_axis_and_categorical(defaults):
 
 def test_residency_frame_and_known_values():
     values = registry.resolve({"explicit_drains_per_s": 0, "drain_all_per_s": 0, "batch_size": 15})
-    df = charts.residency_data(values, n=20)
+    df = chartdata.residency_data(values, n=20)
     assert set(df.columns) == {"gap_model", "gap_param", "gap", "gap_unit", "residency", "source", "ci_low", "ci_high"}
     assert set(df["gap_model"]) == set(registry.CATEGORICAL["gap_model"].choices)
     assert df["residency"].between(0, 1).all()
@@ -173,9 +173,9 @@ def test_residency_simulated_points_bracket_the_closed_form(defaults):
 def test_every_chart_builds_to_a_vega_lite_spec(defaults):
     import altair as alt
 
-    cost = charts.cost_vs_cpus_data(defaults)
-    dm = charts.decision_map_data(defaults, n=15)
-    res = charts.residency_data(defaults, n=10)
+    cost = chartdata.cost_vs_cpus_data(defaults)
+    dm = chartdata.decision_map_data(defaults, n=15)
+    res = chartdata.residency_data(defaults, n=10)
     def mark(view):
         m = view["mark"]
         return m if isinstance(m, str) else m["type"]
@@ -214,7 +214,7 @@ def test_calibration_data_from_fit_records():
            "residuals": [{"folios": f, "observed_ns": 200 + 40 * f + d, "fitted_ns": 200 + 40 * f,
                           "residual_ns": d, "se_ns": 5.0} for f, d in ((0, 3.0), (8, -2.0), (16, 1.0))]}
     ps = ParamSet("t", "test", {}, fit=[rec, {"name": "none", "residuals": []}])
-    df = charts.calibration_data(ps)
+    df = chartdata.calibration_data(ps)
     assert list(df["x"]) == [0, 8, 16] and set(df["fit"]) == {"drain"}
     assert list(df["residual"]) == [3.0, -2.0, 1.0]
     assert df["ci_high"].iloc[0] - df["ci_low"].iloc[0] == pytest.approx(2 * 1.96 * 5.0, rel=1e-3)
@@ -259,7 +259,7 @@ def test_panel_covers_every_registry_parameter(panel):
         if ctrl.log:
             assert type(s).__name__ == "FloatLogSlider"
             assert 10 ** s.max == pytest.approx(entry.high)
-            assert 10 ** s.min <= max(entry.low, charts.log_floor(name)) * (1 + 1e-9)
+            assert 10 ** s.min <= max(entry.low, axes.log_floor(name)) * (1 + 1e-9)
         else:
             assert (s.min, s.max) == (entry.low, entry.high)
             assert type(s).__name__ == ("IntSlider" if entry.integer else "FloatSlider")
@@ -344,7 +344,7 @@ def test_decision_map_cells_are_opaque_and_abut(defaults):
     """The map is a clean field: each cell opaque (its colour mixed with white by the margin, no
     opacity over the axis grid) and stroked in its own fill, so no seam shows between cells."""
     vlc = pytest.importorskip("vl_convert")
-    dm = charts.decision_map_data(defaults, n=8)
+    dm = chartdata.decision_map_data(defaults, n=8)
     sg = vlc.vegalite_to_scenegraph(charts.decision_map_figure(dm).to_dict(), vl_version=charts.VL_VERSION)
     marks = _map_cell_marks(sg)
     assert len(marks) == len(dm.cells)
@@ -376,7 +376,7 @@ def test_cost_bands_are_each_points_own_propagation(defaults):
     from costmodel import uncertainty
 
     params = uncertainty.uncertain_parameters(defaults)
-    df = charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 16, 200], bands=params, draws=400, seed=3)
+    df = chartdata.cost_vs_cpus_data(defaults, remote_cpus=[1, 16, 200], bands=params, draws=400, seed=3)
     assert {"expected_ns_low", "expected_ns_high", "p_cheapest"} <= set(df.columns)
     assert (df["expected_ns_low"] <= df["expected_ns_high"]).all()
     for r in (16, 200):
@@ -395,7 +395,7 @@ def test_probability_map_cells_and_shading(defaults):
     from costmodel import uncertainty
 
     params = uncertainty.uncertain_parameters(defaults)
-    dm = charts.decision_map_data(defaults, n=6, uncertain=params, draws=300, seed=1)
+    dm = chartdata.decision_map_data(defaults, n=6, uncertain=params, draws=300, seed=1)
     c = dm.cells
     assert c["p_cheapest"].between(0, 1).all()
     assert np.allclose(c[[f"p_cheapest_{p}" for p in CANDIDATES]].sum(axis=1), 1.0)
@@ -412,20 +412,20 @@ def test_probability_map_cells_and_shading(defaults):
     assert sorted(fills) == sorted(want)
     assert any(layer.get("mark", {}).get("type") == "rule" for layer in spec["layer"][2:])  # the measured edge
     with pytest.raises(ValueError):
-        charts.decision_map_figure(charts.decision_map_data(defaults, n=4), shade="probability")
+        charts.decision_map_figure(chartdata.decision_map_data(defaults, n=4), shade="probability")
 
 
 def test_cost_chart_marks_bands_and_extrapolation(defaults):
     from costmodel import uncertainty
 
-    df = charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 2, 4], bands=uncertainty.uncertain_parameters(defaults),
+    df = chartdata.cost_vs_cpus_data(defaults, remote_cpus=[1, 2, 4], bands=uncertainty.uncertain_parameters(defaults),
                                   draws=50)
     spec = charts.cost_vs_cpus_chart(df, measured_up_to=3, measured_note="test").to_dict()
     marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
     assert marks[:4] == ["rect", "text", "area", "line"]
     area = spec["layer"][2]["encoding"]
     assert area["y"]["field"] == "expected_ns_low" and area["y2"]["field"] == "expected_ns_high"
-    plain = charts.cost_vs_cpus_chart(charts.cost_vs_cpus_data(defaults, remote_cpus=[1, 2])).to_dict()
+    plain = charts.cost_vs_cpus_chart(chartdata.cost_vs_cpus_data(defaults, remote_cpus=[1, 2])).to_dict()
     assert plain["layer"][0]["mark"]["type"] == "line"  # nothing measured, nothing marked
 
 
@@ -434,7 +434,7 @@ def test_tornado_chart_from_a_sensitivity(defaults):
 
     v = registry.resolve({"remote_cpus": 15, "cpus": 32})
     sens = uncertainty.sensitivity(v, draws=800, gain_draws=400, flips_for=2)
-    df = charts.tornado_data(sens, n=5)
+    df = chartdata.tornado_data(sens, n=5)
     assert len(df) == 5 and list(df["parameter"]) == list(sens.table["parameter"][:5])
     assert (df["margin_min"] <= df["margin_at_value"] + 1e-9).all() and (df["margin_at_value"] <= df["margin_max"] + 1e-9).all()
     spec = charts.tornado_chart(df, sens.cheapest).to_dict()
@@ -482,7 +482,7 @@ def test_machine_comparison_rows_and_copy_time():
     a = _set("a", reuse_ns=(150.0, 140.0, 160.0, "measured"), shootdown_per_cpu_ns=(0.0, None, None, "assumed"),
              page_bytes=(4096, None, None, "measured"), copy_bandwidth_gbps=(8.0, 4.0, 16.0, "measured"))
     b = _set("b", reuse_ns=(90.0, 30.0, 270.0, "assumed"))
-    df = charts.machine_comparison_data({"m1": a, "m2": b})
+    df = chartdata.machine_comparison_data({"m1": a, "m2": b})
     assert set(df["machine"]) == {"m1", "m2"}
     row = df[(df["machine"] == "m1") & df["parameter"].str.startswith("copy_ns")].iloc[0]
     # 4096 bytes at 8 bytes/ns: 512 ns; the interval from the bandwidth's, inverted
@@ -499,7 +499,7 @@ def test_machine_comparison_chart_keeps_zero_on_the_axis():
     """A cost of 0 is drawn (at the axis origin), measured points filled and the others hollow."""
     vlc = pytest.importorskip("vl_convert")
     a = _set("a", reuse_ns=(150.0, 140.0, 160.0, "measured"), shootdown_per_cpu_ns=(0.0, None, None, "assumed"))
-    df = charts.machine_comparison_data({"m1": a})
+    df = chartdata.machine_comparison_data({"m1": a})
     sg = vlc.vegalite_to_scenegraph(charts.machine_comparison_chart(df).to_dict(), vl_version=charts.VL_VERSION)
     pts = _walk_marks(sg, lambda n: n.get("marktype") == "symbol" and str(n.get("name", "")).startswith("layer_"))
     assert len(pts) == 2
@@ -527,7 +527,7 @@ def _prediction_rows():
 
 def test_prediction_data_and_chart():
     vlc = pytest.importorskip("vl_convert")
-    df = charts.prediction_data(_prediction_rows())
+    df = chartdata.prediction_data(_prediction_rows())
     assert list(df["measured_ns"]) == [1000.0, 5000.0, 50.0]
     assert list(df["kind"]) == ["workload", "workload", "no WP fault taken (not priced)"]
     assert list(df["label"]) == ["workload a=1", "workload a=2", "swap_cow s=x"]
@@ -544,14 +544,14 @@ def test_prediction_data_and_chart():
 
 
 def test_format_ns_one_style():
-    assert charts.format_ns(0) == "0 ns"
-    assert charts.format_ns(3371.0) == "3,371 ns"
-    assert charts.format_ns(27420.0) == "27.42 \u00b5s"
-    assert charts.format_ns(9_999.0) == "9,999 ns"
-    assert charts.format_ns(2.1e6) == "2,100 \u00b5s"
-    assert charts.format_ns(2.1e7) == "21 ms"
-    assert charts.format_ns(9.4821e8) == "948.2 ms"
-    assert charts.format_ns(5e10) == "50 s"
+    assert textfmt.format_ns(0) == "0 ns"
+    assert textfmt.format_ns(3371.0) == "3,371 ns"
+    assert textfmt.format_ns(27420.0) == "27.42 \u00b5s"
+    assert textfmt.format_ns(9_999.0) == "9,999 ns"
+    assert textfmt.format_ns(2.1e6) == "2,100 \u00b5s"
+    assert textfmt.format_ns(2.1e7) == "21 ms"
+    assert textfmt.format_ns(9.4821e8) == "948.2 ms"
+    assert textfmt.format_ns(5e10) == "50 s"
 
 
 # ---- what a reader sees in the charts -------------------------------------------------------------
@@ -571,7 +571,7 @@ def _mix(policy, shade):
 def test_map_key_shows_the_cells_own_colours(defaults):
     """The key beside the map is drawn in the colours the cells use (the policy's colour mixed
     with white by its margin), not in grey."""
-    dm = charts.decision_map_data(defaults, n=6)
+    dm = chartdata.decision_map_data(defaults, n=6)
     sg = _scenegraph(charts.decision_map_figure(dm).to_dict())
     rects = _walk_marks(sg, lambda n: n.get("marktype") == "rect")
     fills = {i.get("fill") for i in rects}
@@ -589,11 +589,11 @@ def _texts_of(sg):
 
 
 def test_a_missing_break_even_line_is_said(defaults):
-    with_line = charts.decision_map_data(defaults, n=12)
+    with_line = chartdata.decision_map_data(defaults, n=12)
     assert not with_line.line.empty
     assert not any("no dashed line" in t for t in _texts_of(_scenegraph(charts.decision_map_figure(with_line).to_dict())))
     # a remote drain dearer than any copy: drain_remote never beats drain_local, so no line
-    never = charts.decision_map_data(registry.resolve(dict(defaults, remote_drain_ns=1e9)), n=12)
+    never = chartdata.decision_map_data(registry.resolve(dict(defaults, remote_drain_ns=1e9)), n=12)
     assert never.line.empty
     said = [t for t in _texts_of(_scenegraph(charts.decision_map_figure(never).to_dict())) if "no dashed line" in t]
     assert said and "drain_local is cheaper everywhere" in said[0]
@@ -623,9 +623,9 @@ def _axis_labels(sg, title_word):
 
 
 def test_cpu_axes_have_no_ticks_below_one(defaults):
-    dm = charts.decision_map_data(defaults, n=10)
+    dm = chartdata.decision_map_data(defaults, n=10)
     for spec in (charts.decision_map_figure(dm).to_dict(),
-                 charts.cost_vs_cpus_chart(charts.cost_vs_cpus_data(defaults)).to_dict()):
+                 charts.cost_vs_cpus_chart(chartdata.cost_vs_cpus_data(defaults)).to_dict()):
         labels = [t for t in _axis_labels(_scenegraph(spec), "remote_cpus") if t]
         assert labels, "no remote_cpus axis labels found"
         values = [float(t.replace(",", "")) for t in labels]
@@ -635,7 +635,7 @@ def test_cpu_axes_have_no_ticks_below_one(defaults):
 def test_breakdown_panels_each_on_their_own_scale(defaults):
     """The cheapest policy's parts are a sliver on the dearest policy's axis: each panel has its
     own y scale, so every panel's stack reaches near its top."""
-    spec = charts.cost_breakdown_chart(charts.cost_vs_cpus_data(defaults)).to_dict()
+    spec = charts.cost_breakdown_chart(chartdata.cost_vs_cpus_data(defaults)).to_dict()
     assert spec["resolve"]["scale"]["y"] == "independent"
     sg = _scenegraph(spec)
     areas = _walk_marks(sg, lambda n: n.get("marktype") == "area")
@@ -653,7 +653,7 @@ def test_calibration_axes_name_what_was_measured():
     _, ps, _ = presets.default_values()
     if ps is None or not ps.fit:
         pytest.skip("no calibrated set with fits")
-    df = charts.calibration_data(ps)
+    df = chartdata.calibration_data(ps)
     spec = charts.calibration_chart(df).to_dict()
     text = str(spec)
     assert "batch_size (fraction)" not in text
@@ -668,7 +668,7 @@ def test_every_policy_has_its_own_dash():
 
 
 def test_format_value_one_style():
-    f = charts.format_value
+    f = textfmt.format_value
     assert f(1e-7, "s") == "100 ns" and f(0.1, "s") == "100 ms" and f(1e9, "ns") == "1,000 ms"
     assert f(24_700_000.0, "KiB") == "24,700,000 KiB" and f(3, "CPUs") == "3 CPUs"
     assert f(0.457, "probability") == "0.457" and f(10.495, "GB/s") in ("10.49 GB/s", "10.5 GB/s")
@@ -684,7 +684,7 @@ def test_explorer_map_sends_every_field_its_chart_reads(defaults):
 
     from costmodel.widgets import map_frame
 
-    dm = charts.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=12)
+    dm = chartdata.decision_map_data(defaults, "remote_cpus", "wp_gap_s", n=12)
     spec = json.dumps(charts.decision_map_figure(dm).to_dict())
     sent = set(map_frame(dm).columns)
     for name in dm.cells.columns:
@@ -710,12 +710,12 @@ def test_cost_chart_legend_is_full_strength_and_near_lines_differ():
     """The bands' 0.18 opacity washed out the legend's swatches; drain_local and
     drain_local_always (1 % apart) drew as one line; the readout beside the chart ran off it."""
     v = registry.resolve()
-    bands = charts.cost_vs_cpus_data(v, bands=uncertainty.uncertain_parameters(v), draws=50, seed=0)
+    bands = chartdata.cost_vs_cpus_data(v, bands=uncertainty.uncertain_parameters(v), draws=50, seed=0)
     spec = charts.cost_vs_cpus_chart(bands, point_param="rc").to_dict()
     legends = [n["legend"] for n in _walk(spec) if isinstance(n.get("legend"), dict) and "symbolOpacity" in n["legend"]]
     assert legends and all(l["symbolOpacity"] == 1 for l in legends)
-    i = charts.POLICY_ORDER.index("drain_local")
-    assert abs(charts.policy_width("drain_local") - charts.policy_width(charts.POLICY_ORDER[i + 1])) >= 2
+    i = chartdata.POLICY_ORDER.index("drain_local")
+    assert abs(charts.policy_width("drain_local") - charts.policy_width(chartdata.POLICY_ORDER[i + 1])) >= 2
     calcs = [t["calculate"] for n in _walk(spec) for t in (n.get("transform") or [])
              if isinstance(t, dict) and t.get("as") == "label"]
     # the point's CPU counts on two lines of their own: at the most CPUs a slider reaches each
@@ -739,7 +739,7 @@ def test_calibration_panel_spanning_decades_is_logarithmic():
     from costmodel import paramfile
 
     ps = paramfile.load(paramfile.default_params_path())
-    cal = charts.calibration_data(ps)
+    cal = chartdata.calibration_data(ps)
     spec = charts.calibration_chart(cal).to_dict()
     for fit, sub in cal.groupby("fit"):
         vals = sub[["observed", "fitted"]].to_numpy(dtype=float)
@@ -758,10 +758,10 @@ def test_calibration_axis_labels_are_short_and_lose_nothing():
     keep every setting of the measurement they name."""
     from pathlib import Path
 
-    from costmodel import charts, paramfile
+    from costmodel import chartdata, paramfile
 
     for path in sorted((Path(__file__).resolve().parents[1] / "data" / "params").glob("*.json")):
-        df = charts.calibration_data(paramfile.load(path))
+        df = chartdata.calibration_data(paramfile.load(path))
         names = {}
         for rec in paramfile.load(path).fit:
             for r in rec.get("residuals") or []:
@@ -772,7 +772,7 @@ def test_calibration_axis_labels_are_short_and_lose_nothing():
             for line in label.split("\n"):
                 assert len(line) <= 36, (path.name, label)
         for full in names:
-            short = charts.short_measurement_label(full)
+            short = chartdata.short_measurement_label(full)
             words = {w.removeprefix("op=") for w in full.replace(" - ", " ").split()}
             shown = short.replace("\n", " ").replace("- ", " ").replace("(", "").replace(")", "").split()
             assert words == set(shown), (full, short)

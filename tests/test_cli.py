@@ -610,11 +610,11 @@ def test_cpu_time_beyond_the_machine_is_warned_about(capsys):
         rate = factor * 8e9 / dearest
         w = registry.resolve({"cpus": 8, "wp_faults_per_s": rate})
         point = evaluate_point(w)
-        from costmodel import charts
+        from costmodel import chartdata
 
-        dm = charts.decision_map_data(w, n=6)
-        text = " ".join(verdict_sentences(w, point, charts.cheapest_along(charts.cost_vs_cpus_data(w)),
-                                          charts.map_shares(dm), dm, None))
+        dm = chartdata.decision_map_data(w, n=6)
+        text = " ".join(verdict_sentences(w, point, chartdata.cheapest_along(chartdata.cost_vs_cpus_data(w)),
+                                          chartdata.map_shares(dm), dm, None))
         assert ("more CPU time than the 8 CPUs have" in text) is warned, factor
 
 

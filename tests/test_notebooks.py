@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import sympy as sp
 
-from costmodel import notebook, presets, registry
+from costmodel import chartdata, charts, notebook, presets, registry
 from helpers import chromium, chromium_missing
 
 pytestmark = pytest.mark.notebook
@@ -539,9 +539,9 @@ def test_probe_chart_tells_the_sources_apart():
     probe = validate.unnecessary_copy_validation(values, adds_between=[0, 10], faults=2000)
     measured = probe.assign(measured=probe["model"], measured_low=probe["model"] - 0.01,
                             measured_high=probe["model"] + 0.01)
-    long = notebook.probe_chart_data(measured, "drain_local", kernel="some-set")
+    long = chartdata.probe_chart_data(measured, "drain_local", kernel="some-set")
     assert set(long["source"]) == {"model", "simulation", "kernel"}
-    spec = notebook.probe_chart(long).to_dict()
+    spec = charts.probe_chart(long).to_dict()
     encodings = [layer["encoding"] for layer in spec["spec"]["layer"]]
     color = next(e["color"] for e in encodings if "color" in e and "legend" in e["color"])
     assert color["legend"] is not None and len(set(color["scale"]["range"])) == 3
@@ -561,7 +561,6 @@ def test_explorer_never_freezes_after_an_inconsistent_value():
     the report does, and says so; a later change of another parameter is drawn. A value no such
     rule can repair greys the charts with the reason, and they come back once it is fixed."""
     widgets = pytest.importorskip("costmodel.widgets")
-    from costmodel import charts as C
 
     ex = widgets.Explorer(registry.resolve({"cpus": 8, "remote_cpus": 3}), map_n=8, residency_points=5,
                           simulated_points=0)
@@ -569,7 +568,7 @@ def test_explorer_never_freezes_after_an_inconsistent_value():
     assert "cpus = 17" in ex.status.value and "raised from 8" in ex.status.value
     assert widgets.STALE_CLASS not in ex.charts_box._dom_classes
     ex.panel.controls["p_same_cpu"].readout.value = "0.9"
-    want = C.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
+    want = chartdata.cost_vs_cpus_data(registry.resolve(dict(ex.panel.raw_values(), cpus=17)))
     sent = widgets.decode_payload(ex.cost_chart.payload["cost"])
     assert ex.panel.raw_values()["p_same_cpu"] == 0.9 and ex.panel.raw_values()["cpus"] == 8  # the control kept
     assert np.allclose(sent["expected_ns"].to_numpy(), want["expected_ns"].to_numpy())

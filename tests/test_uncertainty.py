@@ -265,7 +265,7 @@ def test_same_seed_same_numbers_whatever_the_chunking(monkeypatch):
     params = U.uncertain_parameters(v)
     axes = {"remote_cpus": np.arange(1, 8, dtype=float), "wp_gap_s": np.geomspace(1e-6, 1e-2, 7)}
     a = U.propagate_grid(v, axes, params, draws=700, seed=9, policies=CANDIDATES)
-    monkeypatch.setattr(U, "CHUNK_ELEMENTS", 700 * 2)
+    monkeypatch.setattr(U.grid, "CHUNK_ELEMENTS", 700 * 2)  # the module that cuts the chunks
     b = U.propagate_grid(v, axes, params, draws=700, seed=9, policies=CANDIDATES)
     assert np.array_equal(a.p_cheapest, b.p_cheapest)
     assert np.array_equal(a.intervals[("drain_local", "expected_ns")][0], b.intervals[("drain_local", "expected_ns")][0])
@@ -433,7 +433,7 @@ def test_every_parameter_is_searched_and_no_flip_means_none(shipped_sensitivity)
     """the explorer searched only the first four parameters and called the rest
     "no flip". Every row is searched by default, and a row that says "no flip" holds up under an
     independent scan of the parameter's whole registry range, point by point."""
-    from costmodel.charts import flip_words, tornado_data
+    from costmodel.chartdata import flip_words, tornado_data
     from costmodel.textfmt import format_value
 
     values, sens = shipped_sensitivity
@@ -473,7 +473,7 @@ def test_a_row_not_searched_says_so():
     params = [_normal("alloc_ns", v["alloc_ns"], 100.0), _normal("free_ns", v["free_ns"], 50.0)]
     sens = U.sensitivity(v, params, draws=500, gain_draws=200, flips_for=1)
     assert list(sens.table["flip_searched"]) == [True, False]
-    from costmodel.charts import tornado_data
+    from costmodel.chartdata import tornado_data
 
     assert tornado_data(sens)["flip"].iloc[1] == "not searched"
 

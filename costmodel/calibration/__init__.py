@@ -1,4 +1,4 @@
 """Calibration: generic robust fitting (:mod:`.fitting`), the fit recipes through the model's own
-expressions (:mod:`.recipes`), and the adapters from a measurement directory to a parameter set
-with its posterior-predictive check (:mod:`.adapters`). The public entry points are re-exported by
-:mod:`costmodel.calibrate`."""
+expressions (:mod:`.recipes`), the adapters from a measurement directory to a parameter set
+(:mod:`.adapters`), and the posterior-predictive check of a calibrated set (:mod:`.check`).
+The public entry points are re-exported by :mod:`costmodel.calibrate`."""

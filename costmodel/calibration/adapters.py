@@ -11,13 +11,22 @@ from typing import Callable, Mapping
 
 import numpy as np
 import pandas as pd
+import sympy as sp
 
-from .. import registry, stats
+from .. import registry
+from ..atomic import refuse_overwrite
+from ..bench import read_measurements as bench_reader  # the bench owns its format
+from ..bench.catalog import probe_spec
+from ..bench.parse import read_probe_file
+from ..bench.runner import RAW_DIR, raw_files
+from ..bench.summary import summarize, tidy_frame
+from ..bench.willitscale import read_tlb_flush2
 from ..errors import UserError
+from ..model.forward import TARGETS, measurable
 from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
-                      evaluate_measurable, finite_or_error, FLIP_RATE, copy_fraction, fit_batch_size, fit_drain,
+                      evaluate_measurable, finite_or_error, fit_batch_size, fit_drain,
                       fit_fault_and_copy, fit_remote_drain, fit_shootdown, fit_swap_cache, SWAP_CACHE_PARAMS)
 
 # ---- from a measurement table to the fits --------------------------------------------------
@@ -291,17 +300,11 @@ def _in_fault_shootdown(df, known) -> tuple[float, float, str] | None:
     """The shootdown to one target inside a copying WP fault, where fault_cost timed the copy with a
     sibling spinning: (copy with sibling - copy alone) - sibling cost, through the model's
     expressions; None where the set lacks those operations or the sibling cost is not known."""
-    import sympy as sp
-
-    from ..model.forward import measurable
-
     if not (_has(df, "fault_cost", "copy_child_alive_spinning") and known and "sibling_fault_ns" in known):
         return None
     stat = RECIPE_STATISTIC["shootdown"][0]
     spin = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive_spinning", measure="ns")
     plain = _obs(df, "fault_cost", "shootdown_base_ns", stat, op="copy_child_alive", measure="ns")
-    from ..model.forward import TARGETS
-
     # in the model, (copy fault with one other CPU) - (copy fault alone) = shootdown(1) + the rest;
     # the rest (the sibling cost) is evaluated at what the sibling recipe measured
     extra = measurable("copy_fault_sibling_ns") - measurable("copy_fault_ns")
@@ -323,8 +326,6 @@ def shootdown_from_will_it_scale(path: str | Path, *, rng: np.random.Generator, 
     fit is an upper bound of the shootdown cost (said in the file). Gives as many target counts
     as the run had task counts, so the shape can be chosen.
     """
-    from ..bench.willitscale import read_tlb_flush2
-
     df = read_tlb_flush2(path)
     threads = df[(df["mode"] == "threads") & (df["ops_per_s"] > 0)].sort_values("tasks")
     if (threads["tasks"] == 1).sum() != 1 or len(threads) < 2:
@@ -522,11 +523,6 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such measurement directory")
-    try:
-        from ..bench import read_measurements as bench_reader  # the bench owns its format
-    except ImportError:  # pragma: no cover - only while costmodel.bench is being written
-        raise UserError("this costmodel has no measurement reader (costmodel.bench.read_measurements)") from None
-
     return bench_reader(directory)
 
 
@@ -583,11 +579,6 @@ def round_calibrations(directory: Path, provenance: Mapping, *, allow_defaults: 
     """Each round of a ``--repeat`` recording summarised and calibrated on its own: the machine
     parameters of every round and their standard deviation between rounds, as a fit record
     (None for a recording of one round)."""
-    from ..bench.catalog import probe_spec
-    from ..bench.parse import read_probe_file
-    from ..bench.runner import RAW_DIR, raw_files
-    from ..bench.summary import summarize, tidy_frame
-
     files = raw_files(directory / RAW_DIR)
     n = max((len(v) for v in files.values()), default=0)
     if n < 2:
@@ -644,8 +635,6 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
     """The model's own error on whole WP faults that no fit used (:data:`MODEL_CHECKS`): each
     measured mean against the model at the set, and their root-mean-square relative error, the
     model's error on configurations like a workload's (``predict`` widens by it)."""
-    from ..model.forward import measurable
-
     values = registry.resolve(base=ps.values())
     rows = []
     for op, quantity in MODEL_CHECKS.items():
@@ -670,109 +659,7 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
 def calibrate_to_file(directory: str | Path, out: str | Path, *, force: bool = False,
                       allow_defaults: bool = False, will_it_scale: str | Path | None = None) -> ParamSet:
     """``costmodel calibrate``: refuse an existing output before any work, fit, write atomically."""
-    from ..atomic import refuse_overwrite
-
     refuse_overwrite(Path(out), force)
     ps = calibrate(directory, allow_defaults=allow_defaults, will_it_scale=will_it_scale)
     save(ps, out, force=force)
     return ps
-
-
-# ---- posterior-predictive check ------------------------------------------------------------
-
-#: a calibrated set passes when every measured figure lies within this many standard errors of
-#: the model's prediction at the set (99.9 %), its errors widened by the fit's robust scatter
-PREDICTIVE_Z = 3.29
-#: parameter files store 5 significant digits: a prediction may differ by that rounding
-_ROUNDING = 2e-4
-
-
-#: how closely a recipe's model form is known to follow the kernel, beyond measurement error, and
-#: why: a figure within this share of the prediction passes too. Exactly determined recipes have
-#: none, so any bias in them (a formula restated by hand) shows.
-MODEL_FORM_TOLERANCE = {
-    "drain": (0.07, "the local drain is a straight line in the folios it moves; on Zen 5 the first folio costs"
-                    " 36 ns (3.4 %) less than the line through 2..30, on Zen 4 72 ns (6.5 %) less than the means'"
-                    " line through 1..30"),
-}
-
-
-def _robust_scale(r: np.ndarray) -> float:
-    """Robust spread of weighted residuals around their median (1.4826 MAD), at least 1: points
-    that scatter more than their errors widen the band, a common offset does not."""
-    r = r[np.isfinite(r)]
-    if r.size < 3:
-        return 1.0
-    return max(1.0, 1.4826 * float(np.median(np.abs(r - np.median(r)))))
-
-
-def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFrame:
-    """Every figure the set's fits were made from, read afresh from the measurement directory,
-    beside the model's prediction at the set's values (through the forward expressions of
-    :mod:`costmodel.model.forward`). One row per figure: fit, measurement, observed, predicted,
-    tolerance, inside. Fits the set did not make (assumed parameters) contribute nothing."""
-    from ..model.forward import measurable
-
-    df, provenance = read_measurements(directory)
-    values = registry.resolve(base=paramset.values())
-    fitted = {f["name"] for f in paramset.fit if f.get("n_points", 0) > 0}
-    rng = np.random.default_rng(0)
-    rows: list[dict] = []
-
-    def add(fit, label, observed, predicted, tol):
-        rows.append({"fit": fit, "measurement": label, "observed": float(observed), "predicted": float(predicted),
-                     "tolerance": float(tol), "inside": bool(abs(observed - predicted) <= tol)})
-
-    def tol_of(obs_value, se, scale=1.0):
-        return PREDICTIVE_Z * se * scale + _ROUNDING * abs(obs_value) + 1e-9
-
-    for group, _params, func in FIT_GROUPS:
-        if group not in fitted:
-            continue
-        outcome = func(df, provenance, rng, 2, known=values)
-        res = outcome.record["residuals"]
-        if res and all("forward" in row for row in res):
-            # each figure names the measured quantities it is: the first, less the second if any
-            for row in res:
-                names = row["forward"]
-                expr = measurable(names[0]) - (measurable(names[1]) if len(names) > 1 else 0)
-                add(group, row["measurement"], row["observed_ns"], evaluate_measurable(expr, values),
-                    tol_of(row["observed_ns"], row["se_ns"]))
-        elif group == "fault_and_copy":
-            for row, name in zip(res, outcome.record["forward"]):
-                pred = evaluate_measurable(measurable(name), values)
-                add(group, row["measurement"], row["observed_ns"], pred, tol_of(row["observed_ns"], row["se_ns"]))
-        elif group == "remote_drain":
-            exprs = [measurable("drain_all_base_ns")] + [measurable("drain_all_base_ns") + measurable(n)
-                                                         for n in outcome.record["forward"][1:]]
-            for row, expr in zip(res, exprs):
-                add(group, row["measurement"], row["observed_ns"], evaluate_measurable(expr, values),
-                    tol_of(row["observed_ns"], row["se_ns"]))
-        elif group in ("shootdown", "drain"):
-            xname, mname = ("target_cpus", "shootdown_ns") if group == "shootdown" else ("folios", "local_drain_ns")
-            expr = measurable(mname, values["shootdown_model"])
-            x = np.array([r[xname] for r in res], float)
-            y = np.array([r["observed_ns"] for r in res], float)
-            se = np.array([r.get("se_ns", max(abs(r["observed_ns"]) * 0.01, 1.0)) for r in res], float)
-            pred = np.broadcast_to(np.asarray(evaluate_measurable(expr, values, **{
-                "targets" if group == "shootdown" else "folios": x}), float), x.shape)
-            scale = _robust_scale((y - pred) / se)
-            form = MODEL_FORM_TOLERANCE.get(group, (0.0, ""))[0]
-            for xi, yi, si, pi in zip(x, y, se, pred):
-                add(group, f"{group} at {xname}={xi:g}", yi, pi, max(tol_of(yi, si, scale), form * abs(yi)))
-        elif group == "batch_size":
-            k = np.array([r["adds_between"] for r in res], float)
-            d = np.array([r["drained_first"] for r in res], bool)
-            n = np.array([r["n"] for r in res], float)
-            frac = np.array([r["observed_fraction"] for r in res], float)
-            pred = copy_fraction(int(values["batch_size"]), k, d)
-            z = stats.z_value(0.999)
-            for ki, di, ni, fi, pi in zip(k, d, n, frac, pred):
-                lo, hi = stats.wilson_interval(round(fi * ni), int(ni), z)
-                # the fit allows a 1 % flip rate (stray drains): a prediction within it of the interval passes
-                rows.append({"fit": group, "measurement": f"copy fraction k={ki:g} drained_first={int(di)}",
-                             "observed": float(fi), "predicted": float(pi), "tolerance": float(max(hi - lo, 0) / 2),
-                             "inside": bool(lo - FLIP_RATE <= pi <= hi + FLIP_RATE)})
-        else:   # a new fit group: give its residual rows their "forward" names, or a check here
-            raise RuntimeError(f"posterior_predictive: no check for the fit group {group!r}")
-    return pd.DataFrame(rows, columns=["fit", "measurement", "observed", "predicted", "tolerance", "inside"])

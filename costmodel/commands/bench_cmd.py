@@ -6,6 +6,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..bench import run_suite
+from ..bench.catalog import PROBES
+from ..bench.runner import default_out_dir, resummarise
+from ..errors import UserError
+
 EPILOG = """\
 examples:
   costmodel bench --quick --out /tmp/m                   # every probe, fewer repetitions
@@ -20,8 +25,6 @@ A directory that already holds results needs --resume (keep the finished probes)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..bench.catalog import PROBES
-
     names = ", ".join(p.name for p in PROBES)
     parser.add_argument("--quick", action="store_true",
                         help="fewer repetitions, same configurations (under a minute)")
@@ -50,8 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-
     if args.resummarise is not None:
         given = [flag for flag, on in (("--quick", args.quick), ("--probe", args.probe),
                                        ("--out", args.out is not None), ("--resume", args.resume),
@@ -61,8 +62,6 @@ def run(args: argparse.Namespace) -> int:
                             f"drop {given[0]}")
         return _resummarise(args.resummarise, args.force)
 
-    from ..bench import run_suite
-    from ..bench.runner import default_out_dir
 
     out = args.out if args.out is not None else default_out_dir(args.quick)
     result = run_suite(out, quick=args.quick, probes=args.probe, force=args.force, resume=args.resume,
@@ -77,8 +76,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _resummarise(directory: Path, force: bool) -> int:
-    from ..bench.runner import resummarise
-
     result = resummarise(directory, force=force)
     for change in result.changes:
         print(f"  {change}")

@@ -8,6 +8,7 @@ import math
 
 from ..breakeven import REL_TOL, breakeven
 from ..errors import UserError
+from ..model import POLICIES
 from .common import add_param_options, params_label, resolve_params
 
 EPILOG = f"""\
@@ -24,8 +25,6 @@ limits the range (remote_cpus <= cpus - 1), the answer says so and what to --set
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..model import POLICIES
-
     names = ", ".join(POLICIES)
     add_param_options(parser)
     parser.add_argument("--policy", required=True, metavar="A", help=f"the policy to price; one of {names}")

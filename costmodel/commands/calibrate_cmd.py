@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..atomic import is_stdout, write_output
+from ..bench.willitscale import read_tlb_flush2
+from ..calibrate import calibrate, calibrate_to_file
+from ..paramfile import loads
 from .common import add_output_options, check_measurement_dir, check_out
 
 EPILOG = """\
@@ -31,26 +35,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..atomic import is_stdout, write_output
-
     check_measurement_dir(args.directory, "calibrate")
     check_out(args)
     if args.will_it_scale is not None:
-        from ..bench.willitscale import read_tlb_flush2
-
         read_tlb_flush2(args.will_it_scale)  # refuse another test or a log before the fits
     if is_stdout(args.out):
-        from ..calibrate import calibrate
-        from ..paramfile import loads
-
         ps = calibrate(args.directory, allow_defaults=args.allow_defaults, will_it_scale=args.will_it_scale)
         text = ps.to_json()
         loads(text, "calibrated parameter set (about to be written)")
         write_output(args.out, text)
         where, stream = "standard output", sys.stderr
     else:
-        from ..calibrate import calibrate_to_file
-
         ps = calibrate_to_file(args.directory, args.out, force=args.force, allow_defaults=args.allow_defaults,
                                will_it_scale=args.will_it_scale)
         where, stream = args.out, sys.stdout

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
-from .. import presets, registry
+from .. import paramfile, presets, registry
+from ..atomic import check_output
+from ..bench import provenance
+from ..bench.runner import PROVENANCE_NAME
+from ..errors import UserError
+from ..model import model_hash
+from ..paramfile import DEFAULT_SET, default_params_path, load, sets_for_cpu
+from ..prediction import no_set_message
 
 
 #: ``--params none``: start from the registry defaults alone, not from the default set
@@ -13,8 +21,6 @@ NO_PARAMS = "none"
 
 
 def add_param_options(parser: argparse.ArgumentParser) -> None:
-    from ..paramfile import DEFAULT_SET
-
     parser.add_argument("--params", metavar="FILE",
                         help=f"parameter file (JSON) to start from; default: the shipped default set {DEFAULT_SET}"
                              f" (the one `make demo` uses); `{NO_PARAMS}`: the registry defaults alone")
@@ -34,11 +40,6 @@ def load_paramset(args: argparse.Namespace):
     ``--params`` file, by default the shipped default set, or None with ``--params none``. Its
     description for the output is left in ``args.params_label``; a stale formula hash is warned
     about on standard error."""
-    import sys
-
-    from ..model import model_hash
-    from ..paramfile import default_params_path, load
-
     if getattr(args, "_paramset_loaded", False):
         return args._paramset
     raw = getattr(args, "params", None)
@@ -62,17 +63,12 @@ def _machine_hint(default_path) -> str:
     committed set comes from this CPU, says so on standard error in one line with the two commands
     that make one."""
     try:
-        from ..bench.provenance import machine_facts
-        from ..paramfile import sets_for_cpu
-
-        facts = machine_facts()
+        facts = provenance.machine_facts()
         ours = sets_for_cpu(facts)
         mine = [p for p in ours if p.resolve() != default_path.resolve()]
     except Exception:  # facts of an unusual machine: no hint rather than an error
         return ""
     if not ours and facts.get("cpu_family") is not None:
-        from ..prediction import no_set_message
-
         print(f"note: {no_set_message(facts)}", file=sys.stderr)
     return f"; measured on this machine's CPU: --params {mine[0]}" if mine else ""
 
@@ -84,13 +80,9 @@ def params_label(args: argparse.Namespace) -> str:
 
 def _set_path(raw: str):
     """``--params``: a file, or the name of a committed set (the name every command prints)."""
-    from pathlib import Path
-
-    from ..paramfile import committed_sets
-
     if Path(raw).exists():
         return raw
-    sets = committed_sets()
+    sets = paramfile.committed_sets()
     for name, path in sets.items():
         if raw in (name, Path(path).stem, Path(path).name):
             return path
@@ -122,8 +114,6 @@ def add_output_options(parser: argparse.ArgumentParser, metavar: str = "FILE", w
 def check_out(args: argparse.Namespace) -> None:
     """The ``-o`` of :func:`add_output_options`, checked before any work (see
     :func:`costmodel.atomic.check_output`)."""
-    from ..atomic import check_output
-
     check_output(args.out, force=args.force, parents=args.parents)
 
 
@@ -131,11 +121,6 @@ def check_out(args: argparse.Namespace) -> None:
 def check_measurement_dir(raw: str, command: str = "") -> None:
     """A measurement directory argument, checked before any work so the message says what is
     wrong with the path itself: missing, a file, or a directory that `costmodel bench` did not write."""
-    from pathlib import Path
-
-    from ..bench.runner import PROVENANCE_NAME
-    from ..errors import UserError
-
     path = Path(raw)
     hint = "give the directory `costmodel bench` wrote (data/measurements/<machine>)"
     if not path.exists():

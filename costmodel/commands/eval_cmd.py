@@ -7,9 +7,11 @@ import argparse
 import json
 import sys
 
-from .. import uncertainty
+from .. import proposals, uncertainty
 from ..evaluate import cheapest_candidate, cpu_overload, evaluate_point, policy_or_error
 from ..model import OUTPUT_DECLARATIONS, POLICIES
+from ..presets import workload_intervals
+from ..textfmt import format_value
 from .common import add_param_options, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
@@ -54,8 +56,6 @@ def run(args) -> int:
         print()
         print(format_uncertainty(prop))
     else:
-        from ..presets import workload_intervals
-
         params = uncertainty.uncertain_parameters(values, paramset, workload_intervals(args.workload))
         # counted as `costmodel calibrate` and `params show` count: the set's entries marked assumed
         assumed = ([n for n, e in paramset.parameters.items() if e.source == "assumed"] if paramset is not None
@@ -69,8 +69,6 @@ def run(args) -> int:
 
 
 def _proposals(args, values, paramset) -> int:
-    from .. import proposals
-
     draws, seed, _ = uncertainty_settings(args, proposals.DRAWS)
     c = proposals.compare(values, paramset, draws=draws, seed=seed)
     same_other, holders = proposals.decision_map(values), proposals.holder_map(values)
@@ -94,8 +92,6 @@ def _proposals(args, values, paramset) -> int:
 
 def format_table(values: dict, result: dict, highlight: str | None = None) -> str:
     """Every policy's outputs under the names the sweep's CSV uses, then what each column means."""
-    from ..textfmt import format_value
-
     cols = [o for o in OUTPUT_DECLARATIONS if o.kind != "count"]
     name_w = max(len(p) for p in result) + 2
     width = {o.name: max(12, len(o.name)) + 2 for o in cols}

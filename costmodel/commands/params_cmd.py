@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from .. import registry
+from .. import paramfile, presets, registry
+from ..atomic import check_output, write_atomic
 from ..errors import UserError
+from ..paramfile import default_params_path, load
+from ..textfmt import format_value
 
 EPILOG = """\
 examples:
@@ -52,8 +55,6 @@ def run(args) -> int:
         return _list(args)
     if args.action == "workload":
         return _workload(args)
-    from .. import paramfile
-
     if args.action == "show":
         print(paramfile.show(args.files[0], as_json=args.json))
     elif len(args.files) == 2:
@@ -74,16 +75,12 @@ def _number(entry: registry.Numeric, x):
 def number_text(entry: registry.Numeric, x) -> str:
     """A bound or value as the table prints it: integers in full, others to four significant
     digits, never an exponent (the project's number style)."""
-    from ..textfmt import format_value
-
     return format_value(int(x) if entry.integer else float(x))
 
 
 def in_force() -> tuple[dict, str, object]:
     """The values a command uses when given no --params, --workload, --preset or --set (the
     shipped default set over the registry's defaults), its label, and the set (None if absent)."""
-    from ..paramfile import default_params_path, load
-
     try:
         path = default_params_path()
         ps = load(path)
@@ -136,9 +133,6 @@ def text_rows() -> list[dict[str, str]]:
 
 def _workload(args) -> int:
     """The workload parameters in force (the default set's, or a workload's) as a workload file."""
-    from .. import presets
-    from ..atomic import check_output, write_atomic
-
     if args.out:
         check_output(args.out, force=args.force)
     values, _, _ = in_force()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from ..model import CANDIDATES, POLICIES
+
 EPILOG = """\
 examples:
   costmodel policies
@@ -18,8 +20,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def rows() -> list[dict]:
     """One dict per policy of :data:`costmodel.model.POLICIES`, in declaration order."""
-    from ..model import CANDIDATES, POLICIES
-
     return [{"name": p.name, "summary": p.summary, "kernels": p.kernels, "refcount_test": p.refcount_test,
              "local_drain": p.local_drain, "still_held": p.still_held, "only_if_sole_ref": p.only_if_sole_ref,
              "early_copy": p.early_copy, "swapcache": p.swapcache, "source": p.source,

@@ -7,7 +7,11 @@ import json
 import math
 import sys
 
+import pandas as pd
+
+from .. import prediction
 from ..errors import UserError
+from .common import check_measurement_dir
 
 EPILOG = """\
 examples:
@@ -51,8 +55,6 @@ def _number(raw, option: str, low: float, high: float, example: str) -> float | 
 def _plain(x):
     """A JSON value for what pandas and numpy hand over: NaN and NA as null, numpy scalars as
     Python numbers."""
-    import pandas as pd
-
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return None
     if not isinstance(x, (list, dict, str)) and pd.isna(x):
@@ -65,9 +67,6 @@ def _plain(x):
 
 
 def run(args) -> int:
-    from .. import prediction
-    from .common import check_measurement_dir
-
     max_error = _number(args.max_error, "--max-error", 0.0, 10.0, "0.15")
     min_share = _number(args.min_share, "--min-share", 0.0, 1.0, "0.8")
     if min_share is not None and max_error is None:

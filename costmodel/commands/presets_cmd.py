@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from .. import presets, registry
+
 EPILOG = """\
 examples:
   costmodel presets
@@ -23,8 +25,6 @@ def _plain(values) -> dict:
 
 
 def rows() -> dict[str, list[dict]]:
-    from .. import presets, registry
-
     kernel = [{"name": p.name, "policy": p.policy, "since": ".".join(map(str, p.since)) if any(p.since) else None,
                "sets": _plain(p.values), "note": p.note} for p in registry.KERNEL_PRESETS.values()]
     workload = [{"name": p.name, "title": p.title, "sets": _plain(p.values), "source": p.source}

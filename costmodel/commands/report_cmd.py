@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import errno
+import os
 import sys
+import tempfile
+import time
 from pathlib import Path
 
+from ..atomic import ensure_directory, is_stdout, refuse_overwrite, write_output
+from ..errors import UserError
+from ..presets import workload_intervals
+from ..trace import dataset as _traces
 from .common import add_output_options, add_param_options, check_out, load_paramset, resolve_params
 
 EPILOG = """\
@@ -33,8 +42,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..atomic import ensure_directory, is_stdout, refuse_overwrite, write_output
-    from ..presets import workload_intervals
+    missing = [m for m in ("altair", "vl_convert") if importlib.util.find_spec(m) is None]
+    if missing:  # before the report module, which draws with altair, is imported
+        raise UserError(f"the report needs altair and vl-convert-python ({missing[0]} is missing): "
+                        "pip install 'costmodel[notebooks]'")
+    # altair (the notebooks extra): imported once checked; and not for every command's parser
     from ..report import build_report, write_images, write_report
 
     check_out(args)
@@ -44,8 +56,6 @@ def run(args) -> int:
         png = Path(args.png)
         ensure_directory(png.parent, args.parents, what=f"charts directory {png.name}")
         ensure_directory(png, True, what="charts (--png)")
-    from ..trace import dataset as _traces
-
     for d in args.trace:   # a bad directory is one line before the long build
         _traces.load(d)
     paramset = load_paramset(args)  # once: the report shows its provenance and fits too
@@ -77,12 +87,6 @@ def run(args) -> int:
 def writable(directory: Path, option: str) -> None:
     """Before the tens of seconds of work: a file can be made in ``directory`` (a read-only
     place was reported only once the report was built)."""
-    import errno
-    import os
-    import tempfile
-
-    from ..errors import UserError
-
     if not directory.is_dir():
         return  # check_out has said what to do about a missing directory
     try:
@@ -97,8 +101,6 @@ def writable(directory: Path, option: str) -> None:
 def _progress():
     """A progress callback: one line per step on standard error, with the seconds since the start
     (the report takes tens of seconds; `make demo` would otherwise show nothing meanwhile)."""
-    import time
-
     start = time.monotonic()
 
     def say(step: str) -> None:

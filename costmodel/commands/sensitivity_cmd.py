@@ -11,7 +11,9 @@ import json
 import math
 
 from .. import uncertainty
+from ..atomic import check_output, write_atomic
 from ..errors import UserError
+from ..presets import workload_intervals
 from ..textfmt import format_value
 from .common import add_param_options, load_paramset, params_label, resolve_params
 
@@ -67,8 +69,6 @@ def wants_uncertainty(args) -> bool:
 
 def uncertainty_settings(args, draws: int) -> tuple[int, int, dict]:
     """(draws, seed, vary ranges) from the options, checked."""
-    from ..presets import workload_intervals
-
     n = draws if args.draws is None else _whole("--draws", args.draws, 1, 10**7)
     seed = 0 if args.seed is None else _whole("--seed", args.seed, 0, 2**63 - 1)
     # a workload file's ranges, then --vary-range (which wins for a parameter given in both)
@@ -99,8 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args) -> int:
-    from ..atomic import check_output
-
     values, _, paramset = params_and_point(args)
     draws, seed, vary = uncertainty_settings(args, uncertainty.DRAWS)
     if args.chart:
@@ -243,10 +241,9 @@ def _chart_format(path: str) -> str:
 
 
 def _write_chart(path: str, sens, force: bool, parents: bool = False) -> None:
-    from .. import charts
-    from ..atomic import write_atomic
-
-    chart = charts.tornado_chart(charts.tornado_data(sens))
+    # the charts draw with altair (the notebooks extra, optional); only --chart needs them
+    from .. import chartdata, charts
+    chart = charts.tornado_chart(chartdata.tornado_data(sens))
     ext = _chart_format(path)
     if ext == ".html":
         write_atomic(path, chart.to_html(inline=True), force=force, parents=parents)
@@ -255,7 +252,7 @@ def _write_chart(path: str, sens, force: bool, parents: bool = False) -> None:
     if ext == ".json":
         write_atomic(path, json.dumps(spec, indent=2) + "\n", force=force, parents=parents)
         return
-    import vl_convert as vlc
+    import vl_convert as vlc  # the notebooks extra, as the charts above
 
     data = vlc.vegalite_to_svg(spec, vl_version=charts.VL_VERSION) if ext == ".svg" else \
         vlc.vegalite_to_png(spec, vl_version=charts.VL_VERSION, scale=2)

@@ -12,6 +12,7 @@ from ..model import POLICIES
 from ..simulate import (MAX_FAULTS, ARRIVALS, CHUNK_FAULTS, arrival_process, parse_arrival_params,
                         simulate)
 from ..model import OUTPUT_DECLARATIONS
+from ..validate import compare
 from .common import add_param_options, params_label, resolve_params
 
 EPILOG = """\
@@ -72,8 +73,6 @@ def run(args) -> int:
     result = simulate(values, policies, faults=faults, seed=seed, arrivals=proc,
                       gap_histogram=args.gap_histogram, scheduler=args.scheduler, workers=workers,
                       progress=False if args.no_progress else None)
-    from ..validate import compare
-
     cmp = compare(result)
     if args.json:
         out = {"parameter_set": getattr(args, "params_label", None), "params": values, **result.to_dict(),

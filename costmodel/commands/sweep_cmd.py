@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 
 import numpy as np
+import pandas as pd
 
 from .. import registry, uncertainty
 from ..atomic import describe_output, is_stdout, write_output
 from ..errors import UserError
-from ..evaluate import policy_or_error, sweep
+from ..evaluate import csv_column, policy_or_error, sweep
+from ..model import output_names
+from ..textfmt import format_value
 from .common import add_output_options, add_param_options, check_out, params_label
 from .sensitivity_cmd import add_uncertainty_options, params_and_point, uncertainty_settings, wants_uncertainty
 
@@ -92,8 +96,6 @@ def run(args) -> int:
 
 def _warn_overload(df, values: dict) -> None:
     """On standard error: the rows whose CPU time per second is more than their CPUs have."""
-    from ..textfmt import format_value
-
     cpus = df["cpus"].to_numpy(dtype=float) if "cpus" in df else np.full(len(df), float(values["cpus"]))
     over = df["cpu_us_per_s"].to_numpy(dtype=float) > cpus * 1e6
     if not over.any():
@@ -109,13 +111,6 @@ def _warn_overload(df, values: dict) -> None:
 def add_intervals(df, grid: dict, values: dict, params, *, draws: int, seed: int):
     """The sweep's frame with, per row, each output's interval and the policy's P(cheapest): the
     points are the sweep's own (its numeric axes, for each combination of categorical ones)."""
-    import itertools
-
-    import pandas as pd
-
-    from ..evaluate import csv_column
-    from ..model import output_names
-
     pols = list(dict.fromkeys(df["policy"]))
     numeric = [n for n in grid if n in registry.NUMERIC]
     cats = [n for n in grid if n in registry.CATEGORICAL]

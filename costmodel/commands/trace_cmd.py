@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -57,6 +58,8 @@ def _positive(raw, option: str, example: str) -> float | None:
 
 
 def run(args) -> int:
+    # the trace machinery (scipy.stats among it, about 0.4 s): loaded when the command runs, not for
+    # every command's parser
     from ..trace import dataset, describe, predict, record
 
     command = list(args.program or [])
@@ -83,8 +86,6 @@ def run(args) -> int:
     else:
         if not args.out:
             raise UserError("-o DIR is needed: where to write the trace dataset")
-        import os
-
         if os.geteuid() != 0:
             raise UserError("tracing needs root (tracefs and the page frame numbers); run it as root")
         out = Path(args.out)
@@ -100,7 +101,7 @@ def run(args) -> int:
             shutil.rmtree(work, ignore_errors=True)
     derived = None
     pred = None
-    from ..trace.derive import derive
+    from ..trace.derive import derive  # the trace machinery, as above
 
     derived = derive(trace)
     if args.predict:

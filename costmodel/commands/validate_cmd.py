@@ -7,7 +7,9 @@ import json
 import math
 import sys
 
+from .. import validate
 from ..errors import UserError
+from .common import check_measurement_dir
 
 EPILOG = """\
 examples:
@@ -41,20 +43,16 @@ def min_inside(raw) -> float | None:
 
 
 def run(args) -> int:
-    from ..validate import describe, model_vs_kernel
-
-    from .common import check_measurement_dir
-
     threshold = min_inside(args.min_inside)  # checked before the work
     check_measurement_dir(args.directory, "validate")
-    rows, summary = model_vs_kernel(args.directory)
+    rows, summary = validate.model_vs_kernel(args.directory)
     share = summary["inside_ci"] / summary["rows"] if summary["rows"] else 0.0
     passed = threshold is None or share >= threshold
     if args.json:
         check = {"share_inside": share, "min_inside": threshold, "passed": passed}
         print(json.dumps({"summary": summary, "check": check, "rows": rows.to_dict(orient="records")}, indent=2))
     else:
-        print(describe(summary))
+        print(validate.describe(summary))
         shown = rows if args.all else rows[~rows["inside_ci"]]
         if len(shown):
             print()

@@ -22,7 +22,7 @@ from typing import Callable
 
 import sympy as sp
 
-from ..registry import S
+from ..registry import CATEGORICAL, S
 from . import costs
 from .residency import residency
 
@@ -181,8 +181,6 @@ def linear_terms(expr: sp.Expr, unknowns) -> tuple[dict, sp.Expr] | None:
 def forward_hash() -> str:
     """A short hash of every measurable's expression under every shootdown shape: the formulas a
     calibrated parameter set rests on."""
-    from ..registry import CATEGORICAL
-
     h = hashlib.sha256()
     for sd in CATEGORICAL["shootdown_model"].choices:
         for name, m in MEASURABLES.items():

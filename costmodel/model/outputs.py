@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import product
 
 import sympy as sp
 
-from ..registry import S
+from ..registry import CATEGORICAL, S
 from . import costs
+from .forward import forward_hash
 from .policies import (ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, DRAIN_REMOTE_LOCK, IF_IN_LOCAL_BATCH, IF_NOT_ON_LRU,
                        NEVER, POLICIES, REMOVE_FOLIO, SWAPCACHE_COPIES, Policy)
 from .residency import expected_occupancy, fill_after_flush, held_batch_fill, residency
@@ -219,11 +221,6 @@ def policy_parameters() -> frozenset[str]:
     """Every registry parameter some policy output depends on, under any choice of the categorical
     models, and the categorical models themselves: what a panel of a policy's outputs offers.
     (Parameters of other model quantities, such as the swap loop's, are left out.)"""
-    from itertools import product
-
-    from ..registry import CATEGORICAL
-    from .policies import POLICIES
-
     names: set[str] = set(CATEGORICAL)
     gap, pos, sd = (CATEGORICAL[n].choices for n in ("gap_model", "position_model", "shootdown_model"))
     for policy, g, p, d in product(POLICIES, gap, pos, sd):
@@ -240,6 +237,4 @@ def model_hash() -> str:
     """The hash a parameter set carries: of the formulas calibration rests on (the measured
     quantities in :mod:`costmodel.model.forward`), so a set stays valid while the policies'
     logic changes and is flagged when what a measured cost means changes."""
-    from .forward import forward_hash
-
     return forward_hash()

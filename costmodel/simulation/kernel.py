@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm import tqdm
 
 from ..errors import UserError
 from .arrivals import VANISHING_RATE, GapHistogram, Poisson, make_sampler
@@ -210,8 +212,6 @@ def make_setup(values, proc, histogram) -> _Setup:
 
 
 def _bar(total: int, show: bool):
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="fault", unit_scale=True, disable=not show, leave=False, desc="simulate")
 
 
@@ -224,8 +224,6 @@ def run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
                 total += simulate_chunk(setup, seed, i, n)
                 bar.update(n)
             return total
-        from concurrent.futures import ThreadPoolExecutor
-
         # numpy's generators and ufuncs release the GIL, so threads share the cores; a bounded
         # window of chunks in flight keeps memory flat however long the run
         with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -243,7 +241,7 @@ def run_local(setup, seed, faults, chunk_faults, workers, show) -> np.ndarray:
 
 
 def run_dask(address: str, setup, seed, faults, chunk_faults, show) -> np.ndarray:
-    try:
+    try:  # dask: optional (costmodel[dask]), needed only with --scheduler
         from distributed import Client, as_completed
     except ImportError:
         raise UserError("--scheduler needs dask.distributed; install costmodel[dask]") from None

@@ -9,12 +9,14 @@ from functools import lru_cache
 from typing import Mapping
 
 import numpy as np
+import sympy as sp
 
 from .. import registry
-from ..model import BREAKDOWN, Policy
+from ..model import BREAKDOWN, Policy, costs, expected_occupancy
 from ..model.numeric import lambdify
 from ..model.policies import (ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, DRAIN_REMOTE_LOCK, IF_IN_LOCAL_BATCH, IF_NOT_ON_LRU,
                               NEVER, REMOVE_FOLIO, SWAPCACHE_COPIES)
+from ..model.residency import held_batch_fill, residency
 from ..stats import Estimate, mean_estimate as _mean_estimate, scaled as _scaled, wilson_estimate as wilson
 from .kernel import CODE_BASE, FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SHARED, FLAG_SWAP
 
@@ -51,11 +53,6 @@ def cost_table(values: Mapping[str, object]) -> _Costs:
 @lru_cache(maxsize=64)
 def _costs_at(point: tuple, shootdown_model: str, gap_model: str = "exponential_time",
               position_model: str = "stationary") -> _Costs:
-    import sympy as sp
-
-    from ..model import costs, expected_occupancy
-    from ..model.residency import held_batch_fill, residency
-
     S = registry.S
     args = [S[n] for n in registry.NUMERIC]
     values = dict(zip(registry.NUMERIC, point))

@@ -18,6 +18,7 @@ import math
 import os
 import shutil
 import tempfile
+import tempfile as _tf
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,9 +26,11 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
+from ..bench import provenance as bench_provenance
 from ..errors import UserError
 from . import count as _count
 from . import ingest
+from .record import Recording
 from .tracefs import EventFormat
 
 KIND = "costmodel-trace"
@@ -65,9 +68,7 @@ class Trace:
 
 
 def provenance() -> dict:
-    from ..bench.provenance import machine_facts
-
-    facts = machine_facts()
+    facts = bench_provenance.machine_facts()
     return {k: facts.get(k) for k in PROVENANCE_KEYS}
 
 
@@ -194,15 +195,11 @@ def build(rec, out_dir: Path, force: bool = False, keep_raw: bool = True, proven
 
 def recount(directory, force: bool = True) -> Trace:
     """Count a recorded trace again from its raw pages (``DIR/raw``) with this version's rules."""
-    from .record import Recording
-
     d = Path(directory)
     tr = load(d)
     r = tr.meta["recording"]
     if not (d / "raw").is_dir():
         raise UserError(f"{d}: no raw/ pages kept (recorded with --no-raw); record it again to recount")
-    import tempfile as _tf
-
     work = Path(_tf.mkdtemp(prefix=f".{d.name}.recount.", dir=d.parent))
     try:
         shutil.copytree(d / "raw", work / "raw")

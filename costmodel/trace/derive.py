@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _sps
 
-from .. import stats
+from .. import registry, stats
+from ..evaluate import residency_fn
 from .count import KIND_ANON
 from .dataset import Trace
 
@@ -302,9 +303,6 @@ def drains_in_gap(trace: Trace) -> dict:
     as a count of adds, a page whose batch took no add in its gap cannot be drained in the model;
     the share of such faults, and how many of them were moved, are reported. A large gap between the two is a concept the model lacks:
     drains that come with the faults rather than at random."""
-    from .. import registry
-    from ..evaluate import residency_fn
-
     pop = model_faults(trace)
     if "batch_position" not in pop or not len(pop):
         return {}

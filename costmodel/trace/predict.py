@@ -30,7 +30,7 @@ from ..errors import UserError
 from ..evaluate import evaluate_arrays
 from ..model import CANDIDATES, POLICIES
 from .dataset import Trace
-from .derive import derive, model_faults, per_cpu_rates, share
+from .derive import derive, drains_in_gap, model_faults, per_cpu_rates, share
 
 #: a prediction within this relative error of the counted share (or inside its interval) agrees
 TOLERANCE = 0.20
@@ -291,6 +291,4 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
 
 
 def _drains_in_gap(trace: Trace) -> dict:
-    from .derive import drains_in_gap
-
     return drains_in_gap(trace)

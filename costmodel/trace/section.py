@@ -9,9 +9,12 @@ from __future__ import annotations
 import html
 import math
 
+import altair as alt
 import pandas as pd
 
 from .. import registry
+from ..errors import UserError
+from . import dataset, predict
 from .dataset import Trace
 from .derive import derive
 from .describe import COUNT_LABELS
@@ -102,8 +105,6 @@ def comparison_data(pred: dict) -> pd.DataFrame:
 
 def comparison_chart(pred: dict):
     """Predicted beside counted, one row per quantity, each on its own axis (with intervals)."""
-    import altair as alt
-
     data = comparison_data(pred)
     base = alt.Chart(data).encode(
         y=alt.Y("source:N", title=None),
@@ -127,9 +128,6 @@ def _table(df: pd.DataFrame, caption: str) -> str:
 def report_section(directory, params=None, index: int = 0) -> tuple[list[str], dict | None]:
     """The report's 'Your workload' section for one trace dataset: HTML pieces and the chart spec
     (its div id is ``trace-<index>``)."""
-    from ..errors import UserError
-    from . import dataset, predict
-
     head = [f"<h2>Your workload: {html.escape(str(directory))}</h2>"]
     try:
         trace = dataset.load(directory)

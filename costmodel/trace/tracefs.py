@@ -11,11 +11,13 @@ Nothing global is changed: events, clock, buffer and options are the instance's 
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 import signal
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,8 +128,6 @@ def kallsyms(names=SYMBOLS) -> dict[str, list[int]]:
     except OSError:
         return {}
     starts = sorted(set(starts))
-    import bisect
-
     out = {}
     for name, addr in found.items():
         if addr == 0:
@@ -241,8 +241,6 @@ class Session:
                         self.instance.rmdir()
                         break
                     except OSError:   # busy a moment while a reader closes
-                        import time
-
                         time.sleep(0.02)
                 self.instance = None
             if self.mounted is not None:
