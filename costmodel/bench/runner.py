@@ -44,7 +44,7 @@ from ..errors import UserError
 from . import compile as _compile
 from . import provenance as _prov
 from . import catalog as _catalog
-from .catalog import PROBES, probe_spec
+from .catalog import probe_spec
 from .parse import parse_probe_output, read_probe_file
 from .summary import COUNT_COLUMNS, TEXT_COLUMNS, float_columns, infer_batch_size, probe_table, summarize, tidy_frame
 
@@ -238,7 +238,7 @@ def _hypervisor_vendor(binary: Path | None) -> str | None:
 def machine_facts() -> dict:
     """Provenance facts of this machine, with the hypervisor read by a probe binary (CPUID)."""
     try:
-        binary = _compile.compile_probe(PROBES[0].name)
+        binary = _compile.compile_probe(_catalog.PROBES[0].name)
     except UserError:
         binary = None
     return _prov.machine_facts(_hypervisor_vendor(binary))
@@ -378,7 +378,7 @@ def run_suite(out_dir: str | Path, quick: bool = False, probes: list[str] | None
 def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progress: bool,
                _after_probe, repeat: int = 1, seed: int | None = None) -> SuiteResult:
     start = time.monotonic()
-    wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in PROBES]
+    wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in _catalog.PROBES]
     previous = _prepare(out, force, resume)
 
     compiler = _compile.find_compiler()
@@ -409,14 +409,14 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
     # the probes this bench knows, so calibration can tell a probe not run (``--probe``) from one
     # that did not exist when a set was recorded (older sets have no such list)
     if previous is None or "catalog" in prov:
-        prov["catalog"] = sorted(set(prov.get("catalog") or []) | {p.name for p in PROBES})
+        prov["catalog"] = sorted(set(prov.get("catalog") or []) | {p.name for p in _catalog.PROBES})
     prov.setdefault("probes", {})
     out.mkdir(parents=True, exist_ok=True)
     (out / RAW_DIR).mkdir(exist_ok=True)
     (out / TABLES_DIR).mkdir(exist_ok=True)
 
     result = SuiteResult(out_dir=out, batch_size_found=prov.get("batch_size_found"))
-    order = [p.name for p in PROBES]
+    order = [p.name for p in _catalog.PROBES]
     todo = []
     for name in wanted:
         entry = prov["probes"].get(name)
@@ -635,7 +635,7 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
     parts = []
     tables: dict[str, str] = {}
     batch = prov.get("batch_size_found")
-    for spec in PROBES:
+    for spec in _catalog.PROBES:
         paths = by_probe.get(spec.name)
         if not paths:
             continue
@@ -651,7 +651,7 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
         result.probes.append(spec.name)
         if spec.name == "unnecessary_copy":
             batch = infer_batch_size(rows)
-    unknown = sorted(set(by_probe) - {p.name for p in PROBES})
+    unknown = sorted(set(by_probe) - {p.name for p in _catalog.PROBES})
     if unknown:
         result.changes.append(f"ignored raw files of probes this version does not know: {', '.join(unknown)}")
     merged = tidy_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) \
@@ -694,7 +694,7 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
         raise UserError(f"--resummarise {directory}: the rebuilt summary differs from the one there "
                         f"({'; '.join(changes)}); pass --force to replace it")
 
-    prov["probes"] = {n: entries[n] for n in [p.name for p in PROBES] + sorted(entries) if n in entries}
+    prov["probes"] = {n: entries[n] for n in [p.name for p in _catalog.PROBES] + sorted(entries) if n in entries}
     prov["batch_size_found"] = batch
     prov["resummarised"] = {
         "date": _prov.machine_date(),
