@@ -28,6 +28,7 @@ import pandas as pd
 
 from . import axes, paramfile, registry
 from .bench import read_measurements
+from .bench.runner import summary_path
 from .errors import UserError
 from .evaluate import evaluate_point, residency_value
 from .simulate import GapHistogram, Poisson, SimulationResult, simulate
@@ -74,7 +75,7 @@ def check_counts(rows: pd.DataFrame, directory) -> None:
     """The unnecessary_copy rows a measurement set gives, checked before they are compared: whole
     counts with 0 <= successes <= n, n > 0, and one row per configuration (a hand-edited or
     concatenated file was accepted and gave intervals of nothing)."""
-    where = f"{directory}: measurements.csv"
+    where = str(summary_path(directory, "unnecessary_copy"))
     n, k = rows["n"].to_numpy(dtype=float), rows["successes"].to_numpy(dtype=float)
     bad = ~(np.isfinite(n) & np.isfinite(k) & (n > 0) & (k >= 0) & (k <= n) & (n == np.round(n)) & (k == np.round(k)))
     if bad.any():

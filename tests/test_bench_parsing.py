@@ -17,6 +17,7 @@ import pytest
 
 from costmodel.bench import (
     PROBES,
+    RESULT_COLUMNS,
     SUMMARY_COLUMNS,
     infer_batch_size,
     parse_probe_output,
@@ -25,6 +26,7 @@ from costmodel.bench import (
     read_will_it_scale,
 )
 from costmodel.bench.catalog import PROBES_BY_NAME
+from costmodel.bench.runner import summary_path, table_files
 from costmodel.bench.summary import bootstrap_median_interval, summarize, tidy_frame, wilson_interval
 from costmodel.cli import main
 from costmodel.errors import UserError
@@ -240,14 +242,15 @@ def test_damaged_measurement_directory_is_a_clear_error(tmp_path):
     src = DATASETS[0]
     d = tmp_path / "d"
     shutil.copytree(src, d)
-    csv = d / "measurements.csv"
+    csv = summary_path(d, "fault_cost")   # its table, or the wide file of an older set
     good = csv.read_text()
 
     frame = pd.read_csv(csv)
     # A column the rows need, gone: read as empty, then refused on the first row that needs it.
     frame.drop(columns=["ci_high"]).to_csv(csv, index=False)
-    with pytest.raises(UserError, match=r"line 2: column 'ci_high' is empty or NaN"):
+    with pytest.raises(UserError, match=r"line 2: column 'ci_high' is empty or NaN") as info:
         read_measurements(d)
+    assert str(csv) in str(info.value)
     # A core column gone: this is not a summary at all.
     frame.drop(columns=["unit"]).to_csv(csv, index=False)
     with pytest.raises(UserError, match="lacks column 'unit'"):
@@ -304,8 +307,13 @@ def test_readme_describes_every_column_and_probe():
     text = (REPO / "costmodel" / "bench" / "README.md").read_text()
     for column in SUMMARY_COLUMNS:
         assert f"`{column}`" in text, column
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| `")}
     for probe in PROBES:
-        assert f"`{probe.name}`" in text, probe.name
+        assert f"`{probe.name}`" in rows, probe.name
+        for key in [k for k in probe.all_config if k != "op"]:   # its row names each key (`op` has a column)
+            assert f"`{key}`" in rows[f"`{probe.name}`"], (probe.name, key)
+    for key in SUMMARY_COLUMNS[1:]:   # and each key and result column has its row
+        assert any(f"`{key}`" in name for name in rows), key
 
 
 # ----------------------------------------------------------------------------- the runner, with fake probes
@@ -351,6 +359,11 @@ def test_runner_records_skips_and_failures_and_runs_the_rest(tmp_path, fake_prob
     frame, prov = read_measurements(out)
     assert set(frame["probe"]) == {"shootdown"}
     assert prov["probes"]["unnecessary_copy"]["status"] == "skipped"
+    # one table per finished probe, with its own keys only; none for the failed one, no wide file
+    assert sorted(table_files(out)) == ["shootdown", "unnecessary_copy"]
+    assert not (out / "measurements.csv").exists()
+    assert (out / "measurements" / "shootdown.csv").read_text().split("\n")[0].startswith(
+        "op,target_cpus,siblings,measure,")
     assert prov["batch_size_found"] is None
     for name in outputs:   # raw output kept, also for the failed one
         assert (out / "raw" / f"{name}.tsv.gz").exists()
@@ -445,25 +458,137 @@ def test_bootstrap_mean_interval_is_deterministic_and_shrinks_with_n():
 
 # ----------------------------------------------------------------------------- sets that outlive the code
 
-@needs_dataset
-def test_a_column_added_to_the_catalog_reads_as_empty_in_an_older_set(monkeypatch):
+QUICK_WIDE = Path(__file__).parent / "fixtures" / "prediction" / "quick-amd"   # a wide set, kept as written
+
+
+def _summary_bytes(directory: Path) -> dict[str, bytes]:
+    """Every summary file of a set (the wide one, the tables), by path within it."""
+    files = [directory / "measurements.csv", *table_files(directory).values()]
+    return {str(f.relative_to(directory)): f.read_bytes() for f in files if f.exists()}
+
+
+def _header(directory: Path, probe: str = "fault_cost") -> list[str]:
+    return summary_path(directory, probe).read_text().splitlines()[0].split(",")
+
+
+WIDE_SETS = [QUICK_WIDE, *[p for p in DATASETS if (p / "measurements.csv").exists()]]
+
+
+@pytest.mark.parametrize("src", WIDE_SETS, ids=lambda p: p.name)
+def test_an_old_wide_set_reads_unchanged_with_a_note(src, tmp_path, capsys):
+    d = tmp_path / src.name
+    shutil.copytree(src, d)
+    before = _summary_bytes(d)
+    frame, _ = read_measurements(d)
+    again, _ = read_measurements(d)
+    err = capsys.readouterr().err
+    assert err.count("note:") == 1 and "one wide table of an earlier version" in err   # once per set
+    assert f"costmodel bench --resummarise {d} --force" in err
+    assert _summary_bytes(d) == before == {"measurements.csv": (src / "measurements.csv").read_bytes()}
+    pd.testing.assert_frame_equal(frame, again)
+    # every cell of the file, as pandas reads it without this package
+    plain = pd.read_csv(d / "measurements.csv", keep_default_na=True)
+    assert len(frame) == len(plain)
+    for col in plain.columns:
+        for got, want in zip(frame[col], plain[col]):
+            assert (pd.isna(got) and pd.isna(want)) or got == want or str(got) == str(want), (col, got, want)
+
+
+def test_tables_written_and_read_back(tmp_path, capsys):
+    """An old wide set rebuilt from raw/ as tables: one per probe, only its own keys, the same summary."""
+    from costmodel.bench.runner import resummarise
+
+    d = tmp_path / "set"
+    shutil.copytree(QUICK_WIDE, d)
+    wide, _ = read_measurements(d)
+    capsys.readouterr()
+    result = resummarise(d, force=True)
+    assert result.written and result.changes == [
+        "the one wide measurements.csv of earlier versions becomes measurements/<probe>.csv, one table per probe"]
+    assert not (d / "measurements.csv").exists()
+    assert sorted(table_files(d)) == sorted(set(wide["probe"]))
+    for name, path in table_files(d).items():
+        header = path.read_text().splitlines()[0].split(",")
+        assert header == [*PROBES_BY_NAME[name].all_config, *RESULT_COLUMNS]   # no other probe's keys
+    tables, _ = read_measurements(d)
+    assert capsys.readouterr().err == ""   # the current layout: no note
+    pd.testing.assert_frame_equal(tables, wide)
+    assert resummarise(d).changes == []    # and it rebuilds byte for byte
+
+
+def test_a_key_added_to_one_probe_widens_no_other_table(tmp_path, fake_probes, monkeypatch):
+    from dataclasses import replace
+
+    from costmodel.bench import catalog, run_suite
+
+    outputs, _ = fake_probes
+    outputs["unnecessary_copy"] = (FIXTURES / "unnecessary_copy_good.tsv").read_text()
+    names = ["unnecessary_copy", "shootdown"]
+    old = tmp_path / "old"
+    run_suite(old, probes=names, progress=False)
+    before = {n: p.read_bytes() for n, p in table_files(old).items()}
+
+    # a later version: the shootdown probe declares one more key, in its own entry and nowhere else
+    spec = catalog.PROBES_BY_NAME["shootdown"]
+    moons = catalog.ConfigKey("moons", int, "a key from the future")
+    probes = [replace(p, optional_config=p.optional_config + (moons,)) if p is spec else p for p in catalog.PROBES]
+    monkeypatch.setattr(catalog, "PROBES", probes)
+    monkeypatch.setattr(catalog, "PROBES_BY_NAME", {p.name: p for p in probes})
+    outputs["shootdown"] = outputs["shootdown"].replace("\tns=", "\tmoons=3\tns=")
+    new = tmp_path / "new"
+    run_suite(new, probes=names, progress=False)
+    after = {n: p.read_bytes() for n, p in table_files(new).items()}
+    assert after["unnecessary_copy"] == before["unnecessary_copy"]   # the other probe's file: unchanged
+    old_header = before["shootdown"].decode().splitlines()[0].split(",")
+    new_header = after["shootdown"].decode().splitlines()[0].split(",")
+    assert new_header == old_header[:3] + ["moons"] + old_header[3:]
+    frame, _ = read_measurements(new)
+    assert "moons" in frame.columns and str(frame["moons"].dtype) == "Int64"
+    assert (frame.loc[frame.probe == "shootdown", "moons"] == 3).all()
+    assert frame.loc[frame.probe != "shootdown", "moons"].isna().all()
+    # the set written before the key existed reads with it empty, and otherwise as it did
+    monkeypatch.undo()
+    earlier, _ = read_measurements(old)
+    monkeypatch.setattr(catalog, "PROBES", probes)
+    monkeypatch.setattr(catalog, "PROBES_BY_NAME", {p.name: p for p in probes})
+    frame, _ = read_measurements(old)
+    assert frame["moons"].isna().all()
+    pd.testing.assert_frame_equal(frame[list(earlier.columns)], earlier)
+    # and an old wide set too
+    wide, _ = read_measurements(QUICK_WIDE)
+    assert wide["moons"].isna().all() and len(wide) == len(pd.read_csv(QUICK_WIDE / "measurements.csv"))
+
+
+def test_a_probe_resumed_into_a_wide_set_gets_a_table_beside_it(tmp_path, fake_probes, monkeypatch, capsys):
+    from costmodel.bench import run_suite, runner
+
+    d = tmp_path / "set"
+    shutil.copytree(QUICK_WIDE, d)
+    wide_before = (d / "measurements.csv").read_bytes()
+    prov = json.loads((d / "provenance.json").read_text())
+    monkeypatch.setattr(runner, "machine_facts", lambda: {k: prov.get(k) for k in
+                                                           ("kernel_release", "cpu_model", "online_cpus")})
+    result = run_suite(d, quick=True, resume=True, probes=["shootdown"], progress=False)
+    assert result.status == {"shootdown": "done"}
+    assert (d / "measurements.csv").read_bytes() == wide_before   # the old file is not touched
+    assert sorted(table_files(d)) == ["shootdown"]
+    frame, _ = read_measurements(d)
+    assert list(frame["probe"].unique()) == ["workload", "swap_cow", "shootdown"]
+    assert "beside the tables of shootdown" in capsys.readouterr().err
+
+
+def test_a_key_declared_twice_or_nowhere_is_refused():
     from costmodel.bench import catalog
 
-    directory = REPO / "data" / "measurements" / "kvm-intel-xeon-2cpu-linux6.18"
-    if not directory.exists():
-        directory = DATASETS[0]
-    before, _ = read_measurements(directory)
-    monkeypatch.setitem(catalog.CONFIG_COLUMNS, "colour_of_the_sky", (str, "a configuration column from the future"))
-    monkeypatch.setitem(catalog.CONFIG_COLUMNS, "moons", (int, "another one, a whole number"))
-    monkeypatch.setitem(catalog.RESULT_COLUMNS, "p999", "a result column from the future")
-    monkeypatch.setattr(catalog, "SUMMARY_COLUMNS", ["probe", *catalog.CONFIG_COLUMNS, *catalog.RESULT_COLUMNS])
-    frame, prov = read_measurements(directory)
-    assert list(frame.columns) == catalog.SUMMARY_COLUMNS
-    for col in ("colour_of_the_sky", "moons", "p999"):
-        assert frame[col].isna().all(), col
-    assert str(frame["moons"].dtype) == "Int64"
-    shared = [c for c in before.columns]
-    pd.testing.assert_frame_equal(frame[shared], before)
+    with pytest.raises(ValueError, match="'colour' is not one of SHARED_KEYS; declare it in the entry"):
+        catalog.ProbeSpec("x", "x", config=("op", "colour"), measures=("ns",))
+    with pytest.raises(ValueError, match="'n' cannot name a configuration key"):
+        catalog.ProbeSpec("x", "x", config=(catalog.ConfigKey("n", int, "clashes with a result column"),),
+                          measures=("ns",))
+    a = catalog.ProbeSpec("a", "a", config=(catalog.ConfigKey("k", int, "one thing"),), measures=("ns",))
+    b = catalog.ProbeSpec("b", "b", config=(catalog.ConfigKey("k", str, "another"),), measures=("ns",))
+    with pytest.raises(ValueError, match="'k' is declared by probes a and b with different meanings"):
+        catalog.config_columns([a, b])
 
 
 @needs_dataset
@@ -471,22 +596,24 @@ def test_cut_short_summary_is_a_one_line_error_naming_file_and_line(tmp_path):
     src = DATASETS[0]
     d = tmp_path / "d"
     shutil.copytree(src, d)
-    text = (src / "measurements.csv").read_bytes()
-    (d / "measurements.csv").write_bytes(text[:5000])
-    expected_line = text[:5000].count(b"\n") + 1   # the partial line after the last newline
+    path = summary_path(d, "unnecessary_copy")
+    text = path.read_bytes()
+    at = min(5000, len(text) // 2)
+    path.write_bytes(text[:at])
+    expected_line = text[:at].count(b"\n") + 1   # the partial line after the last newline
     with pytest.raises(UserError) as info:
         read_measurements(d)
     message = str(info.value)
     assert "\n" not in message
-    assert str(d / "measurements.csv") in message
+    assert str(path) in message
     assert f"line {expected_line}:" in message
     # cut exactly at a line end, the file lacks nothing but rows: it reads (fewer rows)
-    cut = text[: text[:5000].rindex(b"\n") + 1]
-    (d / "measurements.csv").write_bytes(cut)
+    cut = text[: text[:at].rindex(b"\n") + 1]
+    path.write_bytes(cut)
     frame, _ = read_measurements(d)
-    assert len(frame) == cut.count(b"\n") - 1
+    assert (frame["probe"] == "unnecessary_copy").sum() == cut.count(b"\n") - 1
     # a row with a field too many
-    (d / "measurements.csv").write_bytes(cut + cut.splitlines(keepends=True)[1].replace(b"\n", b",x\n"))
+    path.write_bytes(cut + cut.splitlines(keepends=True)[1].replace(b"\n", b",x\n"))
     with pytest.raises(UserError, match=r"line \d+: \d+ fields where the header has \d+"):
         read_measurements(d)
 
@@ -497,22 +624,28 @@ def test_resummarise_rebuilds_a_copy_of_the_committed_set(tmp_path, capsys):
     from costmodel.bench.runner import resummarise
 
     # the oldest committed summary: one written before the mean columns existed, where there is one
-    older = [p for p in DATASETS if "mean_ns" not in (p / "measurements.csv").read_text().splitlines()[0]]
+    older = [p for p in DATASETS if "mean_ns" not in _header(p)]
     src = (older or DATASETS)[0]
     d = tmp_path / "set"
     shutil.copytree(src, d)
     committed, committed_prov = read_measurements(src)
-    old_text = (d / "measurements.csv").read_text()
-    header = old_text.splitlines()[0].split(",")
+    before = _summary_bytes(d)
+    header = _header(d)
+    wide = (d / "measurements.csv").exists()
 
-    if "mean_ns" not in header:
-        # the committed summary predates the mean: the rebuild changes it, so it needs --force
+    if "mean_ns" not in header or wide:
+        # the committed summary predates the mean or the tables: the rebuild changes it, so it needs --force
         assert main(["bench", "--resummarise", str(d)]) == 2
         err = capsys.readouterr().err.strip()
-        assert "\n" not in err and "fills columns it lacked" in err and "mean_ns" in err and "--force" in err
-        assert (d / "measurements.csv").read_text() == old_text   # untouched
+        assert "\n" not in err and "--force" in err
+        if "mean_ns" not in header:
+            assert "fills columns it lacked" in err and "mean_ns" in err
+        if wide:
+            assert "becomes measurements/<probe>.csv" in err
+        assert _summary_bytes(d) == before   # untouched
     assert main(["bench", "--resummarise", str(d), "--force"]) == 0
     capsys.readouterr()
+    assert not (d / "measurements.csv").exists()
     rebuilt, prov = read_measurements(d)
     # every column the committed set had keeps its values; the batch size is the same
     pd.testing.assert_frame_equal(rebuilt[[c for c in header if c in rebuilt.columns]],
@@ -526,23 +659,36 @@ def test_resummarise_rebuilds_a_copy_of_the_committed_set(tmp_path, capsys):
         assert row.mean_ns == pytest.approx(group["value"].sum() / len(group), rel=1e-9)
         assert row.mean_ci_low <= row.mean_ns <= row.mean_ci_high
 
-    # a second rebuild changes nothing and writes nothing
-    stamp = (d / "measurements.csv").stat().st_mtime_ns
-    result = resummarise(d)
-    assert not result.written and result.changes == []
-    assert (d / "measurements.csv").stat().st_mtime_ns == stamp
+    # a second rebuild changes nothing and writes nothing, not even the provenance
+    everything = {f: f.read_bytes() for f in d.rglob("*") if f.is_file()}
+    stamps = {f: f.stat().st_mtime_ns for f in everything}
+    assert main(["bench", "--resummarise", str(d)]) == 0
+    assert "is unchanged" in capsys.readouterr().out
+    assert {f: f.read_bytes() for f in d.rglob("*") if f.is_file()} == everything
+    assert {f: f.stat().st_mtime_ns for f in everything} == stamps
 
-    # a cut-short summary: refused without --force (the old one cannot be read), rebuilt with it
-    text = (d / "measurements.csv").read_text()
-    (d / "measurements.csv").write_text(text[:3000])
+    # a cut-short table: refused without --force (the old one cannot be read), rebuilt with it
+    table = d / "measurements" / "fault_cost.csv"
+    text = table.read_text()
+    table.write_text(text[: len(text) // 2])
     with pytest.raises(UserError, match="cannot be read"):
         resummarise(d)
     assert resummarise(d, force=True).written
-    assert (d / "measurements.csv").read_text() == text
+    assert table.read_text() == text
+    # a table that no raw output backs is named, and removed with --force
+    from costmodel.bench.runner import raw_files
+
+    absent = [p for p in PROBES if p.name not in raw_files(d / "raw")]
+    if absent:
+        stale = d / "measurements" / f"{absent[0].name}.csv"
+        stale.write_text(",".join(absent[0].table_columns) + "\n")
+        with pytest.raises(UserError, match=f"removes measurements/{absent[0].name}.csv"):
+            resummarise(d)
+        assert resummarise(d, force=True).written and not stale.exists()
     # a missing summary is simply written
-    (d / "measurements.csv").unlink()
+    shutil.rmtree(d / "measurements")
     assert resummarise(d).written
-    assert (d / "measurements.csv").read_text() == text
+    assert table.read_text() == text
 
 
 def test_resummarise_refuses_what_it_cannot_do(tmp_path, capsys):
@@ -573,16 +719,3 @@ def test_directory_holding_only_an_empty_raw_dir_counts_as_empty(tmp_path, fake_
     (other / "raw" / "shootdown.tsv.gz").write_bytes(b"")
     with pytest.raises(UserError, match="already holds files"):
         run_suite(other, probes=["shootdown"], progress=False)
-
-
-def test_resummarise_of_a_current_set_changes_nothing(tmp_path, capsys):
-    """A summary written by this version rebuilds byte for byte: nothing is written, no --force needed."""
-    current = [p for p in DATASETS if "mean_ns" in (p / "measurements.csv").read_text().splitlines()[0]]
-    if not current:
-        pytest.skip("no committed set written with the current summary columns")
-    d = tmp_path / "set"
-    shutil.copytree(current[0], d)
-    before = {f.name: f.read_bytes() for f in d.iterdir() if f.is_file()}
-    assert main(["bench", "--resummarise", str(d)]) == 0
-    capsys.readouterr()
-    assert {f.name: f.read_bytes() for f in d.iterdir() if f.is_file()} == before

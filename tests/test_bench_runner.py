@@ -142,8 +142,8 @@ def test_repeat_interleaves_rounds_and_measures_their_spread(tmp_path, monkeypat
         f"{n}.round{k}.tsv.gz" for n in ("drain_cost", "copy_bandwidth") for k in (1, 2, 3))
     prov = _json.loads((out / "provenance.json").read_text())
     assert prov["seed"] == 40 and prov["repeat"] == 3
-    frame = pd.read_csv(out / "measurements.csv")
-    row = frame[(frame["probe"] == "drain_cost") & (frame["folios"] == 1)].iloc[0]
+    frame = pd.read_csv(out / "measurements" / "drain_cost.csv")   # the probe's own table
+    row = frame[frame["folios"] == 1].iloc[0]
     per_round = [np.mean([(s % 7) * 100 + 1 + r for r in range(1, 6)]) for s in (40, 41, 42)]
     assert row["n"] == 15 and row["rounds"] == 3
     assert row["mean_ns"] == pytest.approx(np.mean(per_round))

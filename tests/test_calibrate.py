@@ -110,8 +110,15 @@ def make_measurements(truth=TRUTH, *, seed=1, cpus=8, shape="linear", ks=range(0
 def write_measurement_dir(path: Path, df: pd.DataFrame, **prov) -> Path:
     from costmodel.bench.provenance import REQUIRED_KEYS
 
+    from costmodel.bench.catalog import PROBES
+    from costmodel.bench.runner import table_path
+    from costmodel.bench.summary import probe_table
+
     path.mkdir(parents=True)
-    df.to_csv(path / "measurements.csv", index=False)
+    (path / "measurements").mkdir()
+    for spec in PROBES:   # each probe's rows in its own table, as `costmodel bench` writes them
+        if (df["probe"] == spec.name).any():
+            probe_table(df, spec).to_csv(table_path(path, spec.name), index=False)
     facts = {k: None for k in REQUIRED_KEYS}
     facts.update(format=1, dataset_id=path.name, cpu_model="synthetic", online_cpus=8, page_size_bytes=4096,
                  batch_size_found=31, date="2026-01-01", quick=False, probes={}, kernel_release="6.18-synthetic")
@@ -432,7 +439,7 @@ def _committed_pairs():
     if not MEASUREMENTS.is_dir():
         return []
     return [(d, PARAMS / f"{d.name}.json") for d in sorted(MEASUREMENTS.iterdir())
-            if (d / "measurements.csv").is_file()]
+            if (d / "provenance.json").is_file()]
 
 
 @pytest.mark.skipif(not _committed_pairs(), reason="no measurement directory is committed under data/measurements yet")

@@ -725,10 +725,14 @@ def test_a_partial_run_is_described_as_one(tmp_path, capsys):
     src = Path(__file__).resolve().parent.parent / "data" / "measurements" / "kvm-amd-epyc-f26m2-2cpu-linux6.18"
     d = tmp_path / "elsewhere" / "bench_fc"
     d.mkdir(parents=True)
-    with open(src / "measurements.csv", newline="") as f:
-        rows = list(csv.reader(f))
-    with open(d / "measurements.csv", "w", newline="") as f:
-        csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] == "fault_cost"])
+    if (src / "measurements").is_dir():   # the set's tables: the one probe's
+        (d / "measurements").mkdir()
+        shutil.copy(src / "measurements" / "fault_cost.csv", d / "measurements")
+    else:   # a set written before the tables: the wide file's rows of the one probe
+        with open(src / "measurements.csv", newline="") as f:
+            rows = list(csv.reader(f))
+        with open(d / "measurements.csv", "w", newline="") as f:
+            csv.writer(f).writerows([rows[0]] + [r for r in rows[1:] if r[0] == "fault_cost"])
     prov = json.loads((src / "provenance.json").read_text())
     prov["probes"] = {k: v for k, v in prov["probes"].items() if k == "fault_cost"}
     prov["catalog"] = ["copy_bandwidth", "fault_cost", "remote_drain", "shootdown"]  # as a bench writes it

@@ -15,7 +15,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UserError
-from .catalog import BINARY_MEASURES, CONFIG_COLUMNS, COUNTERS, MEASURES, PROBES_BY_NAME, ProbeSpec
+from . import catalog as _catalog
+from .catalog import BINARY_MEASURES, COUNTERS, MEASURES, ProbeSpec
 
 FORMAT = 1
 RECORD_TYPES = ("probe", "meta", "plan", "sample", "counter", "skip", "end")
@@ -66,7 +67,7 @@ def _number(value: str, key: str, where: str) -> float:
 def _config(values: dict[str, str], spec: ProbeSpec, where: str, partial: bool) -> dict:
     """Typed configuration fields; all required ones present unless ``partial``."""
     out: dict = {}
-    for key in spec.config:
+    for key in spec.required_config:
         if key not in values:
             if partial:
                 continue
@@ -75,7 +76,7 @@ def _config(values: dict[str, str], spec: ProbeSpec, where: str, partial: bool) 
         if key not in spec.all_config:
             raise UserError(f"{where}: unknown field {key!r} for {spec.name}; "
                             f"expected {', '.join(spec.all_config)}")
-        kind = CONFIG_COLUMNS[key][0]
+        kind = spec.keys[key].kind
         if kind is int:
             x = _number(raw, key, where)
             if x != int(x):
@@ -109,12 +110,12 @@ def parse_probe_output(text: str, expected: str | None = None, source: str = "pr
         raise UserError(f"{source} line 1: the 'probe' header lacks field 'name'")
     if expected is not None and name != expected:
         raise UserError(f"{source} line 1: output of probe {name!r}, expected {expected!r}")
-    if name not in PROBES_BY_NAME:
-        raise UserError(f"{source} line 1: unknown probe {name!r}; known: {', '.join(PROBES_BY_NAME)}")
+    if name not in _catalog.PROBES_BY_NAME:
+        raise UserError(f"{source} line 1: unknown probe {name!r}; known: {', '.join(_catalog.PROBES_BY_NAME)}")
     if head.get("format") != str(FORMAT):
         raise UserError(f"{source} line 1: format {head.get('format')!r} is not supported "
                         f"(this reader knows format {FORMAT}); recompile the probes or upgrade costmodel")
-    spec = PROBES_BY_NAME[name]
+    spec = _catalog.PROBES_BY_NAME[name]
     out = ProbeOutput(probe=name)
     sample_rows: list[dict] = []
     counter_rows: list[dict] = []
@@ -194,7 +195,7 @@ def parse_probe_output(text: str, expected: str | None = None, source: str = "pr
     out.counters = pd.DataFrame(counter_rows, columns=[*columns, "name", "total", "ops"])
     for frame in (out.samples, out.counters):
         for col in columns:
-            if CONFIG_COLUMNS[col][0] is int:
+            if spec.keys[col].kind is int:
                 frame[col] = frame[col].astype("Int64")
     return out
 

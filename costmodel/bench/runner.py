@@ -2,7 +2,8 @@
 
 Directory layout (written probe by probe, each file atomically):
 
-    measurements.csv     tidy summary, one row per measured configuration (catalog.SUMMARY_COLUMNS)
+    measurements/<probe>.csv   each probe's tidy summary, one row per measured configuration: its
+                         own configuration keys (catalog.ProbeSpec) and the result columns
     provenance.json      machine facts (allowlist) + per-probe status, meta, sample counts
     skipped.json         what could not run here, and why ([] when everything ran)
     raw/<probe>.tsv.gz   each probe's verbatim output: every raw sample
@@ -13,6 +14,11 @@ A probe counts as finished once provenance.json lists it as done or skipped; ``r
 the others. Ctrl-C stops the running probe (its process group is killed and reaped) and leaves the
 finished ones intact. :func:`resummarise` rebuilds the summary of a directory from its raw files
 with the current summary code.
+
+Sets written before the summary was split by probe hold one wide ``measurements.csv`` (every probe's
+keys in every row). They read as before, with a note; a probe added to such a set by ``--resume``
+gets its own table beside it (a probe's table wins over its rows there), and ``--resummarise
+--force`` rewrites the whole set as tables.
 """
 
 from __future__ import annotations
@@ -38,11 +44,14 @@ from ..errors import UserError
 from . import compile as _compile
 from . import provenance as _prov
 from . import catalog as _catalog
-from .catalog import PROBES, probe_spec
+from .catalog import probe_spec
 from .parse import parse_probe_output, read_probe_file
-from .summary import COUNT_COLUMNS, TEXT_COLUMNS, float_columns, infer_batch_size, summarize, tidy_frame
+from .summary import COUNT_COLUMNS, TEXT_COLUMNS, float_columns, infer_batch_size, probe_table, summarize, tidy_frame
 
-CSV_NAME = "measurements.csv"
+#: the summary: one table per probe, ``measurements/<probe>.csv``
+TABLES_DIR = "measurements"
+#: the summary of sets written before the tables: one wide table of every probe's rows
+WIDE_NAME = "measurements.csv"
 PROVENANCE_NAME = "provenance.json"
 SKIPPED_NAME = "skipped.json"
 RAW_DIR = "raw"
@@ -229,7 +238,7 @@ def _hypervisor_vendor(binary: Path | None) -> str | None:
 def machine_facts() -> dict:
     """Provenance facts of this machine, with the hypervisor read by a probe binary (CPUID)."""
     try:
-        binary = _compile.compile_probe(PROBES[0].name)
+        binary = _compile.compile_probe(_catalog.PROBES[0].name)
     except UserError:
         binary = None
     return _prov.machine_facts(_hypervisor_vendor(binary))
@@ -259,13 +268,32 @@ def _csv_text(frame: pd.DataFrame) -> str:
 
 
 def _is_empty(out: Path) -> bool:
-    """Nothing in ``out`` but, at most, an empty raw/ (what an interrupt before the first probe
-    finished leaves behind)."""
+    """Nothing in ``out`` but, at most, an empty raw/ and an empty measurements/ (what an interrupt
+    before the first probe finished leaves behind)."""
     for entry in out.iterdir():
-        if entry.name == RAW_DIR and entry.is_dir() and not any(entry.iterdir()):
+        if entry.name in (RAW_DIR, TABLES_DIR) and entry.is_dir() and not any(entry.iterdir()):
             continue
         return False
     return True
+
+
+def table_path(directory: str | Path, probe: str) -> Path:
+    """Where a probe's summary table is written: ``<directory>/measurements/<probe>.csv``."""
+    return Path(directory) / TABLES_DIR / f"{probe}.csv"
+
+
+def table_files(directory: str | Path) -> dict[str, Path]:
+    """The summary tables a directory holds, by probe name (the file name's stem)."""
+    tables = Path(directory) / TABLES_DIR
+    return {f.stem: f for f in sorted(tables.glob("*.csv"))} if tables.is_dir() else {}
+
+
+def summary_path(directory: str | Path, probe: str) -> Path:
+    """The file that holds a probe's summary rows: its table, or in a set written before the
+    tables, the wide ``measurements.csv``."""
+    path = table_path(directory, probe)
+    wide = Path(directory) / WIDE_NAME
+    return wide if not path.exists() and wide.exists() else path
 
 
 def _prepare(out: Path, force: bool, resume: bool) -> dict | None:
@@ -287,8 +315,10 @@ def _prepare(out: Path, force: bool, resume: bool) -> dict | None:
             raise UserError(f"--resume: {prov_path} cannot be read ({exc}); pass --force to start over") from None
     if not force:
         raise UserError(f"--out {out} already holds files; pass --resume to continue it or --force to start over")
-    for name in (CSV_NAME, PROVENANCE_NAME, SKIPPED_NAME):
+    for name in (WIDE_NAME, PROVENANCE_NAME, SKIPPED_NAME):
         (out / name).unlink(missing_ok=True)
+    for f in table_files(out).values():
+        f.unlink()
     raw = out / RAW_DIR
     if raw.is_dir():
         for f in raw.glob("*.tsv.gz"):
@@ -348,7 +378,7 @@ def run_suite(out_dir: str | Path, quick: bool = False, probes: list[str] | None
 def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progress: bool,
                _after_probe, repeat: int = 1, seed: int | None = None) -> SuiteResult:
     start = time.monotonic()
-    wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in PROBES]
+    wanted = [probe_spec(n).name for n in probes] if probes else [p.name for p in _catalog.PROBES]
     previous = _prepare(out, force, resume)
 
     compiler = _compile.find_compiler()
@@ -379,13 +409,14 @@ def _run_suite(out: Path, quick: bool, probes, force: bool, resume: bool, progre
     # the probes this bench knows, so calibration can tell a probe not run (``--probe``) from one
     # that did not exist when a set was recorded (older sets have no such list)
     if previous is None or "catalog" in prov:
-        prov["catalog"] = sorted(set(prov.get("catalog") or []) | {p.name for p in PROBES})
+        prov["catalog"] = sorted(set(prov.get("catalog") or []) | {p.name for p in _catalog.PROBES})
     prov.setdefault("probes", {})
     out.mkdir(parents=True, exist_ok=True)
     (out / RAW_DIR).mkdir(exist_ok=True)
+    (out / TABLES_DIR).mkdir(exist_ok=True)
 
     result = SuiteResult(out_dir=out, batch_size_found=prov.get("batch_size_found"))
-    order = [p.name for p in PROBES]
+    order = [p.name for p in _catalog.PROBES]
     todo = []
     for name in wanted:
         entry = prov["probes"].get(name)
@@ -455,15 +486,11 @@ def _finish_probe(out: Path, prov: dict, result: SuiteResult, name: str, rounds:
     result.status[name] = entry["status"]
     if entry.get("reason"):
         result.reasons[name] = entry["reason"]
-    # measurements.csv: this probe's rows replace any earlier ones, in table order.
-    csv_path = out / CSV_NAME
-    old = _read_csv(csv_path) if csv_path.exists() else tidy_frame([])
-    old = old[old["probe"] != name]
-    parts = [f for f in (old, rows) if f is not None and len(f)]
-    merged = tidy_frame(pd.concat(parts, ignore_index=True)) if parts else tidy_frame([])
-    rank = {n: i for i, n in enumerate(order)}
-    merged = merged.iloc[merged["probe"].map(rank).argsort(kind="stable")].reset_index(drop=True)
-    write_atomic(csv_path, _csv_text(merged), force=True)
+    # measurements/<probe>.csv: this probe's table, and no other file, replaced (a failed probe has none)
+    if rows is None:
+        table_path(out, name).unlink(missing_ok=True)
+    else:
+        write_atomic(table_path(out, name), _csv_text(probe_table(rows, spec)), force=True)
     _write_json(out / SKIPPED_NAME, _skipped_list(prov))
     prov["probes"] = {n: prov["probes"][n] for n in order if n in prov["probes"]}
     _write_json(out / PROVENANCE_NAME, prov)
@@ -511,7 +538,7 @@ class ResummaryResult:
 
 
 def _row_keys(frame: pd.DataFrame) -> list[tuple]:
-    cols = ["probe", *_catalog.CONFIG_COLUMNS, "measure"]
+    cols = ["probe", *_catalog.config_columns(), "measure"]
     return [tuple("" if pd.isna(v) else str(v) for v in row) for row in frame[cols].itertuples(index=False)]
 
 
@@ -528,7 +555,7 @@ def _differs(a, b) -> bool:
 def _describe_changes(old: pd.DataFrame, old_header: list[str], new: pd.DataFrame) -> list[str]:
     """Short phrases for what the rebuilt summary changes against the one on disk."""
     changes = []
-    filled = [c for c in _catalog.SUMMARY_COLUMNS if c not in old_header and new[c].notna().any()]
+    filled = [c for c in _catalog.summary_columns() if c not in old_header and new[c].notna().any()]
     if filled:
         changes.append(f"fills column{'s' if len(filled) > 1 else ''} it lacked: {', '.join(filled)}")
     old_keys, new_keys = _row_keys(old), _row_keys(new)
@@ -545,7 +572,7 @@ def _describe_changes(old: pd.DataFrame, old_header: list[str], new: pd.DataFram
         if key not in old_at:
             continue
         j = old_at[key]
-        for col in _catalog.SUMMARY_COLUMNS:
+        for col in _catalog.summary_columns():
             if col in old_header and _differs(old.at[j, col], new.at[i, col]):
                 counts[col] = counts.get(col, 0) + 1
     if counts:
@@ -555,14 +582,31 @@ def _describe_changes(old: pd.DataFrame, old_header: list[str], new: pd.DataFram
     return changes
 
 
+def _header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            return next(csv.reader(fh), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return []
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
 def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
-    """Rebuild ``directory``'s measurements.csv, and the provenance derived from it (per-probe
-    sample counts, notes and skips, batch_size_found), from its raw/<probe>.tsv.gz files with the
-    current summary code; skipped.json follows.
+    """Rebuild ``directory``'s summary tables (``measurements/<probe>.csv``), and the provenance
+    derived from them (per-probe sample counts, notes and skips, batch_size_found), from its
+    raw/<probe>.tsv.gz files with the current summary code; skipped.json follows.
 
     Probes the provenance records as failed stay failed (their raw output is kept only to be
     read). When a summary exists and the rebuilt one differs, nothing is written unless ``force``;
-    the UserError says what would change. An identical rebuild writes nothing.
+    the UserError says what would change. A set in the wide layout of earlier versions (one
+    ``measurements.csv``) counts as changed: with ``force`` its tables replace that file. An
+    identical rebuild writes nothing.
     """
     directory = Path(directory)
     if not directory.is_dir():
@@ -584,70 +628,85 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
     if not isinstance(prov, dict):
         raise UserError(f"--resummarise {directory}: {prov_path} is not a JSON object")
 
+    from .parse import merge_rounds
+
     result = ResummaryResult(directory=directory)
     entries = dict(prov.get("probes") or {})
     parts = []
-    found = by_probe
+    tables: dict[str, str] = {}
     batch = prov.get("batch_size_found")
-    for spec in PROBES:
-        paths = found.get(spec.name)
+    for spec in _catalog.PROBES:
+        paths = by_probe.get(spec.name)
         if not paths:
             continue
         entry = dict(entries.get(spec.name) or {})
         if entry.get("status") == "failed":
             continue
-        from .parse import merge_rounds
-
         parsed = merge_rounds([read_probe_file(p, expected=spec.name) for p in paths])
         rows = summarize(spec, parsed)
         _record_output(entry, parsed)
         entries[spec.name] = entry
         parts.append(rows)
+        tables[spec.name] = _csv_text(probe_table(rows, spec))
         result.probes.append(spec.name)
         if spec.name == "unnecessary_copy":
             batch = infer_batch_size(rows)
-    unknown = sorted(set(found) - {p.name for p in PROBES})
+    unknown = sorted(set(by_probe) - {p.name for p in _catalog.PROBES})
     if unknown:
         result.changes.append(f"ignored raw files of probes this version does not know: {', '.join(unknown)}")
     merged = tidy_frame(pd.concat([p for p in parts if len(p)], ignore_index=True)) \
         if any(len(p) for p in parts) else tidy_frame([])
-    new_text = _csv_text(merged)
     result.batch_size_found = batch
 
-    csv_path = directory / CSV_NAME
+    wide = directory / WIDE_NAME
+    existing = table_files(directory)
+    stale = sorted(set(existing) - set(tables))
     changes: list[str] = []
-    if csv_path.exists():
+    if existing or wide.exists():
         try:
-            old_text = csv_path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
-            old_text = None
-        try:
-            old = _read_csv(csv_path)
-            header = next(csv.reader(io.StringIO(old_text or ""))) if old_text else []
+            old = _read_summary(directory)
+            header = sorted({c for f in [*existing.values(), wide] if f.exists() for c in _header(f)})
             changes = _describe_changes(old, header, merged)
         except UserError as exc:
             changes = [f"the summary there cannot be read ({exc})"]
-        if old_text == new_text:
+        texts = {name: _read_text(path) for name, path in existing.items()}
+        rewritten = [name for name, text in tables.items() if texts.get(name) != text]
+        if wide.exists():
+            changes.append(f"the one wide {WIDE_NAME} of earlier versions becomes {TABLES_DIR}/<probe>.csv, "
+                           f"one table per probe")
+        elif not rewritten and not stale:
             changes = []
+        elif not changes:
+            changes.append(f"rewrites {', '.join(f'{TABLES_DIR}/{n}.csv' for n in rewritten)} in the current "
+                           f"column order" if rewritten else "")
+        if stale:
+            changes.append(f"removes {', '.join(f'{TABLES_DIR}/{n}.csv' for n in stale)} (no raw output to rebuild "
+                           f"it from)")
+        changes = [c for c in changes if c]
     else:
-        changes = [f"{CSV_NAME} was missing"]
+        changes = [f"the summary ({TABLES_DIR}/<probe>.csv) was missing"]
     if batch != prov.get("batch_size_found"):
         changes.append(f"batch_size_found {prov.get('batch_size_found')} -> {batch}")
     result.changes += changes
     if not changes:
         return result
-    if csv_path.exists() and not force:
-        raise UserError(f"--resummarise {directory}: the rebuilt summary differs from {csv_path} "
+    if (existing or wide.exists()) and not force:
+        raise UserError(f"--resummarise {directory}: the rebuilt summary differs from the one there "
                         f"({'; '.join(changes)}); pass --force to replace it")
 
-    prov["probes"] = {n: entries[n] for n in [p.name for p in PROBES] + sorted(entries) if n in entries}
+    prov["probes"] = {n: entries[n] for n in [p.name for p in _catalog.PROBES] + sorted(entries) if n in entries}
     prov["batch_size_found"] = batch
     prov["resummarised"] = {
         "date": _prov.machine_date(),
         "harness_version": _prov.harness_version(),
         "probe_sources_sha256": _compile.sources_hash(),
     }
-    write_atomic(csv_path, new_text, force=True)
+    (directory / TABLES_DIR).mkdir(exist_ok=True)
+    for name, text in tables.items():
+        write_atomic(table_path(directory, name), text, force=True)
+    for name in stale:
+        existing[name].unlink()
+    wide.unlink(missing_ok=True)   # last: until now a reader still had every probe's rows
     _write_json(directory / SKIPPED_NAME, _skipped_list(prov))
     _write_json(prov_path, prov)
     result.written = True
@@ -657,12 +716,14 @@ def resummarise(directory: str | Path, force: bool = False) -> ResummaryResult:
 # ----------------------------------------------------------------------------- reading back
 
 #: Columns every measurement set has carried since the first version; any other column a set lacks
-#: (one added to the catalog after it was written) reads as empty.
+#: (one added to the catalog after it was written) reads as empty. A probe's table has no ``probe``
+#: column: its file name says it.
 CORE_COLUMNS = ("probe", "measure", "n", "unit")
 
 
-def _check_rows(path: Path) -> None:
+def _check_rows(path: Path, directory: Path) -> None:
     """Every data row has the header's number of fields, and the file ends with a newline."""
+    fix = f"rebuild it with `costmodel bench --resummarise {directory} --force`"
     try:
         raw = path.read_bytes()
         text = raw.decode("utf-8")
@@ -670,10 +731,9 @@ def _check_rows(path: Path) -> None:
         raise UserError(f"{path}: cannot be read ({exc})") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); the file is damaged; "
-                        f"rebuild it with `costmodel bench --resummarise {path.parent} --force`") from None
+                        f"{fix}") from None
     if not text.strip():
-        raise UserError(f"{path}: empty; rebuild it with `costmodel bench --resummarise {path.parent} --force`")
-    fix = f"rebuild it with `costmodel bench --resummarise {path.parent} --force`"
+        raise UserError(f"{path}: empty; {fix}")
     try:
         rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error as exc:
@@ -689,21 +749,31 @@ def _check_rows(path: Path) -> None:
                         f"short; {fix}")
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
-    _check_rows(path)
-    text_columns = (*TEXT_COLUMNS, *[k for k, (t, _) in _catalog.CONFIG_COLUMNS.items() if t is str])
+def _read_csv(path: Path, directory: Path, probe: str | None = None) -> pd.DataFrame:
+    """One summary file as the in-memory summary (every probe's columns): ``probe``'s table, or
+    with ``probe`` None, the wide table of earlier versions."""
+    _check_rows(path, directory)
+    config = _catalog.config_columns()
+    text_columns = (*TEXT_COLUMNS, *[k for k, (t, _) in config.items() if t is str])
     try:
         frame = pd.read_csv(path, dtype={c: "string" for c in text_columns}, keep_default_na=True)
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise UserError(f"{path}: not a readable CSV ({exc}); rerun `costmodel bench`") from None
-    missing = [c for c in CORE_COLUMNS if c not in frame.columns]
+    core = CORE_COLUMNS if probe is None else tuple(c for c in CORE_COLUMNS if c != "probe")
+    missing = [c for c in core if c not in frame.columns]
     if missing:
         raise UserError(f"{path}: lacks column {missing[0]!r}, so it is not a measurement summary written by "
-                        f"`costmodel bench` (its columns include {', '.join(CORE_COLUMNS)})")
-    for col in _catalog.SUMMARY_COLUMNS:
-        if col not in frame.columns:   # a column newer than the set: it does not apply there
+                        f"`costmodel bench` (its columns include {', '.join(core)})")
+    if probe is not None:
+        if "probe" in frame.columns and (frame["probe"].notna() & (frame["probe"] != probe)).any():
+            row = int((frame["probe"] != probe).fillna(True).idxmax()) + 2
+            raise UserError(f"{path} line {row}: a row of probe {frame['probe'][row - 2]!r} in the table of {probe!r}; "
+                            f"each probe's rows go in {TABLES_DIR}/<probe>.csv")
+        frame["probe"] = probe
+    for col in _catalog.summary_columns():
+        if col not in frame.columns:   # a column newer than the set, or another probe's key: empty here
             frame[col] = pd.NA
-    for col, (kind, _) in _catalog.CONFIG_COLUMNS.items():
+    for col, (kind, _) in config.items():
         if kind is int:
             values = pd.to_numeric(frame[col], errors="coerce")
             bad = frame[col].notna() & (values.isna() | (values % 1 != 0))
@@ -723,14 +793,16 @@ def _read_csv(path: Path) -> pd.DataFrame:
         if bad.any():
             row = int(bad.idxmax()) + 2
             raise UserError(f"{path} line {row}: column {col!r} = {frame[col][bad.idxmax()]!r} is not a whole number")
-    return tidy_frame(frame)
+    frame = tidy_frame(frame)
+    _validate(frame, path)
+    return frame
 
 
 def _validate(frame: pd.DataFrame, path: Path) -> None:
     def fail(i: int, message: str) -> None:
         raise UserError(f"{path} line {i + 2}: {message}")
 
-    known = {p.name for p in PROBES}
+    known = {p.name for p in _catalog.PROBES}
     for i, row in frame.iterrows():
         if pd.isna(row["probe"]) or row["probe"] not in known:
             fail(i, f"probe {row['probe']!r} is unknown; known: {', '.join(sorted(known))}")
@@ -761,8 +833,11 @@ def _validate(frame: pd.DataFrame, path: Path) -> None:
             fail(i, "ci_low exceeds ci_high")
 
 
-def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
-    """The tidy summary and the provenance of a measurement directory, both validated."""
+def read_measurements(directory: str | Path, notes_to=None) -> tuple[pd.DataFrame, dict]:
+    """The tidy summary (every probe's rows, with every probe's configuration keys) and the
+    provenance of a measurement directory, both validated. A set written in the wide layout of
+    earlier versions reads as it did, with a note (once per directory; to ``notes_to``, else
+    stderr)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise UserError(f"{directory}: no such measurement directory")
@@ -778,12 +853,50 @@ def read_measurements(directory: str | Path) -> tuple[pd.DataFrame, dict]:
     for key in _prov.REQUIRED_KEYS:
         if key not in prov:
             raise UserError(f"{prov_path}: lacks key {key!r}; rerun `costmodel bench` to regenerate it")
-    csv_path = directory / CSV_NAME
-    if not csv_path.exists():
-        raise UserError(f"{csv_path}: missing; no probe finished in this directory")
-    frame = _read_csv(csv_path)
-    _validate(frame, csv_path)
+    frame = _read_summary(directory)
+    if (directory / WIDE_NAME).exists():
+        _note_wide(directory, notes_to)
     return frame, prov
+
+
+#: directories whose wide layout has been noted in this process (one note each, not one per read)
+_NOTED: set[Path] = set()
+
+
+def _note_wide(directory: Path, notes_to=None) -> None:
+    key = directory.resolve()
+    if notes_to is None and key in _NOTED:
+        return
+    _NOTED.add(key)
+    tables = table_files(directory)
+    also = f" (beside the tables of {', '.join(tables)})" if tables else ""
+    print(f"note: {directory / WIDE_NAME} is the one wide table of an earlier version (every probe's keys in "
+          f"every row){also}; it reads as it always did; `costmodel bench --resummarise {directory} --force` "
+          f"rewrites the set as {TABLES_DIR}/<probe>.csv", file=notes_to if notes_to is not None else sys.stderr)
+
+
+def _read_summary(directory: Path) -> pd.DataFrame:
+    """The summary of a measurement directory in memory, every row of every probe, validated: its
+    tables (``measurements/<probe>.csv``) and, in a set written before them, the wide
+    ``measurements.csv`` (a probe's table, where it has one, wins over its rows there)."""
+    tables = table_files(directory)
+    wide = directory / WIDE_NAME
+    if not tables and not wide.exists():
+        if (directory / TABLES_DIR).is_dir():
+            return tidy_frame([])   # every probe failed or was skipped without a row
+        raise UserError(f"{directory / TABLES_DIR}: missing; no probe finished in this directory")
+    known = {p.name: i for i, p in enumerate(_catalog.PROBES)}
+    for name, path in tables.items():
+        if name not in known:
+            raise UserError(f"{path}: probe {name!r} is unknown; known: {', '.join(sorted(known))}")
+    parts = []
+    if wide.exists():
+        old = _read_csv(wide, directory)
+        parts.append(old[~old["probe"].isin(list(tables))])
+    for name in sorted(tables, key=known.get):
+        parts.append(_read_csv(tables[name], directory, probe=name))
+    parts = [p for p in parts if len(p)]
+    return tidy_frame(pd.concat(parts, ignore_index=True)) if parts else tidy_frame([])
 
 
 def read_raw(directory: str | Path, probe: str) -> pd.DataFrame:

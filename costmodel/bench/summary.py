@@ -131,17 +131,39 @@ def float_columns() -> tuple[str, ...]:
 
 
 def tidy_frame(rows: list[dict] | pd.DataFrame) -> pd.DataFrame:
-    """The summary columns in their fixed order and types (integers stay integers, NA empty)."""
+    """The summary in memory: every probe's rows in one frame with the columns of
+    :func:`catalog.summary_columns` (every probe's keys) in their fixed order and types (integers
+    stay integers, NA empty)."""
     frame = pd.DataFrame(rows) if not isinstance(rows, pd.DataFrame) else rows.copy()
-    columns = _catalog.SUMMARY_COLUMNS
+    return _typed(frame, _catalog.summary_columns(), _catalog.config_columns())
+
+
+def probe_table(frame: pd.DataFrame, spec: ProbeSpec) -> pd.DataFrame:
+    """One probe's table as it is written to ``measurements/<probe>.csv``: its rows, its own
+    configuration keys and the result columns (no ``probe`` column: the file name says it). A
+    configuration column that is not the probe's but holds a value in its rows (a key the probe
+    has since dropped, in a set written before) is kept after its own keys, so nothing is lost."""
+    rows = frame[frame["probe"] == spec.name] if "probe" in frame.columns else frame
+    kinds = {name: (key.kind, key.description) for name, key in spec.keys.items()}
+    others = _catalog.config_columns()
+    extra = [c for c in others if c not in kinds and c in rows.columns and rows[c].notna().any()]
+    kinds.update({c: others[c] for c in extra})
+    columns = [*spec.all_config, *extra, *_catalog.RESULT_COLUMNS]
+    return _typed(rows, columns, kinds)
+
+
+def _typed(frame: pd.DataFrame, columns: list[str], config: dict[str, tuple[type, str]]) -> pd.DataFrame:
+    frame = frame.copy()
     for col in columns:
         if col not in frame.columns:
             frame[col] = pd.NA
     frame = frame[columns]
-    for col, (kind, _) in _catalog.CONFIG_COLUMNS.items():
-        frame[col] = frame[col].astype("Int64" if kind is int else "string")
+    for col, (kind, _) in config.items():
+        if col in columns:
+            frame[col] = frame[col].astype("Int64" if kind is int else "string")
     for col in TEXT_COLUMNS:
-        frame[col] = frame[col].astype("string")
+        if col in columns:
+            frame[col] = frame[col].astype("string")
     for col in COUNT_COLUMNS:
         frame[col] = frame[col].astype("Int64")
     for col in float_columns():

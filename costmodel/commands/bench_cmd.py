@@ -39,8 +39,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true",
                         help="keep the probes DIR already finished and run the others")
     parser.add_argument("--resummarise", type=Path, default=None, metavar="DIR",
-                        help="run nothing: rebuild DIR/measurements.csv (and batch_size_found, per-probe "
-                             "sample counts and skips) from DIR/raw/*.tsv.gz with the current summary code")
+                        help="run nothing: rebuild DIR/measurements/<probe>.csv (and batch_size_found, per-probe "
+                             "sample counts and skips) from DIR/raw/*.tsv.gz with the current summary code; a set "
+                             "with the one wide measurements.csv of earlier versions is rewritten as those tables "
+                             "(with --force)")
     parser.add_argument("--repeat", type=int, default=1, metavar="N",
                         help="split the repetitions over N rounds, the probes interleaved (round 1 of every probe, "
                              "then round 2, ...): the host's drift between rounds averages out and is measured "
@@ -80,7 +82,7 @@ def _resummarise(directory: Path, force: bool) -> int:
     for change in result.changes:
         print(f"  {change}")
     if result.written:
-        print(f"rebuilt {directory / 'measurements.csv'} from raw/ ({', '.join(result.probes)})")
+        print(f"rebuilt {directory / TABLES_DIR}/<probe>.csv from raw/ ({', '.join(result.probes)})")
     else:
-        print(f"{directory / 'measurements.csv'} is unchanged: the current summary code gives the same table")
+        print(f"{directory / TABLES_DIR} is unchanged: the current summary code gives the same tables")
     return 0
