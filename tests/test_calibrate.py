@@ -22,6 +22,7 @@ from costmodel import calibrate, paramfile, reference, registry
 from costmodel.bench.catalog import SUMMARY_COLUMNS
 from costmodel.cli import main
 from costmodel.errors import UserError
+from helpers import copy_parts_ns, copy_price_ns
 
 ROOT = Path(__file__).resolve().parents[1]
 MEASUREMENTS = ROOT / "data" / "measurements"
@@ -30,7 +31,10 @@ REFERENCE = ROOT / "data" / "reference"
 #: bootstrap replicates where a test does not look at the intervals
 FAST = 40
 
+#: the generator's truth: these costs, every other parameter at its registry default (so that a cost
+#: term added to the by-hand prices of tests/helpers.py enters the synthetic measurements at once)
 TRUTH = {
+    **registry.defaults(),
     "fault_entry_ns": 620.0, "reuse_ns": 130.0, "alloc_ns": 410.0, "local_flush_ns": 90.0, "free_ns": 210.0,
     "copy_bandwidth_gbps": 12.0, "page_bytes": 4096, "shootdown_base_ns": 1700.0, "shootdown_per_cpu_ns": 350.0,
     "drain_base_ns": 260.0, "drain_per_folio_ns": 35.0, "batch_size": 31,
@@ -64,9 +68,9 @@ def true_shootdown(shape: str, base: float, per: float, k):
 
 def make_measurements(truth=TRUTH, *, seed=1, cpus=8, shape="linear", ks=range(0, 41), copies_n=200) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    t4k = truth["page_bytes"] / truth["copy_bandwidth_gbps"]
+    t4k = copy_parts_ns(truth)["copy"]
     reuse = truth["fault_entry_ns"] + truth["reuse_ns"]
-    copy = truth["fault_entry_ns"] + truth["alloc_ns"] + t4k + truth["local_flush_ns"] + truth["free_ns"]
+    copy = truth["fault_entry_ns"] + copy_price_ns(truth, targets=0)
     rows = [
         {"probe": "fault_cost", "op": "reuse_after_fork", **_timed(rng, reuse)},
         {"probe": "fault_cost", "op": "copy_child_alive", **_timed(rng, copy)},
@@ -155,8 +159,8 @@ def test_sums_recovered_and_split_by_the_documented_rule(linear_set):
     for name, value in expect.items():
         assert inside(p[name], value), (name, p[name], value)
         assert p[name].note.startswith("split of a measured sum: only")
-    t4k = TRUTH["page_bytes"] / TRUTH["copy_bandwidth_gbps"]
-    copy_total = TRUTH["fault_entry_ns"] + TRUTH["alloc_ns"] + t4k + TRUTH["local_flush_ns"] + TRUTH["free_ns"]
+    t4k = copy_parts_ns(TRUTH)["copy"]
+    copy_total = TRUTH["fault_entry_ns"] + copy_price_ns(TRUTH, targets=0)
     rest = copy_total - expect["fault_entry_ns"] - t4k
     for name, value in rule_split(("alloc_ns", "local_flush_ns", "free_ns"), rest).items():
         assert inside(p[name], value), (name, p[name], value)
@@ -168,8 +172,7 @@ def test_split_intervals_are_what_the_split_allows(linear_set):
     measured sum, so it holds the true part whatever the true split (here not the registry's)."""
     p = linear_set.parameters
     reuse_total = TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"]
-    t4k = TRUTH["page_bytes"] / TRUTH["copy_bandwidth_gbps"]
-    copy_rest = TRUTH["alloc_ns"] + TRUTH["local_flush_ns"] + TRUTH["free_ns"]
+    copy_rest = copy_price_ns(TRUTH, targets=0) - copy_parts_ns(TRUTH)["copy"]
     for names, total in ((("fault_entry_ns", "reuse_ns"), reuse_total),
                          (("alloc_ns", "local_flush_ns", "free_ns"), copy_rest)):
         for name in names:
@@ -509,8 +512,7 @@ def test_haswell_set_ratio_by_hand_matches_the_model():
     ps = paramfile.load(REFERENCE / "haswell-kvm-guest.json")
     v = ps.values()
     assert v["remote_cpus"] == 1
-    copy = (v["fault_entry_ns"] + v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"]
-            + v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * 1 + v["free_ns"])
+    copy = v["fault_entry_ns"] + copy_price_ns(v, targets=1)
     reuse = v["fault_entry_ns"] + v["reuse_ns"]
     # the reuse side is the reported reuse cost at the set's clock
     assert reuse * 2.3 == pytest.approx(REPORTED_REUSE_CYCLES, rel=1e-3)
@@ -619,9 +621,8 @@ def test_sibling_cost_and_the_shootdown_inside_a_fault(tmp_path):
     sib, infault_factor = 180.0, 1.3
     df = make_measurements(seed=5, cpus=2)
     rng = np.random.default_rng(9)
-    t4k = TRUTH["page_bytes"] / TRUTH["copy_bandwidth_gbps"]
     reuse = TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"]
-    copy = TRUTH["fault_entry_ns"] + TRUTH["alloc_ns"] + t4k + TRUTH["local_flush_ns"] + TRUTH["free_ns"]
+    copy = TRUTH["fault_entry_ns"] + copy_price_ns(TRUTH, targets=0)
     infault = infault_factor * (TRUTH["shootdown_base_ns"] + TRUTH["shootdown_per_cpu_ns"])
     extra = tidy_frame([
         {"probe": "fault_cost", "op": "reuse_after_fork_spinning", **_timed(rng, reuse + sib, n=3000, sigma=0.02, outliers=0)},
