@@ -331,6 +331,10 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: 4: cold_fault_ns, swap_free_ns, cacheline_transfer_ns, drain_per_remote_folio_ns.
 REGISTRY_GENERATION = 4
 
+#: the command that rebuilds everything generated from this registry (schema, README table, shipped
+#: sets): a stale generated file's message names it
+REGENERATE = "costmodel regenerate"
+
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}
 NUMERIC: dict[str, Numeric] = {n: e for n, e in PARAMS.items() if isinstance(e, Numeric)}

@@ -22,6 +22,7 @@ from costmodel import calibrate, paramfile, reference, registry
 from costmodel.bench.catalog import SUMMARY_COLUMNS
 from costmodel.cli import main
 from costmodel.errors import UserError
+from costmodel.generate import first_difference, stale_message
 from helpers import copy_parts_ns, copy_price_ns
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -449,7 +450,7 @@ def test_calibrating_committed_measurements_reproduces_committed_file(directory,
     want = json.loads(params.read_text())
     want.pop("model_hash")
     got.pop("model_hash")
-    assert got == want
+    assert got == want, stale_message(params.relative_to(ROOT), first_difference(got, want))
 
 
 def test_reference_sets_rebuild_exactly_from_their_csvs(tmp_path):
@@ -461,7 +462,7 @@ def test_reference_sets_rebuild_exactly_from_their_csvs(tmp_path):
         assert committed.is_file(), f"{committed} not committed"
         got, want = json.loads(p.read_text()), json.loads(committed.read_text())
         got.pop("model_hash"), want.pop("model_hash")
-        assert got == want, p.name
+        assert got == want, stale_message(committed.relative_to(ROOT), first_difference(got, want))
 
 
 def _citations():
@@ -551,8 +552,8 @@ def test_shipped_sets_carry_the_current_model_hash():
     from costmodel.model import model_hash
 
     for path in sorted(PARAMS.glob("*.json")) + sorted(REFERENCE.glob("*.json")):
-        assert json.loads(path.read_text())["model_hash"] == model_hash(), (
-            f"{path} was built with other formulas: rerun costmodel calibrate / python -m costmodel.reference build-reference")
+        assert json.loads(path.read_text())["model_hash"] == model_hash(), \
+            stale_message(path.relative_to(ROOT), "built with other formulas")
 
 
 def _tlb_flush2_csv(path, shape, base_ns, per_ns, work_ns=3000.0, tasks=(1, 2, 4, 6, 8, 12, 16, 24, 32), noise=0.002):
@@ -672,3 +673,66 @@ def test_each_round_of_a_repeated_recording_is_calibrated_as_its_own_directory_w
     assert record["rounds"] == 5
     for name in ("cold_fault_ns", "fault_entry_ns", "drain_base_ns", "shootdown_receive_ns", "remote_drain_ns"):
         assert record["values_by_round"][name][1] == pytest.approx(float(alone.parameters[name].value), rel=1e-3), name
+
+
+# ---- a cost of default 0 inside a measured sum ---------------------------------------------------
+
+
+@pytest.fixture
+def zero_default_copy_step(monkeypatch):
+    """A machine cost of default 0 (the style of the costs assumed 0 until measured) added to the
+    copy step at run time, as a new parameter is: its declaration and the expression that uses it."""
+    from costmodel.model import costs
+
+    new = registry.Numeric("test_only_copy_step_ns", "ns", 0.0, 0.0, 1e6, "A test-only copy step.", registry.MACHINE,
+                           introduced=registry.REGISTRY_GENERATION + 1)
+    monkeypatch.setitem(registry.PARAMS, new.name, new)
+    monkeypatch.setitem(registry.NUMERIC, new.name, new)
+    monkeypatch.setitem(registry.S, new.name, new.symbol)
+    step = costs.copy_step_ns
+    monkeypatch.setattr(costs, "copy_step_ns", lambda shootdown_model: {**step(shootdown_model), "test_only": new.symbol})
+    return new.name
+
+
+def _fault_and_copy_obs(truth):
+    """The three measurements fit_fault_and_copy reads, priced by hand at ``truth`` (no noise)."""
+    from costmodel.calibration.recipes import Obs
+
+    reuse = truth["fault_entry_ns"] + truth["reuse_ns"]
+    copy = truth["fault_entry_ns"] + copy_price_ns(truth, targets=0)
+    return (Obs(reuse, reuse * 0.01, "fault_cost op=reuse_after_fork", "mean"),
+            Obs(copy, copy * 0.01, "fault_cost op=copy_child_alive", "mean"),
+            Obs(copy_parts_ns(truth)["copy"], 1.0, "copy_bandwidth op=copy_4k", "mean"))
+
+
+def test_a_zero_default_part_of_a_split_sum_stays_0_and_is_no_inconsistency(zero_default_copy_step):
+    """The sum alloc + flush + free + the new step is split in the registry defaults' ratio: the new
+    step's 0 takes no share. It stays 0, assumed, its interval what the split allows (0 to the whole
+    sum), and the other parts share the sum as before: never 'the measurements are inconsistent'."""
+    from costmodel.calibration.recipes import fit_fault_and_copy
+
+    name = zero_default_copy_step
+    out = fit_fault_and_copy(*_fault_and_copy_obs(TRUTH), 4096, rng=np.random.default_rng(3), n_boot=FAST)
+    e = out.estimates[name]
+    rest = copy_price_ns(TRUTH, targets=0) - copy_parts_ns(TRUTH)["copy"]   # alloc + flush + free, by hand
+    reuse_share = rule_split(("fault_entry_ns", "reuse_ns"), TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"])
+    measured_rest = rest + TRUTH["fault_entry_ns"] - reuse_share["fault_entry_ns"]
+    assert (e.value, e.source, e.ci_low) == (0.0, "assumed", 0.0)
+    assert e.ci_high == pytest.approx(measured_rest, rel=0.05)
+    assert "kept at 0" in e.note and name in e.note
+    for part, value in rule_split(("alloc_ns", "local_flush_ns", "free_ns"), measured_rest).items():
+        assert out.estimates[part].value == pytest.approx(value, rel=1e-9), part
+        assert out.estimates[part].source == "measured"
+    split = next(s for s in out.record["splits"] if name in s["parameters"])
+    assert split["shares"][name] == 0.0 and split["sum_ns"] == pytest.approx(measured_rest, rel=1e-6)
+
+
+def test_a_negative_remainder_is_still_an_inconsistency(zero_default_copy_step):
+    """The zero part changes nothing else: a copy fault cheaper than its measured copy step alone
+    leaves the parts that take a share at or below 0, and that is still refused."""
+    from costmodel.calibration.recipes import Obs, fit_fault_and_copy
+
+    reuse, copy, copy_4k = _fault_and_copy_obs(TRUTH)
+    cheap = Obs(reuse.value + copy_4k.value * 0.5, copy.se, copy.label, copy.statistic)
+    with pytest.raises(UserError, match="the measurements are inconsistent"):
+        fit_fault_and_copy(reuse, cheap, copy_4k, 4096, rng=np.random.default_rng(3), n_boot=FAST)
