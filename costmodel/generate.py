@@ -216,8 +216,10 @@ def difference(path: Path, old: str | None, new: str) -> str:
 
     if path == schema_path():
         return schema_difference(before, after)
-    before.pop("model_hash", None)
-    return first_difference(after, before) or "model_hash differs"
+    if isinstance(before, dict) and isinstance(after, dict):
+        changed_hash = before.pop("model_hash", None) != after.pop("model_hash", None)
+        return first_difference(after, before) or ("model_hash differs" if changed_hash else "")
+    return first_difference(after, before)
 
 
 def relative_path(path: Path) -> str:

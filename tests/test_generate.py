@@ -89,3 +89,14 @@ def test_first_difference_names_the_first_key_or_value():
     assert generate.first_difference({"a": 1, "b": {"c": 2}}, {"a": 1, "b": {}}) == "lacks b.c"
     assert generate.first_difference({"a": 1}, {"a": 1, "z": 0}) == "still has z"
     assert generate.first_difference({"a": [1, {"x": 2}]}, {"a": [1, {"x": 3}]}) == "a.[1].x differs"
+
+
+def test_a_stale_set_is_named_by_what_differs_not_by_its_hash():
+    path = paramfile.PARAMS_DIR / f"{paramfile.DEFAULT_SET}.json"
+    text = path.read_text()
+    doc = json.loads(text)
+    older = dict(doc, model_hash="0" * 16, parameters={k: v for k, v in doc["parameters"].items() if k != "free_ns"})
+    assert generate.difference(path, json.dumps(older), text) == "lacks parameters.free_ns"
+    assert generate.difference(path, json.dumps(dict(doc, model_hash="0" * 16)), text) == "model_hash differs"
+    assert generate.difference(path, text, text) == ""
+    assert generate.difference(path, None, text) == "missing"
