@@ -12,7 +12,7 @@ from costmodel import registry
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import POLICIES
 from helpers import (copy_parts_ns, copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law,
-                     lock_drain_fixed_ns, remote_drain_price_ns)
+                     lock_drain_fixed_ns, remote_drain_price_ns, shootdown_price_ns)
 
 CATEGORICAL_COMBOS = list(itertools.product(*(c.choices for c in registry.CATEGORICAL.values())))
 PROBS = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all")
@@ -484,8 +484,7 @@ def test_swap_loop_time_is_the_sum_over_its_events():
         for _ in range(iterations):
             total += p["swap_loop_base_ns"]
             for _flush in range(flushes):
-                if targets:   # wait until every target CPU has flushed
-                    total += p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"] * targets
+                total += shootdown_price_ns(p, targets)   # wait until every target CPU has flushed
             for _peer in range(peers):          # each peer's iteration, in step with this one
                 for _flush in range(flushes):   # its shootdowns interrupt this CPU
                     total += p["shootdown_receive_ns"]
