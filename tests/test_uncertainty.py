@@ -99,9 +99,14 @@ QUEUED_WINS = {"remote_cpus": 20, "cpus": 32, "cacheline_transfer_ns": 1e5}
 
 
 def _runner_up(v):
-    """The cheapest candidate besides drain_remote at ``v`` (it does not depend on remote_drain_ns)."""
+    """The cheapest candidate at ``v`` whose cost does not move with remote_drain_ns (so the
+    break-even on remote_drain_ns against drain_remote exists): found by pricing each at twice the
+    remote drain, so that a policy added later that also drains the holder by queued work is left out."""
     out = evaluate_point(v, CANDIDATES)
-    return min((p for p in out if p != "drain_remote"), key=lambda p: out[p]["expected_ns"])
+    dearer = evaluate_point(registry.resolve(dict(v, remote_drain_ns=2 * v["remote_drain_ns"])), CANDIDATES)
+    fixed = [p for p in out if p != "drain_remote"
+             and dearer[p]["expected_ns"] == pytest.approx(out[p]["expected_ns"], rel=1e-12)]
+    return min(fixed, key=lambda p: out[p]["expected_ns"])
 
 
 def test_widening_an_assumed_range_across_the_break_even_lowers_the_winner():
