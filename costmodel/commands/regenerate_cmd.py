@@ -11,7 +11,7 @@ EPILOG = """\
 examples:
   costmodel regenerate                       # after a new parameter: schema, README table, every set
   costmodel regenerate --check               # exit 1 naming each stale file (writes nothing)
-  costmodel regenerate --only schema,readme  # the quick ones (calibrating the sets takes minutes)
+  costmodel regenerate --only schema,readme  # the quick ones (calibrating the sets takes about half a minute)
 
 Progress goes to standard error, one line per file."""
 
