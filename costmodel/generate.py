@@ -20,13 +20,20 @@ the repository (the README and ``data/`` beside the package).
 
 from __future__ import annotations
 
+import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from . import registry
+from .atomic import write_atomic
 from .errors import UserError
+from .paramfile import DATA_DIR, PARAMS_DIR, REFERENCE_DIR, json_schema, loads, schema_path
+from .textfmt import format_value
+
+# The reference builder and calibration (scipy, pandas) are imported inside the two functions that
+# rebuild the sets: `costmodel params --markdown` imports this module for its table alone.
 
 #: the one command that rebuilds every generated file
 COMMAND = registry.REGENERATE
@@ -79,8 +86,6 @@ def schema_difference(shipped: dict, generated: dict) -> str:
 def parameter_table_markdown() -> str:
     """The registry as the README's Markdown table (``costmodel params --markdown``): defaults and
     bounds in the project's number style."""
-    from .textfmt import format_value
-
     def num(e: registry.Numeric, x) -> str:
         return format_value(int(x) if e.integer else float(x))
 
@@ -144,10 +149,6 @@ class Artefact:
 
 
 def _schema() -> Iterator[tuple[Path, str]]:
-    import json
-
-    from .paramfile import json_schema, schema_path
-
     yield schema_path(), json.dumps(json_schema(), indent=2) + "\n"
 
 
@@ -157,7 +158,6 @@ def _readme() -> Iterator[tuple[Path, str]]:
 
 
 def _reference() -> Iterator[tuple[Path, str]]:
-    from .paramfile import REFERENCE_DIR, loads
     from .reference import reference_sets
 
     for ps in reference_sets(REFERENCE_DIR):
@@ -169,8 +169,6 @@ def _reference() -> Iterator[tuple[Path, str]]:
 def calibrated_pairs() -> list[tuple[Path, Path]]:
     """(measurement directory, parameter file) of every committed calibrated set that has its
     measurements in the checkout."""
-    from .paramfile import DATA_DIR, PARAMS_DIR
-
     measurements = DATA_DIR / "measurements"
     return [(measurements / p.stem, p) for p in sorted(PARAMS_DIR.glob("*.json")) if (measurements / p.stem).is_dir()]
 
@@ -178,8 +176,6 @@ def calibrated_pairs() -> list[tuple[Path, Path]]:
 def _params() -> Iterator[tuple[Path, str]]:
     from .calibration.adapters import calibrate
     from .calibration.recipes import published_shootdown_shape
-    from .paramfile import loads
-
     published_shootdown_shape.cache_clear()  # the reference sets may just have been rewritten
     for directory, path in calibrated_pairs():
         text = calibrate(directory, allow_defaults=True).to_json()
@@ -202,8 +198,6 @@ KEYS = tuple(a.key for a in ARTEFACTS)
 
 def difference(path: Path, old: str | None, new: str) -> str:
     """What changes when ``path`` holding ``old`` is rewritten with ``new``, in a few words."""
-    import json
-
     if old is None:
         return "missing"
     if path == README:
@@ -212,8 +206,6 @@ def difference(path: Path, old: str | None, new: str) -> str:
         before, after = json.loads(old), json.loads(new)
     except ValueError:
         return ""
-    from .paramfile import schema_path
-
     if path == schema_path():
         return schema_difference(before, after)
     if isinstance(before, dict) and isinstance(after, dict):
@@ -233,8 +225,6 @@ def regenerate(check: bool = False, only: Iterable[str] | None = None,
                progress: Callable[[str], None] | None = None) -> list[Path]:
     """Rebuild the generated files (``only``: some of :data:`KEYS`), writing those that changed
     (atomically), or with ``check`` writing nothing. Returns the files that were (or are) stale."""
-    from .atomic import write_atomic
-
     say = progress or (lambda line: print(line, file=sys.stderr, flush=True))
     keys = list(KEYS if only is None else only)
     unknown = [k for k in keys if k not in KEYS]

@@ -62,7 +62,7 @@ def test_regenerate_rewrites_the_schema_and_the_readme_table(new_parameter, monk
     schema, readme = tmp_path / "paramset-v1.json", tmp_path / "README.md"
     schema.write_bytes(paramfile.schema_path().read_bytes())
     readme.write_bytes(generate.README.read_bytes())
-    monkeypatch.setattr(paramfile, "schema_path", lambda version=paramfile.SCHEMA_VERSION: schema)
+    monkeypatch.setattr(generate, "schema_path", lambda version=paramfile.SCHEMA_VERSION: schema)
     monkeypatch.setattr(generate, "README", readme)
     assert main(["regenerate", "--only", "schema,readme"]) == 0
     out, err = capsys.readouterr()
