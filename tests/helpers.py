@@ -63,6 +63,12 @@ def copy_price_ns(v, targets=None) -> float:
     return sum(copy_parts_ns(v, targets).values())
 
 
+def local_drain_price_ns(v, folios, drains=1.0) -> float:
+    """``drains`` local lru_add_drain() calls moving ``folios`` folios in all: each call its base,
+    each folio its move to the LRU (``drains`` and ``folios`` may be expected counts)."""
+    return drains * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
+
+
 def remote_drain_price_ns(v) -> float:
     """Queue the drain on the holding CPU and wait: the mean over its state (idle, busy, real-time)."""
     busy, rt = v["p_holder_busy"], v["p_holder_rt"]

@@ -12,7 +12,7 @@ from costmodel import registry
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import POLICIES
 from helpers import (copy_parts_ns, copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law,
-                     lock_drain_fixed_ns, remote_drain_price_ns, shootdown_price_ns)
+                     local_drain_price_ns, lock_drain_fixed_ns, remote_drain_price_ns, shootdown_price_ns)
 
 CATEGORICAL_COMBOS = list(itertools.product(*(c.choices for c in registry.CATEGORICAL.values())))
 PROBS = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all")
@@ -253,12 +253,12 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
                    "reuse": (1 - p["p_copy"]) * v["reuse_ns"], "swap_free": p["p_swap_free"] * v["swap_free_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
                    "cross_cpu_copy": p["p_copy_elsewhere"] * v["cross_cpu_copy_ns"],
-                   "local_drain": p["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios,
+                   "local_drain": local_drain_price_ns(v, folios, drains=p["p_local_drain"]),
                    "remote_drain": queued * remote + p["p_remote_lock"] * lock_fixed
                    + p["lock_drains"] * held_fill * v["drain_per_remote_folio_ns"],
                    "drain_all": p["p_drain_all"] * drain_all}
         # float rounding only, measured against the prices that enter each part
-        price = {"local_drain": v["drain_base_ns"] + B * v["drain_per_folio_ns"],
+        price = {"local_drain": local_drain_price_ns(v, B),
                  "remote_drain": remote + lock_fixed + B * v["drain_per_remote_folio_ns"],
                  "drain_all": drain_all, "reuse": v["reuse_ns"], "fault_entry": entry, **copy_parts,
                  "cross_cpu_fault": v["cross_cpu_fault_ns"], "cross_cpu_copy": v["cross_cpu_copy_ns"],

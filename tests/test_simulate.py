@@ -23,8 +23,8 @@ from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
 from costmodel.simulate import (FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
-from helpers import (copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law, lock_drain_fixed_ns,
-                     remote_drain_price_ns)
+from helpers import (copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law, local_drain_price_ns,
+                     lock_drain_fixed_ns, remote_drain_price_ns)
 
 PROBABILITIES = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all",
                  "orphaned_pages_per_fault")
@@ -128,7 +128,7 @@ def priced_by_hand(values, result, policy: str) -> float:
                                    "remove_folio": here}[local_rule]
                 if drained:
                     folios = 1 if local_rule == "remove_folio" else fill
-                    cost += v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
+                    cost += local_drain_price_ns(v, folios)
                 still = held and not (drained and same)
                 if still and may and escalation != COPY:
                     if escalation == "drain_remote_lock":   # the holder's fills of this summary, averaged
@@ -244,9 +244,8 @@ def test_every_closed_form_inside_the_simulated_interval(values):
         po, pm, pc = values["p_other_ref"], values["p_more_refs"], values["p_swapcache"]
         early_held, early_free = po * pm + po * (1 - pm) * pc, po * pm * pc
         drains = (1 - early_held) * R_chain + (1 - early_free) * (1 - R_chain)
-        truth = shared * (values["drain_base_ns"] * drains + values["drain_per_folio_ns"]
-                          * (s * ((1 - early_held) * held_fill + (1 - early_free) * unheld_fill)
-                             + (1 - s) * drains * occupancy))
+        truth = shared * local_drain_price_ns(values, s * ((1 - early_held) * held_fill + (1 - early_free) * unheld_fill)
+                                              + (1 - s) * drains * occupancy, drains=drains)
         m = model["drain_local_always"]
         error = m["breakdown_ns"]["local_drain"] - truth
         assert abs(error) <= allowance["drain_local_always"] + 1e-9 * truth, (error, allowance["drain_local_always"])
