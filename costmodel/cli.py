@@ -39,6 +39,9 @@ COMMANDS: list[tuple[str, str, str]] = [
      "trace a real program: count its WP faults, copies and drains, derive its workload, predict it"),
     # exploration
     ("report", "costmodel.commands.report_cmd", "write the standalone interactive HTML report"),
+    # maintenance
+    ("regenerate", "costmodel.commands.regenerate_cmd",
+     "rebuild every generated file of a checkout (schema, README table, shipped sets); --check: say which are stale"),
 ]
 
 DESCRIPTION = """\

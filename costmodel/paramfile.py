@@ -1,7 +1,8 @@
 """Parameter files: a named, versioned set of registry values with where each one came from.
 
-A parameter file is JSON (schema in ``costmodel/schemas/paramset-v<N>.json``, generated from the
-registry by :func:`json_schema`)::
+A parameter file is JSON (its schema is generated from the registry by :func:`json_schema`; files
+are checked against it as the registry stands, and ``costmodel/schemas/paramset-v<N>.json`` is a
+copy published for other tools, rebuilt by ``costmodel regenerate``)::
 
     {"schema_version": 1, "model_hash": "...", "name": "...", "description": "...",
      "parameters": {"alloc_ns": {"value": 310.0, "unit": "ns", "ci_low": 280.0, "ci_high": 350.0,
@@ -226,8 +227,9 @@ def json_schema() -> dict:
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"costmodel/schemas/paramset-v{SCHEMA_VERSION}.json",
         "title": f"costmodel parameter set, schema version {SCHEMA_VERSION}",
-        "description": "Generated from costmodel.registry by costmodel.paramfile.json_schema(); "
-                       "regenerate with `python -m costmodel.paramfile --write-schema`.",
+        "description": "Generated from costmodel.registry by costmodel.paramfile.json_schema() for other tools"
+                       " (loading checks a file against the registry itself); rebuilt by"
+                       f" `{registry.REGENERATE}`.",
         "type": "object",
         "required": ["schema_version", "model_hash", "name", "description", "parameters", "fit", "provenance"],
         "additionalProperties": False,
@@ -275,7 +277,7 @@ def shipped_schema(version: int = SCHEMA_VERSION) -> dict:
     try:
         return json.loads(path.read_text())
     except FileNotFoundError:  # pragma: no cover - a broken installation
-        raise RuntimeError(f"{path} is missing; run `python -m costmodel.paramfile --write-schema`") from None
+        raise RuntimeError(f"{path} is missing; run `{registry.REGENERATE}`") from None
 
 
 # ---- parsing and validation ----------------------------------------------------------------
@@ -427,12 +429,28 @@ def _check_note(where: str, base: str, note) -> str:
     return note
 
 
+#: the validator of :func:`json_schema` for the registry as it is now (keyed by its entries)
+_VALIDATOR: dict[tuple, object] = {}
+
+
+def _validator():
+    """A validator of the schema generated from the registry as loaded: files are checked against
+    the registry itself, so a parameter just declared is accepted before any file is regenerated
+    (the shipped schema file is a published copy for other tools, checked by a test)."""
+    import jsonschema
+
+    key = tuple((n, id(e)) for n, e in registry.PARAMS.items())
+    if key not in _VALIDATOR:
+        schema = json_schema()
+        _VALIDATOR.clear()
+        _VALIDATOR[key] = jsonschema.validators.validator_for(schema)(schema)
+    return _VALIDATOR[key]
+
+
 def _schema_errors(doc: dict, where: str) -> None:
     import jsonschema
 
-    validator_cls = jsonschema.validators.validator_for(shipped_schema())
-    validator = validator_cls(shipped_schema())
-    error = jsonschema.exceptions.best_match(validator.iter_errors(doc))
+    error = jsonschema.exceptions.best_match(_validator().iter_errors(doc))
     if error is not None:
         path = ".".join(str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path)
         path = path.replace(".[", "[") or "(top level)"
@@ -465,8 +483,10 @@ def fill_new_parameters(params: dict, where: str, notes_to=None, generation: int
     if not missing:
         return params
     out = notes_to if notes_to is not None else sys.stderr
+    shipped = Path(where).resolve().parent in (PARAMS_DIR.resolve(), REFERENCE_DIR.resolve())
     print(f"note: {where}: {len(missing)} parameter(s) newer than the file, taken as assumed registry"
-          f" defaults: {', '.join(missing)}", file=out)
+          f" defaults: {', '.join(missing)}" + (f" (a shipped set: `{registry.REGENERATE}` rebuilds it)" if shipped else ""),
+          file=out)
     filled = dict(params)
     for name in missing:
         filled[name] = new_parameter_entry(name)
@@ -761,16 +781,3 @@ def diff_many(paths, as_json: bool = False) -> str:
     heads = ("parameter", "unit", *(f"{t}: {ps.name}" for t, ps in zip(tags, sets)), "max/min", "verdict")
     preamble = [f"{t} = {p}" for t, p in zip(tags, paths)] + ["(m measured, p published, a assumed)", ""]
     return _diff_text(preamble, heads, table, rows, "some pair of sets beyond both intervals")
-
-
-def write_schema(force: bool = True) -> Path:
-    """(Re)write the shipped schema file from the registry."""
-    return write_atomic(schema_path(), json.dumps(json_schema(), indent=2) + "\n", force=force)
-
-
-if __name__ == "__main__":  # pragma: no cover - maintenance entry point
-    if sys.argv[1:] == ["--write-schema"]:
-        print(f"wrote {write_schema()}")
-    else:
-        print("usage: python -m costmodel.paramfile --write-schema", file=sys.stderr)
-        sys.exit(2)

@@ -377,13 +377,18 @@ def milan_sets(source_dir: str | Path = REFERENCE_DIR) -> list[ParamSet]:
     return sets
 
 
+def reference_sets(source_dir: str | Path = REFERENCE_DIR) -> list[ParamSet]:
+    """Every reference parameter set, built from the CSVs of ``source_dir``."""
+    return [haswell_guest_set(source_dir), *milan_sets(source_dir)]
+
+
 def build_reference_sets(out_dir: str | Path = REFERENCE_DIR, source_dir: str | Path | None = None,
                          force: bool = False) -> list[Path]:
     """Regenerate every reference parameter set from the CSVs of ``source_dir``."""
     source_dir = Path(source_dir) if source_dir is not None else Path(out_dir)
     if source_dir == Path(out_dir) and not (source_dir / FIGURES_CSV).is_file():
         source_dir = REFERENCE_DIR
-    sets = [haswell_guest_set(source_dir), *milan_sets(source_dir)]
+    sets = reference_sets(source_dir)
     return [save(ps, Path(out_dir) / f"{ps.name}.json", force=force) for ps in sets]
 
 

@@ -351,6 +351,10 @@ _ENTRIES: list[Numeric | Categorical] = [
 #: 5: swap_shared_copy_ns.
 REGISTRY_GENERATION = 5
 
+#: the command that rebuilds everything generated from this registry (schema, README table, shipped
+#: sets): a stale generated file's message names it
+REGENERATE = "costmodel regenerate"
+
 #: name -> entry, in declaration order
 PARAMS: dict[str, Numeric | Categorical] = {e.name: e for e in _ENTRIES}
 NUMERIC: dict[str, Numeric] = {n: e for n, e in PARAMS.items() if isinstance(e, Numeric)}

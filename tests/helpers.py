@@ -1,9 +1,10 @@
-"""Helpers shared by several test modules: the batch-fill chain solved directly, and headless
-Chromium through Playwright."""
+"""Helpers shared by several test modules: the prices of a fault's steps written out by hand, the
+batch-fill chain solved directly, and headless Chromium through Playwright."""
 
 from __future__ import annotations
 
 import importlib
+import math
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,79 @@ from scipy import linalg
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+# ---- the prices of a fault's steps, written out by hand -------------------------------------------
+#
+# The independent oracles price a fault from here: test_outputs' by-hand expected cost,
+# test_simulate's priced_by_hand, test_calibrate's synthetic measurements and the by-hand checks of
+# test_prediction, test_charts and test_uncertainty. Plain arithmetic on the parameter values, step by
+# step as the kernel's wp_page_copy() and the drains run, never costmodel.model: a new cost term is one
+# line here (and the oracles fail until it is there, which is their job). ``v`` is a dict of values
+# (registry.resolve gives one); ``targets`` defaults to v["remote_cpus"].
+
+
+def _targets(v, targets):
+    return v["remote_cpus"] if targets is None else targets
+
+
+def shootdown_price_ns(v, targets=None) -> float:
+    """The TLB shootdown after the PTE is replaced: nothing without a target CPU, else the base and
+    per target CPU its shape's growth (an IPI each, a tree, a broadcast)."""
+    r = _targets(v, targets)
+    if r == 0:
+        return 0.0
+    growth = {"linear": r, "log2": math.log2(1 + r), "broadcast": 0.0}[v["shootdown_model"]]
+    return v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * growth
+
+
+def entry_price_ns(v, targets=None, cold=None) -> float:
+    """What every WP fault pays, reuse or copy: the entry, the cold path for the share ``cold`` (by
+    default p_cold_fault) that come alone, and the sibling cost while another CPU runs the mm."""
+    cold = v["p_cold_fault"] if cold is None else cold
+    return (v["fault_entry_ns"] + cold * v["cold_fault_ns"]
+            + (v["sibling_fault_ns"] if _targets(v, targets) >= 1 else 0.0))
+
+
+def copy_parts_ns(v, targets=None) -> dict[str, float]:
+    """wp_page_copy() beyond the entry, step by step (the names of the model's breakdown)."""
+    return {
+        "alloc": v["alloc_ns"],
+        "copy": v["page_bytes"] / v["copy_bandwidth_gbps"],  # GB/s == bytes/ns
+        "local_flush": v["local_flush_ns"],
+        "shootdown": shootdown_price_ns(v, targets),
+        "free": v["free_ns"],
+    }
+
+
+def copy_price_ns(v, targets=None) -> float:
+    """The whole copy step beyond the entry (``targets=0``: without a shootdown)."""
+    return sum(copy_parts_ns(v, targets).values())
+
+
+def local_drain_price_ns(v, folios, drains=1.0) -> float:
+    """``drains`` local lru_add_drain() calls moving ``folios`` folios in all: each call its base,
+    each folio its move to the LRU (``drains`` and ``folios`` may be expected counts)."""
+    return drains * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
+
+
+def remote_drain_price_ns(v) -> float:
+    """Queue the drain on the holding CPU and wait: the mean over its state (idle, busy, real-time)."""
+    busy, rt = v["p_holder_busy"], v["p_holder_rt"]
+    return (1 - busy - rt) * v["remote_drain_ns"] + busy * v["remote_drain_busy_ns"] + rt * v["remote_drain_rt_ns"]
+
+
+def drain_all_price_ns(v) -> float:
+    """lru_add_drain_all(): its base, the holder's remote drain, and each further CPU (neither this
+    one nor the holder) whose batch needs a drain."""
+    return (v["drain_all_base_ns"] + remote_drain_price_ns(v)
+            + v["drain_all_per_cpu_ns"] * v["p_cpu_needs_drain"] * max(v["cpus"] - 2, 0))
+
+
+def lock_drain_fixed_ns(v) -> float:
+    """The holder's batch drained here by its lock, before any folio: a drain's base, and the lock's
+    line and the batch's (a count, two flags, 8 bytes a pointer, in 64-byte lines) over and back."""
+    return v["drain_base_ns"] + 2 * (1 + (8 * v["batch_size"] + 8) / 64) * v["cacheline_transfer_ns"]
 
 
 def chromium_missing() -> str | None:

@@ -12,6 +12,7 @@ import pytest
 from costmodel import axes, chartdata, charts, presets, registry, textfmt, uncertainty
 from costmodel.evaluate import evaluate_point
 from costmodel.model import BREAKDOWN, CANDIDATES, POLICIES
+from helpers import copy_price_ns
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +118,7 @@ def test_breakeven_line_where_the_hand_derivation_puts_it(defaults):
     the sign does not depend on the gap, so the line is vertical at the remote_cpus where the
     copy step (linear shootdown) costs remote_drain / (1 - o) + reuse."""
     v = defaults
-    copy_step_wo_shootdown = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + v["free_ns"]
+    copy_step_wo_shootdown = copy_price_ns(v, targets=0)
     target = v["remote_drain_ns"] / (1 - v["p_other_ref"]) + v["reuse_ns"]
     r_star = (target - copy_step_wo_shootdown - v["shootdown_base_ns"]) / v["shootdown_per_cpu_ns"]
     dm = chartdata.decision_map_data(v, n=60)

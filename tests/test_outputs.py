@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 from costmodel import registry
 from costmodel.evaluate import evaluate_point, residency_value
 from costmodel.model import POLICIES
-from helpers import holder_fill_law
+from helpers import (copy_parts_ns, copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law,
+                     local_drain_price_ns, lock_drain_fixed_ns, remote_drain_price_ns, shootdown_price_ns)
 
 CATEGORICAL_COMBOS = list(itertools.product(*(c.choices for c in registry.CATEGORICAL.values())))
 PROBS = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all")
@@ -238,18 +239,12 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
     the batch-fill chain (holder_fill_law)."""
     out = evaluate_point(v)
     R, held_fill, unheld_fill, occupancy = holder_fill_law(v)
-    B, s, r = v["batch_size"], v["p_same_cpu"], v["remote_cpus"]
+    B, s = v["batch_size"], v["p_same_cpu"]
     shared = (1 - v["p_exclusive"]) * (1 - v["p_large_folio"])
-    shootdown = 0.0 if r == 0 else v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * {
-        "linear": r, "log2": math.log2(1 + r), "broadcast": 0.0}[v["shootdown_model"]]
-    copy_parts = {"alloc": v["alloc_ns"], "copy": v["page_bytes"] / v["copy_bandwidth_gbps"],
-                  "local_flush": v["local_flush_ns"], "shootdown": shootdown, "free": v["free_ns"]}
-    busy, rt = v["p_holder_busy"], v["p_holder_rt"]
-    remote = (1 - busy - rt) * v["remote_drain_ns"] + busy * v["remote_drain_busy_ns"] + rt * v["remote_drain_rt_ns"]
-    drain_all = v["drain_all_base_ns"] + remote + v["drain_all_per_cpu_ns"] * v["p_cpu_needs_drain"] * max(v["cpus"] - 2, 0)
-    # the lock-based remote drain: the lock's line and the batch's (8 B + 8 bytes in 64-byte lines)
-    # come over and go back, a drain's base, and per folio of the holder's batch the remote price
-    lock_fixed = v["drain_base_ns"] + 2 * (1 + (8 * B + 8) / 64) * v["cacheline_transfer_ns"]
+    # every step's price written out by hand (tests/helpers.py), the remote lock drain besides its
+    # fixed part per folio of the holder's batch at the remote price
+    copy_parts = copy_parts_ns(v)
+    remote, drain_all, lock_fixed = remote_drain_price_ns(v), drain_all_price_ns(v), lock_drain_fixed_ns(v)
     for policy, o in out.items():
         p = enumerate_policy(policy, v, R)
         local_rule = ORACLE_TABLE[policy][1]
@@ -266,20 +261,19 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
                   + p["other_cpu_drains"] * occupancy + p["p_removal"] * 1.0)
         # every fault pays the entry, a cold one the cold path, and the sibling cost while another
         # CPU runs the mm
-        entry = (v["fault_entry_ns"] + v["p_cold_fault"] * v["cold_fault_ns"]
-                 + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0))
+        entry = entry_price_ns(v)
         queued = p["p_remote_drain"] - p["p_remote_lock"]
         by_hand = {"fault_entry": entry, "cross_cpu_fault": (1 - s) * v["cross_cpu_fault_ns"],
                    "reuse": (1 - p["p_copy"]) * v["reuse_ns"], "swap_free": p["p_swap_free"] * v["swap_free_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
                    "cross_cpu_copy": p["p_copy_elsewhere"] * v["cross_cpu_copy_ns"],
                    "swap_shared": p["p_swap_shared_copy"] * v["swap_shared_copy_ns"],
-                   "local_drain": p["p_local_drain"] * v["drain_base_ns"] + v["drain_per_folio_ns"] * folios,
+                   "local_drain": local_drain_price_ns(v, folios, drains=p["p_local_drain"]),
                    "remote_drain": queued * remote + p["p_remote_lock"] * lock_fixed
                    + p["lock_drains"] * held_fill * v["drain_per_remote_folio_ns"],
                    "drain_all": p["p_drain_all"] * drain_all}
         # float rounding only, measured against the prices that enter each part
-        price = {"local_drain": v["drain_base_ns"] + B * v["drain_per_folio_ns"],
+        price = {"local_drain": local_drain_price_ns(v, B),
                  "remote_drain": remote + lock_fixed + B * v["drain_per_remote_folio_ns"],
                  "drain_all": drain_all, "reuse": v["reuse_ns"], "fault_entry": entry, **copy_parts,
                  "cross_cpu_fault": v["cross_cpu_fault_ns"], "cross_cpu_copy": v["cross_cpu_copy_ns"],
@@ -337,7 +331,7 @@ def test_everything_finite_and_probabilities_in_unit_interval_inside_bounds(v):
             assert -1e-12 <= o[key] <= 1.0 + 1e-12, (policy, key, o[key])  # rounding residue only
         # rounding residue only: relative to every cost that enters (drains move up to B folios)
         scale = (sum(v[n] for n in registry.NUMERIC if n.endswith("_ns")) * (v["batch_size"] + v["cpus"])
-                 + v["page_bytes"] / v["copy_bandwidth_gbps"] + 1.0)
+                 + copy_price_ns(v) + 1.0)
         for key in ("expected_ns", "cpu_us_per_s"):
             assert math.isfinite(o[key]) and o[key] >= -1e-9 * scale * max(1.0, v["wp_faults_per_s"] / 1e3), (policy, key)
         assert all(math.isfinite(x) and x >= -1e-9 * scale for x in o["breakdown_ns"].values())
@@ -346,7 +340,7 @@ def test_everything_finite_and_probabilities_in_unit_interval_inside_bounds(v):
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(v=points())
 def test_mapcount_is_never_dearer_when_reuse_is_no_dearer_than_a_copy(v):
-    copy_extra = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + v["free_ns"]
+    copy_extra = copy_price_ns(v, targets=0)
     if v["reuse_ns"] > copy_extra:
         v = dict(v, reuse_ns=copy_extra)
     # a reuse of a swap-cache folio frees the swap entry too: that reuse no dearer than a copy either
@@ -506,8 +500,7 @@ def test_swap_loop_time_is_the_sum_over_its_events():
         for _ in range(iterations):
             total += p["swap_loop_base_ns"]
             for _flush in range(flushes):
-                if targets:   # wait until every target CPU has flushed
-                    total += p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"] * targets
+                total += shootdown_price_ns(p, targets)   # wait until every target CPU has flushed
             for _peer in range(peers):          # each peer's iteration, in step with this one
                 for _flush in range(flushes):   # its shootdowns interrupt this CPU
                     total += p["shootdown_receive_ns"]

@@ -21,6 +21,7 @@ from scipy import stats as sst
 
 from costmodel import paramfile, prediction, registry
 from costmodel.errors import UserError
+from helpers import copy_price_ns, entry_price_ns
 
 FIXTURES = Path(__file__).parent / "fixtures" / "prediction"
 RUN = FIXTURES / "quick-amd"
@@ -51,16 +52,11 @@ def _row(rows, **where):
     return sel.iloc[0]
 
 
-def _copy_parts(p, targets=0):
-    shootdown = (p["shootdown_base_ns"] + p["shootdown_per_cpu_ns"] * targets) if targets else 0.0
-    return p["alloc_ns"] + p["page_bytes"] / p["copy_bandwidth_gbps"] + p["local_flush_ns"] + p["free_ns"] + shootdown
-
-
 def _entry(p, targets=0, elsewhere=0.0):
-    """What every fault pays: the entry, the sibling cost while another CPU runs the mm, and, for
-    the share ``elsewhere`` written on another CPU than the page's installer, what that adds."""
-    return (p["fault_entry_ns"] + p.get("cold_fault_ns", 0.0) + (p["sibling_fault_ns"] if targets else 0.0)
-            + elsewhere * p["cross_cpu_fault_ns"])
+    """What every fault pays: the entry (each of these faults comes alone: cold), the sibling cost
+    while another CPU runs the mm, and, for the share ``elsewhere`` written on another CPU than the
+    page's installer, what that adds."""
+    return entry_price_ns(p, targets, cold=1.0) + elsewhere * p["cross_cpu_fault_ns"]
 
 
 def _wilson(k, n, z=2.5758293035489004):
@@ -84,7 +80,7 @@ def test_cross_cpu_write_at_position_zero_copies_and_pays_every_part(result, p, 
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=0, target_cpus=targets)
     assert r.model_p_copy == pytest.approx(1.0)
     # not on an LRU: the writer drains its own batch (uniform fill), in vain, then copies
-    expected = (_entry(p, targets, 1.0) + _copy_parts(p, targets) + p["cross_cpu_copy_ns"]
+    expected = (_entry(p, targets, 1.0) + copy_price_ns(p, targets) + p["cross_cpu_copy_ns"]
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL)
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -93,8 +89,7 @@ def test_same_cpu_write_drains_the_one_held_folio_and_reuses(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=100, target_cpus=0)
     assert r.model_p_copy == 0
-    expected = (p["fault_entry_ns"] + p.get("cold_fault_ns", 0.0) + p["reuse_ns"] + p["drain_base_ns"]
-                + p["drain_per_folio_ns"] * 1)
+    expected = _entry(p) + p["reuse_ns"] + p["drain_base_ns"] + p["drain_per_folio_ns"] * 1
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
 
@@ -103,7 +98,7 @@ def test_half_the_writes_on_the_holding_cpu_is_the_even_mixture(result, p):
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=50, target_cpus=0)
     assert r.model_p_copy == pytest.approx(0.5)
     # the copies are the writes on the other CPU: each pays what a copy there adds
-    expected = (_entry(p, 0, 0.5) + 0.5 * p["reuse_ns"] + 0.5 * (_copy_parts(p) + p["cross_cpu_copy_ns"])
+    expected = (_entry(p, 0, 0.5) + 0.5 * p["reuse_ns"] + 0.5 * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * (0.5 * 1 + 0.5 * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -113,7 +108,7 @@ def test_uniform_position_and_ten_adds(result, p):
     r = _row(rows, probe="workload", adds_between=10, drained_first=0, same_cpu_percent=0, target_cpus=0)
     held = (B - 1 - 10) / B
     assert r.model_p_copy == pytest.approx(held, rel=1e-9)
-    expected = (_entry(p, 0, 1.0) + (1 - held) * p["reuse_ns"] + held * (_copy_parts(p) + p["cross_cpu_copy_ns"])
+    expected = (_entry(p, 0, 1.0) + (1 - held) * p["reuse_ns"] + held * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
                 + held * (p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -180,7 +175,7 @@ def test_page_shared_with_a_live_child_copies(result, p):
     r = _row(rows, probe="swap_cow", sharing="child_alive", swap_path="direct", same_cpu=0, target_cpus=1)
     assert r.model_p_copy == 1
     # the child holds the swap entry, not the folio: the free is tried and fails (swap_shared_copy_ns)
-    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0) + _copy_parts(p, 1) + p["cross_cpu_copy_ns"]
+    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0) + copy_price_ns(p, 1) + p["cross_cpu_copy_ns"]
                                            + p["swap_shared_copy_ns"], rel=1e-6)
 
 

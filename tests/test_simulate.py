@@ -23,7 +23,8 @@ from costmodel.model import BREAKDOWN, OUTPUTS, POLICIES, Policy
 from costmodel.model.policies import ALWAYS, COPY, DRAIN_ALL, DRAIN_REMOTE, IF_NOT_ON_LRU, NEVER
 from costmodel.simulate import (FLAG_EXCL, FLAG_LARGE, FLAG_MORE, FLAG_OTHER, FLAG_RES, FLAG_SAME, FLAG_SHARED, FLAG_SWAP, MMPP, BatchPoisson, GapHistogram, Periodic,
                                 arrival_process, simulate)
-from helpers import holder_fill_law
+from helpers import (copy_price_ns, drain_all_price_ns, entry_price_ns, holder_fill_law, local_drain_price_ns,
+                     lock_drain_fixed_ns, remote_drain_price_ns)
 
 PROBABILITIES = ("p_copy", "p_unnecessary_copy", "p_local_drain", "p_remote_drain", "p_drain_all",
                  "orphaned_pages_per_fault")
@@ -87,21 +88,15 @@ RULES = {
 
 def priced_by_hand(values, result, policy: str) -> float:
     """The simulated mean cost per fault of ``policy``, from the simulated faults (by summary and
-    the writer's batch fill) with the policy's rules and every price written out here, not taken
+    the writer's batch fill) with the policy's rules and every price written out by hand (tests/helpers.py), not taken
     from the model or the simulator. The references are counted as the kernel counts them: this
     mapping, others (a second with the FLAG_MORE bit), the batch's while held, the swap cache's."""
     refcount_rule, local_rule, escalation, sole_ref, swap_rule = RULES[policy]
     v = values
-    r, B = v["remote_cpus"], v["batch_size"]
-    shootdown = 0.0 if r == 0 else v["shootdown_base_ns"] + v["shootdown_per_cpu_ns"] * {
-        "linear": r, "log2": math.log2(1 + r), "broadcast": 0.0}[v["shootdown_model"]]
-    copy = v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"] + shootdown + v["free_ns"]
-    busy, rt = v["p_holder_busy"], v["p_holder_rt"]
-    remote = (1 - busy - rt) * v["remote_drain_ns"] + busy * v["remote_drain_busy_ns"] + rt * v["remote_drain_rt_ns"]
-    drain_all = v["drain_all_base_ns"] + remote + v["drain_all_per_cpu_ns"] * v["p_cpu_needs_drain"] * max(v["cpus"] - 2, 0)
-    # by the holder's lock: a drain's base, the lock's line and the batch's (8 bytes a pointer) both
-    # ways, and the holder's batch as simulated (its fills summed per summary) at the remote price
-    lock_fixed = v["drain_base_ns"] + 2 * (1 + (8 * B + 8) / 64) * v["cacheline_transfer_ns"]
+    # the steps' prices written out by hand (tests/helpers.py); by the holder's lock, its fixed part
+    # and the holder's batch as simulated (its fills summed per summary) at the remote price
+    copy, entry = copy_price_ns(v), entry_price_ns(v)
+    remote, drain_all, lock_fixed = remote_drain_price_ns(v), drain_all_price_ns(v), lock_drain_fixed_ns(v)
     holder_sums = result.holder_fill_sums[:, 0]
     total = 0.0
     for code in range(result.counts.shape[0]):
@@ -111,8 +106,7 @@ def priced_by_hand(values, result, policy: str) -> float:
         for fill, n in enumerate(result.counts[code]):
             if not n:
                 continue
-            cost = (v["fault_entry_ns"] + v["p_cold_fault"] * v["cold_fault_ns"]
-                    + (v["sibling_fault_ns"] if v["remote_cpus"] >= 1 else 0.0))
+            cost = entry
             # written on another CPU than the page's installer: every fault pays the cross-CPU
             # fault cost, a copy there the cross-CPU copy cost besides
             elsewhere = not same
@@ -135,7 +129,7 @@ def priced_by_hand(values, result, policy: str) -> float:
                                    "remove_folio": here}[local_rule]
                 if drained:
                     folios = 1 if local_rule == "remove_folio" else fill
-                    cost += v["drain_base_ns"] + v["drain_per_folio_ns"] * folios
+                    cost += local_drain_price_ns(v, folios)
                 still = held and not (drained and same)
                 if still and may and escalation != COPY:
                     if escalation == "drain_remote_lock":   # the holder's fills of this summary, averaged
@@ -196,7 +190,7 @@ def points(draw):
     prob = st.one_of(st.just(0.0), st.floats(0.0, 0.5))  # subnormals included (see test_residency)
     cpus = draw(st.integers(2, 64))
     busy = draw(st.floats(0, 1))
-    return registry.resolve(dict(
+    values = dict(
         batch_size=B, batch_adds_per_s=lam, explicit_drains_per_s=mu, drain_all_per_s=nu,
         p_large_add=draw(prob), large_folio_cow_reuse=draw(st.sampled_from([0, 1])),
         gap_model=draw(st.sampled_from(registry.CATEGORICAL["gap_model"].choices)),
@@ -229,7 +223,12 @@ def points(draw):
         swap_free_ns=draw(log_uniform(10, 3e3)), swap_shared_copy_ns=draw(log_uniform(10, 1e3)),
         cacheline_transfer_ns=draw(log_uniform(10, 1e3)),
         drain_per_remote_folio_ns=draw(log_uniform(1, 500)),
-    ))
+    )
+    # a machine cost not named above (one added since) is drawn too, so that the check prices every term
+    for name, e in registry.NUMERIC.items():
+        if e.kind == registry.MACHINE and name.endswith("_ns") and name not in values:
+            values[name] = draw(log_uniform(10, 1e3))
+    return registry.resolve(values)
 
 
 @settings(max_examples=100, derandomize=True, deadline=None, suppress_health_check=[HealthCheck.too_slow])

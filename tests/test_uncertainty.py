@@ -17,6 +17,7 @@ from costmodel.evaluate import evaluate_point
 from costmodel.model import CANDIDATES, POLICIES
 from costmodel.paramfile import ParamSet, numeric_entry
 from costmodel.stats import Z95
+from helpers import copy_price_ns, entry_price_ns
 
 
 def _normal(name, value, half_width, origin="measured"):
@@ -58,8 +59,7 @@ def test_weighted_linear_output_matches_the_delta_method():
     n = 40_000
     prop = U.propagate(v, params, draws=n, seed=11, policies=["copy_if_referenced"])
     var = (widths["alloc_ns"] / Z95) ** 2 + (widths["free_ns"] / Z95) ** 2 + (r * widths["shootdown_per_cpu_ns"] / Z95) ** 2
-    nominal = (v["fault_entry_ns"] + v["alloc_ns"] + v["page_bytes"] / v["copy_bandwidth_gbps"] + v["local_flush_ns"]
-               + v["shootdown_base_ns"] + r * v["shootdown_per_cpu_ns"] + v["free_ns"])
+    nominal = entry_price_ns(v) + copy_price_ns(v)  # by hand, the shootdown at r targets (linear)
     s = prop.samples["copy_if_referenced"]
     assert prop.outputs["copy_if_referenced"]["expected_ns"]["value"] == pytest.approx(nominal, rel=1e-12)
     assert s.mean() == pytest.approx(nominal, abs=4 * math.sqrt(var / n))
@@ -99,9 +99,14 @@ QUEUED_WINS = {"remote_cpus": 20, "cpus": 32, "cacheline_transfer_ns": 1e5}
 
 
 def _runner_up(v):
-    """The cheapest candidate besides drain_remote at ``v`` (it does not depend on remote_drain_ns)."""
+    """The cheapest candidate at ``v`` whose cost does not move with remote_drain_ns (so the
+    break-even on remote_drain_ns against drain_remote exists): found by pricing each at twice the
+    remote drain, so that a policy added later that also drains the holder by queued work is left out."""
     out = evaluate_point(v, CANDIDATES)
-    return min((p for p in out if p != "drain_remote"), key=lambda p: out[p]["expected_ns"])
+    dearer = evaluate_point(registry.resolve(dict(v, remote_drain_ns=2 * v["remote_drain_ns"])), CANDIDATES)
+    fixed = [p for p in out if p != "drain_remote"
+             and dearer[p]["expected_ns"] == pytest.approx(out[p]["expected_ns"], rel=1e-12)]
+    return min(fixed, key=lambda p: out[p]["expected_ns"])
 
 
 def test_widening_an_assumed_range_across_the_break_even_lowers_the_winner():

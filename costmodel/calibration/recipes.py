@@ -328,6 +328,26 @@ def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict
     raise ValueError(f"{expr}: several unknowns ({', '.join(names)}) that do not enter linearly")
 
 
+def zero_share_parts(names) -> list[str]:
+    """The parts of a measured sum split in the ratio of the registry defaults (two or more names)
+    whose default is 0: the split gives them no share, so it keeps them at 0 (assumed, with the
+    interval the split allows: 0 to the whole sum) and never takes their 0 for an inconsistency.
+    Where every default is 0 the sum is split evenly instead (:func:`solve_measurement`): none."""
+    names = list(names)
+    defaults = {n: float(registry.NUMERIC[n].default) for n in names}
+    if len(names) < 2 or not any(defaults.values()):
+        return []
+    return [n for n in names if defaults[n] == 0]
+
+
+def zero_share_note(name: str, shown: str, obs: "Obs", total: float, t_lo: float, t_hi: float, ratio: str) -> str:
+    """What the split did with a part of default 0 (see :func:`zero_share_parts`)."""
+    return (f"split of a measured sum, kept at 0: only {shown} = {format_ns(total)} [{format_ns(t_lo)},"
+            f" {format_ns(t_hi)}] is identifiable from {obs.label} ({obs.statistic} {format_ns(obs.value)}, less the"
+            f" parameters measured before it); split in the registry defaults' ratio ({ratio}), {name}'s default 0"
+            f" takes no share (assumed, not measured); its interval is what the split allows: 0 to the whole sum")
+
+
 def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *, rng: np.random.Generator,
                        n_boot: int = N_BOOT, known: Mapping[str, float] | None = None,
                        known_draws: Mapping[str, np.ndarray] | None = None) -> FitOutcome:
@@ -355,7 +375,9 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
     groups = []
     for i, (obs, expr) in enumerate(steps):
         values, shown = solve_measurement(expr, obs.value, point)
-        if any(float(v) <= 0 for v in values.values()):
+        # a part of a split whose registry default is 0 is kept at 0 by the split (said in its
+        # note): only the parts that take a share must come out above 0
+        if any(float(v) <= 0 for n, v in values.items() if n not in zero_share_parts(values)):
             raise UserError(f"{obs.label}: {obs.statistic} {format_ns(obs.value)} leaves {shown} at or below 0 once the"
                             " parameters measured before it are taken out; the measurements are inconsistent,"
                             " re-run fault_cost and copy_bandwidth")
@@ -380,8 +402,13 @@ def fit_fault_and_copy(reuse: Obs, copy: Obs, copy_4k: Obs, copy_bytes: float, *
                     f" the split allows: 0 to the whole sum")
             splits.append({"parameters": list(names), "sum_ns": round_to(total), "sum_ci_low": round_to(t_lo),
                            "sum_ci_high": round_to(t_hi), "shares": {n: round_to(point[n] / total, 4) for n in names}})
+            zero = zero_share_parts(names)
             for n in names:
-                ests[n] = Estimate(point[n], "measured", note, 0.0, max(t_hi, point[n]))
+                if n in zero:
+                    ests[n] = Estimate(0.0, "assumed", zero_share_note(n, shown, obs, total, t_lo, t_hi, ratio),
+                                       0.0, max(t_hi, 0.0))
+                else:
+                    ests[n] = Estimate(point[n], "measured", note, 0.0, max(t_hi, point[n]))
             continue
         note = f"from {obs.label} ({obs.statistic} {format_ns(obs.value)}) through the model's expression"
         for n in names:

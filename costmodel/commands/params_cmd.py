@@ -8,6 +8,7 @@ import json
 from .. import paramfile, presets, registry
 from ..atomic import check_output, write_atomic
 from ..errors import UserError
+from ..generate import parameter_table_markdown
 from ..paramfile import default_params_path, load
 from ..textfmt import format_value
 
@@ -155,13 +156,10 @@ def _list(args) -> int:
     if args.json:
         print(json.dumps(json_rows(), indent=2))
         return 0
-    rows = text_rows()
     if args.markdown:
-        print("| name | kind | unit | default | bounds | description |")
-        print("|---|---|---|---|---|---|")
-        for r in rows:
-            print(f"| `{r['name']}` | {r['kind']} | {r['unit']} | {r['default']} | {r['bounds']} | {r['description']} |")
+        print(parameter_table_markdown())
         return 0
+    rows = text_rows()
     _, label, ps = in_force()
     widths = {k: max(len(k), *(len(r[k]) for r in rows)) for k in ("name", "unit", "in force", "from", "bounds")}
     header = "  ".join(k.ljust(widths[k]) for k in widths) + "  description"
