@@ -240,7 +240,7 @@ def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, c
 
 
 def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus: int, batch_size: int, *,
-               swap_cache_measured: bool = False, writes_apart: bool = True, forked_here: bool = True) -> Mapped:
+               swap_cache_measured: bool = False, writes_apart: bool = True) -> Mapped:
     """A ``swap_cow`` ``swap_write`` configuration, by what the kernel does at swap-in:
 
     - exclusive pages keep their marker through swap-out (a swap entry marked exclusive), and a
@@ -267,9 +267,10 @@ def swap_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, cpus:
         # folio moved to an LRU in these faults). The child's reference is on the entry, not the
         # folio (p_swap_shared): the refcount test passes, folio_free_swap() fails, the fault copies.
         values.update(p_swapcache=1.0, p_swap_shared=1.0, p_other_ref=0.0, adds_between=batch_size)
-        if not forked_here:
-            lacks.append("the live child was forked after this task moved to the other CPU and back (recorded before"
-                         " swap_cow forked it on the holding CPU): its copies pay 0.2-0.8 us the model does not price")
+        # swap_write forks its live child after moving to the other CPU and back (see the probe):
+        # the copies after such a fork pay 0.2-0.8 us more on a Zen 4 guest, which no term prices
+        lacks.append("the live child is forked after this task moved to the other CPU and back: each copy after"
+                     " such a fork paid 0.2-0.8 us more (Zen 4 guest), which no model term prices")
         if not swap_cache_measured:
             lacks.append("swap cache with a live child: the failed free of the shared entry (swap_shared_copy_ns)"
                          " is assumed in this set (its recording has no swap_cow op=swap_fault rows)")
@@ -530,7 +531,7 @@ def predict(directory: str | Path, params: str | Path | None = None, seed: int =
                 mapped = swap_point(key, base, preset, cpus, batch,
                                     swap_cache_measured=all(ps.parameters[n].source == "measured"
                                                             for n in SWAP_CACHE_PARAMS if n in ps.parameters),
-                                    writes_apart="pfn_check" in meta, forked_here="child_forked_on" in meta)
+                                    writes_apart="pfn_check" in meta)
             pred = predicted(mapped.point, policy, draws)
             cost = _mean(group, raw, key)
             copy = _fraction(group, "copied")

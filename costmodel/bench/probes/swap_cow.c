@@ -14,8 +14,9 @@
  *   first touch; sharing=forked: a raw clone(CLONE_VFORK) child that exits at once takes the
  *   pages' exclusivity; MADV_PAGEOUT (it empties H's batch first, then writes the pages to zram);
  *   only pages seen swapped out in /proc/self/pagemap count. sharing=child_alive: a child forked
- *   now (by this process on H, the child asleep on the other CPU W) keeps the swap entries shared,
- *   so swap-in must go through the swap cache; it is killed at the end of the round.
+ *   now (on the other CPU W, where this process then writes every page it will touch, so none of
+ *   its own copy-on-write copies land in H's batch) keeps the swap entries shared, so swap-in
+ *   must go through the swap cache; it is killed at the end of the round.
  *   swap_path=readahead: MADV_WILLNEED reads the pages into the swap cache (each enters H's batch);
  *   then a read of each page swaps it in (direct: zram skips the swap cache when the entry is not
  *   shared, and the fresh page enters H's batch).
@@ -395,13 +396,15 @@ static void write_round(const struct wconfig *c, struct round_result *res)
 			not_swapped[c->sharing][c->path]++;
 	}
 	if (c->sharing == CHILD_ALIVE) {
-		/* Forked here, the child asleep on W, as fault_cost forks its live child: a fork made on W
-		 * (this task moved there and back) made each copy after it 0.2-0.8 us dearer on a Zen 4
-		 * guest. Our own copy-on-write faults after the fork fill H's batch, which the drain below
-		 * empties. The keeper must see the pipe close when the probe dies: the child closes its end. */
+		/* Forked on W, then back to H. (Forked here instead, a write from W with a sibling spinning
+		 * on H took no shootdown at all, for a reason not found: so the fork stays on W, which makes
+		 * each copy after it 0.2-0.8 us dearer on a Zen 4 guest than swap_fault's, forked on H.)
+		 * The keeper must see the pipe close when the probe dies: the child closes its end. */
+		hx_pin(other_cpu);
 		fflush(stdout);
 		child = hx_fork_sleeper(other_cpu, keeper_fd);
 		touch_state(res, pfn_read, ok);
+		hx_pin(hold_cpu);
 	}
 	hx_drain_local();
 	if (c->path == READAHEAD && madvise(p, bytes, MADV_WILLNEED) != 0)
@@ -468,7 +471,7 @@ static void fault_round(int sharing, int swapped, struct round_result *res)
 		for (int i = 0; i < ROUND_PAGES; i++)
 			ok[i] = is_swapped(p + i * HX_PAGE);
 	}
-	if (sharing == CHILD_ALIVE) {   /* forked here, the child asleep on W, as in swap_write */
+	if (sharing == CHILD_ALIVE) {   /* forked here, the child asleep on W, as fault_cost forks it */
 		fflush(stdout);
 		child = hx_fork_sleeper(other_cpu, keeper_fd);
 		touch_state(res, pfn_read, ok);
@@ -633,7 +636,7 @@ int probe_main(void)
 	hx_meta("other_cpu", "%d", other_cpu);
 	hx_meta("pages_per_round", "%d", ROUND_PAGES);
 	hx_meta("pfn_check", "after the round's timed writes, faults counted around them (no system call between two timed writes)");
-	hx_meta("child_forked_on", "the holding CPU (the child then asleep on the other)");
+	hx_meta("child_forked_on", "swap_fault: the holding CPU; swap_write: the other CPU, this task moved there and back");
 
 	long warm = hx.warmup >= 0 ? hx.warmup : 1;
 	hx_warm_memory(64);
