@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..bench import run_suite
 from ..bench.catalog import PROBES
-from ..bench.runner import default_out_dir, resummarise
+from ..bench.runner import TABLES_DIR, default_out_dir, resummarise
 from ..errors import UserError
 
 EPILOG = """\
