@@ -447,10 +447,11 @@ def _provenance(paramset) -> str:
                 rows.append({"fact": "probes", "value": _Raw(_probes_table(v))})
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 rows.append({"fact": k, "value": Cell(_fmt(v, _fact_unit(k)))})
+            # facts as recorded: not read as prose (a hash such as ...815e39996... is no number)
             elif isinstance(v, (str, bool)) or v is None:
-                rows.append({"fact": k, "value": str(v)})
+                rows.append({"fact": k, "value": _Raw(html.escape(str(v)))})
             else:
-                rows.append({"fact": k, "value": json.dumps(v)})
+                rows.append({"fact": k, "value": _Raw(html.escape(json.dumps(v)))})
         out.append(_table(rows, cls="facts", caption="The machine the set was measured on (provenance of the "
                                                      "measurements); the probes' own details are in its directory."))
     if paramset.fit:
