@@ -390,7 +390,7 @@ def short_measurement_label(label: str, panel: str = "") -> str:
             first_of_second = len(lines) - len(rest)
             lines[first_of_second] = "- " + lines[first_of_second]
     if shared:
-        lines.append(f"({' '.join(shared)})")
+        lines.append(f"({' '.join(t[len('op='):] if t.startswith('op=') else t for t in shared)})")
     return "\n".join(l for l in lines if l)
 
 
