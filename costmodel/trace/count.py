@@ -393,25 +393,18 @@ def count(ev: Events, roots: set[int], symbols: dict, batch_size: int, t_start: 
             tgid_of[child] = tgid_of[pid] if flags & CLONE_THREAD else child
             mm_tasks[m].add(child)
             continue
-        if k == K_EXEC:
+        if k in (K_EXEC, K_EXIT):
             if pid not in mm_of:
                 continue
-            f = open_fault.pop(pid, None)
+            f = open_fault.pop(pid, None)   # the task's open fault ends, and it leaves its mm
             if f:
                 finish(f)
             leave(pid, int(t_all[i]))
-            m = new_mm()
-            mm_pages[m] = {}
-            mm_of[pid] = m
-            mm_tasks[m].add(pid)
-            continue
-        if k == K_EXIT:
-            if pid not in mm_of:
-                continue
-            f = open_fault.pop(pid, None)
-            if f:
-                finish(f)
-            leave(pid, int(t_all[i]))
+            if k == K_EXEC:                 # a fresh mm of its own
+                m = new_mm()
+                mm_pages[m] = {}
+                mm_of[pid] = m
+                mm_tasks[m].add(pid)
             continue
         m = mm_of.get(pid)
         if m is None:

@@ -170,6 +170,16 @@ def _cgroup_procs(path: str) -> list[int]:
         raise UserError(f"--cgroup {path}: cannot read {f} ({e.strerror}); give a cgroup directory") from None
 
 
+def _stop(proc: subprocess.Popen, sig: int) -> int:
+    """Send ``sig`` to the traced command and wait for it (killed after 10 s); its exit status."""
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()
+
+
 def record(raw_dir: Path, command: list[str] | None = None, pid: int | None = None, cgroup: str | None = None,
            duration_s: float | None = None, buffer_kb: int = DEFAULT_BUFFER_KB) -> Recording:
     """Trace until COMMAND exits (or the attached tree, or ``duration_s``, or Ctrl-C); tracefs is
@@ -212,12 +222,7 @@ def record(raw_dir: Path, command: list[str] | None = None, pid: int | None = No
                 try:
                     status = proc.wait(timeout=duration_s)
                 except subprocess.TimeoutExpired:
-                    proc.send_signal(signal.SIGTERM)
-                    try:
-                        status = proc.wait(timeout=10)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        status = proc.wait()
+                    _stop(proc, signal.SIGTERM)
                     status = 0   # stopped by us at the end of --duration: not a failure
             else:
                 end = None if duration_s is None else time.monotonic() + duration_s
@@ -228,12 +233,7 @@ def record(raw_dir: Path, command: list[str] | None = None, pid: int | None = No
         except KeyboardInterrupt:
             interrupted = True
             if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    status = proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    status = proc.wait()
+                status = _stop(proc, signal.SIGINT)
         finally:
             t1 = time.clock_gettime_ns(time.CLOCK_MONOTONIC)
             s.off()
