@@ -311,7 +311,9 @@ _ENTRIES: list[Numeric | Categorical] = [
        tex=r"c_{\mathrm{rcv}}", plausible=(200.0, 20000.0),
        plausible_basis="well under 1 us on bare metal; several us in a guest whose IPIs exit to the host",
        introduced=3),
-    _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7, "Fixed cost of a local lru_add_drain().", MACHINE, tex=r"c_{\mathrm{d},0}"),
+    _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7,
+       "Fixed cost of a local lru_add_drain(), as a WP fault pays it (calibrated from a fault that drains,"
+       " not from madvise).", MACHINE, tex=r"c_{\mathrm{d},0}"),
     _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
        "Cost per folio moved from the local batch to the LRU.", MACHINE, tex=r"c_{\mathrm{d}}"),
     _n("remote_drain_ns", "ns", 4000.0, 0.0, 1.0e9,

@@ -663,6 +663,56 @@ def test_a_set_without_the_spinning_ops_keeps_the_sibling_cost_assumed():
     assert e.source == "assumed" and "reuse_after_fork_spinning" in e.note
 
 
+def _with_fault_drain_ops(df, *, syscall_ns, cold_ns, seed=11):
+    """``df`` with drain_cost's points inside a madvise that costs ``syscall_ns`` more than the
+    drain, and fault_cost's two cold single writes: a reuse, and the same reuse that first drains
+    the one folio of its batch (priced here by hand: entry + reuse + cold, + base + one folio)."""
+    from costmodel.bench.summary import tidy_frame
+
+    rng = np.random.default_rng(seed)
+    df = df[df["probe"] != "drain_cost"]
+    cold_reuse = TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"] + cold_ns
+    rows = [{"probe": "drain_cost", "op": "madv_cold", "folios": m,
+             **_timed(rng, syscall_ns + TRUTH["drain_base_ns"] + TRUTH["drain_per_folio_ns"] * m,
+                      n=2000, sigma=0.02, outliers=0)}
+            for m in range(TRUTH["batch_size"])]
+    reuse16 = TRUTH["fault_entry_ns"] + TRUTH["reuse_ns"] + cold_ns / 16
+    rows += [
+        {"probe": "fault_cost", "op": "reuse_after_fork", **_timed(rng, reuse16, n=20000, sigma=0.02, outliers=0)},
+        {"probe": "fault_cost", "op": "reuse_first_after_fork", **_timed(rng, cold_reuse, n=20000, sigma=0.02,
+                                                                          outliers=0)},
+        {"probe": "fault_cost", "op": "reuse_drain_first",
+         **_timed(rng, cold_reuse + TRUTH["drain_base_ns"] + TRUTH["drain_per_folio_ns"], n=20000, sigma=0.02,
+                  outliers=0)},
+    ]
+    df = df[~((df["probe"] == "fault_cost") & (df["op"] == "reuse_after_fork"))]
+    return pd.concat([df, tidy_frame(rows)], ignore_index=True)
+
+
+def test_the_drain_base_is_the_one_a_fault_pays_not_madvise_s():
+    """drain_cost's line starts at madvise(MADV_COLD), system call included; a fault's drain is
+    the difference of fault_cost's two cold reuses less one folio: that is drain_base_ns, and the
+    line keeps the per-folio cost and records its own intercept."""
+    syscall = 700.0
+    df = _with_fault_drain_ops(make_measurements(seed=3, cpus=2), syscall_ns=syscall, cold_ns=250.0)
+    ps = calibrate.calibrate_frame(df, {}, name="s", n_boot=FAST)
+    p = ps.parameters
+    assert p["drain_base_ns"].value == pytest.approx(TRUTH["drain_base_ns"], abs=25)
+    assert "reuse_drain_first" in p["drain_base_ns"].note
+    assert p["drain_per_folio_ns"].value == pytest.approx(TRUTH["drain_per_folio_ns"], rel=0.05)
+    line = next(f for f in ps.fit if f["name"] == "drain")
+    assert line["intercept_ns"] == pytest.approx(syscall + TRUTH["drain_base_ns"], rel=0.03)
+
+
+def test_a_set_without_the_fault_drain_ops_keeps_the_line_s_intercept_and_says_so():
+    df = make_measurements(seed=4, cpus=2)
+    ps = calibrate.calibrate_frame(df, {}, name="s", n_boot=FAST)
+    line = next(f for f in ps.fit if f["name"] == "drain")
+    assert ps.parameters["drain_base_ns"].value == pytest.approx(line["intercept_ns"], rel=1e-3)
+    rec = next(f for f in ps.fit if f["name"] == "fault_drain")
+    assert rec["n_points"] == 0 and "reuse_drain_first" in rec["note"] and "proxy" in rec["note"]
+
+
 def test_each_round_of_a_repeated_recording_is_calibrated_as_its_own_directory_would_be(tmp_path):
     """The committed Zen 4 set was recorded with bench --repeat 5; its ``rounds`` record holds each
     round's machine parameters. Round 2 copied out as a recording of its own (its raw files alone,

@@ -27,7 +27,7 @@ from ..paramfile import ParamSet, save
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       evaluate_measurable, finite_or_error, fit_batch_size, fit_drain,
-                      fit_fault_and_copy, fit_remote_drain, fit_shootdown, fit_swap_cache, SWAP_CACHE_PARAMS)
+                      fit_fault_and_copy, fit_fault_drain, FAULT_DRAIN_PARAMS, fit_remote_drain, fit_shootdown, fit_swap_cache, SWAP_CACHE_PARAMS)
 
 # ---- from a measurement table to the fits --------------------------------------------------
 
@@ -146,6 +146,7 @@ RECIPE_STATISTIC = {
     "shootdown_receive": ("mean", "the model prices the expected time lost per IPI: a mean"),
     "cross_cpu": ("mean", "the model prices the expected cost of a fault: a mean"),
     "cold": ("mean", "the model prices the expected cost of a fault: a mean"),
+    "fault_drain": ("mean", "the model prices the expected cost of a drain in a fault: a mean"),
     "lock_transfer": ("mean", "the model prices the expected cost of a drain: a mean"),
     "swap_cache": ("mean", "the model prices the expected cost of a fault (freeing a zram slot has a tail): a mean"),
 }
@@ -190,6 +191,9 @@ def _from_fault_and_copy(df, provenance, rng, n_boot, known=None) -> FitOutcome:
 
 #: fault_cost's operation that times the first reuse fault after a fork alone
 COLD_OP = "reuse_first_after_fork"
+#: fault_cost's cold reuse that drains the one folio of its CPU's batch in the fault, timed as
+#: COLD_OP is (the stack's own faults first), so that the two differ by the drain alone
+DRAIN_OP = "reuse_drain_first"
 
 
 def _from_cold(df, provenance, rng, n_boot, known=None) -> FitOutcome:
@@ -199,6 +203,25 @@ def _from_cold(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     first = _obs(df, "fault_cost", "cold_fault_ns", stat, op=COLD_OP, measure="ns")
     rounds = _obs(df, "fault_cost", "cold_fault_ns", stat, op="reuse_after_fork", measure="ns")
     return fit_cold(first, rounds, rng=rng, n_boot=n_boot)
+
+
+def _from_fault_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
+    """``drain_base_ns`` as a fault pays it: fault_cost's cold reuse that drains one folio against
+    the same cold reuse without it. A recording that lacks either (made before the probe had
+    them) keeps the drain line's intercept (madvise's, a proxy), and the record says why."""
+    missing = [op for op in (COLD_OP, DRAIN_OP) if not _has(df, "fault_cost", op)]
+    reason = (f"this measurement set has no fault_cost op={missing[0]} rows (recorded before the probe had"
+              f" them; re-run `costmodel bench --probe fault_cost`)" if missing else "")
+    if reason or not known or "drain_per_folio_ns" not in known:
+        reason = reason or "drain_cost's line (drain_per_folio_ns) was not fitted"
+        return FitOutcome({}, {"name": "fault_drain", "parameters": list(FAULT_DRAIN_PARAMS), "n_points": 0,
+                               "residuals": [], "method": "not fitted; drain_base_ns kept from the drain line",
+                               "note": f"{reason}: drain_base_ns is drain_cost's intercept, madvise's system call"
+                                       " included (a proxy that prices an in-fault drain high)"})
+    stat = RECIPE_STATISTIC["fault_drain"][0]
+    drained = _obs(df, "fault_cost", "drain_base_ns", stat, op=DRAIN_OP, measure="ns")
+    first = _obs(df, "fault_cost", "drain_base_ns", stat, op=COLD_OP, measure="ns")
+    return fit_fault_drain(drained, first, per_folio_ns=float(known["drain_per_folio_ns"]), rng=rng, n_boot=n_boot)
 
 
 def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
@@ -371,8 +394,10 @@ def _from_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     if "op" in rows.columns and rows["op"].notna().any():
         op = f" op={'/'.join(sorted(rows['op'].dropna().astype(str).unique()))}"
     outcome = fit_drain(x, y, se, rng=rng, n_boot=n_boot,
-                        data=f"drain_cost{op}: {stat} ns against {col} >= 1 (a proxy: includes the syscall around"
-                             " the drain; an empty batch skips the move and is left out)")
+                        data=f"drain_cost{op}: {stat} ns against {col} >= 1 (the slope is the drain's; the"
+                             " intercept includes the system call around it, so drain_base_ns comes from a"
+                             " fault where fault_cost has op=reuse_drain_first; an empty batch skips the move"
+                             " and is left out)")
     outcome.record["statistic"] = stat
     outcome.record["forward"] = ["local_drain_ns"]
     return outcome
@@ -440,6 +465,7 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("cross_cpu", CROSS_CPU_PARAMS, _from_cross_cpu),
     ("shootdown", ("shootdown_model", *SHOOTDOWN_PARAMS), _from_shootdown),
     ("drain", DRAIN_PARAMS, _from_drain),
+    ("fault_drain", FAULT_DRAIN_PARAMS, _from_fault_drain),
     ("batch_size", ("batch_size",), _from_batch),
     ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
     ("shootdown_receive", ("shootdown_receive_ns",), _from_receive),
@@ -623,7 +649,9 @@ def _r_sd(v) -> float:
 
 
 #: fault_cost operations the fits do not use, and the measured quantity of the model each is:
-#: whole faults that come alone (first after a fork), like a workload's
+#: whole faults that come alone (first after a fork), like a workload's. reuse_drain_local is the
+#: fault_drain fit's reuse_drain_first without the stack's faults first: what a fault's context
+#: does that the model does not see
 MODEL_CHECKS = {
     "copy_first_child_alive": "copy_fault_cold_ns",
     "copy_first_child_alive_spinning": "copy_fault_sibling_cold_ns",

@@ -87,7 +87,12 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
             x = np.array([r[xname] for r in res], float)
             y = np.array([r["observed_ns"] for r in res], float)
             se = np.array([r.get("se_ns", max(abs(r["observed_ns"]) * 0.01, 1.0)) for r in res], float)
-            pred = np.broadcast_to(np.asarray(evaluate_measurable(expr, values, **{
+            at = values
+            if group == "drain" and "fault_drain" in fitted and "intercept_ns" in outcome.record:
+                # the set's drain_base_ns is a fault's (fault_drain); drain_cost's points are drains
+                # inside madvise(MADV_COLD), checked at the base its own line found
+                at = {**values, "drain_base_ns": outcome.record["intercept_ns"]}
+            pred = np.broadcast_to(np.asarray(evaluate_measurable(expr, at, **{
                 "targets" if group == "shootdown" else "folios": x}), float), x.shape)
             scale = _robust_scale((y - pred) / se)
             form = MODEL_FORM_TOLERANCE.get(group, (0.0, ""))[0]

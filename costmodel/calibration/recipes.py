@@ -247,6 +247,7 @@ def fit_drain(folios, cost_ns, se_ns=None, *, rng: np.random.Generator, n_boot: 
         ests[name] = Estimate(fit.params[i], "measured", f"straight line through {np.unique(x).size} batch fills; {data}",
                               lo, hi_)
     record = {"name": "drain", "parameters": list(DRAIN_PARAMS), "n_points": int(x.size), "data": data,
+              "intercept_ns": round_to(float(fit.params[0])),
               "method": f"scipy least_squares, linear loss (the means' line), weights 1/se; parametric bootstrap"
                         f" ({n_boot}, seed {SEED})",
               "residuals": _residual_rows("folios", x, y, fit.fitted, se)}
@@ -589,6 +590,30 @@ def fit_cold(first: Obs, round_mean: Obs, *, rng: np.random.Generator, n_boot: i
     name, est, row = _fit_difference(forward, first, round_mean, d_draw, {}, draws)
     record = {"name": "cold", "parameters": [name], "n_points": 1, "forward": list(forward),
               "method": f"difference of two {first.statistic}s; parametric bootstrap ({n_boot}, seed {SEED})",
+              "residuals": [row]}
+    return FitOutcome({name: est}, record)
+
+
+FAULT_DRAIN_PARAMS = ("drain_base_ns",)
+
+
+def fit_fault_drain(drained: Obs, first: Obs, *, per_folio_ns: float, rng: np.random.Generator,
+                    n_boot: int = N_BOOT) -> FitOutcome:
+    """``drain_base_ns`` as a fault pays it: fault_cost's cold reuse that drains the one folio of
+    its CPU's batch, less the same cold reuse with the batch empty, less the one folio the drain
+    moves (``drain_per_folio_ns``, from drain_cost's line), through the model's expressions.
+    drain_cost's own line starts at madvise(MADV_COLD), whose system call and page walk a fault
+    does not pay. A difference within noise of 0 or below gives 0 (the interval says how far it
+    reaches)."""
+    forward = ("reuse_drain_cold_ns", "reuse_fault_cold_ns")
+    d_draw = drained.value - first.value + math.hypot(drained.se, first.se) * rng.standard_normal(n_boot)
+    known = {"drain_per_folio_ns": float(per_folio_ns)}
+    draws = {"drain_per_folio_ns": np.full(n_boot, float(per_folio_ns))}
+    name, est, row = _fit_difference(forward, drained, first, d_draw, dict(known), draws,
+                                     less=f"one folio at drain_per_folio_ns ({format_ns(per_folio_ns)})")
+    record = {"name": "fault_drain", "parameters": [name], "n_points": 1, "forward": list(forward),
+              "method": f"difference of two {drained.statistic}s less the drain line's per-folio cost (held at its"
+                        f" value); parametric bootstrap ({n_boot}, seed {SEED})",
               "residuals": [row]}
     return FitOutcome({name: est}, record)
 
