@@ -42,7 +42,7 @@ class Comparison:
 
     table: pd.DataFrame
     propagation: object   # uncertainty.Propagation
-    values: dict
+    values: registry.Point
 
 
 def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, seed: int = 0,
@@ -76,7 +76,7 @@ def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, 
             "p_cheapest": prop.p_cheapest.get(p, float("nan")),
             "source": pol.source,
         })
-    return Comparison(pd.DataFrame(rows), prop, dict(values))
+    return Comparison(pd.DataFrame(rows), prop, values)
 
 
 def lock_drain_ns(values: Mapping[str, object]) -> tuple[float, float]:
