@@ -628,7 +628,7 @@ def resolve(overrides: Mapping[str, object] | None = None, base: Mapping[str, ob
             base_origin: str = "base", override_origin: str = "override") -> Point:
     """Defaults, then ``base`` (a preset or parameter file), then ``overrides``; all checked, once:
     the :class:`Point` an edge of the program builds and passes along. Called only at the edges
-    (``tests/test_imports.py`` lists them); what computes takes :func:`as_point`."""
+    (``EDGES`` in ``tests/test_point.py``); what computes takes :func:`as_point`."""
     return resolve_layers((base_origin, base), (override_origin, overrides))
 
 

@@ -213,11 +213,11 @@ class ParameterPanel:
         """The controls' values as they stand, not yet checked against each other."""
         return {**self._kept, **{n: c.get() for n, c in self.controls.items()}}
 
-    def values(self) -> dict:
+    def values(self) -> registry.Point:
         """The current values, checked against the registry (raises UserError if inconsistent)."""
         return registry.resolve(self.raw_values())
 
-    def usable_values(self) -> tuple[dict, str]:
+    def usable_values(self) -> tuple[registry.Point, str]:
         """The values to draw, and a sentence when they are not the controls' own: where
         ``remote_cpus`` leaves too few CPUs, ``cpus`` is raised to ``remote_cpus + 1``, as the
         report and the cost chart do (the cpus control keeps its value). Raises UserError
