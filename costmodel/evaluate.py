@@ -164,7 +164,7 @@ def sweep(grid: Mapping[str, Sequence], base: Mapping[str, object] | None = None
     ``policy`` and every output (breakdown parts as ``breakdown_<part>_ns``).
     """
     pols = tuple(policy_or_error(p) for p in (policies or POLICIES))
-    base_values = registry.resolve(base)
+    base_values = registry.as_point(base)
     axes = {name: _grid_axis(name, vals) for name, vals in grid.items()}
     for name, vals in axes.items():
         if not vals:

@@ -270,7 +270,7 @@ def _chart(rows, steps):
 
 def cost_source(values: Mapping[str, object], policies: Sequence[str] = chartdata.POLICY_ORDER) -> LiveSource:
     """The columns of :func:`chartdata.cost_vs_cpus_data`, computed in the browser."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     axes = ("remote_cpus",)
     keys = ["expected_ns", "p_copy", "p_unnecessary_copy"] + [f"breakdown_ns.{b}" for b in BREAKDOWN]
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, policies, keys), axes)
@@ -300,7 +300,7 @@ def map_source(values: Mapping[str, object], x: str = "remote_cpus", y: str = "w
     """The columns of :attr:`chartdata.DecisionMap.cells` (first chart) and of its break-even
     line (two more charts: crossings found along x, and along y), computed in the browser.
     Returns the source, whether each axis is logarithmic, and the (x, y) domains of the cells."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     axes = (x, y)
     pols = tuple(candidates) + tuple(p for p in against if p not in candidates)
     exprs, fixed, columns = _split_unprintable(values, _outputs(values, pols, ["expected_ns"]), axes)
@@ -408,7 +408,7 @@ def slider_params(names: Sequence[str], values: Mapping[str, object], fixed: Ite
     feasible (:data:`VEGA_RULES`): ``batch_position`` is ``min(batch_position__raw,
     batch_size - 1)``, and ``cpus`` is raised to ``remote_cpus + 1`` where a remote_cpus slider
     asks for more. ``fixed``: parameters the charts hold at their value (no slider)."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     fixed = set(fixed)
     out = []
     for name in registry.NUMERIC:
@@ -932,7 +932,7 @@ def explore(values: Mapping[str, object], x: str | None = None, y: str | None = 
     (:func:`chartdata.cost_vs_cpus_data`) and the decision map's cells and break-even line, with
     selects for the choices and the map computed at ``drag_n`` cells a side while a slider is
     dragged (:data:`DETAIL_SIGNAL` false) and ``map_n`` otherwise."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     dx, dy = chartdata.default_map_axes(values)
     x, y = x or dx, y or dy
     pols = tuple(policies)

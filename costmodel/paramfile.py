@@ -158,6 +158,11 @@ class ParamSet:
         """name -> value, as ``--params`` and :func:`registry.resolve` take them."""
         return {n: e.value for n, e in self.parameters.items()}
 
+    def point(self) -> registry.Point:
+        """The set's values over the registry defaults, checked once: the :class:`registry.Point`
+        that what starts from this set passes along (the set's values have its name as origin)."""
+        return registry.resolve(base=self.values(), base_origin=self.name)
+
     def to_dict(self) -> dict:
         order = [n for n in registry.PARAMS if n in self.parameters]
         return {

@@ -167,11 +167,11 @@ class Mapped:
     priced: bool = True
 
 
-def _compose(base: Mapping[str, object], preset: registry.KernelPreset, values: Mapping[str, object]) -> dict:
-    point, _ = presets.compose(base, None, preset.name, values)
+def _compose(base: Mapping[str, object], preset: registry.KernelPreset, values: Mapping[str, object]) -> registry.Point:
+    point, _ = presets.compose(base, None, preset.name, values, overrides_origin="probe configuration")
     if "p_exclusive" in preset.values:   # a kernel without the exclusive marker
-        point["p_exclusive"] = preset.values["p_exclusive"]
-    return registry.resolve(point)
+        point = point.replace({"p_exclusive": preset.values["p_exclusive"]}, origin=f"preset {preset.name}")
+    return point
 
 
 def _common(cpus: int, batch_size: int, target_cpus: int) -> dict:
@@ -391,7 +391,7 @@ def drift_sd(point: Mapping, policy: str, rounds: list[dict]) -> float | None:
     far the host's drift between rounds moves this prediction (None with fewer than 2 rounds)."""
     if len(rounds) < 2:
         return None
-    costs = [evaluate_point(registry.resolve(dict(point, **r)), [policy])[policy]["expected_ns"] for r in rounds]
+    costs = [evaluate_point(registry.changed(point, r, origin="round"), [policy])[policy]["expected_ns"] for r in rounds]
     return float(np.std(costs, ddof=1))
 
 

@@ -181,20 +181,23 @@ def workload_intervals(workload: str | None) -> dict[str, tuple[float, float]]:
 
 
 def compose(paramfile_values: Mapping[str, object] | None = None, workload: str | None = None,
-            kernel: str | None = None, overrides: Mapping[str, object] | None = None) -> tuple[dict, str | None]:
-    """Registry defaults < parameter file < workload preset < kernel preset < overrides, checked:
-    the one implementation of this layering (the commands' --params/--workload/--preset/--set and
-    the explorer's pickers both come here). Returns the values and the kernel preset's policy (or
-    None)."""
-    base: dict = dict(paramfile_values or {})
+            kernel: str | None = None, overrides: Mapping[str, object] | None = None, *,
+            paramfile_origin: str = "parameter set", overrides_origin: str = "--set") -> tuple[registry.Point, str | None]:
+    """Registry defaults < parameter file < workload preset < kernel preset < overrides, checked
+    once: the one implementation of this layering (the commands' --params/--workload/--preset/--set
+    and the explorer's pickers both come here). Returns the :class:`registry.Point` (each value's
+    origin: ``"default"``, ``paramfile_origin``, ``"workload NAME"``, ``"preset NAME"`` or
+    ``overrides_origin``) and the kernel preset's policy (or None)."""
+    layers: list = [(paramfile_origin, paramfile_values)]
     if workload:
-        base.update(workload_preset(workload).values)
+        layers.append((f"workload {workload}", workload_preset(workload).values))
     policy = None
     if kernel:
         kp = registry.preset(kernel)
-        base.update(kp.values)
+        layers.append((f"preset {kp.name}", kp.values))
         policy = kp.policy
-    return registry.resolve(overrides, base=base), policy
+    layers.append((overrides_origin, overrides))
+    return registry.resolve_layers(*layers), policy
 
 
 def workload_table():
@@ -226,12 +229,13 @@ def parameter_sets_summary(sets: Mapping[str, object]) -> str:
     return "\n".join(lines)
 
 
-def default_values() -> tuple[dict, object, str]:
+def default_values() -> tuple[registry.Point, object, str]:
     """The starting point of the notebooks: the calibrated set of this project's machine if it
-    is committed, else the registry defaults. Returns (values, ParamSet or None, a sentence)."""
+    is committed, else the registry defaults. Returns (the checked point, ParamSet or None, a
+    sentence); the set's values have the set's name as their origin."""
     try:
         path = default_params_path()
     except UserError as exc:
         return registry.resolve(), None, f"registry defaults ({exc})"
     ps = load(path)
-    return registry.resolve(ps.values()), ps, f"parameter set {ps.name} from {path.name}"
+    return ps.point(), ps, f"parameter set {ps.name} from {path.name}"

@@ -42,7 +42,7 @@ class Comparison:
 
     table: pd.DataFrame
     propagation: object   # uncertainty.Propagation
-    values: dict
+    values: registry.Point
 
 
 def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, seed: int = 0,
@@ -50,7 +50,7 @@ def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, 
     """One row per policy: what it saves and changes against the kernel's per WP fault, what it
     costs (ns per WP fault, CPU us per second) with 95 % intervals over the parameters' intervals,
     the paired saving against the kernel's with its interval, and P(cheapest) among ``policies``."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     prop = uncertainty.propagate(values, policies=policies, draws=draws, seed=seed, paramset=paramset)
     out = prop.outputs
     k = out[KERNEL]
@@ -76,14 +76,14 @@ def compare(values: Mapping[str, object], paramset=None, *, draws: int = DRAWS, 
             "p_cheapest": prop.p_cheapest.get(p, float("nan")),
             "source": pol.source,
         })
-    return Comparison(pd.DataFrame(rows), prop, dict(values))
+    return Comparison(pd.DataFrame(rows), prop, values)
 
 
 def lock_drain_ns(values: Mapping[str, object]) -> tuple[float, float]:
     """(a drain of the holder's batch by its lock, the queued drain of that CPU) in ns, per drain,
     at ``values``: the model's prices (the lock path moves the batch's mean fill while it holds the
     page; the queued one is the mean over the holder's state)."""
-    v = registry.resolve(values)
+    v = registry.as_point(values)
     whole = {n: (int(x) if registry.NUMERIC[n].integer else float(x)) for n, x in v.items() if n in registry.NUMERIC}
 
     def num(expr):
@@ -99,7 +99,7 @@ def decision_map(values: Mapping[str, object], x: str = "p_same_cpu", y: str = "
                  policies: Sequence[str] = COMPARED) -> pd.DataFrame:
     """The cheapest of ``policies`` over an ``n`` x ``n`` grid of two probabilities: one row per
     cell with both values, ``cheapest``, its cost and the margin to the runner-up (ns)."""
-    v = registry.resolve(values)
+    v = registry.as_point(values)
     xs, ys = np.linspace(0.0, 1.0, n), np.linspace(0.0, 1.0, n)
     X, Y = np.meshgrid(xs, ys)
     grid = dict(v, **{x: X.ravel(), y: Y.ravel()})
@@ -110,7 +110,7 @@ def holder_map(values: Mapping[str, object], remote_cpus: Sequence[int] = (1, 2,
                policies: Sequence[str] = COMPARED) -> pd.DataFrame:
     """The cheapest of ``policies`` over ``remote_cpus`` x the holder's state (idle, busy, real-time):
     one row per cell (``cpus`` raised where the CPUs in the mm need more)."""
-    v = registry.resolve(values)
+    v = registry.as_point(values)
     frames = []
     for label, busy, rt in HOLDER_STATES:
         r = np.asarray(remote_cpus, dtype=float)

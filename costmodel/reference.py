@@ -188,7 +188,7 @@ def _entries(ests: Mapping[str, Estimate]) -> dict:
 
 
 def _ratio(values: Mapping[str, object], num: str, den: str) -> float:
-    point = registry.resolve(base=values)
+    point = registry.as_point(values)
     res = evaluate_point(point, [num, den])
     return res[num]["expected_ns"] / res[den]["expected_ns"]
 

@@ -532,14 +532,122 @@ def raise_cpus(values: Mapping[str, object]) -> dict:
     return out
 
 
-def resolve(overrides: Mapping[str, object] | None = None, base: Mapping[str, object] | None = None) -> dict:
-    """Defaults, then ``base`` (a preset or parameter file), then ``overrides``; all checked."""
+#: the origin of a value no layer set
+DEFAULT_ORIGIN = "default"
+#: the origin of a value handed over in a plain mapping (:func:`as_point`)
+GIVEN_ORIGIN = "given"
+
+
+class Point(dict):
+    """A checked parameter point: every parameter's value, parsed against its registry entry and
+    consistent with :data:`CONSTRAINTS`, and for each the layer it came from (its origin:
+    ``"default"`` for the registry's, else the name of the layer that set it, such as a parameter
+    set, a workload, a kernel preset or ``"--set"``).
+
+    Built once at an edge of the program (a command's options, a notebook's or the report's
+    starting values, a file read in) by :func:`resolve` or :func:`resolve_layers`, then passed
+    along: what computes takes it through :func:`as_point`, which does not check it again.
+
+    It is a read-only dict: ``point[name]``, ``dict(point)``, ``**point``, ``dict(point, x=1)``,
+    JSON encoding and ``isinstance(point, dict)`` work as for the plain dict :func:`resolve` once
+    returned, but every way of changing it in place raises; the only way to another point is
+    :meth:`with_values` / :meth:`replace` (or :func:`changed`), which check the new values.
+    (A dict rather than a bare Mapping so that the JSON encoders, pandas and every reader of the
+    old dict see exactly what they saw.)"""
+
+    __slots__ = ("_origins",)
+
+    def __init__(self, values: Mapping[str, object], origins: Mapping[str, str]):
+        # only the functions of this module build one, from values they have checked
+        dict.__init__(self, values)
+        self._origins = dict(origins)
+
+    def _read_only(self, *_args, **_kw):
+        raise TypeError("a Point is read-only: point.with_values(name=value) gives a checked point with a value"
+                        " changed, dict(point) a plain dict to change")
+
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    update = pop = popitem = clear = setdefault = _read_only
+
+    def __repr__(self) -> str:
+        changed_ = {n: v for n, v in self.items() if self._origins[n] != DEFAULT_ORIGIN}
+        return f"Point({changed_!r}, {len(self) - len(changed_)} defaults)"
+
+    def __reduce__(self):
+        return Point, (dict(self), self._origins)
+
+    def __copy__(self):
+        return self
+
+    def __deepcopy__(self, _memo):
+        return self
+
+    def as_dict(self) -> dict:
+        """The values as a plain (mutable) dict, for code that builds arrays or grids from them."""
+        return dict(self)
+
+    @property
+    def origins(self) -> dict[str, str]:
+        """name -> origin of every value (a copy)."""
+        return dict(self._origins)
+
+    def origin(self, name: str) -> str:
+        """Where the value of ``name`` came from: ``"default"`` or the name of the layer that set it."""
+        if name not in self._origins:
+            raise unknown_parameter(name)
+        return self._origins[name]
+
+    def replace(self, changes: Mapping[str, object], origin: str = "changed") -> "Point":
+        """A new point: these values (each parsed) over this one's, checked; the changed names take
+        ``origin``."""
+        return changed(self, changes, origin)
+
+    def with_values(self, **changes) -> "Point":
+        """:meth:`replace` by keyword: ``point.with_values(remote_cpus=16)``."""
+        return self.replace(changes)
+
+
+def resolve_layers(*layers: tuple[str | None, Mapping[str, object] | None]) -> Point:
+    """The registry defaults, then each ``(origin, values)`` layer in turn (a later one wins), every
+    value parsed and the whole checked once: a :class:`Point` whose values know their origin. A
+    layer that is a :class:`Point` is not parsed again, and with origin None keeps its own origins
+    (a plain mapping with origin None: ``"given"``)."""
     values = defaults()
-    for layer in (base or {}), (overrides or {}):
-        for name, raw in layer.items():
+    origins = dict.fromkeys(values, DEFAULT_ORIGIN)
+    for origin, layer in layers:
+        if isinstance(layer, Point):   # parsed when it was built
+            values.update(layer)
+            origins.update(layer._origins if origin is None else dict.fromkeys(layer, origin))
+            continue
+        for name, raw in (layer or {}).items():
             values[name] = parse_value(name, raw)
+            origins[name] = GIVEN_ORIGIN if origin is None else origin
     check_consistency(values)
-    return values
+    return Point(values, origins)
+
+
+def resolve(overrides: Mapping[str, object] | None = None, base: Mapping[str, object] | None = None, *,
+            base_origin: str = "base", override_origin: str = "override") -> Point:
+    """Defaults, then ``base`` (a preset or parameter file), then ``overrides``; all checked, once:
+    the :class:`Point` an edge of the program builds and passes along. Called only at the edges
+    (``EDGES`` in ``tests/test_point.py``); what computes takes :func:`as_point`."""
+    return resolve_layers((base_origin, base), (override_origin, overrides))
+
+
+def as_point(values: Mapping[str, object] | None) -> Point:
+    """``values`` as a checked :class:`Point`: a Point unchanged (it was checked when built), anything
+    else (a plain dict from a notebook, a point changed by hand) resolved once over the defaults,
+    its values' origin ``"given"``."""
+    if isinstance(values, Point):
+        return values
+    return resolve_layers((None, values))
+
+
+def changed(values: Mapping[str, object], changes: Mapping[str, object], origin: str = "changed") -> Point:
+    """A checked point: ``changes`` over ``values`` (a :class:`Point`, whose values are not parsed
+    again, or a plain mapping), the rules checked once over the result, so a change may mend what
+    ``values`` alone broke, as ``resolve(dict(values, **changes))`` would."""
+    return resolve_layers((None, values), (origin, changes))
 
 
 def parse_assignments(items: list[str] | None) -> dict[str, object]:

@@ -729,7 +729,7 @@ def build_report(values: Mapping[str, object], *, paramset=None, preset: str | N
     ranges drawn for the verdict's uncertainty beside the set's intervals (a workload file's);
     ``progress``: told, in words, each step as it starts (the command prints them)."""
     say = progress or (lambda _step: None)
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     preset_policy = registry.preset(preset).policy if preset else None
     point = evaluate_point(values)
     say("the costs at the point, along remote_cpus and over the decision map")

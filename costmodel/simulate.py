@@ -167,7 +167,7 @@ def simulate(values: Mapping[str, object], policies: Iterable[str] | None = None
     threads (default: the CPU count). ``progress``: a tqdm bar on stderr (default: on for runs of
     2e7 faults or more when stderr is a terminal). The same seed gives the same numbers whichever way the chunks run.
     """
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     pols = tuple(policies) if policies else tuple(POLICIES)
     for p in pols:
         if p not in POLICIES:

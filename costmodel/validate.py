@@ -44,18 +44,18 @@ def kernel_policy(release: str) -> str:
 
 
 def probe_point(values: Mapping[str, object], adds_between: int, drained_first: bool, same_cpu: bool = False,
-                huge: bool = False, batch_position: int = 0) -> dict:
+                huge: bool = False, batch_position: int = 0) -> registry.Point:
     """The parameter point of one trial of the unnecessary-copy probe: a gap of ``adds_between``
     other adds, the page at ``batch_position`` right after a drain or at an unknown (stationary,
     here uniform) position, the writer on the holding CPU or not, no drains, no other reference."""
-    point = dict(values, gap_model="fixed_count", adds_between=int(adds_between),
+    trial = dict(gap_model="fixed_count", adds_between=int(adds_between),
                  p_same_cpu=1.0 if same_cpu else 0.0, p_exclusive=0.0, p_other_ref=0.0,
                  p_large_folio=1.0 if huge else 0.0, explicit_drains_per_s=0.0, drain_all_per_s=0.0)
     if drained_first:
-        point.update(position_model="fixed", batch_position=int(batch_position))
+        trial.update(position_model="fixed", batch_position=int(batch_position))
     else:
-        point.update(position_model="stationary")
-    return registry.resolve(point)
+        trial.update(position_model="stationary")
+    return registry.changed(values, trial, origin="probe trial")
 
 
 def model_copy_probability(adds_between: int, drained_first: bool, same_cpu: bool, pages: int, huge: bool,
@@ -241,7 +241,7 @@ def unnecessary_copy_validation(values: Mapping[str, object], adds_between: Sequ
     row per (adds_between, drained_first): ``model``, ``sim``, ``sim_low``, ``sim_high``, and the
     measured columns of :func:`kernel_rows` where given. ``policy``: the measured kernel's
     (``summary["policy"]`` of :func:`kernel_rows`)."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     if measured is not None and not measured.empty:
         cells = sorted({(int(a), bool(d)) for a, d in zip(measured["adds_between"], measured["drained_first"])})
     else:

@@ -193,7 +193,7 @@ class ParameterPanel:
     by kind (workload, machine); the others (the swap loop's) keep the values they were given."""
 
     def __init__(self, values: Mapping[str, object] | None = None):
-        vals = registry.resolve(values)
+        vals = registry.as_point(values)
         shown = policy_parameters()
         self._kept = {n: vals[n] for n in registry.PARAMS if n not in shown}
         self.controls: dict[str, _NumericControl | _CategoricalControl] = {}
@@ -213,11 +213,11 @@ class ParameterPanel:
         """The controls' values as they stand, not yet checked against each other."""
         return {**self._kept, **{n: c.get() for n, c in self.controls.items()}}
 
-    def values(self) -> dict:
+    def values(self) -> registry.Point:
         """The current values, checked against the registry (raises UserError if inconsistent)."""
         return registry.resolve(self.raw_values())
 
-    def usable_values(self) -> tuple[dict, str]:
+    def usable_values(self) -> tuple[registry.Point, str]:
         """The values to draw, and a sentence when they are not the controls' own: where
         ``remote_cpus`` leaves too few CPUs, ``cpus`` is raised to ``remote_cpus + 1``, as the
         report and the cost chart do (the cpus control keeps its value). Raises UserError
@@ -241,7 +241,7 @@ class ParameterPanel:
 
     def set_values(self, values: Mapping[str, object]) -> None:
         """Set every control at once; observers are told once, afterwards."""
-        vals = registry.resolve(values)
+        vals = registry.as_point(values)
         self._kept = {n: vals[n] for n in self._kept}
         self._quiet = True
         try:
@@ -476,7 +476,8 @@ class Explorer:
             notes.append(presets.workload_preset(workload).source)
         if kernel:
             notes.append(f"{kernel}: {registry.KERNEL_PRESETS[kernel].note} (policy {registry.KERNEL_PRESETS[kernel].policy})")
-        values, _ = presets.compose(base, workload, kernel)
+        values, _ = presets.compose(base, workload, kernel,
+                                    paramfile_origin=self.paramset.name if self.paramset is not None else "parameter set")
         self.note.value = "<br>".join(notes)
         self.panel.set_values(values)
 

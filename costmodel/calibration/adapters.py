@@ -663,7 +663,7 @@ def model_check(df: pd.DataFrame, ps: ParamSet) -> dict | None:
     """The model's own error on whole WP faults that no fit used (:data:`MODEL_CHECKS`): each
     measured mean against the model at the set, and their root-mean-square relative error, the
     model's error on configurations like a workload's (``predict`` widens by it)."""
-    values = registry.resolve(base=ps.values())
+    values = ps.point()
     rows = []
     for op, quantity in MODEL_CHECKS.items():
         sel = _not_skipped(select(df, "fault_cost", op=op, measure="ns"))

@@ -47,7 +47,7 @@ def posterior_predictive(paramset: ParamSet, directory: str | Path) -> pd.DataFr
     :mod:`costmodel.model.forward`). One row per figure: fit, measurement, observed, predicted,
     tolerance, inside. Fits the set did not make (assumed parameters) contribute nothing."""
     df, provenance = read_measurements(directory)
-    values = registry.resolve(base=paramset.values())
+    values = paramset.point()
     fitted = {f["name"] for f in paramset.fit if f.get("n_points", 0) > 0}
     rng = np.random.default_rng(0)
     rows: list[dict] = []

@@ -89,14 +89,17 @@ def _set_path(raw: str):
     return raw
 
 
-def resolve_params(args: argparse.Namespace, paramset=None) -> tuple[dict, str | None]:
+def resolve_params(args: argparse.Namespace, paramset=None) -> tuple[registry.Point, str | None]:
     """Registry defaults < parameter set < workload preset < kernel preset < --set, by
-    :func:`presets.compose`. ``paramset``: the set if the caller has read it already (else
-    :func:`load_paramset`). Returns the values and the kernel preset's policy (or None)."""
+    :func:`presets.compose`: the command's one checked :class:`registry.Point`, which it passes
+    along (nothing after checks it again). ``paramset``: the set if the caller has read it already
+    (else :func:`load_paramset`). Returns the point (each value's origin: "default", the set's
+    name, "workload NAME", "preset NAME" or "--set") and the kernel preset's policy (or None)."""
     if paramset is None:
         paramset = load_paramset(args)
     file_values = paramset.values() if paramset is not None else None
-    return presets.compose(file_values, args.workload, args.preset, registry.parse_assignments(args.set))
+    return presets.compose(file_values, args.workload, args.preset, registry.parse_assignments(args.set),
+                           paramfile_origin=paramset.name if paramset is not None else "parameter set")
 
 
 def add_output_options(parser: argparse.ArgumentParser, metavar: str = "FILE", what: str = "the file to write",

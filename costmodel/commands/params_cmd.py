@@ -79,26 +79,27 @@ def number_text(entry: registry.Numeric, x) -> str:
     return format_value(int(x) if entry.integer else float(x))
 
 
-def in_force() -> tuple[dict, str, object]:
+def in_force() -> tuple[registry.Point, str, object]:
     """The values a command uses when given no --params, --workload, --preset or --set (the
-    shipped default set over the registry's defaults), its label, and the set (None if absent)."""
+    shipped default set over the registry's defaults, as a checked point whose origins are the
+    set's name or "default"), its label, and the set (None if absent)."""
     try:
         path = default_params_path()
         ps = load(path)
     except (UserError, OSError):
         return registry.resolve(), "registry", None
-    return registry.resolve(ps.values()), ps.name, ps
+    return ps.point(), ps.name, ps
 
 
 def json_rows() -> list[dict]:
     """The registry as JSON-ready dicts: real numbers, separate low/high, choices as a list;
     ``default`` is the registry's, ``in_force`` the value a command uses by default and
     ``in_force_from`` where that comes from (the shipped set's name, or "registry")."""
-    values, label, ps = in_force()
+    values, _, _ = in_force()
     rows = []
     for e in registry.PARAMS.values():
         row = {"name": e.name, "kind": e.kind, "unit": e.unit}
-        from_set = ps is not None and e.name in ps.parameters
+        origin = values.origin(e.name)
         if isinstance(e, registry.Numeric):
             row.update({"type": "integer" if e.integer else "number", "default": _number(e, e.default),
                         "in_force": _number(e, values[e.name]),
@@ -110,14 +111,14 @@ def json_rows() -> list[dict]:
         else:
             row.update({"type": "choice", "default": e.default, "in_force": values[e.name],
                         "choices": list(e.choices), "meanings": dict(e.meanings)})
-        row["in_force_from"] = label if from_set else "registry"
+        row["in_force_from"] = "registry" if origin == registry.DEFAULT_ORIGIN else origin
         row.update({"description": e.description, "source": e.source})
         rows.append(row)
     return rows
 
 
 def text_rows() -> list[dict[str, str]]:
-    values, label, ps = in_force()
+    values, _, _ = in_force()
     rows = []
     for e in registry.PARAMS.values():
         if isinstance(e, registry.Numeric):
@@ -126,7 +127,7 @@ def text_rows() -> list[dict[str, str]]:
             bounds = f"{number_text(e, e.low)} .. {number_text(e, e.high)}"
         else:
             default, now, bounds = e.default, values[e.name], " | ".join(e.choices)
-        source = "set" if ps is not None and e.name in ps.parameters else "registry"
+        source = "registry" if values.origin(e.name) == registry.DEFAULT_ORIGIN else "set"
         rows.append({"name": e.name, "kind": e.kind, "unit": e.unit, "in force": now, "from": source,
                      "default": default, "bounds": bounds, "description": e.description, "source": e.source})
     return rows

@@ -10,7 +10,7 @@ import argparse
 import json
 import math
 
-from .. import uncertainty
+from .. import registry, uncertainty
 from ..atomic import check_output, write_atomic
 from ..errors import UserError
 from ..presets import workload_intervals
@@ -76,8 +76,9 @@ def uncertainty_settings(args, draws: int) -> tuple[int, int, dict]:
     return n, seed, vary
 
 
-def params_and_point(args) -> tuple[dict, str | None, object]:
-    """The point (values, the kernel preset's policy) and the parameter file read once."""
+def params_and_point(args) -> tuple[registry.Point, str | None, object]:
+    """The point (the checked values, built once here, and the kernel preset's policy) and the
+    parameter file read once."""
     paramset = load_paramset(args)
     values, preset_policy = resolve_params(args, paramset)
     return values, preset_policy, paramset

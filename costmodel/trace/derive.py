@@ -325,7 +325,7 @@ def drains_in_gap(trace: Trace) -> dict:
     inst = sub["install_cpu"].to_numpy()
 
     def model_moved(sfx: str) -> np.ndarray:
-        values = registry.resolve({"batch_size": B, "gap_model": "fixed_count", "position_model": "fixed"})
+        values = registry.as_point({"batch_size": B, "gap_model": "fixed_count", "position_model": "fixed"}).as_dict()
         values.update({"batch_adds_per_s": np.maximum(rates[f"batch_adds_per_s{sfx}"].reindex(inst).to_numpy(float), 1e-6),
                        "explicit_drains_per_s": rates[f"explicit_drains_per_s{sfx}"].reindex(inst).to_numpy(float),
                        "drain_all_per_s": rates[f"drain_all_per_s{sfx}"].reindex(inst).to_numpy(float),

@@ -118,7 +118,7 @@ def _points(trace: Trace, pop, base: dict, rates, corner: tuple[str, str] | None
     return values
 
 
-def _base(trace: Trace, ps: paramfile.ParamSet, derived: dict) -> tuple[dict, registry.KernelPreset]:
+def _base(trace: Trace, ps: paramfile.ParamSet, derived: dict) -> tuple[registry.Point, registry.KernelPreset]:
     release = trace.provenance.get("kernel_release") or ""
     preset = registry.kernel_preset_for(release)
     cpus = int(trace.provenance.get("online_cpus") or 2)
@@ -126,7 +126,8 @@ def _base(trace: Trace, ps: paramfile.ParamSet, derived: dict) -> tuple[dict, re
               "gap_model": "fixed_time", "position_model": "stationary",
               "wp_faults_per_s": float(derived["model_wp_faults_per_s"]["value"]),
               "p_same_cpu": 1.0 if cpus < 2 else 0.5, "remote_cpus": 0}
-    point, _ = presets.compose(ps.values(), None, preset.name, scalar)
+    point, _ = presets.compose(ps.values(), None, preset.name, scalar, paramfile_origin=ps.name,
+                               overrides_origin="trace")
     return point, preset
 
 
@@ -215,7 +216,7 @@ def predict(trace: Trace, params=None, seed: int = 1, warn: bool = True) -> dict
             means[k_] = float(np.clip(v, registry.NUMERIC[k_].low, registry.NUMERIC[k_].high))
     means.update(gap_model="exponential_time", wp_gap_s=float(derived["wp_gap_s"]["value"]),
                  remote_cpus=int(round(derived["remote_cpus"]["value"])))
-    at_means = evaluate_arrays(registry.resolve(means), (kp,))
+    at_means = evaluate_arrays(registry.as_point(means), (kp,))
     point_view = {"p_copy": float(at_means[(kp, "p_copy")]),
                   "batch_held_copy_share": float(at_means[(kp, "p_unnecessary_copy")]) * scale,
                   "in_fault_drain_share": float(at_means[(kp, "p_local_drain")]) * scale}

@@ -39,7 +39,7 @@ def flip_values(values: Mapping[str, object], names: Sequence[str], candidates: 
     cheapest against each other candidate (:func:`costmodel.breakeven.breakeven`). For an integer
     parameter ``above`` is the first integer at which another candidate is cheaper, and ``below``
     the last one below the point (the break-even is then ``below + 1``)."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     cands = tuple(policy_or_error(p) for p in candidates)
     at = evaluate_point(values, cands)
     best = min(cands, key=lambda p: at[p]["expected_ns"])

@@ -118,7 +118,7 @@ def elasticities(values: Mapping[str, object], names: Sequence[str] | None = Non
     difference of the compiled model otherwise (``method`` says which). One row per (parameter,
     policy): ``parameter``, ``policy``, ``value``, ``expected_ns``, ``d_expected_ns`` (ns per
     unit of the parameter), ``elasticity``, ``method``. A parameter at 0 has elasticity 0."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     pols = tuple(policy_or_error(p) for p in (policies or POLICIES))
     names = tuple(names or NUMERIC_NAMES)
     at = evaluate_point(values, pols)

@@ -107,7 +107,7 @@ def propagate(values: Mapping[str, object], params: Sequence[UncertainParameter]
               confidence: float = CONFIDENCE, paramset=None) -> Propagation:
     """Monte Carlo over the intervals of ``params`` (default: :func:`uncertain_parameters` of
     ``values`` and ``paramset``) at the point ``values``."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     pols = tuple(policy_or_error(p) for p in (policies or POLICIES))
     if not 0 < confidence < 1:
         raise UserError(f"confidence={confidence!r}: give a probability strictly between 0 and 1")

@@ -92,7 +92,7 @@ def sensitivity(values: Mapping[str, object], params: Sequence[UncertainParamete
     (:func:`rival_margin`; ``rival_moves`` False: the parameter shifts every candidate alike).
     Below zero the verdict has flipped, so a bar crosses zero exactly
     when ``flip_in_interval``."""
-    values = registry.resolve(values)
+    values = registry.as_point(values)
     if params is None:
         params = uncertain_parameters(values, paramset)
     params = [p for p in params if p.varies]
