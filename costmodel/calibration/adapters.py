@@ -210,8 +210,9 @@ def _from_fault_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
     the same cold reuse without it. A recording that lacks either (made before the probe had
     them) keeps the drain line's intercept (madvise's, a proxy), and the record says why."""
     missing = [op for op in (COLD_OP, DRAIN_OP) if not _has(df, "fault_cost", op)]
-    reason = (f"this measurement set has no fault_cost op={missing[0]} rows (recorded before the probe had"
-              f" them; re-run `costmodel bench --probe fault_cost`)" if missing else "")
+    reason = (f"this measurement set has no fault_cost {' or '.join(f'op={op}' for op in missing)} rows"
+              f" (recorded before the probe had them; re-run `costmodel bench --probe fault_cost`)"
+              if missing else "")
     if reason or not known or "drain_per_folio_ns" not in known:
         reason = reason or "drain_cost's line (drain_per_folio_ns) was not fitted"
         return FitOutcome({}, {"name": "fault_drain", "parameters": list(FAULT_DRAIN_PARAMS), "n_points": 0,
@@ -395,9 +396,9 @@ def _from_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
         op = f" op={'/'.join(sorted(rows['op'].dropna().astype(str).unique()))}"
     outcome = fit_drain(x, y, se, rng=rng, n_boot=n_boot,
                         data=f"drain_cost{op}: {stat} ns against {col} >= 1 (the slope is the drain's; the"
-                             " intercept includes the system call around it, so drain_base_ns comes from a"
-                             " fault where fault_cost has op=reuse_drain_first; an empty batch skips the move"
-                             " and is left out)")
+                             " intercept holds the system call around it, and is drain_base_ns only where"
+                             " fault_cost lacks op=reuse_drain_first: see the fault_drain fit; an empty batch"
+                             " skips the move and is left out)")
     outcome.record["statistic"] = stat
     outcome.record["forward"] = ["local_drain_ns"]
     return outcome
@@ -465,12 +466,13 @@ FIT_GROUPS: list[tuple[str, tuple[str, ...], Callable]] = [
     ("cross_cpu", CROSS_CPU_PARAMS, _from_cross_cpu),
     ("shootdown", ("shootdown_model", *SHOOTDOWN_PARAMS), _from_shootdown),
     ("drain", DRAIN_PARAMS, _from_drain),
-    ("fault_drain", FAULT_DRAIN_PARAMS, _from_fault_drain),
     ("batch_size", ("batch_size",), _from_batch),
     ("remote_drain", REMOTE_PARAMS, _from_remote_drain),
     ("shootdown_receive", ("shootdown_receive_ns",), _from_receive),
     ("lock_transfer", LOCK_PARAMS, _from_lock_transfer),
     ("swap_cache", SWAP_CACHE_PARAMS, _from_swap_cache),
+    # last, so that adding it left every other group's bootstrap seed (its index) as it was
+    ("fault_drain", FAULT_DRAIN_PARAMS, _from_fault_drain),
 ]
 
 
