@@ -211,9 +211,11 @@ def workload_point(row: Mapping, base: Mapping, preset: registry.KernelPreset, c
                    meta: Mapping[str, str]) -> Mapped:
     """A ``workload`` configuration: the fork+exit child took exclusivity, no other references;
     every timed write is the first write after its trial's fork (the stack's own faults taken just
-    before it), so every fault is cold (``p_cold_fault`` = 1)."""
+    before it), so every fault is cold (``p_cold_fault`` = 1); a write on the other CPU follows a
+    fork made there (``p_forked_on_writer`` = 1: the probe forks on the writing CPU)."""
     values = _common(cpus, batch_size, int(row["target_cpus"]))
     values["p_cold_fault"] = 1.0
+    values["p_forked_on_writer"] = 1.0
     values["p_same_cpu"] = int(row["same_cpu_percent"]) / 100
     if int(row["drained_first"]):
         values.update(position_model="fixed", batch_position=0)

@@ -175,6 +175,14 @@ _ENTRIES: list[Numeric | Categorical] = [
        " cannot free the entry and the fault copies.",
        "assumed: 0 (a swapped-out page whose sharer lives on is rare outside fork-heavy swapping)",
        tex=r"p_{ss}"),
+    _p("p_forked_on_writer", 0.0,
+       "Of the WP faults written on another CPU than the page's installer (1 - p_same_cpu), the share whose"
+       " fork ran on the writing CPU itself (a process that forks, then writes, where it runs): the fork"
+       " copied the PTEs and took the folio's references there, so the fault finds those lines in its own"
+       " cache and pays no cross_cpu_fault_ns; a copy's source lines (cross_cpu_copy_ns) still come from"
+       " the installer.",
+       "assumed: 0 (every such fault's lines come from the installer's cache, as when the fork ran there)",
+       tex=r"p_{fw}"),
     _p("p_more_refs", 0.0,
        "Given another reference (p_other_ref), the probability of a second one (a second live sharer, a"
        " pin): with the batch's reference the refcount is above 3 and the kernel copies without a drain.",

@@ -225,7 +225,8 @@ def costed_points(draw):
         large_folio_cow_reuse=draw(st.sampled_from([0, 1])),
         **{n: draw(st.floats(0, 1)) for n in ("p_exclusive", "p_large_folio", "p_other_ref", "p_same_cpu",
                                               "p_holder_busy", "p_holder_rt", "p_cpu_needs_drain",
-                                              "p_more_refs", "p_swapcache", "p_swap_shared")},
+                                              "p_more_refs", "p_swapcache", "p_swap_shared",
+                                              "p_forked_on_writer")},
     )
     assume(bool(registry.feasible(dict(registry.defaults(), **over))))
     return registry.resolve(over)
@@ -263,7 +264,9 @@ def test_expected_cost_is_the_sum_of_step_costs_weighted_by_their_probabilities(
         # CPU runs the mm
         entry = entry_price_ns(v)
         queued = p["p_remote_drain"] - p["p_remote_lock"]
-        by_hand = {"fault_entry": entry, "cross_cpu_fault": (1 - s) * v["cross_cpu_fault_ns"],
+        # a fault elsewhere pays the cross-CPU cost unless its fork ran on the writer
+        by_hand = {"fault_entry": entry,
+                   "cross_cpu_fault": (1 - s) * (1 - v["p_forked_on_writer"]) * v["cross_cpu_fault_ns"],
                    "reuse": (1 - p["p_copy"]) * v["reuse_ns"], "swap_free": p["p_swap_free"] * v["swap_free_ns"],
                    **{k: p["p_copy"] * c for k, c in copy_parts.items()},
                    "cross_cpu_copy": p["p_copy_elsewhere"] * v["cross_cpu_copy_ns"],
@@ -403,7 +406,7 @@ def contexts_for(name):
     live = dict(p_exclusive=0.2, p_large_folio=0.2, p_other_ref=0.2, p_same_cpu=0.5, remote_cpus=3, cpus=8,
                 wp_gap_s=1e-5, adds_between=3, batch_position=2, p_holder_busy=0.2, p_holder_rt=0.2,
                 p_large_add=0.05, p_cold_fault=0.5, cold_fault_ns=300.0, p_swapcache=0.2, p_more_refs=0.2,
-                p_swap_shared=0.3)
+                p_swap_shared=0.3, p_forked_on_writer=0.4, cross_cpu_fault_ns=100.0)
     for combo in CATEGORICAL_COMBOS:
         yield dict(live, **dict(zip(registry.CATEGORICAL, combo)))
 

@@ -52,11 +52,12 @@ def _row(rows, **where):
     return sel.iloc[0]
 
 
-def _entry(p, targets=0, elsewhere=0.0):
+def _entry(p, targets=0, elsewhere=0.0, forked_there=False):
     """What every fault pays: the entry (each of these faults comes alone: cold), the sibling cost
     while another CPU runs the mm, and, for the share ``elsewhere`` written on another CPU than the
-    page's installer, what that adds."""
-    return entry_price_ns(p, targets, cold=1.0) + elsewhere * p["cross_cpu_fault_ns"]
+    page's installer, what that adds, unless the fork ran on that CPU (``forked_there``: the
+    workload probe forks on its writer, so the fork brought the page's lines there)."""
+    return entry_price_ns(p, targets, cold=1.0) + (not forked_there) * elsewhere * p["cross_cpu_fault_ns"]
 
 
 def _wilson(k, n, z=2.5758293035489004):
@@ -80,7 +81,7 @@ def test_cross_cpu_write_at_position_zero_copies_and_pays_every_part(result, p, 
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=0, target_cpus=targets)
     assert r.model_p_copy == pytest.approx(1.0)
     # not on an LRU: the writer drains its own batch (uniform fill), in vain, then copies
-    expected = (_entry(p, targets, 1.0) + copy_price_ns(p, targets) + p["cross_cpu_copy_ns"]
+    expected = (_entry(p, targets, 1.0, forked_there=True) + copy_price_ns(p, targets) + p["cross_cpu_copy_ns"]
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL)
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -98,7 +99,7 @@ def test_half_the_writes_on_the_holding_cpu_is_the_even_mixture(result, p):
     r = _row(rows, probe="workload", adds_between=0, drained_first=1, same_cpu_percent=50, target_cpus=0)
     assert r.model_p_copy == pytest.approx(0.5)
     # the copies are the writes on the other CPU: each pays what a copy there adds
-    expected = (_entry(p, 0, 0.5) + 0.5 * p["reuse_ns"] + 0.5 * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
+    expected = (_entry(p, 0, 0.5, forked_there=True) + 0.5 * p["reuse_ns"] + 0.5 * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
                 + p["drain_base_ns"] + p["drain_per_folio_ns"] * (0.5 * 1 + 0.5 * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -108,7 +109,7 @@ def test_uniform_position_and_ten_adds(result, p):
     r = _row(rows, probe="workload", adds_between=10, drained_first=0, same_cpu_percent=0, target_cpus=0)
     held = (B - 1 - 10) / B
     assert r.model_p_copy == pytest.approx(held, rel=1e-9)
-    expected = (_entry(p, 0, 1.0) + (1 - held) * p["reuse_ns"] + held * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
+    expected = (_entry(p, 0, 1.0, forked_there=True) + (1 - held) * p["reuse_ns"] + held * (copy_price_ns(p, 0) + p["cross_cpu_copy_ns"])
                 + held * (p["drain_base_ns"] + p["drain_per_folio_ns"] * MEAN_FILL))
     assert r.predicted_ns == pytest.approx(expected, rel=1e-6)
 
@@ -117,7 +118,7 @@ def test_batch_flushed_before_the_write_is_a_plain_reuse(result, p):
     rows, _ = result
     r = _row(rows, probe="workload", adds_between=B + 9, drained_first=1, same_cpu_percent=0, target_cpus=1)
     assert r.model_p_copy == 0
-    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0) + p["reuse_ns"], rel=1e-6)
+    assert r.predicted_ns == pytest.approx(_entry(p, 1, 1.0, forked_there=True) + p["reuse_ns"], rel=1e-6)
 
 
 def test_timed_gap_uses_the_adder_measured_adds(result):

@@ -107,10 +107,11 @@ def priced_by_hand(values, result, policy: str) -> float:
             if not n:
                 continue
             cost = entry
-            # written on another CPU than the page's installer: every fault pays the cross-CPU
-            # fault cost, a copy there the cross-CPU copy cost besides
+            # written on another CPU than the page's installer: the cross-CPU fault cost, except
+            # (the share p_forked_on_writer, priced at its mean) where the fork ran on the writer;
+            # a copy there the cross-CPU copy cost besides, always
             elsewhere = not same
-            cost += elsewhere * v["cross_cpu_fault_ns"]
+            cost += elsewhere * v["cross_cpu_fault_ns"] * (1 - v["p_forked_on_writer"])
             there_copy = copy + elsewhere * v["cross_cpu_copy_ns"]
             if excl:
                 cost += v["reuse_ns"]
@@ -202,6 +203,7 @@ def points(draw):
         p_exclusive=draw(prob), p_other_ref=draw(prob), p_large_folio=draw(prob),
         p_more_refs=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))), p_swapcache=draw(prob),
         p_swap_shared=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))),
+        p_forked_on_writer=draw(st.one_of(st.just(0.0), st.floats(0.0, 1.0))),
         p_holder_busy=busy, p_holder_rt=draw(st.floats(0, 1)) * (1 - busy), p_cpu_needs_drain=draw(st.floats(0, 1)),
         cpus=cpus, remote_cpus=draw(st.integers(0, cpus - 1)),
         shootdown_model=draw(st.sampled_from(registry.CATEGORICAL["shootdown_model"].choices)),

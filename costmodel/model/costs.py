@@ -46,9 +46,11 @@ def swap_loop_ns(shootdown_model: str, targets: sp.Expr = S["remote_cpus"]) -> s
     return S["swap_loop_base_ns"] + S["pageout_tlb_flushes"] * per_flush
 
 
-def cross_cpu_fault_ns() -> sp.Expr:
-    """What a WP fault on another CPU than the page's installer adds, reuse or copy."""
-    return S["cross_cpu_fault_ns"]
+def cross_cpu_fault_ns(forked_on_writer: sp.Expr = S["p_forked_on_writer"]) -> sp.Expr:
+    """What a WP fault on another CPU than the page's installer adds, reuse or copy: its PTE and
+    struct page lines come from the installer's cache, unless (the share ``forked_on_writer``) a
+    fork on the writing CPU last touched them."""
+    return S["cross_cpu_fault_ns"] * (1 - forked_on_writer)
 
 
 def cross_cpu_copy_ns() -> sp.Expr:

@@ -43,6 +43,9 @@ class Measurable:
 #: cold (p_cold_fault), the other 15 follow a fault; its *_first_* operations time the first alone
 ROUND_PAGES = 16
 ROUND_COLD = sp.Rational(1, ROUND_PAGES)
+#: fault_cost's writes on the other CPU follow a fork made on the installing CPU
+#: (``p_forked_on_writer`` = 0)
+FORKED_ON_INSTALLER = sp.S.Zero
 
 
 def reuse_fault_ns(shootdown_model: str = "linear", targets: sp.Expr = sp.S.Zero,
@@ -110,9 +113,10 @@ MEASURABLES: dict[str, Measurable] = {
         Measurable("copy_fault_sibling_ns", "WP fault that copies, one other CPU running the mm (one shootdown)",
                    lambda sd: copy_fault_ns(sd, sp.S.One)),
         Measurable("reuse_fault_other_cpu_ns", "WP fault that reuses, on another CPU than the page's installer",
-                   lambda sd: reuse_fault_ns(sd) + costs.cross_cpu_fault_ns()),
+                   lambda sd: reuse_fault_ns(sd) + costs.cross_cpu_fault_ns(FORKED_ON_INSTALLER)),
         Measurable("copy_fault_other_cpu_ns", "WP fault that copies, on another CPU than the page's installer",
-                   lambda sd: copy_fault_ns(sd) + costs.cross_cpu_fault_ns() + costs.cross_cpu_copy_ns()),
+                   lambda sd: copy_fault_ns(sd) + costs.cross_cpu_fault_ns(FORKED_ON_INSTALLER)
+                   + costs.cross_cpu_copy_ns()),
         Measurable("reuse_fault_cold_ns", "WP fault that reuses, the first after a fork (cold)",
                    lambda sd: reuse_fault_ns(sd, cold=sp.S.One)),
         Measurable("copy_fault_cold_ns", "WP fault that copies, the first after a fork (cold)",
