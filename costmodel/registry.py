@@ -176,11 +176,10 @@ _ENTRIES: list[Numeric | Categorical] = [
        "assumed: 0 (a swapped-out page whose sharer lives on is rare outside fork-heavy swapping)",
        tex=r"p_{ss}"),
     _p("p_forked_on_writer", 0.0,
-       "Of the WP faults written on another CPU than the page's installer (1 - p_same_cpu), the share whose"
-       " fork ran on the writing CPU itself (a process that forks, then writes, where it runs): the fork"
-       " copied the PTEs and took the folio's references there, so the fault finds those lines in its own"
-       " cache and pays no cross_cpu_fault_ns; a copy's source lines (cross_cpu_copy_ns) still come from"
-       " the installer.",
+       "Of the WP faults on another CPU than the one that added the page to its batch (1 - p_same_cpu), the"
+       " share that follow a fork made on the faulting CPU itself. That fork copied the PTEs and took the"
+       " folio's references there, so such a fault pays no cross_cpu_fault_ns; a copy still pays"
+       " cross_cpu_copy_ns (the page's data is in the other CPU's cache).",
        "assumed: 0 (every such fault's lines come from the installer's cache, as when the fork ran there)",
        tex=r"p_{fw}"),
     _p("p_more_refs", 0.0,
@@ -320,8 +319,9 @@ _ENTRIES: list[Numeric | Categorical] = [
        plausible_basis="well under 1 us on bare metal; several us in a guest whose IPIs exit to the host",
        introduced=3),
     _n("drain_base_ns", "ns", 200.0, 0.0, 1.0e7,
-       "Fixed cost of a local lru_add_drain(), as a WP fault pays it (calibrated from a fault that drains,"
-       " not from madvise).", MACHINE, tex=r"c_{\mathrm{d},0}"),
+       "Fixed cost of a local lru_add_drain(), as a WP fault pays it (fault_cost's reuse_drain_first; a set"
+       " recorded before it holds madvise's line intercept, system call included).", MACHINE,
+       tex=r"c_{\mathrm{d},0}"),
     _n("drain_per_folio_ns", "ns", 40.0, 0.0, 1.0e6,
        "Cost per folio moved from the local batch to the LRU.", MACHINE, tex=r"c_{\mathrm{d}}"),
     _n("remote_drain_ns", "ns", 4000.0, 0.0, 1.0e9,

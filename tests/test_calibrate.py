@@ -705,12 +705,20 @@ def test_the_drain_base_is_the_one_a_fault_pays_not_madvise_s():
 
 
 def test_a_set_without_the_fault_drain_ops_keeps_the_line_s_intercept_and_says_so():
-    df = make_measurements(seed=4, cpus=2)
+    """Without fault_cost's two cold reuses, drain_base_ns is madvise's intercept, system call and
+    all: its interval reaches down far enough to hold the drain a fault pays."""
+    syscall = 700.0
+    df = _with_fault_drain_ops(make_measurements(seed=4, cpus=2), syscall_ns=syscall, cold_ns=250.0)
+    df = df[~df["op"].isin(["reuse_drain_first"])]
     ps = calibrate.calibrate_frame(df, {}, name="s", n_boot=FAST)
     line = next(f for f in ps.fit if f["name"] == "drain")
-    assert ps.parameters["drain_base_ns"].value == pytest.approx(line["intercept_ns"], rel=1e-3)
+    e = ps.parameters["drain_base_ns"]
+    assert e.value == pytest.approx(line["intercept_ns"], rel=1e-3)
+    assert e.value == pytest.approx(syscall + TRUTH["drain_base_ns"], rel=0.03)
     rec = next(f for f in ps.fit if f["name"] == "fault_drain")
     assert rec["n_points"] == 0 and "reuse_drain_first" in rec["note"] and "proxy" in rec["note"]
+    assert e.ci_low <= TRUTH["drain_base_ns"] <= e.ci_high and e.ci_high >= e.value
+    assert "proxy" in e.note
 
 
 def test_each_round_of_a_repeated_recording_is_calibrated_as_its_own_directory_would_be(tmp_path):

@@ -117,7 +117,7 @@ def _small_leaf(totals, w, w_no_r, others, swapcache, held, local, rules, entry_
         totals["p_copy"] += w * entry_shared
         totals["p_copy_elsewhere"] += w * entry_shared * (not local)
         totals["orphaned"] += w * (entry_shared and held)   # the old folio stays in its batch
-        totals["p_swap_shared_copy"] += w * entry_shared
+        # the swap count is read, never a free tried: no failed folio_free_swap()
         totals["p_swap_free"] += w * (swapcache and not entry_shared)
         return totals
     refcount = 1 + others + held + swapcache

@@ -118,7 +118,8 @@ def priced_by_hand(values, result, policy: str) -> float:
             elif large:
                 cost += there_copy if refcount_rule and (other or not v["large_folio_cow_reuse"]) else v["reuse_ns"]
             elif not refcount_rule:   # map and swap counts: a swap entry held elsewhere is another user
-                cost += there_copy + v["swap_shared_copy_ns"] if shared else v["reuse_ns"] + swap * v["swap_free_ns"]
+                # (read from the swap count: no free is tried, so no failed one to pay)
+                cost += there_copy if shared else v["reuse_ns"] + swap * v["swap_free_ns"]
             else:
                 others = other + (other and more)
                 if 1 + others + held + swap > 3:   # the early copy: no drain

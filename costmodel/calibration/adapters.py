@@ -24,6 +24,7 @@ from ..bench.willitscale import read_tlb_flush2
 from ..errors import UserError
 from ..model.forward import TARGETS, measurable
 from ..paramfile import ParamSet, save
+from ..textfmt import format_ns
 from .fitting import N_BOOT, SEED, Estimate, FitOutcome, Z95_FIT, assumed
 from .recipes import (COLD_PARAMS, fit_cold, CROSS_CPU_PARAMS, DRAIN_PARAMS, LOCK_PARAMS, fit_lock_transfer, fit_cross_cpu, fit_receive, fit_sibling, FAULT_AND_COPY_PARAMS, REMOTE_PARAMS, REMOTE_STATES, SHOOTDOWN_PARAMS, Obs,
                       evaluate_measurable, finite_or_error, fit_batch_size, fit_drain,
@@ -215,14 +216,32 @@ def _from_fault_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
               if missing else "")
     if reason or not known or "drain_per_folio_ns" not in known:
         reason = reason or "drain_cost's line (drain_per_folio_ns) was not fitted"
-        return FitOutcome({}, {"name": "fault_drain", "parameters": list(FAULT_DRAIN_PARAMS), "n_points": 0,
-                               "residuals": [], "method": "not fitted; drain_base_ns kept from the drain line",
-                               "note": f"{reason}: drain_base_ns is drain_cost's intercept, madvise's system call"
-                                       " included (a proxy that prices an in-fault drain high)"})
+        record = {"name": "fault_drain", "parameters": list(FAULT_DRAIN_PARAMS), "n_points": 0, "residuals": [],
+                  "method": "not fitted; drain_base_ns kept from the drain line",
+                  "note": f"{reason}: drain_base_ns is drain_cost's intercept, madvise's system call included (a"
+                          " proxy that prices an in-fault drain high)"}
+        return FitOutcome({}, record)
     stat = RECIPE_STATISTIC["fault_drain"][0]
     drained = _obs(df, "fault_cost", "drain_base_ns", stat, op=DRAIN_OP, measure="ns")
     first = _obs(df, "fault_cost", "drain_base_ns", stat, op=COLD_OP, measure="ns")
     return fit_fault_drain(drained, first, per_folio_ns=float(known["drain_per_folio_ns"]), rng=rng, n_boot=n_boot)
+
+
+def _as_proxy(df: pd.DataFrame, base: Estimate) -> Estimate:
+    """drain_cost's intercept as ``drain_base_ns`` where no fault measures the drain, with the
+    interval the proxy allows: a fault's drain is at most the intercept (its upper end kept) and at
+    least it less all of madvise's time with nothing to move (drain_cost at 0 folios: the system
+    call, the walk, an empty drain). The fault_drain fit replaces it where it can."""
+    empty = _not_skipped(select(df, "drain_cost", folios=0, measure="ns"))
+    col = next((c for c in ("mean_ns", "median_ns") if c in empty.columns and empty[c].notna().any()), None)
+    if col is None or base.ci_low is None:
+        return base
+    madvise = float(pd.to_numeric(empty[col]).mean())
+    return Estimate(base.value, base.source,
+                    f"{base.note}; as drain_base_ns a proxy (no fault_cost op={DRAIN_OP} in this set): the intercept"
+                    f" holds madvise's system call, so its interval reaches down by madvise's time with nothing to"
+                    f" move ({format_ns(madvise)}, drain_cost at 0 folios)",
+                    max(0.0, float(base.ci_low) - madvise), base.ci_high)
 
 
 def _from_cross_cpu(df, provenance, rng, n_boot, known=None) -> FitOutcome:
@@ -401,6 +420,7 @@ def _from_drain(df, provenance, rng, n_boot, known=None) -> FitOutcome:
                              " skips the move and is left out)")
     outcome.record["statistic"] = stat
     outcome.record["forward"] = ["local_drain_ns"]
+    outcome.estimates["drain_base_ns"] = _as_proxy(df, outcome.estimates["drain_base_ns"])
     return outcome
 
 

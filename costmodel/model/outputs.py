@@ -79,8 +79,10 @@ def decide(pol: Policy, others: int, swapcache: bool, held: bool, same_cpu: bool
     d["local_kind"] = None
     shared = swapcache and swap_shared
     if not pol.refcount_test:  # by map and swap count: reused unless the entry is shared; then freed
+        # reuse_swap_page() reads the swap count and copies without trying to free a shared entry:
+        # no failed free (swap_shared_copy_ns is the refcount path's folio_free_swap() that fails)
         d.update(swap_free=swapcache and not shared, copy=shared, copy_elsewhere=shared and not same_cpu,
-                 orphaned=shared and held, swap_shared=shared)
+                 orphaned=shared and held)
         return d
     if pol.early_copy and others + held + swapcache >= 3:  # refcount > 3: copy at once, no drain
         d.update(copy=True, copy_elsewhere=not same_cpu, orphaned=held)

@@ -143,7 +143,8 @@ def policy_decisions(policy: Policy, large_folio_cow_reuse: bool = True) -> dict
         "remote_drain_lock": escalate if policy.still_held == DRAIN_REMOTE_LOCK else none,
         "drain_all": escalate if policy.still_held == DRAIN_ALL else none,
         "swap_free": swap & ~copy,
-        "swap_shared": shared & copy & ~early,   # the early copy skips the attempt to free the entry
+        # the early copy skips the attempt to free the entry; the map and swap counts never try it
+        "swap_shared": shared & copy & ~early if policy.refcount_test else none,
     }
 
 
