@@ -106,12 +106,14 @@ def prediction_text(pred: dict) -> str:
             na, mn = g["no_adds_in_gap"], g["measured_no_adds_in_gap"]
             lines.append(f"  of those, {na['value']:.1%} took no add in their gap (a gap of 0 adds: the model, counting "
                          f"the gap in adds, cannot drain them); {_f(mn['value'], '{:.1%}')} of these were moved")
-    lines += ["", f"  {'policy':20s} {'ns per WP fault [95%]':>28s} {'CPU us/s':>10s} {'p_copy':>7s} "
+    labels = [p["policy"] + (" (kernel)" if p["kernel"] else (" (reference)" if not p["candidate"] else ""))
+              for p in pred["policies"]]
+    width = max([20, *map(len, labels)])   # the whole name: two policies may share a prefix
+    lines += ["", f"  {'policy':{width}s} {'ns per WP fault [95%]':>28s} {'CPU us/s':>10s} {'p_copy':>7s} "
                   f"{'p_unneeded':>10s} {'p_drain':>8s} {'P(cheapest)':>11s}"]
-    for p in pred["policies"]:
-        tag = " (kernel)" if p["kernel"] else (" (reference)" if not p["candidate"] else "")
+    for p, label in zip(pred["policies"], labels):
         cost = f"{p['expected_ns']:.0f} [{p['expected_ns_low']:.0f}, {p['expected_ns_high']:.0f}]"
-        lines.append(f"  {(p['policy'] + tag)[:20]:20s} {cost:>28s} {p['cpu_us_per_s']:10.0f} {p['p_copy']:7.4f} "
+        lines.append(f"  {label:{width}s} {cost:>28s} {p['cpu_us_per_s']:10.0f} {p['p_copy']:7.4f} "
                      f"{p['p_unnecessary_copy']:10.4f} {p['p_local_drain']:8.4f} "
                      f"{_f(p['p_cheapest'], '{:.2f}'):>11s}")
     bp = h["batch_held_copies_predicted"]
