@@ -302,6 +302,10 @@ def solve_measurement(expr, observed, known: Mapping[str, object]) -> tuple[dict
     names = _unknowns(expr, known)
     if not names:
         raise ValueError("the measurement identifies nothing new")
+    workload = [n for n in names if registry.NUMERIC[n].kind == registry.WORKLOAD]
+    if workload:   # a measurable must say what the probe's faults were (CONTRIBUTING, "Add a parameter")
+        raise ValueError(f"a measured quantity holds the workload parameter(s) {', '.join(workload)}: pass the"
+                         f" value the probe's faults had in its measurable (costmodel/model/forward.py)")
     syms = [registry.S[n] for n in names]
     known_names = [n for n in registry.NUMERIC if registry.S[n] in expr.free_symbols and n in known]
     kvals = [np.asarray(known[n], float) for n in known_names]
