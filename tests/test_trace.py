@@ -285,12 +285,18 @@ def test_reduced_real_program(tmp_path):
     # faulting CPU's own batch (its frame's insertion comes after the fault) is drained inside the
     # fault, so the drain's insertions must hold that very frame; a page in the other CPU's batch
     # with no live sharer cannot be released by a local drain, so it is copied
-    wp = dataset.load(out).wp
+    trace = dataset.load(out)
+    wp = trace.wp
     anon = wp[wp["page"] == "anon"]
     own = anon[anon["held"] & (anon["same_cpu"] == 1)]
     assert len(own) > 20
     assert (own["drained_folios"] > 0).mean() >= 0.95, (own["drained_folios"] > 0).mean()
-    other = anon[anon["held"] & (anon["same_cpu"] == 0) & ~anon["live_sharer"]]
+    # held by the other CPU's batch as both kinds of event say: its insertion not yet seen, and
+    # fewer adds on the installing CPU since the install than a batch holds (a page with a full
+    # batch of adds after it was flushed with them: were it marked held, its insertion was missed;
+    # seen: 6 faults in the last 2 ms of a run, each 20,000 adds after its install, all reused)
+    other = anon[anon["held"] & (anon["same_cpu"] == 0) & ~anon["live_sharer"]
+                 & (anon["adds_in_gap"] < int(trace.meta["batch_size"]))]
     # at most 5 % (and at least one) may escape: the other CPU can move its batch while the fault
     # runs, between the fault's event and its refcount test (seen: 1 of 19 once)
     if len(other):
